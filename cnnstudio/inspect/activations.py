@@ -1,0 +1,56 @@
+"""Feature maps: what any convolution layer outputs for one image."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.utils import make_grid
+
+from cnnstudio.errors import UnknownNameError
+
+__all__ = ["conv_layers", "feature_maps", "tile_feature_maps"]
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Qualified names of every `nn.Conv2d`, in the order the input meets them."""
+    return [name for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+
+
+@torch.no_grad()
+def feature_maps(model: nn.Module, layer_name: str, x: torch.Tensor) -> np.ndarray:
+    """The output of `layer_name` for one model input `x` (C×H×W): float32 (C', H', W').
+
+    A forward hook captures the layer; the hook is removed and the model's train/eval mode
+    restored whatever happens, so looking never changes the model.
+    """
+    modules = dict(model.named_modules())
+    if layer_name not in modules:
+        raise UnknownNameError(f"{type(model).__name__} has no layer {layer_name!r}; conv layers: "
+                               + ", ".join(conv_layers(model)))
+    captured: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        captured.append(output.detach())
+
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
+    was_training = model.training
+    handle = modules[layer_name].register_forward_hook(hook)
+    try:
+        model.eval()
+        model(x.unsqueeze(0).to(device))
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return captured[0][0].float().cpu().numpy()
+
+
+def tile_feature_maps(maps: np.ndarray, *, padding: int = 1, max_maps: int | None = None) -> np.ndarray:
+    """Tile (C, H, W) maps into one grey picture H'×W' in [0, 1], each map scaled on its own."""
+    tensor = torch.from_numpy(np.ascontiguousarray(maps[:max_maps] if max_maps else maps)).unsqueeze(1)
+    nrow = math.ceil(math.sqrt(tensor.shape[0]))
+    grid = make_grid(tensor, nrow=nrow, padding=padding, normalize=True, scale_each=True, pad_value=1.0)
+    return grid[0].numpy()

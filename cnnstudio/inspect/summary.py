@@ -1,0 +1,153 @@
+"""Layer-by-layer output shapes, parameter counts and MACs of a network.
+
+torchinfo does the forward pass with hooks (and removes them); we keep its leaf layers as
+plain records so the command line and the app can render them however they like. The
+architecture check runs on PyTorch's `meta` device: shapes and counts without allocating a
+single weight, so even VGG-19 at 224×224 is summarised in milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cnnstudio.errors import CnnStudioError
+
+__all__ = ["LayerInfo", "ModelSummary", "summarize", "summarize_arch", "format_summary"]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One leaf layer: where it sits, what it outputs, what it costs."""
+
+    name: str  # qualified module name, e.g. "features.0"
+    type: str  # class name, e.g. "Conv2d"
+    depth: int  # nesting depth, 1 = a direct child of the model
+    output_shape: tuple[int, ...]  # without the batch dimension
+    params: int
+    trainable_params: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """Every leaf layer of a model at one input shape, with totals."""
+
+    layers: tuple[LayerInfo, ...]
+    input_shape: tuple[int, ...]  # C, H, W
+    output_shape: tuple[int, ...]  # without the batch dimension
+    total_params: int
+    trainable_params: int
+    total_macs: int
+
+
+def _shape_without_batch(shape: object) -> tuple[int, ...]:
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], int):
+        return tuple(int(s) for s in shape[1:])
+    if isinstance(shape, (list, tuple)) and shape:  # a tuple of outputs: show the first
+        return _shape_without_batch(shape[0])
+    return ()
+
+
+def summarize(model: nn.Module, input_shape: tuple[int, int, int], *, device: str | torch.device | None = None,
+              batch_size: int = 1) -> ModelSummary:
+    """Summarise `model` for one input of shape (C, H, W); the model is left exactly as it was."""
+    from torchinfo import summary as torchinfo_summary
+
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    was_training = model.training
+    try:
+        stats = torchinfo_summary(
+            model,
+            input_size=(batch_size, *input_shape),
+            device=device,
+            depth=100,
+            verbose=0,
+            mode="train" if was_training else "eval",
+            col_names=("output_size", "num_params", "mult_adds"),
+        )
+    finally:
+        model.train(was_training)
+    names = {id(module): name for name, module in model.named_modules()}
+    layers = []
+    for info in stats.summary_list:
+        if info.module is model or any(True for _ in info.module.children()):
+            continue  # containers repeat their children's numbers
+        layers.append(
+            LayerInfo(
+                name=names.get(id(info.module), info.var_name),
+                type=info.class_name,
+                depth=info.depth,
+                output_shape=_shape_without_batch(info.output_size),
+                params=int(info.num_params),
+                trainable_params=int(info.trainable_params),
+                # torchinfo counts MACs for the whole batch
+                macs=int(info.macs) // batch_size,
+            )
+        )
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    output_shape = layers[-1].output_shape if layers else ()
+    return ModelSummary(
+        layers=tuple(layers),
+        input_shape=tuple(input_shape),
+        output_shape=output_shape,
+        total_params=total,
+        trainable_params=trainable,
+        total_macs=sum(layer.macs for layer in layers),
+    )
+
+
+def summarize_arch(name: str, *, in_channels: int = 3, num_classes: int = 1000, input_size: int | None = None,
+                   **options: object) -> ModelSummary:
+    """Summarise a registry architecture at an input size, before any weight exists.
+
+    Raises `InputTooSmallError` (with the minimum size) before building anything when the
+    input is too small for the design.
+    """
+    from cnnstudio.models.catalog import get_info
+    from cnnstudio.models.registry import build_model, check_input_size
+
+    size = input_size or get_info(name).default_size
+    check_input_size(name, size)
+    with torch.device("meta"):
+        model = build_model(name, in_channels=in_channels, num_classes=num_classes, **options)
+    # Train mode so optional heads that only run in training (GoogLeNet's auxiliary
+    # classifiers) appear in the table; batch 2 because BatchNorm refuses a batch of one.
+    model.train()
+    try:
+        return summarize(model, (in_channels, size, size), device="meta", batch_size=2)
+    except CnnStudioError:
+        raise
+    except RuntimeError as exc:  # a shape the design cannot take, found during the pass
+        raise CnnStudioError(f"{name} cannot take a {in_channels}×{size}×{size} input: {exc}") from None
+
+
+def format_summary(summary: ModelSummary) -> str:
+    """The layer table as text for the command line, ending with the totals lines."""
+    header = ("Layer", "Type", "Output shape", "Params", "MACs")
+    rows = [
+        ("  " * (layer.depth - 1) + layer.name, layer.type, "×".join(map(str, layer.output_shape)),
+         f"{layer.params:,}", f"{layer.macs:,}")
+        for layer in summary.layers
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        left = [row[i].ljust(widths[i]) for i in range(3)]
+        right = [row[i].rjust(widths[i]) for i in range(3, 5)]
+        return "  ".join(left + right).rstrip()
+
+    rule = "-" * len(line(header))
+    out = [line(header), rule, *(line(r) for r in rows), rule]
+    out.append(f"Input shape: {'×'.join(map(str, summary.input_shape))}")
+    out.append(f"Output shape: {'×'.join(map(str, summary.output_shape))}")
+    out.append(f"Total MACs: {summary.total_macs:,}")
+    # The total comes last: it is the figure people check against the papers.
+    out.append(f"Trainable params: {summary.trainable_params:,}")
+    out.append(f"Total params: {summary.total_params:,}")
+    return "\n".join(out)

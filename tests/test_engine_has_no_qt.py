@@ -1,0 +1,34 @@
+"""The engine and the command line never pull in Qt: the line between the two faces."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CHECK = """
+import importlib, pkgutil, sys
+import cnnstudio
+names = [m.name for m in pkgutil.walk_packages(cnnstudio.__path__, "cnnstudio.")
+         if not m.name.startswith("cnnstudio.gui") and m.name != "cnnstudio.__main__"]
+for name in names:
+    importlib.import_module(name)
+qt = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "pyqtgraph", "shiboken6"))
+print(len(names), qt)
+assert not qt, qt
+"""
+
+
+def test_importing_every_engine_module_and_the_cli_loads_no_qt() -> None:
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    count = int(out.stdout.split()[0])
+    assert count >= 15  # the walk really found the engine's modules
+
+
+def test_catalogs_load_without_torch() -> None:
+    # The app paints its architecture and dataset lists before torch has loaded.
+    code = ("import sys, cnnstudio.models.catalog as m, cnnstudio.data.catalog as d; "
+            "assert m.list_models() and d.list_datasets(); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
