@@ -1,0 +1,197 @@
+"""The list of architectures and what a person needs to know about each — without torch.
+
+This is the one place the architectures are listed. The app paints its architecture list
+from here before torch has loaded, so this module imports nothing heavy; each entry names
+its builder as ``"module:function"`` and `registry.build_model` imports it only when a
+model is actually built.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cnnstudio.errors import UnknownNameError
+
+__all__ = ["ArchInfo", "OptionSpec", "get_info", "list_models", "model_names"]
+
+OptionKind = Literal["bool", "choice", "float"]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One build option of an architecture: its name, kind, default and (for choices) values.
+
+    `minimum`/`maximum` bound a float option (both inclusive).
+    """
+
+    name: str
+    kind: OptionKind
+    default: object
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """What the catalog knows about one architecture (all plain values).
+
+    `depth` counts weight layers as the papers do; `default_size` is the side of the square
+    input the paper used; `min_size` is the smallest side the design accepts (every pooling
+    stage still gets a window). `builder` is ``"module:function"`` and `builder_kwargs` the
+    fixed keyword arguments that select this entry (e.g. the VGG configuration letter).
+    """
+
+    name: str
+    family: str
+    title: str
+    paper: str
+    year: int
+    depth: int
+    default_size: int
+    min_size: int
+    description: str
+    options: tuple[OptionSpec, ...] = ()
+    builder: str = field(default="", repr=False)
+    builder_kwargs: tuple[tuple[str, object], ...] = field(default=(), repr=False)
+
+    def option(self, name: str) -> OptionSpec:
+        """The option called `name`; `UnknownNameError` listing the valid ones otherwise."""
+        for spec in self.options:
+            if spec.name == name:
+                return spec
+        valid = ", ".join(spec.name for spec in self.options) or "none"
+        raise UnknownNameError(f"{self.name} has no option {name!r}; valid options: {valid}")
+
+
+def _batch_norm(default: bool = False) -> OptionSpec:
+    return OptionSpec("batch_norm", "bool", default, help="BatchNorm after every convolution (not in the paper)")
+
+
+def _dropout(default: float, where: str) -> OptionSpec:
+    return OptionSpec("dropout", "float", default, help=f"dropout probability {where}", minimum=0.0, maximum=0.9)
+
+
+def _lrn(default: bool = True) -> OptionSpec:
+    return OptionSpec("lrn", "bool", default, help="local response normalisation where the paper has it")
+
+
+_LENET_PAPER = "LeCun, Bottou, Bengio & Haffner, Gradient-Based Learning Applied to Document Recognition, Proc. IEEE"
+_ALEXNET_PAPER = "Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional Neural Networks, NIPS"
+_VGG_PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015"
+_GOOGLENET_PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015"
+_TRICKS_PAPER = "Reading notes 'From LeNet to GoogLeNet' (Paddle AI Studio), the tricks ablation"
+
+_ALEXNET_OPTIONS = (_lrn(), _dropout(0.5, "in the two 4096-wide FC layers"))
+_VGG_OPTIONS = (_batch_norm(), _dropout(0.5, "in the two 4096-wide FC layers"))
+
+
+def _vgg(name: str, config: str, depth: int, params: str, description: str) -> ArchInfo:
+    return ArchInfo(
+        name=name, family="vgg", title=f"VGG config {config} ({depth} layers)", paper=_VGG_PAPER, year=2014,
+        depth=depth, default_size=224, min_size=32, description=f"{description} {params} parameters.",
+        options=_VGG_OPTIONS, builder="cnnstudio.models.vgg:build_vgg", builder_kwargs=(("config", config),),
+    )
+
+
+# Teaching order: the papers in time order, VGG's configurations as in its Table 1, then
+# the notes' ablation CNN that borrows their tricks.
+_MODELS: tuple[ArchInfo, ...] = (
+    ArchInfo(
+        name="lenet5", family="lenet", title="LeNet-5", paper=_LENET_PAPER, year=1998, depth=5,
+        default_size=32, min_size=16,
+        description="The first successful CNN: two 5×5 conv/pool stages and three FC layers, for 32×32 digits.",
+        options=(
+            OptionSpec("activation", "choice", "tanh", ("tanh", "sigmoid", "relu"),
+                       help="activation after every layer (the paper: a scaled tanh)"),
+            OptionSpec("pool", "choice", "avg", ("avg", "max"), help="subsampling: average (paper) or max"),
+        ),
+        builder="cnnstudio.models.lenet:build_lenet",
+    ),
+    ArchInfo(
+        name="alexnet", family="alexnet", title="AlexNet", paper=_ALEXNET_PAPER, year=2012, depth=8,
+        default_size=224, min_size=63,
+        description="ILSVRC-2012 winner: ReLU, LRN, overlapping max-pools and dropout; 62.4 M parameters.",
+        options=_ALEXNET_OPTIONS, builder="cnnstudio.models.alexnet:build_alexnet",
+    ),
+    ArchInfo(
+        name="alexnet-2gpu", family="alexnet", title="AlexNet, two GPU towers", paper=_ALEXNET_PAPER, year=2012,
+        depth=8, default_size=224, min_size=63,
+        description="AlexNet as trained on two GPUs: conv2, conv4, conv5 see only their own half; 61.0 M parameters.",
+        options=_ALEXNET_OPTIONS, builder="cnnstudio.models.alexnet:build_alexnet",
+        builder_kwargs=(("two_towers", True),),
+    ),
+    _vgg("vgg11", "A", 11, "133 M", "Eight 3×3 convs in five stages, then FC 4096-4096;"),
+    _vgg("vgg11-lrn", "A-LRN", 11, "133 M",
+         "Config A with LRN after the first conv — the paper found it does not help;"),
+    _vgg("vgg13", "B", 13, "133 M", "Config A plus a second 3×3 conv in the first two stages;"),
+    _vgg("vgg16-1x1", "C", 16, "134 M", "Config B plus a 1×1 conv in each of the last three stages;"),
+    _vgg("vgg16", "D", 16, "138 M", "'VGG-16': three 3×3 convs in each of the last three stages;"),
+    _vgg("vgg19", "E", 19, "144 M", "'VGG-19': four 3×3 convs in each of the last three stages;"),
+    ArchInfo(
+        name="googlenet", family="googlenet", title="GoogLeNet (Inception v1)", paper=_GOOGLENET_PAPER,
+        year=2014, depth=22, default_size=224, min_size=79,
+        description="ILSVRC-2014 winner: nine Inception modules and global average pooling; 7.0 M parameters.",
+        options=(
+            OptionSpec("aux_logits", "bool", True,
+                       help="the two auxiliary classifiers after 4a and 4d (training only, 0.3 of the loss)"),
+            _batch_norm(), _lrn(), _dropout(0.4, "before the final FC layer"),
+        ),
+        builder="cnnstudio.models.googlenet:build_googlenet",
+    ),
+    ArchInfo(
+        name="tricks", family="tricks", title="Tricks ablation CNN", paper=_TRICKS_PAPER, year=2020, depth=8,
+        default_size=224, min_size=32,
+        description="A six-conv sigmoid baseline with a switch for each classic trick, to compare them one by one.",
+        options=(
+            _batch_norm(),
+            OptionSpec("activation", "choice", "sigmoid", ("sigmoid", "tanh", "relu", "leaky_relu"),
+                       help="activation after every conv and FC layer"),
+            OptionSpec("gap", "bool", False, help="global average pooling instead of the FC 1024 layer"),
+            _dropout(0.0, "before the last FC layer (the notes use 0.5)"),
+            OptionSpec("small_kernels", "bool", False, help="two stacked 3×3 convs in place of each 5×5"),
+            OptionSpec("multiscale", "bool", False, help="conv5 becomes a 1×1/3×3/5×5/pool concat block"),
+            OptionSpec("all_tricks", "bool", False,
+                       help="the notes' combined model (CNN_AllTricks); other switches must stay at their defaults"),
+        ),
+        builder="cnnstudio.models.tricks:build_tricks",
+    ),
+)
+
+
+def _index(models: tuple[ArchInfo, ...]) -> dict[str, ArchInfo]:
+    """Name -> entry, refusing a name listed twice (a second entry would silently win)."""
+    index: dict[str, ArchInfo] = {}
+    for info in models:
+        if info.name in index:
+            raise RuntimeError(f"architecture {info.name!r} is listed twice in the catalog")
+        index[info.name] = info
+    return index
+
+
+_BY_NAME = _index(_MODELS)
+
+
+def list_models() -> list[ArchInfo]:
+    """Every architecture, in teaching order (LeNet-5, AlexNet, VGG A–E, GoogLeNet, tricks)."""
+    return list(_MODELS)
+
+
+def model_names() -> list[str]:
+    """The registry names, in teaching order."""
+    return [info.name for info in _MODELS]
+
+
+def get_info(name: str) -> ArchInfo:
+    """The catalog entry for `name`; `UnknownNameError` listing the valid names otherwise."""
+    try:
+        return _BY_NAME[name]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), _BY_NAME, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UnknownNameError(
+            f"unknown architecture {name!r}{hint}; choose one of: {', '.join(_BY_NAME)}"
+        ) from None
