@@ -1,0 +1,27 @@
+"""Training: the config, the loop, its callbacks and its checkpoints.
+
+Importing this package stays cheap (no torch): `TrainConfig` and the callback records
+are torch-free, and `Trainer` is imported from `trainer` on first use, so the app can
+build and validate a config before torch has finished loading.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cnnstudio.training.callbacks import BatchStats, Callback, ConsoleProgress, EpochStats, FitResult, FitStart
+from cnnstudio.training.config import TrainConfig, paper_defaults
+
+if TYPE_CHECKING:
+    from cnnstudio.training.trainer import Trainer
+
+__all__ = ["BatchStats", "Callback", "ConsoleProgress", "EpochStats", "FitResult", "FitStart", "TrainConfig",
+           "Trainer", "paper_defaults"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Trainer":
+        from cnnstudio.training.trainer import Trainer
+
+        return Trainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,205 @@
+"""Checkpoints that survive a full disk and never run code: atomic save, safe load.
+
+Saving writes a temporary file in the destination's folder, flushes and fsyncs it, then
+`os.replace`s it over the old file, so a crash or a full disk leaves either the old
+checkpoint or the new one, never half of one. Loading uses `torch.load(weights_only=True)`
+and nothing else: a file that needs code to unpickle is refused, never retried unsafely.
+Each way a file can be unusable gets its own one-line message.
+
+torch is imported inside the functions: `cnnstudio.runs` uses `atomic_write` to list and
+write run folders, and listing runs must not wait for torch to import.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from cnnstudio.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "atomic_write",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_model_state",
+]
+
+CHECKPOINT_FORMAT = "cnnstudio-checkpoint"
+_MiB = 1024 * 1024
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_estimate: int = 0) -> None:
+    """Write `path` through `write(file)` so that it is replaced whole or not at all.
+
+    Free space is checked first against `size_estimate` (plus a margin); any failure raises
+    CheckpointError and leaves the previous file untouched.
+    """
+    path = Path(path)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    needed = int(size_estimate * 1.05) + _MiB
+    if free < needed:
+        raise CheckpointError(
+            f"not enough free disk space to save {path}: about {needed / _MiB:,.0f} MB needed, "
+            f"{free / _MiB:,.0f} MB free — free some space; the previous file is intact"
+        )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except Exception as exc:  # any failure of the writer, whatever its type, must keep the old file
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise CheckpointError(f"could not save {path}: {reason} — the previous file is intact") from exc
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the data file itself is synced
+    finally:
+        os.close(fd)
+
+
+def _payload_bytes(value: Any) -> int:
+    """Bytes the tensors in a payload will take on disk (for the free-space check)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, Mapping):
+        return sum(_payload_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_payload_bytes(v) for v in value)
+    return 64
+
+
+def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:
+    """Save `payload` (weights_only-loadable values only) to `path` atomically; CheckpointError on failure."""
+    import torch
+
+    data = {"format": CHECKPOINT_FORMAT, **payload}
+    atomic_write(path, lambda handle: torch.save(data, handle), size_estimate=_payload_bytes(data))
+
+
+def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a cnnstudio checkpoint safely (weights only); one clear CheckpointError per failure."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path} — check the path (a run has last.pt after its first epoch)")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes) — its save was interrupted; use the run's other checkpoint or train again")
+    is_zip = head.startswith(b"PK")
+    if is_zip and not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is truncated (the file ends early) — its copy or save was interrupted")
+    if not is_zip and not head.startswith(b"\x80"):  # neither torch's zip format nor a pickle
+        raise CheckpointError(f"{path} is not a checkpoint (it is not a PyTorch file)")
+    try:
+        with warnings.catch_warnings():
+            # torch's note on plain pickles ("Detected pickle protocol 4") is noise next to our own message.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "GLOBAL" in text or "Unsupported global" in text:  # the pickle imports a function or class
+            raise CheckpointError(
+                f"refusing to load {path}: the file contains code, not just weights — "
+                "cnnstudio only opens checkpoints that need no code to read"
+            ) from exc
+        raise CheckpointError(f"{path} is not a checkpoint (it cannot be unpickled: {text.splitlines()[0]})") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if is_zip or isinstance(exc, EOFError):
+            raise CheckpointError(f"{path} is truncated or damaged ({first}) — use the run's other checkpoint") from exc
+        raise CheckpointError(f"{path} is not a checkpoint ({first})") from exc
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT or "model" not in data:
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not a cnnstudio checkpoint (it has no model weights with run settings)"
+        )
+    return data
+
+
+def load_model_state(model: nn.Module, checkpoint: Mapping[str, Any], *, arch: str, path: str | Path = "checkpoint") -> None:
+    """Load the checkpoint's weights into `model`, refusing a different architecture or class count in words.
+
+    `arch` is the name `model` was built as; the checkpoint's own name and the final layer's
+    shape are compared before `load_state_dict`, so a mismatch is a sentence, not a tensor-size dump.
+    """
+    saved_arch = checkpoint.get("arch")
+    if saved_arch != arch:
+        raise CheckpointError(f"{path} holds a model of architecture {saved_arch}, not {arch} — open it as {saved_arch}")
+    state = checkpoint["model"]
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        example = (missing or unexpected)[0]
+        raise CheckpointError(
+            f"{path} does not match this {arch}'s layers (e.g. {'missing' if missing else 'unexpected'} {example!r}) — "
+            "it was trained with other architecture options"
+        )
+    classes_saved = checkpoint.get("num_classes")
+    classes_model = _num_classes(model)
+    if classes_saved is not None and classes_model is not None and classes_saved != classes_model:
+        raise CheckpointError(
+            f"{path} was trained for {classes_saved} classes; this model has {classes_model} — "
+            "use the run's own dataset (its class names are stored with the run)"
+        )
+    for name, tensor in own.items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{path} does not match this {arch}: layer {name} is {tuple(state[name].shape)} there, "
+                f"{tuple(tensor.shape)} here — it was trained with other options or input channels"
+            )
+    model.load_state_dict(state)
+
+
+def _num_classes(model: nn.Module) -> int | None:
+    """The output width of the model's last Linear (or last conv, for all-conv classifiers)."""
+    from torch import nn
+
+    last = None
+    # The classifier, not the whole model: GoogLeNet's auxiliary heads also end in Linears.
+    for module in getattr(model, "classifier", model).modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            last = module
+    if isinstance(last, nn.Linear):
+        return last.out_features
+    if isinstance(last, nn.Conv2d):
+        return last.out_channels
+    return None

@@ -1,0 +1,208 @@
+"""What a training run is asked to do: one dataclass of plain values, saved as JSON.
+
+`TrainConfig` is the single description of a run that the command line, the app and the
+run folder share. It holds only plain values (str, int, float, bool, None, tuples and
+dicts of those) so it round-trips through JSON exactly, and it never imports torch:
+the app validates a form with it before torch has finished loading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnstudio.errors import CnnStudioError, UnknownNameError
+
+__all__ = [
+    "TrainConfig",
+    "paper_defaults",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "INITS",
+]
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "plateau")
+# "default" keeps each architecture's own initialisation; "normal" is the papers' N(0, 0.01).
+INITS = ("default", "normal", "kaiming", "xavier")
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of one training run; `validate()` says what is wrong in words.
+
+    Accuracy-related settings follow the papers where they give one (SGD, momentum 0.9,
+    weight decay 5e-4, LR 0.01, ×0.1 on plateau); `paper_defaults(arch)` returns each
+    paper's full recipe.
+    """
+
+    arch: str = "lenet5"
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "mnist-sample"  # a registry name or an image folder's path
+    data_root: str | None = None  # where downloadable datasets live (None: user data dir)
+    input_size: int | None = None  # None: the architecture's default size
+    epochs: int = 10
+    batch_size: int = 128  # the papers used 256; paper_defaults() gives it
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "constant"
+    step_size: int = 30  # epochs between drops ("step")
+    gamma: float = 0.1  # LR factor of "step" and "plateau"
+    plateau_patience: int = 2  # epochs without a better val accuracy before a drop
+    max_lr_drops: int | None = 3  # "plateau": after this many drops, the next plateau ends the run
+    init: str = "default"
+    init_from_run: str | None = None  # VGG's trick: a trained VGG config-A run folder
+    augment: tuple[str, ...] = ()
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision, used on CUDA only
+    channels_last: bool = True  # used on CUDA only
+    compile: bool = False
+    progress_interval: float = 1 / 30  # seconds between on_batch_end calls
+    aux_weight: float = 0.3  # GoogLeNet: weight of each auxiliary classifier's loss
+    num_threads: int | None = None  # torch CPU threads (None: torch's default)
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; a tuple keeps the config hashable-ish and equal after a round trip.
+        self.augment = tuple(self.augment)
+        self.arch_options = dict(self.arch_options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["augment"] = list(self.augment)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from `to_dict()`'s output; unknown keys are an error, missing keys take defaults."""
+        if not isinstance(data, dict):
+            raise CnnStudioError(f"a training config must be a JSON object, not {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise UnknownNameError(
+                f"unknown training setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                f"valid settings: {', '.join(sorted(names))}"
+            )
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some settings changed (unknown names are an error)."""
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def validate(self) -> TrainConfig:
+        """Check every setting; raise a CnnStudioError naming the first bad one. Returns self."""
+        from cnnstudio.models.catalog import get_info
+
+        info = get_info(self.arch)  # UnknownNameError listing the valid names
+        if not isinstance(self.arch_options, dict):
+            raise CnnStudioError("arch_options must be a mapping of option names to values")
+        from cnnstudio.models.registry import resolve_options
+
+        resolve_options(self.arch, self.arch_options)  # names the bad option and its valid values
+        _require_int("epochs", self.epochs, minimum=1)
+        _require_int("batch_size", self.batch_size, minimum=1)
+        _require_number("lr", self.lr, low=0.0, low_open=True)
+        _require_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        _require_number("weight_decay", self.weight_decay, low=0.0)
+        _require_number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        _require_int("step_size", self.step_size, minimum=1)
+        _require_int("plateau_patience", self.plateau_patience, minimum=0)
+        if self.max_lr_drops is not None:
+            _require_int("max_lr_drops", self.max_lr_drops, minimum=0)
+        _require_number("val_fraction", self.val_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+        _require_number("progress_interval", self.progress_interval, low=0.0)
+        _require_number("aux_weight", self.aux_weight, low=0.0)
+        _require_int("seed", self.seed, minimum=0)
+        if self.num_threads is not None:
+            _require_int("num_threads", self.num_threads, minimum=1)
+        _require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _require_choice("schedule", self.schedule, SCHEDULES)
+        _require_choice("init", self.init, INITS)
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+            raise CnnStudioError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
+        for flag in ("nesterov", "amp", "channels_last", "compile"):
+            if not isinstance(getattr(self, flag), bool):
+                raise CnnStudioError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise CnnStudioError("nesterov needs the sgd optimizer with a momentum above 0")
+        if self.input_size is not None:
+            _require_int("input_size", self.input_size, minimum=1)
+            if self.input_size < info.min_size:
+                from cnnstudio.errors import InputTooSmallError
+
+                raise InputTooSmallError(
+                    f"{self.arch} needs inputs of at least {info.min_size}×{info.min_size} pixels; "
+                    f"got {self.input_size}×{self.input_size}"
+                )
+        from cnnstudio.data.transforms import check_augmentations
+
+        check_augmentations(self.augment)
+        if self.init_from_run is not None and info.family != "vgg":
+            raise CnnStudioError(
+                f"init_from_run is VGG's trick (start a deeper VGG from a trained config A); {self.arch} is not a VGG"
+            )
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise CnnStudioError("dataset must be a dataset name or an image folder's path")
+        return self
+
+
+def paper_defaults(arch: str) -> TrainConfig:
+    """The training recipe of `arch`'s paper, as far as it can be reproduced here.
+
+    AlexNet and VGG: SGD, momentum 0.9, weight decay 5e-4, batch 256 (AlexNet 128), LR 0.01
+    divided by 10 when validation accuracy stops improving, three times, N(0, 0.01) init.
+    GoogLeNet: SGD momentum 0.9, LR lowered 4 % every 8 epochs, auxiliary losses weighed 0.3.
+    LeNet-5's stochastic diagonal Levenberg-Marquardt has no PyTorch optimizer; plain SGD
+    with momentum stands in for it. The "tricks" notes used a piecewise (step) LR decay.
+    """
+    from cnnstudio.models.catalog import get_info
+
+    recipe = _PAPER_RECIPES.get(get_info(arch).family, _PAPER_RECIPES["tricks"])
+    return TrainConfig(arch=arch, optimizer="sgd", lr=0.01, momentum=0.9, **recipe)
+
+
+# Per family: what differs from SGD, LR 0.01, momentum 0.9.
+_PAPER_RECIPES: dict[str, dict[str, Any]] = {
+    "lenet": dict(epochs=20, batch_size=128, weight_decay=0.0, schedule="constant"),
+    "alexnet": dict(epochs=90, batch_size=128, weight_decay=5e-4, schedule="plateau", max_lr_drops=3,
+                    init="normal", augment=("crop", "flip", "pca")),
+    "vgg": dict(epochs=74, batch_size=256, weight_decay=5e-4, schedule="plateau", max_lr_drops=3,
+                init="normal", augment=("scale", "flip")),
+    "googlenet": dict(epochs=250, batch_size=128, weight_decay=5e-4, schedule="step", step_size=8, gamma=0.96,
+                      aux_weight=0.3, augment=("crop", "flip")),
+    "tricks": dict(epochs=30, batch_size=128, weight_decay=5e-4, schedule="step", step_size=10, gamma=0.1),
+}
+
+
+def _require_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise CnnStudioError(f"{name} must be a whole number ≥ {minimum}; got {value!r}")
+
+
+def _require_number(name: str, value: Any, *, low: float, high: float | None = None,
+                    low_open: bool = False, high_open: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok:
+        ok = (value > low) if low_open else (value >= low)
+    if ok and high is not None:
+        ok = (value < high) if high_open else (value <= high)
+    if not ok:
+        lo = f"{'>' if low_open else '≥'} {low:g}"
+        hi = "" if high is None else f" and {'<' if high_open else '≤'} {high:g}"
+        raise CnnStudioError(f"{name} must be a number {lo}{hi}; got {value!r}")
+
+
+def _require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UnknownNameError(f"unknown {name} {value!r}; choose from: {', '.join(choices)}")

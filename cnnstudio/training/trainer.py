@@ -1,0 +1,650 @@
+"""The training loop: one `Trainer` per run, reporting only through callbacks.
+
+The loop is a plain PyTorch loop tuned to keep the device busy: batches come from the
+data package already on the device, metrics accumulate on the device and are read back
+(`.tolist()`, one sync) only at the callbacks' throttle points and at epoch ends; on CUDA
+it uses autocast (bf16 where supported, else fp16 with a GradScaler), channels_last and
+cudnn.benchmark.
+
+Control is cooperative and thread-safe: `request_stop()`, `pause()` and `resume()` set
+`threading.Event`s that the loop checks between batches, so another thread (the app's
+window) can steer a fit running on a worker thread. A stop still saves `last.pt`.
+
+Faults: a NaN/Inf loss raises `TrainingError` naming the epoch, batch and learning rate,
+and leaves the last good checkpoint as it was. A CUDA out-of-memory error frees memory,
+tells the callbacks (`on_notice`) and retries the epoch at half the batch size; at batch
+size 1 it gives up with a `TrainingError`.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnstudio import runs
+from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
+from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
+from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
+from cnnstudio.training.config import TrainConfig
+
+__all__ = ["Trainer", "resolve_device"]
+
+T = TypeVar("T")
+
+# Settings that define what is being trained; a resumed run must keep them.
+_FIXED_ON_RESUME = ("arch", "arch_options", "dataset", "input_size", "val_fraction", "seed", "optimizer", "schedule")
+# What last.pt must hold for an exact resume.
+_RESUMABLE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "global_step", "rng", "history",
+                   "best_val_acc", "lr_drops", "batch_size")
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for a config's device name; "auto" is cuda, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError(f"device {name} is not available: no CUDA GPU was found — use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise TrainingError(
+                f"device {name} does not exist: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise TrainingError(f"device {name} is not available on this machine — use --device cpu or auto")
+    return device
+
+
+def _rng_state() -> dict[str, Any]:
+    """Every RNG the loop draws from, as weights_only-loadable tensors."""
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": torch.tensor(py_internal, dtype=torch.int64),
+        "python_version": py_version,
+        "python_gauss": py_gauss,
+        "numpy": torch.from_numpy(np_keys.astype(np.int64)),
+        "numpy_kind": np_kind,
+        "numpy_pos": int(np_pos),
+        "numpy_has_gauss": int(np_has_gauss),
+        "numpy_gauss": float(np_gauss),
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    random.setstate((state["python_version"], tuple(int(v) for v in state["python"].tolist()), state["python_gauss"]))
+    np.random.set_state((state["numpy_kind"], state["numpy"].numpy().astype(np.uint32), state["numpy_pos"],
+                         state["numpy_has_gauss"], state["numpy_gauss"]))
+
+
+def _cpu_state(state: Any) -> Any:
+    """A (nested) state dict with every tensor copied to the CPU, so checkpoints open anywhere."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: _cpu_state(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu_state(v) for v in state)
+    return state
+
+
+class Trainer:
+    """Trains one model on one dataset as a `TrainConfig` says, writing a run folder.
+
+    `run_dir` is the run's own folder (created if missing; it must not already hold a
+    run); None makes a new one under `runs.default_runs_dir()`. `resume_from` is a run
+    folder to continue in: its last.pt restores model, optimizer, scheduler, AMP scaler,
+    epoch and RNG states, and `config.epochs` is the new total. `bundle` is an already
+    loaded `DatasetBundle` (the app scans folders with a progress bar first); None loads
+    `config.dataset`.
+    """
+
+    def __init__(self, config: TrainConfig, callbacks: Iterable[Callback] = (), *,
+                 run_dir: str | Path | None = None, resume_from: str | Path | None = None,
+                 bundle: Any = None) -> None:
+        self.config = config.validate()
+        self.callbacks: list[Callback] = list(callbacks)
+        if run_dir is not None and resume_from is not None and Path(run_dir) != Path(resume_from):
+            raise CnnStudioError("a resumed run continues in its own folder; give resume_from only")
+        self._run_dir_arg = Path(resume_from or run_dir) if (resume_from or run_dir) else None
+        self._resume = resume_from is not None
+        self._bundle = bundle
+        self.model: nn.Module | None = None
+        self.spec: Any = None
+        self.run_dir: Path | None = None
+        self.device: torch.device | None = None
+        self.history: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._model_lock = threading.Lock()  # held while the weights change; snapshot_model waits on it
+
+    # -- control from any thread -------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the fit to stop before its next batch (also releases a pause); it still saves last.pt."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold the fit before its next batch until `resume()` or `request_stop()`."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Let a paused fit continue."""
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        """True while a pause is requested."""
+        return not self._running.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once `request_stop()` was called."""
+        return self._stop.is_set()
+
+    def snapshot_model(self) -> nn.Module:
+        """A CPU, eval-mode copy of the current weights, for classifying or feature maps mid-training.
+
+        Taken between batches, so it never sees half an optimizer step, and built on the
+        `meta` device first so a GPU run needs no second copy of the weights on the GPU.
+        """
+        from cnnstudio.models.registry import build_model
+
+        if self.model is None or self.spec is None:
+            raise TrainingError("there is no model yet: training has not started")
+        with self._model_lock:
+            state = _cpu_state(self.model.state_dict())
+        with torch.device("meta"):
+            clone = build_model(self.config.arch, in_channels=self.spec.channels, num_classes=len(self.spec.classes),
+                                **self.config.arch_options)
+        clone.load_state_dict(state, assign=True)
+        return clone.eval()
+
+    # -- the fit -----------------------------------------------------------------------
+
+    def fit(self) -> FitResult:
+        """Train to `config.epochs` (or until stopped); returns how it ended, raises what ended it badly."""
+        writer: runs.RunWriter | None = None
+        threads_before = torch.get_num_threads()
+        try:
+            writer = self._setup()
+            self._emit("on_fit_start", self._fit_start())
+            result = self._loop(writer)
+        except BaseException as exc:
+            if writer is not None:
+                reason = str(exc) if isinstance(exc, CnnStudioError) else f"{type(exc).__name__}: {exc}"
+                try:
+                    writer.finish("failed", reason)
+                except CheckpointError:
+                    pass  # the original failure is what the user needs to see
+            for callback in self.callbacks:
+                callback.on_exception(self, exc)
+            raise
+        finally:
+            # Streaming loaders keep worker processes alive; a finished fit must not.
+            self._train_loader = self._val_loader = None
+            torch.set_num_threads(threads_before)  # the thread budget is this fit's, not the process's
+        writer.finish("stopped" if result.stopped_early else "finished", result.reason)
+        self._emit("on_fit_end", result)
+        return result
+
+    def _emit(self, hook: str, payload: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, payload)
+
+    def _notice(self, message: str) -> None:
+        for callback in self.callbacks:
+            callback.on_notice(self, message)
+
+    # -- setup -------------------------------------------------------------------------
+
+    def _setup(self) -> runs.RunWriter:
+        from cnnstudio.data.loaders import load_dataset
+        from cnnstudio.models.catalog import get_info
+        from cnnstudio.models.registry import build_model, check_input_size, resolve_options
+
+        cfg = self.config
+        self.device = resolve_device(cfg.device)
+        if cfg.num_threads is not None:
+            torch.set_num_threads(cfg.num_threads)
+        checkpoint = None
+        if self._resume:
+            assert self._run_dir_arg is not None
+            checkpoint = self._load_resume_checkpoint(self._run_dir_arg)
+        elif self._run_dir_arg is not None and (self._run_dir_arg / runs.CONFIG_FILE).exists():
+            raise CnnStudioError(f"{self._run_dir_arg} already holds a run — resume it, or choose a new folder")
+        else:
+            torch.manual_seed(cfg.seed)
+            random.seed(cfg.seed)
+            np.random.seed(cfg.seed)
+
+        bundle = self._bundle or load_dataset(cfg.dataset, root=cfg.data_root, val_fraction=cfg.val_fraction,
+                                              seed=cfg.seed)
+        self.spec = bundle.spec
+        input_size = cfg.input_size or get_info(cfg.arch).default_size
+        check_input_size(cfg.arch, input_size)
+        # The run folder records the resolved settings, so it rebuilds the same model later.
+        cfg = self.config = cfg.replace(input_size=input_size, arch_options=resolve_options(cfg.arch, cfg.arch_options))
+
+        model = build_model(cfg.arch, in_channels=self.spec.channels, num_classes=len(self.spec.classes),
+                            **cfg.arch_options)
+        if checkpoint is None:
+            self._initialise(model)
+        else:
+            self._check_resume_matches(checkpoint)
+            load_model_state(model, checkpoint, arch=cfg.arch, path=self._run_dir_arg / runs.LAST_CHECKPOINT)
+        cuda = self.device.type == "cuda"
+        self._channels_last = cuda and cfg.channels_last
+        model.to(self.device, memory_format=torch.channels_last if self._channels_last else torch.preserve_format)
+        self.model = model
+        self._forward = torch.compile(model) if cfg.compile else model
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        self._amp_dtype: torch.dtype | None = None
+        if cuda and cfg.amp:
+            self._amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self._scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype == torch.float16)
+        self._optimizer = self._make_optimizer(model)
+        self._scheduler = self._make_scheduler(self._optimizer)
+        self._bundle_loaded = bundle
+        self._batch_size = cfg.batch_size
+        self._start_epoch = 0
+        self._global_step = 0
+        self._lr_drops = 0
+        self._best_val_acc: float | None = None
+        self.history = []
+
+        if checkpoint is not None:
+            self._optimizer.load_state_dict(checkpoint["optimizer"])
+            if self._scheduler is not None:
+                self._scheduler.load_state_dict(checkpoint["scheduler"])
+            if isinstance(self._scheduler, torch.optim.lr_scheduler.LambdaLR):
+                # Cosine: the next epoch's LR on the (possibly longer) new horizon.
+                for group, base, factor in zip(self._optimizer.param_groups, self._scheduler.base_lrs,
+                                               self._scheduler.lr_lambdas):
+                    group["lr"] = base * factor(self._scheduler.last_epoch)
+            if checkpoint["scaler"]:
+                self._scaler.load_state_dict(checkpoint["scaler"])
+            self._start_epoch = int(checkpoint["epoch"])
+            self._global_step = int(checkpoint["global_step"])
+            self._lr_drops = int(checkpoint["lr_drops"])
+            self._best_val_acc = checkpoint["best_val_acc"]
+            if checkpoint["config"].get("batch_size") == cfg.batch_size:
+                self._batch_size = int(checkpoint["batch_size"])  # keeps an out-of-memory reduction
+            self.history = list(checkpoint["history"])
+            _set_rng_state(checkpoint["rng"])
+            self.run_dir = self._run_dir_arg
+        else:
+            # Created only now, so a dataset or model that fails to load leaves no empty run behind.
+            self.run_dir = self._run_dir_arg or runs.new_run_dir(arch=cfg.arch, dataset=cfg.dataset)
+
+        writer = runs.RunWriter(self.run_dir)
+        writer.start(cfg, self.spec.to_dict(), resumed=checkpoint is not None)
+        if checkpoint is not None:
+            writer.truncate_metrics(self._start_epoch)  # lines written after last.pt was saved
+        self._make_loaders()
+        return writer
+
+    def _initialise(self, model: nn.Module) -> None:
+        from cnnstudio.models.init import init_vgg_from_a, init_weights
+
+        cfg = self.config
+        init_weights(model, cfg.init)
+        if cfg.init_from_run is not None:
+            source = runs.open_run(cfg.init_from_run)
+            weights = load_checkpoint(source.checkpoint_path("best"), map_location="cpu")
+            init_vgg_from_a(model, weights["model"])  # refuses anything but a config-A VGG, in words
+
+    def _load_resume_checkpoint(self, run_dir: Path) -> dict[str, Any]:
+        path = run_dir / runs.LAST_CHECKPOINT
+        runs.open_run(run_dir)  # a clear message when it is not a run folder at all
+        checkpoint = load_checkpoint(path, map_location="cpu")
+        missing = [key for key in _RESUMABLE_KEYS if key not in checkpoint]
+        if missing:
+            raise CheckpointError(
+                f"cannot resume from {path}: it lacks the {', '.join(missing)} state — "
+                "start a new run (its weights can still be used for classifying)"
+            )
+        return checkpoint
+
+    def _check_resume_matches(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("config") or {}
+        for key in _FIXED_ON_RESUME:
+            if key in saved and saved[key] != getattr(self.config, key):
+                raise CnnStudioError(
+                    f"cannot resume {self._run_dir_arg}: it was trained with {key}={saved[key]!r}, "
+                    f"not {getattr(self.config, key)!r} — resume with the run's own settings"
+                )
+        saved_classes = (checkpoint.get("spec") or {}).get("classes")
+        if saved_classes is not None and list(saved_classes) != list(self.spec.classes):
+            raise CnnStudioError(
+                f"cannot resume {self._run_dir_arg}: the dataset's classes changed since the run started "
+                f"({len(saved_classes)} then, {len(self.spec.classes)} now) — the model's outputs would be mislabelled"
+            )
+        done = int(checkpoint["epoch"])
+        if self.config.epochs <= done:
+            raise CnnStudioError(
+                f"{self._run_dir_arg} has already trained {done} epoch(s); ask for more than {done} epochs to resume"
+            )
+
+    def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        cfg = self.config
+        params = model.parameters()
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                                   weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def _make_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
+        cfg = self.config
+        if cfg.schedule == "step":
+            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+        if cfg.schedule == "cosine":
+            # Closed form over the *current* total, so a resumed run given more epochs stretches
+            # the curve instead of replaying the old horizon (CosineAnnealingLR stores T_max).
+            return torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda epoch: 0.5 * (1.0 + math.cos(math.pi * min(epoch, self.config.epochs) / self.config.epochs))
+            )
+        if cfg.schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma,
+                                                              patience=cfg.plateau_patience)
+        return None
+
+    def _make_loaders(self) -> None:
+        from cnnstudio.data.loaders import make_loader
+
+        cfg, bundle = self.config, self._bundle_loaded
+        common = dict(input_size=cfg.input_size, in_channels=self.spec.channels, device=self.device, seed=cfg.seed)
+        self._train_loader = make_loader(bundle.train, self.spec, batch_size=self._batch_size, train=True,
+                                         augment=cfg.augment, **common)
+        self._val_loader = make_loader(bundle.val, self.spec, batch_size=self._batch_size, train=False, **common)
+
+    def _fit_start(self) -> FitStart:
+        assert self.model is not None and self.device is not None and self.run_dir is not None
+        device = str(self.device)
+        if self.device.type == "cuda":
+            device += f" ({torch.cuda.get_device_name(self.device)})"
+        return FitStart(
+            arch=self.config.arch,
+            epochs=self.config.epochs,
+            start_epoch=self._start_epoch,
+            batches_per_epoch=len(self._train_loader),
+            batch_size=self._batch_size,
+            input_size=int(self.config.input_size or 0),
+            device=device,
+            precision=str(self._amp_dtype or torch.float32).removeprefix("torch."),
+            num_params=sum(p.numel() for p in self.model.parameters()),
+            spec=self.spec,
+            run_dir=str(self.run_dir),
+        )
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _loop(self, writer: runs.RunWriter) -> FitResult:
+        cfg = self.config
+        reason, stopped_early = "finished", False
+        epoch = self._start_epoch
+        for epoch in range(self._start_epoch + 1, cfg.epochs + 1):
+            lr = self._lr()
+            started = time.monotonic()
+            train = self._with_oom_retry(lambda: self._train_epoch(epoch))
+            val = None if train is None else self._with_oom_retry(self._validate)
+            if train is None or val is None:
+                # Stopped mid-epoch: keep the partly trained weights; a resume redoes this epoch.
+                writer.save_last(self._checkpoint(epochs_done=epoch - 1))
+                epoch -= 1
+                reason, stopped_early = "stopped by the user", True
+                break
+            val_acc = val["val_acc"]
+            is_best = self._best_val_acc is None or val_acc > self._best_val_acc
+            if is_best:
+                self._best_val_acc = val_acc
+            plateau_exhausted = self._step_scheduler(val_acc)
+            seconds = time.monotonic() - started
+            stats = EpochStats(
+                epoch=epoch, epochs=cfg.epochs, train_loss=train["loss"], train_acc=train["acc"],
+                val_loss=val["val_loss"], val_acc=val_acc, val_top5=val["val_top5"], lr=lr, seconds=seconds,
+                images_per_s=train["images_per_s"], aux1_loss=train["aux1"], aux2_loss=train["aux2"], is_best=is_best,
+            )
+            row = {k: getattr(stats, k) for k in EpochStats.__dataclass_fields__}
+            row["batch_size"] = self._batch_size
+            self.history.append(row)
+            writer.append_metrics(row)
+            writer.save_last(self._checkpoint(epochs_done=epoch))
+            if is_best:
+                writer.save_best(self._checkpoint(epochs_done=epoch, weights_only=True))
+            self._emit("on_epoch_end", stats)
+            if plateau_exhausted:
+                reason = (f"validation accuracy stopped improving after {self._lr_drops} learning-rate drops "
+                          f"(max_lr_drops)")
+                stopped_early = True
+                break
+            if self._stop.is_set():
+                reason, stopped_early = "stopped by the user", True
+                break
+        return FitResult(run_dir=str(self.run_dir), epochs_done=epoch, best_val_acc=self._best_val_acc,
+                         stopped_early=stopped_early, reason=reason)
+
+    def _lr(self) -> float:
+        return float(self._optimizer.param_groups[0]["lr"])
+
+    def _step_scheduler(self, val_acc: float) -> bool:
+        """Advance the LR schedule after an epoch; True when a plateau comes after the last allowed drop."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return False
+        if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step()
+            return False
+        before = [group["lr"] for group in self._optimizer.param_groups]
+        scheduler.step(val_acc)
+        if self._lr() >= before[0]:
+            return False
+        limit = self.config.max_lr_drops
+        if limit is not None and self._lr_drops >= limit:
+            # One drop too many: undo it (the run ends with the LR it trained with) and stop.
+            for group, lr in zip(self._optimizer.param_groups, before):
+                group["lr"] = lr
+            return True
+        self._lr_drops += 1
+        return False
+
+    def _with_oom_retry(self, run: Callable[[], T]) -> T:
+        """Run an epoch phase; on CUDA out-of-memory halve the batch size and run it again."""
+        while True:
+            try:
+                return run()
+            except torch.cuda.OutOfMemoryError:
+                pass  # memory is freed below: until this block ends, the traceback holds the failed step's tensors
+            gc.collect()
+            if self.device is not None and self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if self._batch_size == 1:
+                raise TrainingError(
+                    f"{self.config.arch} does not fit in {self.device} memory even one image at a time at "
+                    f"{self.config.input_size}×{self.config.input_size} — use a smaller input size or model, or the cpu"
+                )
+            self._batch_size = max(1, self._batch_size // 2)
+            self._notice(f"out of {self.device} memory: retrying the epoch at batch size {self._batch_size}")
+            self._optimizer.zero_grad(set_to_none=True)
+            self._make_loaders()
+
+    def _wait_if_paused(self) -> float:
+        """Block while paused; returns the seconds spent waiting."""
+        if self._running.is_set():
+            return 0.0
+        started = time.monotonic()
+        self._running.wait()
+        return time.monotonic() - started
+
+    def _autocast(self) -> Any:
+        if self._amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self._amp_dtype)
+
+    def _train_epoch(self, epoch: int) -> dict[str, Any] | None:
+        """One pass over the training set; None when stopped before its end."""
+        assert self.model is not None and self.device is not None
+        model, device, cfg = self.model, self.device, self.config
+        loader = self._train_loader
+        loader.epoch = epoch - 1  # the loaders draw one seeded stream per epoch: resumes and retries replay it
+        num_batches = len(loader)
+        model.train()
+        # Device-side accumulators, read back only at throttle points: [loss, correct, aux1, aux2].
+        window = torch.zeros(4, dtype=torch.float32, device=device)
+        first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        bad_value = torch.zeros((), dtype=torch.float32, device=device)
+        totals = [0.0, 0.0, 0.0, 0.0]
+        seen = window_seen = 0
+        has_aux = False
+        paused_s = 0.0
+        started = last_report = time.monotonic()
+        for batch, (x, y) in enumerate(loader, 1):
+            paused_s += self._wait_if_paused()
+            if self._stop.is_set():
+                return None
+            if self._channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._model_lock:
+                with self._autocast():
+                    out = self._forward(x)
+                    if isinstance(out, tuple):  # GoogLeNetOutputs(logits, aux1, aux2) in train mode
+                        logits, aux1, aux2 = out
+                        main = F.cross_entropy(logits, y)
+                        aux_losses = torch.stack([F.cross_entropy(aux1, y), F.cross_entropy(aux2, y)]).float()
+                        loss = main + cfg.aux_weight * aux_losses.sum()
+                        has_aux = True
+                    else:
+                        logits = out
+                        loss = main = F.cross_entropy(logits, y)
+                        aux_losses = None
+                self._optimizer.zero_grad(set_to_none=True)
+                self._scaler.scale(loss).backward()
+                self._scaler.step(self._optimizer)
+                self._scaler.update()
+            self._global_step += 1
+            n = int(y.shape[0])
+            with torch.no_grad():
+                window[:2] += torch.stack([main.detach().float() * n, (logits.detach().argmax(1) == y).sum().float()])
+                if aux_losses is not None:
+                    window[2:] += aux_losses.detach() * n
+                loss_value = loss.detach().float()
+                newly_bad = (first_bad < 0) & ~torch.isfinite(loss_value)
+                first_bad = torch.where(newly_bad, torch.full_like(first_bad, batch), first_bad)
+                bad_value = torch.where(newly_bad, loss_value, bad_value)
+            seen += n
+            window_seen += n
+            now = time.monotonic()
+            if batch == num_batches or now - last_report >= cfg.progress_interval:
+                values = torch.cat([window, first_bad.float().unsqueeze(0), bad_value.unsqueeze(0)]).tolist()
+                window.zero_()
+                if values[4] >= 0:
+                    kind = "NaN" if math.isnan(values[5]) else "infinite"
+                    raise TrainingError(
+                        f"loss became {kind} at epoch {epoch}, batch {int(values[4])} — "
+                        f"try a lower learning rate (now {self._lr():g})"
+                    )
+                for i in range(4):
+                    totals[i] += values[i]
+                now = time.monotonic()
+                elapsed = max(now - started - paused_s, 1e-9)
+                self._emit("on_batch_end", BatchStats(
+                    epoch=epoch, batch=batch, num_batches=num_batches,
+                    loss=values[0] / window_seen, accuracy=values[1] / window_seen, lr=self._lr(),
+                    images_per_s=seen / elapsed, elapsed_s=elapsed,
+                    eta_s=elapsed / batch * (num_batches - batch),
+                    aux_losses=(values[2] / window_seen, values[3] / window_seen) if has_aux else (),
+                ))
+                window_seen = 0
+                last_report = now
+        elapsed = max(time.monotonic() - started - paused_s, 1e-9)
+        seen = max(seen, 1)
+        return {
+            "loss": totals[0] / seen,
+            "acc": totals[1] / seen,
+            "aux1": totals[2] / seen if has_aux else None,
+            "aux2": totals[3] / seen if has_aux else None,
+            "images_per_s": seen / elapsed,
+        }
+
+    def _validate(self) -> dict[str, Any] | None:
+        """Loss, top-1 and top-5 accuracy on the validation set; None when stopped before its end."""
+        assert self.model is not None and self.device is not None
+        model, device = self.model, self.device
+        model.eval()
+        num_classes = len(self.spec.classes)
+        sums = torch.zeros(3, dtype=torch.float32, device=device)  # loss, top-1, top-5
+        seen = 0
+        with torch.inference_mode():
+            for x, y in self._val_loader:
+                self._wait_if_paused()
+                if self._stop.is_set():
+                    return None
+                if self._channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with self._autocast():
+                    logits = self._forward(x)
+                logits = logits.float()
+                top = logits.topk(min(5, num_classes), dim=1).indices
+                hits = top == y.unsqueeze(1)
+                sums += torch.stack([
+                    F.cross_entropy(logits, y, reduction="sum"),
+                    hits[:, 0].sum().float(),
+                    hits.any(dim=1).sum().float(),
+                ])
+                seen += int(y.shape[0])
+        loss, top1, top5 = sums.tolist()
+        seen = max(seen, 1)
+        return {"val_loss": loss / seen, "val_acc": top1 / seen, "val_top5": top5 / seen if num_classes >= 5 else None}
+
+    def _checkpoint(self, *, epochs_done: int, weights_only: bool = False) -> dict[str, Any]:
+        """The payload of last.pt (everything to resume) or best.pt (weights and run facts only)."""
+        assert self.model is not None
+        with self._model_lock:
+            payload: dict[str, Any] = {
+                "arch": self.config.arch,
+                "num_classes": len(self.spec.classes),
+                "model": _cpu_state(self.model.state_dict()),
+                "epoch": epochs_done,
+                "config": self.config.to_dict(),
+                "spec": self.spec.to_dict(),
+                "best_val_acc": self._best_val_acc,
+            }
+            if not weights_only:
+                payload.update(
+                    optimizer=_cpu_state(self._optimizer.state_dict()),
+                    scheduler=self._scheduler.state_dict() if self._scheduler is not None else {},
+                    scaler=self._scaler.state_dict(),
+                    global_step=self._global_step,
+                    rng=_rng_state(),
+                    history=list(self.history),
+                    lr_drops=self._lr_drops,
+                    batch_size=self._batch_size,
+                )
+        return payload
+

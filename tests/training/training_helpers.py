@@ -1,0 +1,67 @@
+"""Tiny, learnable synthetic data, fast configs and a recording callback for the training tests.
+
+Imported by name (`from training_helpers import ...`): pytest puts this folder on sys.path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cnnstudio.data.loaders import DatasetBundle, DatasetSpec, ImageSet
+from cnnstudio.training.callbacks import Callback
+from cnnstudio.training.config import TrainConfig
+
+
+def make_bundle(*, classes: int = 6, per_class: int = 12, size: int = 16, channels: int = 1, seed: int = 0) -> DatasetBundle:
+    """Grey noise with one bright block whose position is the class: learnable in a few batches."""
+    generator = torch.Generator().manual_seed(seed)
+    n = classes * per_class
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    images = torch.randint(0, 60, (n, channels, size, size), generator=generator, dtype=torch.uint8)
+    block = size // 4
+    for i, label in enumerate(labels.tolist()):
+        row, col = divmod(label, 4)
+        images[i, :, row * block:(row + 1) * block, col * block:(col + 1) * block] = 250
+    val = torch.arange(n) % 4 == 0
+    spec = DatasetSpec(name="blocks", channels=channels, classes=tuple(f"c{i}" for i in range(classes)),
+                       mean=(0.2,) * channels, std=(0.3,) * channels, native_size=size)
+    return DatasetBundle(spec, ImageSet(labels[~val], images[~val]), ImageSet(labels[val], images[val]))
+
+
+def tiny_config(**changes: object) -> TrainConfig:
+    """LeNet-5 (ReLU, max-pool) at 16×16 on the block data: an epoch takes milliseconds.
+
+    One thread: ops this small only lose to thread hand-offs, badly so on a busy 2-core box.
+    """
+    base = TrainConfig(arch="lenet5", arch_options={"activation": "relu", "pool": "max"}, dataset="blocks",
+                       input_size=16, epochs=2, batch_size=8, optimizer="sgd", lr=0.05, weight_decay=0.0,
+                       device="cpu", progress_interval=0.0, num_threads=1)
+    return base.replace(**changes)
+
+
+class Recorder(Callback):
+    """Keeps every hook call in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+
+    def on_fit_start(self, trainer: object, info: object) -> None:
+        self.events.append(("fit_start", info))
+
+    def on_batch_end(self, trainer: object, stats: object) -> None:
+        self.events.append(("batch", stats))
+
+    def on_epoch_end(self, trainer: object, stats: object) -> None:
+        self.events.append(("epoch", stats))
+
+    def on_notice(self, trainer: object, message: object) -> None:
+        self.events.append(("notice", message))
+
+    def on_fit_end(self, trainer: object, result: object) -> None:
+        self.events.append(("fit_end", result))
+
+    def on_exception(self, trainer: object, exc: object) -> None:
+        self.events.append(("exception", exc))
+
+    def of(self, kind: str) -> list:
+        return [payload for name, payload in self.events if name == kind]
