@@ -105,15 +105,15 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from cnnstudio.training.callbacks import ConsoleProgress
-    from cnnstudio.training.config import TrainConfig
+    from cnnstudio.training.config import TrainConfig, default_config
     from cnnstudio.training.trainer import Trainer
 
     if args.resume:
         from cnnstudio.runs import open_run
 
-        config = TrainConfig.from_dict(open_run(args.resume).config)
+        config = open_run(args.resume).config
         if args.epochs is not None:
-            config.epochs = args.epochs
+            config = config.replace(epochs=args.epochs)
         trainer = Trainer(config, callbacks=[ConsoleProgress()], resume_from=args.resume)
     else:
         if not args.arch:
@@ -139,17 +139,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "device": args.device,
             "amp": args.amp,
         }
-        config = TrainConfig(**{k: v for k, v in fields.items() if v is not None})
+        given = {k: v for k, v in fields.items() if v is not None}
+        config = default_config(args.arch).replace(**given)
         out = Path(args.out) if args.out else None
         trainer = Trainer(config, callbacks=[ConsoleProgress()], run_dir=out)
-    try:
-        result = trainer.fit()
-    except KeyboardInterrupt:
-        trainer.request_stop()
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    result = _fit_with_ctrl_c_as_stop(trainer)
+    if result.stopped_early and result.reason:
+        print(f"stopped: {result.reason}", file=sys.stderr)
     print(result.run_dir)
     return 0
+
+
+def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
+    """Ctrl-C asks the trainer to stop after the current batch (it saves `last.pt`, so the
+    run can be resumed); a second Ctrl-C interrupts at once."""
+    import signal
+
+    def stop(_signum: int, _frame: object) -> None:
+        print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
+        signal.signal(signal.SIGINT, previous)
+        trainer.request_stop()
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        return trainer.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from cnnstudio.errors import CnnStudioError, UnknownNameError
 __all__ = [
     "TrainConfig",
     "paper_defaults",
+    "default_config",
     "OPTIMIZERS",
     "SCHEDULES",
     "INITS",
@@ -170,6 +171,24 @@ def paper_defaults(arch: str) -> TrainConfig:
 
     recipe = _PAPER_RECIPES.get(get_info(arch).family, _PAPER_RECIPES["tricks"])
     return TrainConfig(arch=arch, optimizer="sgd", lr=0.01, momentum=0.9, **recipe)
+
+
+def default_config(arch: str) -> TrainConfig:
+    """Where a new training of `arch` starts: the generic defaults plus what the family needs.
+
+    These are for a quick, healthy first run on the small datasets people start with; the
+    papers' own recipes (`paper_defaults`) are one click away.
+    """
+    from cnnstudio.models.catalog import get_info
+
+    return TrainConfig(arch=arch, **_QUICK_START.get(get_info(arch).family, {}))
+
+
+# LeNet on mnist-sample reaches ≥ 95 % validation accuracy in 3 epochs with these (measured
+# 96.0 %); at the generic batch 128 / LR 0.01 it needs about twice the epochs.
+_QUICK_START: dict[str, dict[str, Any]] = {
+    "lenet": dict(batch_size=64, lr=0.03),
+}
 
 
 # Per family: what differs from SGD, LR 0.01, momentum 0.9.
