@@ -1,0 +1,606 @@
+"""The setup side panel: architecture, dataset, hyper-parameters, device, and Start/Pause/Stop.
+
+Everything it lists comes from the engine's torch-free catalogs (`models.catalog`,
+`data.catalog`, `training.config`), so the panel is filled before torch has loaded; the
+parts that need torch (devices, augmentations, the parameter count) fill in once
+`StudioState.engine_ready` fires. The panel writes the selection into the shared state and
+turns its widgets into a `TrainConfig` when the user presses Start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.data import catalog as data_catalog
+from cnnstudio.errors import UnknownNameError
+from cnnstudio.gui.format import format_compact
+from cnnstudio.gui.state import StudioState
+from cnnstudio.gui.style import icon
+from cnnstudio.models import catalog as model_catalog
+from cnnstudio.training.config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, paper_defaults
+
+__all__ = ["SetupPanel", "list_devices"]
+
+_OPEN_FOLDER = "\x00open-folder"  # the dataset combo's "Open image folder…" entry
+_SETTINGS_KEY = "setup/config"
+_FOLDERS_KEY = "setup/folders"
+
+_SCHEDULE_TITLES = {
+    "constant": "Constant",
+    "step": "Step (×γ every N epochs)",
+    "cosine": "Cosine",
+    "plateau": "÷10 on plateau",
+}
+_INIT_TITLES = {
+    "default": "Architecture default",
+    "normal": "N(0, 0.01) — the papers'",
+    "kaiming": "Kaiming",
+    "xavier": "Xavier",
+}
+
+
+def list_devices() -> list[tuple[str, str]]:
+    """The training devices of this machine as (label, device string): GPUs, MPS, then CPU."""
+    import torch
+
+    devices = [
+        (f"GPU {i}: {torch.cuda.get_device_name(i)}", f"cuda:{i}")
+        for i in range(torch.cuda.device_count())
+    ]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append(("Apple GPU (MPS)", "mps"))
+    devices.append(("CPU", "cpu"))
+    return devices
+
+
+def _count_params(arch: str, options: dict[str, Any], in_channels: int, num_classes: int, size: int) -> int:
+    """Parameters of `arch` at this dataset (built on the meta device: instant)."""
+    from cnnstudio.inspect.summary import summarize_arch
+
+    return summarize_arch(arch, in_channels=in_channels, num_classes=num_classes, input_size=size,
+                          **options).total_params
+
+
+def _folder_class_count(path: str) -> int | None:
+    """A cheap guess of an image folder's class count (its visible sub-folders), for display."""
+    try:
+        subdirs = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+        if {"train", "val"} <= set(subdirs):
+            subdirs = [e.name for e in os.scandir(os.path.join(path, "train"))
+                       if e.is_dir() and not e.name.startswith(".")]
+    except OSError:
+        return None
+    return len(subdirs) or None
+
+
+class SetupPanel(QWidget):
+    """The left-hand panel: what to train, on what, how — and the buttons that start it."""
+
+    start_requested = Signal()
+    pause_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("setupPanel")
+        self._state = state
+        self._arch_infos = {info.name: info for info in model_catalog.list_models()}
+        self._option_values: dict[str, dict[str, Any]] = {}  # per architecture, kept while switching
+        self._option_widgets: dict[str, QWidget] = {}
+        self._folders: list[str] = []
+        self._pending_augment: tuple[str, ...] = ()
+        self._pending_device: str | None = None
+        self._augment_boxes: dict[str, QCheckBox] = {}
+        self._build()
+        self._fill_catalogs()
+        self._on_arch_changed()
+        state.engine_ready.connect(self._on_engine_ready)
+        state.training_state_changed.connect(self._on_training_state_changed)
+        if state.torch_ready:
+            self._on_engine_ready()
+        self._on_training_state_changed(state.training_state)
+
+    # ------------------------------------------------------------------ building
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 8, 4, 8)
+        outer.setSpacing(8)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        body.setObjectName("setupPanel")
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 6, 0)
+        column.setSpacing(6)
+        scroll.setWidget(body)
+        outer.addWidget(scroll, 1)
+
+        # Model
+        model_box = QGroupBox("Model")
+        model_form = QFormLayout(model_box)
+        self._form_defaults(model_form)
+        self.arch_combo = QComboBox()
+        self.arch_combo.setToolTip("The network to train, from the papers")
+        model_form.addRow("Architecture", self.arch_combo)
+        self.arch_facts = QLabel()
+        self.arch_facts.setObjectName("archFacts")
+        self.arch_facts.setWordWrap(True)
+        model_form.addRow(self.arch_facts)
+        self.options_box = QWidget()
+        self.options_form = QFormLayout(self.options_box)
+        self._form_defaults(self.options_form)
+        self.options_form.setContentsMargins(0, 0, 0, 0)
+        model_form.addRow(self.options_box)
+        self.input_size_spin = QSpinBox()
+        self.input_size_spin.setRange(1, 1024)
+        self.input_size_spin.setSuffix(" px")
+        self.input_size_spin.setToolTip("Side of the square image the network sees; images are resized to it")
+        model_form.addRow("Input size", self.input_size_spin)
+        self.input_error = QLabel()
+        self.input_error.setObjectName("inlineError")
+        self.input_error.setWordWrap(True)
+        self.input_error.hide()
+        model_form.addRow(self.input_error)
+        column.addWidget(model_box)
+
+        # Data
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        self._form_defaults(data_form)
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.setToolTip("A built-in dataset, or a folder with one sub-folder per class")
+        data_form.addRow("Dataset", self.dataset_combo)
+        self.dataset_facts = QLabel()
+        self.dataset_facts.setObjectName("hint")
+        self.dataset_facts.setWordWrap(True)
+        data_form.addRow(self.dataset_facts)
+        self.augment_box = QWidget()
+        self.augment_layout = QVBoxLayout(self.augment_box)
+        self.augment_layout.setContentsMargins(0, 0, 0, 0)
+        self.augment_layout.setSpacing(2)
+        loading = QLabel("Loading PyTorch…")
+        loading.setObjectName("hint")
+        self.augment_layout.addWidget(loading)
+        data_form.addRow("Augment", self.augment_box)
+        column.addWidget(data_box)
+
+        # Training
+        train_box = QGroupBox("Training")
+        train_form = QFormLayout(train_box)
+        self._form_defaults(train_form)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 10_000)
+        train_form.addRow("Epochs", self.epochs_spin)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 65_536)
+        train_form.addRow("Batch size", self.batch_spin)
+        self.optimizer_combo = QComboBox()
+        for name in OPTIMIZERS:
+            self.optimizer_combo.addItem({"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(name, name), name)
+        train_form.addRow("Optimizer", self.optimizer_combo)
+        self.lr_spin = self._float_spin(1e-6, 10.0, decimals=6, step=0.001)
+        train_form.addRow("Learning rate", self.lr_spin)
+        self.momentum_spin = self._float_spin(0.0, 0.999, decimals=3, step=0.05)
+        train_form.addRow("Momentum", self.momentum_spin)
+        self.weight_decay_spin = self._float_spin(0.0, 1.0, decimals=6, step=0.0001)
+        train_form.addRow("Weight decay", self.weight_decay_spin)
+        self.schedule_combo = QComboBox()
+        for name in SCHEDULES:
+            self.schedule_combo.addItem(_SCHEDULE_TITLES.get(name, name), name)
+        train_form.addRow("LR schedule", self.schedule_combo)
+        self.init_combo = QComboBox()
+        for name in INITS:
+            self.init_combo.addItem(_INIT_TITLES.get(name, name), name)
+        train_form.addRow("Initialisation", self.init_combo)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        train_form.addRow("Seed", self.seed_spin)
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("Loading PyTorch…", "auto")
+        self.device_combo.setEnabled(False)
+        train_form.addRow("Device", self.device_combo)
+        self.defaults_button = QPushButton(icon("defaults"), "Paper defaults")
+        self.defaults_button.setToolTip("Set the training settings to the architecture's paper recipe")
+        train_form.addRow(self.defaults_button)
+        column.addWidget(train_box)
+        column.addStretch(1)
+        # Long titles ("MNIST sample (5,000 digits, offline)") must not widen the panel.
+        for combo in body.findChildren(QComboBox):
+            self._compact(combo)
+
+        # Controls stay visible below the scroll area.
+        controls = QHBoxLayout()
+        controls.setSpacing(6)
+        self.start_button = QPushButton(icon("start"), "Start")
+        self.start_button.setObjectName("startButton")
+        self.start_button.setToolTip("Start training (Ctrl+Return)")
+        self.pause_button = QPushButton(icon("pause"), "Pause")
+        self.pause_button.setToolTip("Pause or resume training (Ctrl+P)")
+        self.stop_button = QPushButton(icon("stop"), "Stop")
+        self.stop_button.setToolTip("Stop training after the current batch and keep the run (Ctrl+.)")
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            controls.addWidget(button)
+        outer.addLayout(controls)
+
+        self.start_button.clicked.connect(self.start_requested)
+        self.pause_button.clicked.connect(self.pause_requested)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.arch_combo.currentIndexChanged.connect(self._on_arch_changed)
+        self.dataset_combo.activated.connect(self._on_dataset_activated)
+        self.dataset_combo.currentIndexChanged.connect(self._on_dataset_changed)
+        self.input_size_spin.valueChanged.connect(self._on_input_size_changed)
+        self.defaults_button.clicked.connect(self.apply_paper_defaults)
+        self.optimizer_combo.currentIndexChanged.connect(self._on_optimizer_changed)
+        self.device_combo.currentIndexChanged.connect(self._on_device_changed)
+        self.setMinimumWidth(300)
+        self.setMaximumWidth(420)
+
+    @staticmethod
+    def _form_defaults(form: QFormLayout) -> None:
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        form.setHorizontalSpacing(10)
+        form.setVerticalSpacing(6)
+
+    @staticmethod
+    def _compact(combo: QComboBox) -> None:
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(8)
+
+    @staticmethod
+    def _float_spin(low: float, high: float, *, decimals: int, step: float) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(low, high)
+        spin.setDecimals(decimals)
+        spin.setSingleStep(step)
+        return spin
+
+    def _fill_catalogs(self) -> None:
+        with QSignalBlocker(self.arch_combo):
+            for info in self._arch_infos.values():
+                self.arch_combo.addItem(info.title, info.name)
+                self.arch_combo.setItemData(self.arch_combo.count() - 1, info.description, Qt.ItemDataRole.ToolTipRole)
+        with QSignalBlocker(self.dataset_combo):
+            for info in data_catalog.list_datasets():
+                self.dataset_combo.addItem(info.title, info.name)
+                self.dataset_combo.setItemData(self.dataset_combo.count() - 1, info.description,
+                                               Qt.ItemDataRole.ToolTipRole)
+            self.dataset_combo.insertSeparator(self.dataset_combo.count())
+            self.dataset_combo.addItem(icon("folder"), "Open image folder…", _OPEN_FOLDER)
+        self._select_data(self.dataset_combo, data_catalog.DEFAULT_DATASET)
+        self.apply_config(TrainConfig(), select_dataset=False)
+
+    # ------------------------------------------------------------------ reading & writing
+    @property
+    def arch_name(self) -> str:
+        """The chosen architecture's registry name."""
+        return str(self.arch_combo.currentData())
+
+    @property
+    def dataset(self) -> str:
+        """The chosen dataset: a catalog name or a folder path."""
+        return str(self.dataset_combo.currentData())
+
+    def arch_options(self) -> dict[str, Any]:
+        """The chosen architecture's options as the widgets show them."""
+        values: dict[str, Any] = {}
+        for name, widget in self._option_widgets.items():
+            if isinstance(widget, QCheckBox):
+                values[name] = widget.isChecked()
+            elif isinstance(widget, QComboBox):
+                values[name] = widget.currentData()
+            elif isinstance(widget, QDoubleSpinBox):
+                values[name] = float(widget.value())
+        return values
+
+    def augmentations(self) -> tuple[str, ...]:
+        """The ticked augmentations (or the remembered ones while torch still loads)."""
+        if not self._augment_boxes:
+            return self._pending_augment
+        return tuple(name for name, box in self._augment_boxes.items() if box.isChecked())
+
+    def device(self) -> str:
+        """The chosen device string (``"auto"`` until the device list is known)."""
+        return str(self.device_combo.currentData() or "auto")
+
+    def device_label(self) -> str:
+        """The chosen device for people (GPU name or CPU)."""
+        return self.device_combo.currentText() if self.device_combo.isEnabled() else "…"
+
+    def config(self) -> TrainConfig:
+        """The settings as a `TrainConfig` (not yet validated)."""
+        return TrainConfig(
+            arch=self.arch_name,
+            arch_options=self.arch_options(),
+            dataset=self.dataset,
+            input_size=int(self.input_size_spin.value()),
+            epochs=int(self.epochs_spin.value()),
+            batch_size=int(self.batch_spin.value()),
+            optimizer=str(self.optimizer_combo.currentData()),
+            lr=float(self.lr_spin.value()),
+            momentum=float(self.momentum_spin.value()),
+            weight_decay=float(self.weight_decay_spin.value()),
+            schedule=str(self.schedule_combo.currentData()),
+            init=str(self.init_combo.currentData()),
+            augment=self.augmentations(),
+            seed=int(self.seed_spin.value()),
+            device=self.device(),
+        )
+
+    def apply_config(self, config: TrainConfig, *, select_dataset: bool = True) -> None:
+        """Show `config` in the widgets (unknown names in it are skipped, not fatal)."""
+        if config.arch in self._arch_infos:
+            self._option_values[config.arch] = dict(config.arch_options)
+            if self.arch_name == config.arch:
+                self._rebuild_options()
+            else:
+                self._select_data(self.arch_combo, config.arch)
+        if select_dataset:
+            if os.path.isdir(config.dataset):
+                self._add_folder(config.dataset)
+            self._select_data(self.dataset_combo, config.dataset)
+        if config.input_size:
+            self.input_size_spin.setValue(int(config.input_size))
+        self.apply_hyperparameters(config)
+
+    def apply_hyperparameters(self, config: TrainConfig) -> None:
+        """Show `config`'s training settings (not the architecture or dataset)."""
+        self.epochs_spin.setValue(config.epochs)
+        self.batch_spin.setValue(config.batch_size)
+        self._select_data(self.optimizer_combo, config.optimizer)
+        self.lr_spin.setValue(config.lr)
+        self.momentum_spin.setValue(config.momentum)
+        self.weight_decay_spin.setValue(config.weight_decay)
+        self._select_data(self.schedule_combo, config.schedule)
+        self._select_data(self.init_combo, config.init)
+        self.seed_spin.setValue(config.seed)
+        self._pending_augment = tuple(config.augment)
+        for name, box in self._augment_boxes.items():
+            box.setChecked(name in config.augment)
+        if config.device != "auto":
+            self._pending_device = config.device
+            self._select_data(self.device_combo, config.device)
+
+    def apply_paper_defaults(self) -> None:
+        """Set the training settings to the chosen architecture's paper recipe."""
+        recipe = paper_defaults(self.arch_name)
+        self.apply_hyperparameters(recipe.replace(device=self.device(), seed=int(self.seed_spin.value())))
+        self._state.report("info", f"Training settings set to the {self._arch_infos[self.arch_name].title} paper's recipe")
+
+    @staticmethod
+    def _select_data(combo: QComboBox, value: Any) -> bool:
+        index = combo.findData(value)
+        if index >= 0:
+            combo.setCurrentIndex(index)
+        return index >= 0
+
+    # ------------------------------------------------------------------ settings
+    def save_settings(self, settings: QSettings) -> None:
+        """Remember the current choices (and opened folders) for the next launch."""
+        settings.setValue(_SETTINGS_KEY, json.dumps(self.config().to_dict()))
+        settings.setValue(_FOLDERS_KEY, json.dumps(self._folders[-8:]))
+
+    def restore_settings(self, settings: QSettings) -> None:
+        """Bring back the last launch's choices; anything unreadable is ignored."""
+        try:
+            folders = json.loads(str(settings.value(_FOLDERS_KEY, "[]")))
+            for folder in folders:
+                if isinstance(folder, str) and os.path.isdir(folder):
+                    self._add_folder(folder)
+            raw = settings.value(_SETTINGS_KEY)
+            if raw:
+                self.apply_config(TrainConfig.from_dict(json.loads(str(raw))))
+        except (ValueError, TypeError):
+            pass  # settings from another version: start from the defaults
+
+    # ------------------------------------------------------------------ reactions
+    def _on_arch_changed(self) -> None:
+        info = self._arch_infos[self.arch_name]
+        with QSignalBlocker(self.input_size_spin):
+            self.input_size_spin.setValue(info.default_size)
+        self._rebuild_options()
+
+    def _rebuild_options(self) -> None:
+        info = self._arch_infos[self.arch_name]
+        while self.options_form.rowCount():
+            self.options_form.removeRow(0)
+        self._option_widgets.clear()
+        saved = self._option_values.get(info.name, {})
+        for spec in info.options:
+            value = saved.get(spec.name, spec.default)
+            widget: QWidget
+            if spec.kind == "bool":
+                widget = QCheckBox()
+                widget.setChecked(bool(value))
+                widget.toggled.connect(self._on_option_changed)
+            elif spec.kind == "choice":
+                widget = QComboBox()
+                self._compact(widget)
+                for choice in spec.choices:
+                    widget.addItem(str(choice), choice)
+                self._select_data(widget, value)
+                widget.currentIndexChanged.connect(self._on_option_changed)
+            else:
+                low = spec.minimum if spec.minimum is not None else 0.0
+                high = spec.maximum if spec.maximum is not None else max(1.0, 10 * float(spec.default))
+                widget = self._float_spin(float(low), float(high), decimals=3, step=0.05)
+                widget.setValue(float(value))
+                widget.valueChanged.connect(self._on_option_changed)
+            widget.setToolTip(spec.help)
+            label = QLabel(spec.name.replace("_", " ").capitalize())
+            label.setToolTip(spec.help)
+            self.options_form.addRow(label, widget)
+            self._option_widgets[spec.name] = widget
+        self.options_box.setVisible(bool(info.options))
+        self._push_selection()
+
+    def _on_option_changed(self) -> None:
+        self._option_values[self.arch_name] = self.arch_options()
+        self._push_selection()
+
+    def _on_input_size_changed(self) -> None:
+        self._push_selection()
+
+    def _on_dataset_activated(self, index: int) -> None:
+        if self.dataset_combo.itemData(index) != _OPEN_FOLDER:
+            return
+        folder = self.ask_folder()
+        if folder:
+            self._add_folder(folder)
+            self._select_data(self.dataset_combo, folder)
+        else:
+            self._select_data(self.dataset_combo, self._state.dataset)
+
+    def ask_folder(self) -> str | None:
+        """Ask the user for an image folder (a method so tests can stub the dialog)."""
+        folder = QFileDialog.getExistingDirectory(self, "Open an image folder (one sub-folder per class)")
+        return folder or None
+
+    def _add_folder(self, folder: str) -> None:
+        folder = str(Path(folder))
+        if self.dataset_combo.findData(folder) >= 0:
+            return
+        self._folders.append(folder)
+        with QSignalBlocker(self.dataset_combo):
+            index = self.dataset_combo.findData(_OPEN_FOLDER)
+            self.dataset_combo.insertItem(index, icon("folder"), Path(folder).name or folder, folder)
+            self.dataset_combo.setItemData(index, folder, Qt.ItemDataRole.ToolTipRole)
+
+    def _on_dataset_changed(self) -> None:
+        if self.dataset == _OPEN_FOLDER:
+            return  # the dialog decides what happens next
+        self._push_selection()
+
+    def _on_optimizer_changed(self) -> None:
+        self.momentum_spin.setEnabled(self.optimizer_combo.currentData() == "sgd")
+
+    def _on_device_changed(self) -> None:
+        if self.device_combo.isEnabled():
+            self._state.device = self.device()
+
+    def _push_selection(self) -> None:
+        """Write the selection into the shared state and refresh the facts shown here."""
+        dataset = self.dataset
+        if dataset == _OPEN_FOLDER:
+            return
+        try:
+            dinfo = data_catalog.get_info(dataset)
+            channels, classes = dinfo.channels, dinfo.num_classes
+            self.dataset_facts.setText(
+                f"{channels} channel{'s' if channels > 1 else ''} · {classes} classes · "
+                f"{dinfo.native_size}×{dinfo.native_size} px"
+                + ("" if not dinfo.downloadable else " · downloads on first use")
+            )
+        except UnknownNameError:
+            counted = _folder_class_count(dataset)
+            channels, classes = 3, counted or 2
+            self.dataset_facts.setText(
+                f"Image folder · {counted} classes (checked when training starts)" if counted
+                else "Image folder · classes are read when training starts"
+            )
+        spec = self._state.spec
+        keep_spec = spec is not None and getattr(spec, "name", None) == dataset
+        self._state.update_selection(
+            arch_name=self.arch_name,
+            arch_options=self.arch_options(),
+            dataset=dataset,
+            input_size=int(self.input_size_spin.value()),
+            in_channels=spec.channels if keep_spec else channels,
+            num_classes=len(spec.classes) if keep_spec else classes,
+            class_names=list(spec.classes) if keep_spec else None,
+            spec=spec if keep_spec else None,
+        )
+        self._refresh_arch_facts()
+
+    def _refresh_arch_facts(self, params: int | None = None) -> None:
+        info = self._arch_infos[self.arch_name]
+        facts = f"{info.paper}, {info.year} · {info.depth} layers"
+        if params is not None:
+            facts += f" · {format_compact(params)} parameters here"
+        self.arch_facts.setText(facts)
+        self.arch_facts.setToolTip(info.description)
+        if params is None and self._state.torch_ready:
+            state = self._state
+            self._state.run_in_background(
+                _count_params, state.arch_name, state.arch_options, state.in_channels,
+                state.num_classes, state.input_size,
+                on_done=self._on_params_counted, on_error=self._on_params_failed, key="setup-params",
+            )
+
+    def _on_params_counted(self, params: int) -> None:
+        self.input_error.hide()
+        self._refresh_arch_facts(params)
+
+    def _on_params_failed(self, exc: BaseException) -> None:
+        # The engine's message (e.g. "vgg16 needs inputs of at least 32×32 pixels; got 16×16").
+        self.input_error.setText(str(exc))
+        self.input_error.show()
+
+    def _on_engine_ready(self) -> None:
+        """Fill what needs torch: devices, augmentations, the parameter count."""
+        from cnnstudio.data.transforms import AUGMENTATIONS
+
+        while self.augment_layout.count():
+            item = self.augment_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self._augment_boxes.clear()
+        for augmentation in AUGMENTATIONS:
+            name = augmentation.name
+            box = QCheckBox(name.replace("_", " "))
+            box.setToolTip(augmentation.description)
+            box.setChecked(name in self._pending_augment)
+            self.augment_layout.addWidget(box)
+            self._augment_boxes[name] = box
+        with QSignalBlocker(self.device_combo):
+            self.device_combo.clear()
+            for label, device in list_devices():
+                self.device_combo.addItem(label, device)
+            self.device_combo.setEnabled(True)
+            if not (self._pending_device and self._select_data(self.device_combo, self._pending_device)):
+                self.device_combo.setCurrentIndex(0)
+        self._state.device = self.device()
+        self._refresh_arch_facts()
+
+    def _on_training_state_changed(self, training: str) -> None:
+        idle = training == "idle"
+        self.start_button.setEnabled(idle)
+        self.pause_button.setEnabled(training in ("running", "paused"))
+        self.stop_button.setEnabled(training in ("running", "paused"))
+        is_paused = training == "paused"
+        self.pause_button.setText("Resume" if is_paused else "Pause")
+        self.pause_button.setIcon(icon("resume" if is_paused else "pause"))
+        for widget in (self.arch_combo, self.options_box, self.input_size_spin, self.dataset_combo,
+                       self.augment_box, self.epochs_spin, self.batch_spin, self.optimizer_combo,
+                       self.lr_spin, self.momentum_spin, self.weight_decay_spin, self.schedule_combo,
+                       self.init_combo, self.seed_spin, self.defaults_button):
+            widget.setEnabled(idle)
+        self.device_combo.setEnabled(idle and self._state.torch_ready)
+        if idle:
+            self._on_optimizer_changed()

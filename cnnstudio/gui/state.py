@@ -1,0 +1,361 @@
+"""The studio's shared state: one object every tab reads, listens to and writes through.
+
+Contract (tabs code to exactly this):
+
+* ``StudioState(QObject)`` lives in the GUI thread; there is one per main window.
+* Signals
+  - ``selection_changed()`` — the architecture, its options, the dataset, the input size or
+    the channel/class counts changed. Tabs that show "the chosen architecture" (Layers)
+    recompute from ``arch_name``/``arch_options``/``input_size``/``in_channels``/
+    ``num_classes``. Emitted once per user action (``update_selection`` batches changes).
+  - ``model_changed()`` — ``model_handle`` changed: a live snapshot at an epoch end, an
+    opened run, or ``None`` (nothing to inspect yet).
+  - ``training_state_changed(str)`` — ``"idle" | "running" | "paused" | "stopping"``.
+  - ``message(str, str)`` — ``(level, text)`` with level ``"info" | "warning" | "error"``;
+    the main window shows info/warning in the status bar and errors in a message box.
+    Tabs report user-facing failures with ``state.report(level, text)``.
+  - ``engine_ready()`` — emitted once, when torch/torchvision have been imported in the
+    background; ``torch_ready`` tells whether it already happened.
+* Properties (read anywhere in the GUI thread; setters emit the signals above)
+  ``arch_name: str``, ``arch_options: dict``, ``dataset: str`` (catalog name or folder
+  path), ``input_size: int``, ``in_channels: int``, ``num_classes: int``,
+  ``class_names: list[str] | None``, ``spec`` (``DatasetSpec`` or ``None`` until the data
+  is loaded), ``model_handle: ModelHandle | None``, ``device: str`` (``"cpu"``,
+  ``"cuda:0"``, ``"mps"``, ``"auto"``), ``training_state: str``, ``torch_ready: bool``.
+* ``ModelHandle`` is frozen and its ``model`` is a CPU eval-mode copy nobody trains (from
+  ``Trainer.snapshot_model()`` or ``runs.load_model``): tabs may run it from any thread,
+  but must not change its weights or mode.
+* ``run_in_background(fn, *args, on_done=..., on_error=..., key=None)`` runs a slow engine
+  call on the state's thread pool; ``on_done(result)`` or ``on_error(exc)`` is called later
+  in the GUI thread. With a ``key``, only the latest call for that key delivers its result
+  (older ones are dropped), so a tab can re-request freely when the selection changes.
+  Calls made before torch has finished importing are queued and start at ``engine_ready``
+  (so the window paints first). Never call slow engine code in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal, Slot
+
+__all__ = ["ModelHandle", "StudioState", "TRAINING_STATES"]
+
+log = logging.getLogger(__name__)
+
+TRAINING_STATES = ("idle", "running", "paused", "stopping")
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """A model ready for inspection: a CPU eval-mode copy plus what is needed to feed it."""
+
+    model: Any  # torch.nn.Module; typed loosely so this module never imports torch
+    spec: Any  # cnnstudio.data.loaders.DatasetSpec
+    input_size: int
+    in_channels: int
+    source: str  # for people: "live · epoch 3" or the run folder's name
+    arch_name: str = ""
+    epoch: int | None = None
+
+
+class _Bridge(QObject):
+    """Carries one background call's outcome back to the GUI thread (queued signals).
+
+    The bridge lives in the GUI thread; the pool thread only emits its signals, and the
+    queued connections to the bridge's own slots make delivery happen in the GUI thread.
+    """
+
+    done = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, deliver: Callable[[Any, bool], None], parent: QObject) -> None:
+        # A child of the state: when the window (and its state) goes, undelivered results
+        # go with it instead of reaching widgets that no longer exist.
+        super().__init__(parent)
+        self._deliver = deliver
+        self.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+        self.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _on_done(self, result: Any) -> None:
+        self._deliver(result, False)
+
+    @Slot(object)
+    def _on_failed(self, exc: Any) -> None:
+        self._deliver(exc, True)
+
+
+class _Job(QRunnable):
+    """Runs ``fn(*args)`` on a pool thread and reports through its bridge."""
+
+    def __init__(self, bridge: _Bridge, fn: Callable[..., Any], args: tuple) -> None:
+        super().__init__()
+        self._bridge = bridge
+        self._fn = fn
+        self._args = args
+
+    def run(self) -> None:  # noqa: D102 - QRunnable entry point
+        try:
+            result = self._fn(*self._args)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
+            self._deliver(self._bridge.failed, exc)
+        else:
+            self._deliver(self._bridge.done, result)
+
+    @staticmethod
+    def _deliver(signal: Any, value: Any) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:
+            pass  # the state (and its bridge) is gone: the app is closing, nobody is waiting
+
+
+class StudioState(QObject):
+    """The single source of truth shared by the setup panel, the worker and every tab."""
+
+    selection_changed = Signal()
+    model_changed = Signal()
+    training_state_changed = Signal(str)
+    message = Signal(str, str)
+    engine_ready = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._arch_name = "lenet5"
+        self._arch_options: dict[str, Any] = {}
+        self._dataset = "mnist-sample"
+        self._input_size = 32
+        self._in_channels = 1
+        self._num_classes = 10
+        self._class_names: list[str] | None = None
+        self._spec: Any = None
+        self._model_handle: ModelHandle | None = None
+        self._device = "auto"
+        self._training_state = "idle"
+        self._torch_ready = False
+        self._pool = QThreadPool(self)
+        # Two workers: enough for a summary and a classification at once without
+        # taking more cores from training than the GUI thread already does.
+        self._pool.setMaxThreadCount(2)
+        self._bridges: dict[int, _Bridge] = {}
+        self._latest: dict[str, int] = {}
+        self._ids = itertools.count()
+        self._deferred: list[tuple[Callable[..., Any], tuple, Any, Any, str | None]] = []
+
+    # ----------------------------------------------------------------- selection
+    @property
+    def arch_name(self) -> str:
+        """Registry name of the chosen architecture (``"vgg16"``)."""
+        return self._arch_name
+
+    @arch_name.setter
+    def arch_name(self, value: str) -> None:
+        self.update_selection(arch_name=value)
+
+    @property
+    def arch_options(self) -> dict[str, Any]:
+        """Build options for the chosen architecture (a copy; set a new dict to change)."""
+        return dict(self._arch_options)
+
+    @arch_options.setter
+    def arch_options(self, value: dict[str, Any]) -> None:
+        self.update_selection(arch_options=value)
+
+    @property
+    def dataset(self) -> str:
+        """Catalog name (``"mnist-sample"``) or an image folder's path."""
+        return self._dataset
+
+    @dataset.setter
+    def dataset(self, value: str) -> None:
+        self.update_selection(dataset=value)
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square model input in pixels."""
+        return self._input_size
+
+    @input_size.setter
+    def input_size(self, value: int) -> None:
+        self.update_selection(input_size=value)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels the model takes (the dataset's: 1 for MNIST, 3 for colour)."""
+        return self._in_channels
+
+    @in_channels.setter
+    def in_channels(self, value: int) -> None:
+        self.update_selection(in_channels=value)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of output classes (the dataset's)."""
+        return self._num_classes
+
+    @num_classes.setter
+    def num_classes(self, value: int) -> None:
+        self.update_selection(num_classes=value)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """Class names once known (from the loaded spec or an opened run), else ``None``."""
+        return list(self._class_names) if self._class_names is not None else None
+
+    @class_names.setter
+    def class_names(self, value: list[str] | None) -> None:
+        self.update_selection(class_names=value)
+
+    @property
+    def spec(self) -> Any:
+        """The loaded dataset's ``DatasetSpec``, or ``None`` before loading."""
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        """Set the loaded spec; channels, classes and names follow it."""
+        changes: dict[str, Any] = {"spec": value}
+        if value is not None:
+            changes.update(
+                in_channels=int(value.channels),
+                num_classes=len(value.classes),
+                class_names=list(value.classes),
+            )
+        self.update_selection(**changes)
+
+    def update_selection(self, **changes: Any) -> None:
+        """Change several selection fields at once and emit ``selection_changed`` once.
+
+        Accepted keys: ``arch_name``, ``arch_options``, ``dataset``, ``input_size``,
+        ``in_channels``, ``num_classes``, ``class_names``, ``spec``. Nothing is emitted
+        when no value actually changes.
+        """
+        allowed = {
+            "arch_name", "arch_options", "dataset", "input_size",
+            "in_channels", "num_classes", "class_names", "spec",
+        }
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"unknown selection fields {sorted(unknown)}; valid: {sorted(allowed)}")
+        changed = False
+        for key, value in changes.items():
+            if key == "arch_options":
+                value = dict(value)
+            elif key in ("input_size", "in_channels", "num_classes"):
+                value = int(value)
+            elif key == "class_names" and value is not None:
+                value = list(value)
+            attr = f"_{key}"
+            if getattr(self, attr) != value or (key == "spec" and getattr(self, attr) is not value):
+                setattr(self, attr, value)
+                changed = True
+        if changed:
+            self.selection_changed.emit()
+
+    # ----------------------------------------------------------------- model
+    @property
+    def model_handle(self) -> ModelHandle | None:
+        """The model to inspect and classify with, or ``None``."""
+        return self._model_handle
+
+    @model_handle.setter
+    def model_handle(self, value: ModelHandle | None) -> None:
+        self._model_handle = value
+        self.model_changed.emit()
+
+    # ----------------------------------------------------------------- device & training
+    @property
+    def device(self) -> str:
+        """Training device: ``"auto"``, ``"cpu"``, ``"cuda:N"`` or ``"mps"``."""
+        return self._device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device = str(value)
+
+    @property
+    def training_state(self) -> str:
+        """``"idle"``, ``"running"``, ``"paused"`` or ``"stopping"``."""
+        return self._training_state
+
+    @training_state.setter
+    def training_state(self, value: str) -> None:
+        if value not in TRAINING_STATES:
+            raise ValueError(f"training state must be one of {TRAINING_STATES}, got {value!r}")
+        if value != self._training_state:
+            self._training_state = value
+            self.training_state_changed.emit(value)
+
+    @property
+    def torch_ready(self) -> bool:
+        """Whether torch/torchvision are imported (engine calls will not stall on import)."""
+        return self._torch_ready
+
+    def mark_torch_ready(self) -> None:
+        """Record that the background import finished and emit ``engine_ready`` once."""
+        if not self._torch_ready:
+            self._torch_ready = True
+            deferred, self._deferred = self._deferred, []
+            for fn, args, on_done, on_error, key in deferred:
+                self.run_in_background(fn, *args, on_done=on_done, on_error=on_error, key=key)
+            self.engine_ready.emit()
+
+    def report(self, level: str, text: str) -> None:
+        """Send a message for the user (``level``: info, warning or error)."""
+        self.message.emit(level, text)
+
+    # ----------------------------------------------------------------- background work
+    def run_in_background(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
+        key: str | None = None,
+        before_engine: bool = False,
+    ) -> None:
+        """Run ``fn(*args)`` off the GUI thread; deliver its result or exception in the GUI thread.
+
+        Without ``on_error``, a failure is reported through ``message`` ("error", str(exc)).
+        With ``key``, a result is dropped when a newer call with the same key was made.
+        Calls made before the engine import finished wait for it (``engine_ready``) unless
+        ``before_engine`` is true (torch-free work such as the import itself).
+        """
+        if not self._torch_ready and not before_engine:
+            # Importing torch holds the interpreter for seconds; engine calls queued behind
+            # it keep the first paint fast and run as soon as the import is done.
+            self._deferred.append((fn, args, on_done, on_error, key))
+            return
+        job_id = next(self._ids)
+        if key is not None:
+            self._latest[key] = job_id
+
+        def deliver(value: Any, failed: bool) -> None:
+            bridge = self._bridges.pop(job_id, None)
+            if bridge is not None:
+                bridge.deleteLater()
+            if key is not None and self._latest.get(key) != job_id:
+                return
+            if not failed:
+                on_done(value)
+            elif on_error is not None:
+                on_error(value)
+            else:
+                self.report("error", str(value) or type(value).__name__)
+
+        bridge = _Bridge(deliver, self)  # created here, so it lives in the GUI thread
+        self._bridges[job_id] = bridge  # keeps the bridge alive until it delivers
+        self._pool.start(_Job(bridge, fn, args))
+
+    def busy(self) -> bool:
+        """Whether background calls are still running or waiting to deliver."""
+        return bool(self._bridges)
+
+    def wait_for_background(self, timeout_ms: int = 30_000) -> bool:
+        """Block until the pool's calls have returned (used when the window closes)."""
+        return self._pool.waitForDone(timeout_ms)

@@ -1,0 +1,316 @@
+"""The Training tab: progress figures and live loss / accuracy / learning-rate plots.
+
+Signals from the worker only append to numpy buffers; a ≤30 Hz timer pushes the buffers
+that changed into curves created once (`setData`), so the GUI thread's cost does not grow
+with the batch rate — it competes with torch for the same cores.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from cnnstudio.gui.format import format_duration, format_lr, format_percent, format_rate
+from cnnstudio.gui.state import StudioState
+
+__all__ = ["SeriesBuffer", "TrainingTab"]
+
+REDRAW_INTERVAL_MS = 33  # ≤ 30 redraws a second, whatever the batch rate
+EMA_ALPHA = 0.15  # smoothing of the batch loss (each point is already a mean of a few batches)
+
+_COLOURS = {
+    "raw": "#b7c4d1",
+    "smooth": "#2f6690",
+    "aux1": "#d08c3a",
+    "aux2": "#9a6fb0",
+    "train": "#2f6690",
+    "val": "#c0563f",
+    "top5": "#5aa184",
+    "lr": "#4a5a6a",
+}
+
+
+class SeriesBuffer:
+    """An (x, y) history in preallocated numpy arrays that grow by doubling."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self._n = 0
+        self.dirty = False
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, x: float, y: float) -> None:
+        """Add one point (NaN y values are kept: they break the line, as they should)."""
+        if self._n == len(self._x):
+            self._x = np.concatenate([self._x, np.empty_like(self._x)])
+            self._y = np.concatenate([self._y, np.empty_like(self._y)])
+        self._x[self._n] = x
+        self._y[self._n] = y
+        self._n += 1
+        self.dirty = True
+
+    def clear(self) -> None:
+        """Forget every point."""
+        self._n = 0
+        self.dirty = True
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Views of the points so far (valid until the next append)."""
+        return self._x[: self._n], self._y[: self._n]
+
+
+class _Stat(QWidget):
+    """One figure of the progress header: a small name over a value."""
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        title = QLabel(name)
+        title.setObjectName("statName")
+        self.value = QLabel("–")
+        self.value.setObjectName("statValue")
+        self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(title)
+        layout.addWidget(self.value)
+
+    def set(self, text: str) -> None:
+        """Show `text` (skipping the repaint when it is unchanged)."""
+        if self.value.text() != text:
+            self.value.setText(text)
+
+
+class TrainingTab(QWidget):
+    """Progress, live curves and the last epoch's figures of the running (or last) fit."""
+
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._series: dict[str, SeriesBuffer] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._ema: float | None = None
+        self._epochs = 0
+        self._start_epoch = 0
+        self._epoch_seconds: list[float] = []
+        self._latest_batch: Any = None
+        self._fit_started_at: float | None = None
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_INTERVAL_MS)
+        self._timer.timeout.connect(self.redraw)
+        self.redraws = 0  # how many timer redraws pushed data (tests check the throttle)
+
+    # ------------------------------------------------------------------ building
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(8)
+
+        header = QFrame()
+        grid = QGridLayout(header)
+        grid.setContentsMargins(4, 0, 4, 0)
+        grid.setHorizontalSpacing(24)
+        self.stats = {
+            name: _Stat(title)
+            for name, title in (("epoch", "Epoch"), ("batch", "Batch"), ("speed", "Speed"),
+                                ("elapsed", "Elapsed"), ("eta", "Remaining"), ("best", "Best val top-1"))
+        }
+        for column, stat in enumerate(self.stats.values()):
+            grid.addWidget(stat, 0, column)
+        grid.setColumnStretch(len(self.stats), 1)
+        layout.addWidget(header)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(False)
+        layout.addWidget(self.progress)
+
+        self.summary = QLabel("Pick an architecture and a dataset on the left, then press Start (Ctrl+Return).")
+        self.summary.setObjectName("hint")
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground("w")
+        self.plots.ci.setContentsMargins(4, 4, 4, 4)
+        batch = self._plot("Loss per batch", "loss", row=0, col=0)
+        epoch = self._plot("Loss per epoch", "loss", row=0, col=1)
+        acc = self._plot("Accuracy", "%", row=1, col=0)
+        lr = self._plot("Learning rate", "", row=1, col=1)
+        acc.setYRange(0, 100, padding=0.02)
+        lr.setLogMode(x=False, y=True)
+        self._curve(batch, "batch_loss", "raw", "batch loss", width=1)
+        self._curve(batch, "batch_loss_smooth", "smooth", "smoothed", width=2)
+        # GoogLeNet's auxiliary losses join the legend only when a fit reports them.
+        self._curve(batch, "aux1_loss", "aux1", None, width=1)
+        self._curve(batch, "aux2_loss", "aux2", None, width=1)
+        self._batch_legend = batch.legend
+        self._curve(epoch, "train_loss", "train", "train", symbol=True)
+        self._curve(epoch, "val_loss", "val", "validation", symbol=True)
+        self._curve(acc, "train_acc", "train", "train top-1", symbol=True)
+        self._curve(acc, "val_acc", "val", "val top-1", symbol=True)
+        self._curve(acc, "val_top5", "top5", "val top-5", symbol=True)
+        self._curve(lr, "lr", "lr", "learning rate", width=1)
+        layout.addWidget(self.plots, 1)
+
+    def _plot(self, title: str, unit: str, *, row: int, col: int) -> pg.PlotItem:
+        plot = self.plots.addPlot(row=row, col=col, title=title)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setLabel("bottom", "epoch")
+        for side in ("bottom", "left"):
+            plot.getAxis(side).enableAutoSIPrefix(False)  # "epoch (x0.001)" reads as a bug
+        if unit:
+            plot.setLabel("left", unit)
+        # Long histories stay cheap: draw only what is visible, peaks kept when thinned.
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.setMenuEnabled(False)
+        plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        return plot
+
+    def _curve(self, plot: pg.PlotItem, key: str, colour: str, name: str | None, *, width: int = 1,
+               symbol: bool = False) -> None:
+        pen = pg.mkPen(_COLOURS[colour], width=width)
+        kwargs: dict[str, Any] = {"pen": pen, "name": name, "antialias": False}
+        if symbol:
+            kwargs.update(symbol="o", symbolSize=5, symbolPen=pen, symbolBrush=_COLOURS[colour])
+        self.curves[key] = plot.plot([], [], **kwargs)
+        self._series[key] = SeriesBuffer(64 if symbol else 1024)
+
+    # ------------------------------------------------------------------ feeding
+    def reset(self) -> None:
+        """Clear the curves and figures for a new fit."""
+        for series in self._series.values():
+            series.clear()
+        self._show_aux_legend(False)
+        self._ema = None
+        self._epoch_seconds = []
+        self._latest_batch = None
+        for stat in self.stats.values():
+            stat.set("–")
+        self.progress.setValue(0)
+        self.redraw()
+
+    def on_started(self, info: Any) -> None:
+        """A fit started (`FitStart`): reset and start the redraw timer."""
+        self.reset()
+        self._epochs = int(info.epochs)
+        self._start_epoch = int(info.start_epoch)
+        self._fit_started_at = time.monotonic()
+        self.summary.setText(
+            f"Training {info.arch} at {info.input_size}×{info.input_size} on {info.device} "
+            f"({info.precision}) · {info.num_params:,} parameters · batch {info.batch_size} · "
+            f"run folder {info.run_dir}"
+        )
+        self.stats["epoch"].set(f"{self._start_epoch + 1} / {self._epochs}")
+        self._timer.start()
+
+    def on_progress(self, stats: Any) -> None:
+        """Throttled batch progress (`BatchStats`): buffer it; the timer draws it."""
+        x = (stats.epoch - 1) + stats.batch / max(stats.num_batches, 1)
+        self._series["batch_loss"].append(x, stats.loss)
+        if math.isfinite(stats.loss):
+            self._ema = stats.loss if self._ema is None else self._ema + EMA_ALPHA * (stats.loss - self._ema)
+        self._series["batch_loss_smooth"].append(x, self._ema if self._ema is not None else math.nan)
+        if stats.aux_losses:
+            if not self._series["aux1_loss"]:
+                self._show_aux_legend(True)
+            self._series["aux1_loss"].append(x, stats.aux_losses[0])
+            if len(stats.aux_losses) > 1:
+                self._series["aux2_loss"].append(x, stats.aux_losses[1])
+        if stats.lr > 0:
+            self._series["lr"].append(x, stats.lr)
+        self._latest_batch = stats
+
+    def _show_aux_legend(self, show: bool) -> None:
+        for key, label in (("aux1_loss", "aux 1 (GoogLeNet)"), ("aux2_loss", "aux 2 (GoogLeNet)")):
+            self._batch_legend.removeItem(self.curves[key])
+            if show:
+                self._batch_legend.addItem(self.curves[key], label)
+
+    def on_epoch(self, stats: Any) -> None:
+        """A finished epoch (`EpochStats`): epoch curves and the summary line."""
+        x = float(stats.epoch)
+        self._series["train_loss"].append(x, stats.train_loss)
+        self._series["val_loss"].append(x, stats.val_loss)
+        self._series["train_acc"].append(x, 100 * stats.train_acc)
+        self._series["val_acc"].append(x, 100 * stats.val_acc)
+        self._series["val_top5"].append(x, 100 * stats.val_top5 if stats.val_top5 is not None else math.nan)
+        self._epoch_seconds.append(float(stats.seconds))
+        best = max(self._series["val_acc"].data()[1], default=math.nan) / 100
+        self.stats["best"].set(format_percent(best))
+        top5 = f" · val top-5 {format_percent(stats.val_top5)}" if stats.val_top5 is not None else ""
+        aux = ""
+        if stats.aux1_loss is not None and stats.aux2_loss is not None:
+            aux = f" · aux losses {stats.aux1_loss:.3f} / {stats.aux2_loss:.3f}"
+        self.summary.setText(
+            f"Epoch {stats.epoch}: train loss {stats.train_loss:.3f}, top-1 {format_percent(stats.train_acc)} · "
+            f"val loss {stats.val_loss:.3f}, top-1 {format_percent(stats.val_acc)}{top5}{aux} · "
+            f"lr {format_lr(stats.lr)} · {format_duration(stats.seconds)}" + ("  ★ best so far" if stats.is_best else "")
+        )
+
+    def on_finished(self, result: Any, *, failed: bool = False) -> None:
+        """The fit ended (`FitResult`, or None after an error): final redraw, timer off."""
+        self._timer.stop()
+        self.redraw()
+        if result is not None and not failed:
+            done = "Finished" if not result.stopped_early else result.reason.capitalize()
+            self.summary.setText(f"{done} after {result.epochs_done} epoch(s) · best val top-1 "
+                                 f"{format_percent(result.best_val_acc)} · saved in {result.run_dir}")
+            self.stats["eta"].set("0:00" if not result.stopped_early else "–")
+        elif failed:
+            self.summary.setText("Training ended with an error (see the message). Saved checkpoints are kept.")
+
+    def show_loading(self, done: int, total: int, message: str) -> None:
+        """Dataset download/scan progress before the fit starts."""
+        self.summary.setText(message or "Loading the dataset…")
+        if total > 0:
+            self.progress.setValue(int(1000 * done / total))
+        else:
+            self.progress.setRange(0, 0)  # busy indicator for an unknown total
+
+    # ------------------------------------------------------------------ drawing
+    def redraw(self) -> None:
+        """Push changed buffers into their curves and refresh the figures (timer slot)."""
+        pushed = False
+        for key, series in self._series.items():
+            if series.dirty:
+                x, y = series.data()
+                self.curves[key].setData(x, y)
+                series.dirty = False
+                pushed = True
+        stats = self._latest_batch
+        if stats is not None:
+            if self.progress.maximum() == 0:
+                self.progress.setRange(0, 1000)
+            epochs_left = self._epochs - stats.epoch
+            span = max(self._epochs - self._start_epoch, 1)
+            done = (stats.epoch - 1 - self._start_epoch) + stats.batch / max(stats.num_batches, 1)
+            self.progress.setValue(int(1000 * min(done / span, 1.0)))
+            self.stats["epoch"].set(f"{stats.epoch} / {self._epochs}")
+            self.stats["batch"].set(f"{stats.batch} / {stats.num_batches}")
+            self.stats["speed"].set(format_rate(stats.images_per_s))
+            # Finished epochs before this one, plus this one so far.
+            elapsed = sum(self._epoch_seconds[: max(stats.epoch - 1 - self._start_epoch, 0)]) + stats.elapsed_s
+            self.stats["elapsed"].set(format_duration(elapsed))
+            per_epoch = (float(np.mean(self._epoch_seconds)) if self._epoch_seconds
+                         else stats.elapsed_s + stats.eta_s)
+            self.stats["eta"].set(format_duration(stats.eta_s + epochs_left * per_epoch))
+        if pushed:
+            self.redraws += 1
+
+    def point_counts(self) -> dict[str, int]:
+        """How many points each curve shows (for tests and the benchmark)."""
+        return {key: len(curve.getData()[0]) if curve.getData()[0] is not None else 0
+                for key, curve in self.curves.items()}

@@ -1,0 +1,440 @@
+"""The Classify tab: drop image files (or open them) and see the model's top-5 for each.
+
+Classification runs off the GUI thread with the current `ModelHandle` — the trainer's
+snapshot during training (never the model being trained) or an opened run. Files that
+cannot be used are listed with the engine's reason and summed up in one message; nothing
+a user drops can crash the window. Files dropped before any model exists wait and are
+classified as soon as one arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap, QResizeEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.errors import ImageError
+from cnnstudio.gui.format import format_percent
+from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.widgets.image_grid import StackedPanel
+
+__all__ = ["ClassifyTab", "TopKView", "paths_from_mime"]
+
+EMPTY_TEXT = "Drop images here to classify them\n\nor use “Open image…” above."
+NO_MODEL_TEXT = "Train a model or open a run first"
+TOP_K = 5
+PREVIEW_SIDE = 320  # pixels: the preview is decoded at this size, not at the file's
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.gif *.bmp *.tif *.tiff *.webp *.ppm *.pgm *.ico);;All files (*)"
+
+
+def paths_from_mime(mime: QMimeData) -> list[str]:
+    """The dropped items as strings: local files as paths, anything else as its URL.
+
+    Non-local URLs (a picture dragged from a browser) are kept so the engine can refuse
+    them with its reason, instead of the drop silently doing nothing.
+    """
+    items = []
+    for url in mime.urls():
+        items.append(url.toLocalFile() if url.isLocalFile() else url.toString())
+    return items
+
+
+@dataclass
+class _Entry:
+    """One file in the list: its outcome (None while waiting) and its preview once made."""
+
+    path: str
+    result: Any = None  # Prediction | ImageError | None
+    preview: QImage | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name or self.path
+
+
+def _preview(path: str) -> QImage | None:
+    """A small QImage of `path` for display (QImage, unlike QPixmap, may be made off the GUI thread)."""
+    from cnnstudio.data.images import load_image
+
+    try:
+        img = load_image(path)
+    except ImageError:
+        return None
+    img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    img = img.convert("RGB")
+    data = img.tobytes()
+    # .copy(): the QImage must own its pixels once `data` goes away.
+    return QImage(data, img.width, img.height, 3 * img.width, QImage.Format.Format_RGB888).copy()
+
+
+def _classify(handle: ModelHandle, paths: list[str]) -> tuple[list[Any], QImage | None]:
+    """Background job: top-k for every path, and the first good file's preview."""
+    from cnnstudio.inspect.classify import Predictor
+
+    predictor = Predictor(handle.model, handle.spec, input_size=handle.input_size, in_channels=handle.in_channels)
+    results = predictor.predict_files(paths, top_k=TOP_K)
+    first_good = next((r.path for r in results if not isinstance(r, ImageError)), None)
+    return results, _preview(first_good) if first_good is not None else None
+
+
+class _Preview(QLabel):
+    """The selected image, scaled to fit the space as the tab resizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(160, 160)
+        self.setObjectName("preview")
+        # Only the "cannot show" sign uses text; a large, muted one reads as a placeholder.
+        self.setStyleSheet("QLabel#preview { font-size: 48px; color: palette(placeholder-text); }")
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self._image: QImage | None = None
+
+    def set_image(self, image: QImage) -> None:
+        self._image = image
+        self._rescale()
+
+    def clear(self) -> None:
+        self._image = None
+        super().clear()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._image is None:
+            return
+        # Enlarge small images (28×28 digits) to a readable size, large ones only to fit.
+        limit = QSize(max(2 * self._image.width(), 256), max(2 * self._image.height(), 256))
+        target = self.size().boundedTo(limit)
+        # Without smoothing, enlarged digits keep crisp pixels.
+        mode = (Qt.TransformationMode.FastTransformation if self._image.width() < 64
+                else Qt.TransformationMode.SmoothTransformation)
+        pixmap = QPixmap.fromImage(self._image).scaled(target, Qt.AspectRatioMode.KeepAspectRatio, mode)
+        self.setPixmap(pixmap)
+
+
+class TopKView(QWidget):
+    """The top-k classes as rows: class name, a probability bar, the percentage."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setHorizontalSpacing(10)
+        self._grid.setVerticalSpacing(6)
+        self._grid.setColumnStretch(1, 1)
+        self._rows: list[tuple[QLabel, QProgressBar, QLabel]] = []
+        self._values: list[tuple[str, float]] = []
+        for row in range(TOP_K):
+            name = QLabel()
+            name.setMinimumWidth(120)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(False)
+            bar.setFixedHeight(14)
+            percent = QLabel()
+            percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            percent.setMinimumWidth(60)
+            self._grid.addWidget(name, row, 0)
+            self._grid.addWidget(bar, row, 1)
+            self._grid.addWidget(percent, row, 2)
+            self._rows.append((name, bar, percent))
+        self.set_topk(())
+
+    def set_topk(self, topk: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> None:
+        """Show these (class name, probability) pairs, most likely first."""
+        self._values = [(str(name), float(prob)) for name, prob in topk][:TOP_K]
+        for index, (name_label, bar, percent) in enumerate(self._rows):
+            visible = index < len(self._values)
+            for widget in (name_label, bar, percent):
+                widget.setVisible(visible)
+            if visible:
+                name, prob = self._values[index]
+                name_label.setText(f"<b>{name}</b>" if index == 0 else name)
+                bar.setValue(round(prob * 1000))
+                percent.setText(format_percent(prob))
+
+    def rows(self) -> list[tuple[str, float]]:
+        """The (class name, probability) pairs on screen, in display order."""
+        return list(self._values)
+
+
+class ClassifyTab(QWidget):
+    """Top-5 for dropped or opened image files, from the current model."""
+
+    #: A file was selected in the list (for the Feature maps tab's "last image").
+    image_selected = Signal(str)
+    #: A classification round finished (its results list was shown).
+    classified = Signal()
+
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._entries: list[_Entry] = []
+        self._stale = False  # results came from an older model than the current one
+        self._key = f"classify-tab-{id(self)}"
+        self.setAcceptDrops(True)
+
+        open_button = QPushButton("Open image…")
+        open_button.clicked.connect(self._on_open_clicked)
+        self._clear_button = QPushButton("Clear")
+        self._clear_button.clicked.connect(self.clear)
+        self._model_label = QLabel()
+        self._model_label.setObjectName("muted")
+        bar = QHBoxLayout()
+        bar.addWidget(open_button)
+        bar.addWidget(self._clear_button)
+        bar.addSpacing(12)
+        bar.addWidget(self._model_label, 1)
+
+        self._list = QListWidget()
+        self._list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self._list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._list.setUniformItemSizes(True)
+        self._list.setSpacing(1)
+        self._list.currentRowChanged.connect(self._on_current_row_changed)
+
+        self._preview = _Preview()
+        self._file_label = QLabel()
+        self._file_label.setObjectName("tabTitle")
+        self._file_label.setStyleSheet("QLabel#tabTitle { font-size: 15px; font-weight: 600; }")
+        self._file_label.setWordWrap(True)
+        self._note = QLabel()
+        self._note.setWordWrap(True)
+        self._topk = TopKView()
+        detail = QWidget()
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(8, 0, 0, 0)
+        detail_layout.setSpacing(8)
+        detail_layout.addWidget(self._preview, 1)
+        detail_layout.addWidget(self._file_label)
+        detail_layout.addWidget(self._note)
+        detail_layout.addWidget(self._topk)
+
+        self._splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._splitter.addWidget(self._list)
+        self._splitter.addWidget(detail)
+        self._splitter.setStretchFactor(0, 1)
+        self._splitter.setStretchFactor(1, 2)
+        self._splitter.setSizes([300, 700])
+        self._panel = StackedPanel(self._splitter, EMPTY_TEXT)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.setSpacing(8)
+        layout.addLayout(bar)
+        layout.addWidget(self._panel, 1)
+
+        state.model_changed.connect(self._on_model_changed)
+        self._update_model_label()
+        self._clear_button.setEnabled(False)
+
+    # ------------------------------------------------------------------ public API
+    @Slot(list)
+    def classify_paths(self, paths: list[str]) -> None:
+        """Classify these files (the window calls this on a drop); they replace the list."""
+        paths = [str(p) for p in paths]
+        if not paths:
+            return
+        self._entries = [_Entry(path) for path in paths]
+        self._clear_button.setEnabled(True)
+        self._fill_list()
+        self._panel.show_content()
+        if self._state.model_handle is None:
+            self._state.report("info", f"{NO_MODEL_TEXT}: {_files(len(paths))} will be classified when a model is ready.")
+            return
+        self._start()
+
+    def classify_mime(self, mime: QMimeData) -> bool:
+        """Classify what a drop carries; False when it carries no files or URLs."""
+        paths = paths_from_mime(mime)
+        if paths:
+            self.classify_paths(paths)
+        return bool(paths)
+
+    @Slot()
+    def clear(self) -> None:
+        """Forget every file and show the empty state."""
+        self._entries = []
+        self._list.clear()
+        self._clear_button.setEnabled(False)
+        self._panel.show_empty(EMPTY_TEXT)
+
+    def results(self) -> list[Any]:
+        """Each file's outcome in list order: a `Prediction`, an `ImageError`, or None while waiting."""
+        return [entry.result for entry in self._entries]
+
+    def topk_rows(self) -> list[tuple[str, float]]:
+        """The (class, probability) rows shown for the selected file."""
+        return self._topk.rows() if self._topk.isVisibleTo(self) else []
+
+    def select_row(self, row: int) -> None:
+        """Select a file in the list (as a click would)."""
+        self._list.setCurrentRow(row)
+
+    # ------------------------------------------------------------------ drops
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        if self.classify_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale and self._state.model_handle is not None:
+            self._start()
+
+    # ------------------------------------------------------------------ work
+    def _start(self) -> None:
+        handle = self._state.model_handle
+        if handle is None or not self._entries:
+            return
+        self._stale = False
+        self._note.setText(f"Classifying {_files(len(self._entries))}…")
+        self._state.run_in_background(
+            _classify, handle, [entry.path for entry in self._entries],
+            on_done=self._on_classified, on_error=self._on_failed, key=self._key,
+        )
+
+    def _on_classified(self, outcome: tuple[list[Any], QImage | None]) -> None:
+        results, first_preview = outcome
+        if len(results) != len(self._entries):
+            return  # the list was cleared or replaced meanwhile
+        for entry, result in zip(self._entries, results):
+            entry.result = result
+            entry.preview = None
+        good = [e for e in self._entries if not isinstance(e.result, ImageError)]
+        if good:
+            good[0].preview = first_preview
+        self._fill_list()
+        self._list.setCurrentRow(self._entries.index(good[0]) if good else 0)
+        bad = [e.result for e in self._entries if isinstance(e.result, ImageError)]
+        if bad:
+            # One message for the whole drop, never one dialog per file.
+            shown = "; ".join(f"{Path(err.path).name or err.path}: {err.reason}" for err in bad[:3])
+            more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+            self._state.report("warning", f"{len(bad)} of {_files(len(results))} could not be classified — {shown}{more}")
+        self.classified.emit()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._note.setText(f"Classification failed: {exc}")
+        self._state.report("error", f"Classification failed: {exc}")
+
+    def _on_model_changed(self) -> None:
+        self._update_model_label()
+        if self._state.model_handle is None or not self._entries:
+            return
+        waiting = any(entry.result is None for entry in self._entries)
+        # Files dropped before any model are classified at once; finished results are only
+        # refreshed when someone is looking, so training epochs do not pay for a hidden tab.
+        if waiting or self.isVisible():
+            self._start()
+        else:
+            self._stale = True
+
+    def _update_model_label(self) -> None:
+        handle = self._state.model_handle
+        self._model_label.setText(f"Model: {handle.source}" if handle is not None else f"{NO_MODEL_TEXT}.")
+
+    # ------------------------------------------------------------------ display
+    def _fill_list(self) -> None:
+        with_signals_blocked = self._list.blockSignals(True)
+        self._list.clear()
+        for entry in self._entries:
+            item = QListWidgetItem(_row_text(entry))
+            item.setToolTip(entry.path)
+            if isinstance(entry.result, ImageError):
+                item.setForeground(self.palette().placeholderText())
+            self._list.addItem(item)
+        self._list.setCurrentRow(0)
+        self._list.blockSignals(with_signals_blocked)
+        # A single file needs no list: the preview and its top-5 say everything.
+        self._list.setVisible(len(self._entries) > 1)
+        self._show_entry(0)
+
+    def _on_current_row_changed(self, row: int) -> None:
+        self._show_entry(row)
+
+    def _show_entry(self, row: int) -> None:
+        if not 0 <= row < len(self._entries):
+            return
+        entry = self._entries[row]
+        self._file_label.setText(entry.name)
+        self._file_label.setToolTip(entry.path)
+        result = entry.result
+        if result is None:
+            self._topk.setVisible(False)
+            self._preview.clear()
+            handle = self._state.model_handle
+            self._note.setText("Classifying…" if handle is not None else f"{NO_MODEL_TEXT} — this file is waiting.")
+            return
+        if isinstance(result, ImageError):
+            self._topk.setVisible(False)
+            self._preview.clear()
+            self._preview.setText("⚠")
+            self._note.setText(f"Could not classify this file: {result.reason}")
+            return
+        self._topk.set_topk(result.topk)
+        self._topk.setVisible(True)
+        self._note.setText(result.note or "")
+        self._set_preview(entry)
+        self.image_selected.emit(entry.path)
+
+    def _set_preview(self, entry: _Entry) -> None:
+        if entry.preview is None:
+            self._preview.clear()
+            self._state.run_in_background(
+                _preview, entry.path,
+                on_done=lambda image, e=entry: self._on_preview(e, image),
+                on_error=lambda _exc: None,  # a missing preview is not worth a message
+                key=f"{self._key}-preview",
+            )
+            return
+        self._preview.set_image(entry.preview)
+
+    def _on_preview(self, entry: _Entry, image: QImage | None) -> None:
+        entry.preview = image
+        current = self._list.currentRow()
+        if image is not None and 0 <= current < len(self._entries) and self._entries[current] is entry:
+            self._set_preview(entry)
+
+    @Slot()
+    def _on_open_clicked(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open images to classify", "", IMAGE_FILTER)
+        if paths:
+            self.classify_paths(paths)
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _row_text(entry: _Entry) -> str:
+    result = entry.result
+    if result is None:
+        return f"{entry.name} — waiting"
+    if isinstance(result, ImageError):
+        return f"⚠ {entry.name} — {result.reason}"
+    name, prob = result.top1
+    return f"{entry.name} — {name} ({format_percent(prob)})"

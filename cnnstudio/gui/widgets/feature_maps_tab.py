@@ -1,0 +1,340 @@
+"""The Feature maps tab: what any convolution layer of the current model sees in one image.
+
+The image is a validation image of the current dataset (chosen by index) or an image
+file (opened here, or the one last selected in the Classify tab). It goes through the
+engine's evaluation transform, so it is seen exactly as validation images are; the
+chosen layer's output is tiled into one grid, each map scaled on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Slot
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.errors import CnnStudioError
+from cnnstudio.gui.format import format_count
+from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.widgets.classify_tab import IMAGE_FILTER
+from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
+
+__all__ = ["FeatureMapsTab"]
+
+EMPTY_TEXT = "Train or open a run to see feature maps."
+MAX_MAPS = 256  # more would make each map a few pixels wide; the label says how many are shown
+DEBOUNCE_MS = 120
+
+SOURCE_VALIDATION = "Validation image"
+SOURCE_FILE = "Image file"
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What to compute: which image (a validation index or a file) through which layer."""
+
+    layer: str
+    path: str | None = None  # an image file, or None for the validation image below
+    dataset: str = ""
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class _Result:
+    """A computed grid, with what the labels need to describe it."""
+
+    grid: np.ndarray  # H×W in [0, 1]
+    maps_shape: tuple[int, int, int]  # the layer's output for this image: C, H, W
+    shown: int  # how many maps the grid holds
+    image: np.ndarray  # the input as the model sees it (grey H×W or H×W×3, in [0, 1])
+    caption: str  # where the image came from ("validation image 3 · class 7")
+    validation_size: int | None  # how many validation images the dataset has
+
+
+# Validation sets loaded for this tab, by dataset name. Held for the process: reloading
+# MNIST-sized data for every index change would make the spin box useless.
+_VALIDATION_CACHE: dict[str, Any] = {}
+
+
+def _validation_image(dataset: str, index: int) -> tuple[Any, str, int]:
+    """A validation image (uint8 C×H×W), its caption and the set's size (loads the set once)."""
+    from cnnstudio.data.loaders import load_dataset
+
+    bundle = _VALIDATION_CACHE.get(dataset)
+    if bundle is None:
+        bundle = load_dataset(dataset, download=False)
+        _VALIDATION_CACHE.clear()  # one dataset at a time is enough
+        _VALIDATION_CACHE[dataset] = bundle
+    val = bundle.val
+    count = len(val)
+    if count == 0:
+        raise CnnStudioError(f"{dataset} has no validation images; open an image file instead")
+    index = min(max(index, 0), count - 1)
+    if val.images is not None:
+        image = val.images[index]
+    else:  # a large folder streams from its files
+        from cnnstudio.data.images import image_to_tensor, load_image
+
+        image = image_to_tensor(load_image(val.paths[index]), bundle.spec.channels)
+    label = val.labels[index]
+    return image, f"validation image {index} of {format_count(count)} · class {bundle.spec.classes[int(label)]}", count
+
+
+def _compute(handle: ModelHandle, request: _Request) -> _Result:
+    """Background job: the chosen layer's maps for the chosen image, tiled into a grid."""
+    from cnnstudio.data.images import image_to_tensor, load_image
+    from cnnstudio.data.transforms import to_model_input
+    from cnnstudio.inspect.activations import feature_maps, tile_feature_maps
+
+    count = None
+    if request.path is not None:
+        image = image_to_tensor(load_image(request.path), handle.spec.channels)
+        caption = Path(request.path).name
+    else:
+        image, caption, count = _validation_image(request.dataset, request.index)
+    x = to_model_input(image, handle.spec, input_size=handle.input_size, in_channels=handle.in_channels)[0]
+    maps = feature_maps(handle.model, request.layer, x)
+    shown = min(len(maps), MAX_MAPS)
+    grid = tile_feature_maps(maps, max_maps=MAX_MAPS)
+    # What the network sees, for the picture beside the maps: rescaled per image to [0, 1].
+    seen = x.float()
+    seen = ((seen - seen.min()) / (seen.max() - seen.min()).clamp_min(1e-8)).permute(1, 2, 0).numpy()
+    seen = seen[..., 0] if seen.shape[2] == 1 else seen
+    return _Result(grid, tuple(maps.shape), shown, seen, caption, count)
+
+
+class FeatureMapsTab(QWidget):
+    """Activation maps of a chosen conv layer for a chosen image."""
+
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._path: str | None = None
+        self._result: _Result | None = None
+        self._stale = False
+        self._key = f"feature-maps-tab-{id(self)}"
+
+        self._source = QComboBox()
+        self._source.addItems([SOURCE_VALIDATION, SOURCE_FILE])
+        self._source.currentTextChanged.connect(self._on_source_changed)
+        self._index = QSpinBox()
+        self._index.setRange(0, 999_999)
+        self._index.setPrefix("# ")
+        self._index.setKeyboardTracking(False)
+        self._index.setMaximumWidth(110)
+        self._index.valueChanged.connect(self._schedule)
+        open_button = QPushButton("Open image…")
+        open_button.clicked.connect(self._on_open_clicked)
+        self._layer = QComboBox()
+        self._layer.setMinimumContentsLength(14)
+        self._layer.currentTextChanged.connect(self._schedule)
+
+        controls = QHBoxLayout()
+        controls.setSpacing(8)
+        controls.addWidget(QLabel("Image"))
+        controls.addWidget(self._source)
+        controls.addWidget(self._index)
+        controls.addWidget(open_button)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("Layer"))
+        controls.addWidget(self._layer)
+        controls.addStretch(1)
+
+        self._shape_label = QLabel()
+        self._shape_label.setObjectName("tabTitle")
+        self._shape_label.setStyleSheet("QLabel#tabTitle { font-size: 15px; font-weight: 600; }")
+        self._caption = QLabel()
+        self._caption.setWordWrap(True)
+
+        self._input_view = ImageView()
+        self._input_view.setMinimumWidth(120)
+        # Grey like the kernels: the engine pads the tiles in white, which a colour map
+        # would turn into loud stripes.
+        self._maps_view = ImageView()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._input_view)
+        splitter.addWidget(self._maps_view)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 4)
+        self._panel = StackedPanel(splitter, EMPTY_TEXT)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.setSpacing(8)
+        layout.addLayout(controls)
+        layout.addWidget(self._shape_label)
+        layout.addWidget(self._caption)
+        layout.addWidget(self._panel, 1)
+
+        # Spin-box arrows and combo scrolling come in bursts; compute for the last value.
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._request)
+        state.model_changed.connect(self._on_model_changed)
+        state.selection_changed.connect(self._on_selection_changed)
+        self._on_source_changed(self._source.currentText())
+        self._on_model_changed()
+
+    # ------------------------------------------------------------------ public API
+    @Slot(str)
+    def show_image(self, path: str) -> None:
+        """Use this image file (e.g. the one selected in the Classify tab)."""
+        self._path = str(path)
+        with QSignalBlocker(self._source):
+            self._source.setCurrentText(SOURCE_FILE)
+        self._on_source_changed(SOURCE_FILE)
+
+    def set_layer(self, name: str) -> None:
+        """Choose a conv layer by its qualified name (as the combo box would)."""
+        index = self._layer.findText(name)
+        if index < 0:
+            raise ValueError(f"no conv layer {name!r}; layers: {self.layers()}")
+        self._layer.setCurrentIndex(index)
+
+    def layers(self) -> list[str]:
+        """The conv layers offered (qualified names, input to output)."""
+        return [self._layer.itemText(i) for i in range(self._layer.count())]
+
+    @property
+    def maps_shape(self) -> tuple[int, int, int] | None:
+        """The shown layer's output shape (channels, height, width), or None."""
+        return self._result.maps_shape if self._result is not None and self._panel.showing_content else None
+
+    @property
+    def shape_text(self) -> str:
+        """The line describing the shown layer's output."""
+        return self._shape_label.text()
+
+    @property
+    def message_text(self) -> str | None:
+        """The message shown in place of the maps (no model, an unreadable image), or None."""
+        return None if self._panel.showing_content else self._panel.empty.text()
+
+    @property
+    def grid(self) -> np.ndarray | None:
+        """The tiled maps on screen, or None."""
+        return self._maps_view.image if self._panel.showing_content else None
+
+    # ------------------------------------------------------------------ events
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self._schedule()
+
+    def _on_model_changed(self) -> None:
+        handle = self._state.model_handle
+        self._layer.setEnabled(handle is not None)
+        if handle is None:
+            with QSignalBlocker(self._layer):
+                self._layer.clear()
+            self._result = None
+            self._panel.show_empty(EMPTY_TEXT)
+            self._shape_label.clear()
+            self._caption.clear()
+            return
+        from cnnstudio.inspect.activations import conv_layers
+
+        names = conv_layers(handle.model)
+        if names != self.layers():
+            current = self._layer.currentText()
+            with QSignalBlocker(self._layer):
+                self._layer.clear()
+                self._layer.addItems(names)
+                if current in names:
+                    self._layer.setCurrentText(current)
+        if not names:
+            self._panel.show_empty(f"{handle.arch_name or 'This model'} has no convolution layers.")
+            return
+        # An epoch end during training: refresh only when someone is looking.
+        if self.isVisible() or self._result is None:
+            self._schedule()
+        else:
+            self._stale = True
+
+    def _on_selection_changed(self) -> None:
+        if self._source.currentText() == SOURCE_VALIDATION and self._state.model_handle is not None:
+            self._schedule()
+
+    def _on_source_changed(self, text: str) -> None:
+        self._index.setVisible(text == SOURCE_VALIDATION)
+        if text == SOURCE_FILE and self._path is None:
+            self._caption.setText("Open an image file, or select one in the Classify tab.")
+            return
+        self._schedule()
+
+    @Slot()
+    def _on_open_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image", "", IMAGE_FILTER)
+        if path:
+            self.show_image(path)
+
+    # ------------------------------------------------------------------ work
+    def _schedule(self, *_: Any) -> None:
+        self._debounce.start()
+
+    def _request(self) -> None:
+        handle = self._state.model_handle
+        layer = self._layer.currentText()
+        if handle is None or not layer:
+            return
+        if self._source.currentText() == SOURCE_FILE:
+            if self._path is None:
+                return
+            request = _Request(layer, path=self._path)
+        else:
+            request = _Request(layer, dataset=self._dataset_of(handle), index=self._index.value())
+        self._stale = False
+        self._caption.setText("Computing…")
+        self._state.run_in_background(_compute, handle, request, on_done=self._on_result,
+                                      on_error=self._on_failed, key=self._key)
+
+    def _dataset_of(self, handle: ModelHandle) -> str:
+        """The dataset the model was trained on: the chosen one, unless an opened run used another."""
+        chosen = self._state.dataset
+        name = getattr(handle.spec, "name", None)
+        # A folder dataset's spec is named after the folder, the selection holds its path.
+        if not name or name == chosen or name == Path(chosen.rstrip("/\\")).name:
+            return chosen
+        return name
+
+    def _on_result(self, result: _Result) -> None:
+        self._result = result
+        channels, height, width = result.maps_shape
+        more = f" (first {result.shown} shown)" if result.shown < channels else ""
+        self._shape_label.setText(
+            f"{self._layer.currentText()} → {channels} × {height} × {width}: "
+            f"{format_count(channels)} maps of {height} × {width}{more}"
+        )
+        self._caption.setText(f"Input: {result.caption}")
+        if result.validation_size is not None:
+            with QSignalBlocker(self._index):
+                self._index.setMaximum(result.validation_size - 1)
+        self._input_view.set_image(result.image)
+        self._maps_view.set_image(result.grid)
+        self._panel.show_content()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._result = None
+        self._shape_label.clear()
+        self._caption.clear()
+        if isinstance(exc, CnnStudioError):
+            # An unreadable file, a dataset that is not downloaded: the engine says what to do.
+            self._panel.show_empty(f"{exc}\n\nOpen another image, or pick a validation image.")
+        else:
+            self._panel.show_empty(f"Could not compute feature maps: {exc}")
+            self._state.report("error", f"Feature maps: {type(exc).__name__}: {exc}")

@@ -1,0 +1,147 @@
+"""The Kernels tab: the first convolution layer's kernels as a picture (AlexNet's Figure 3).
+
+With a model (the live snapshot at each epoch end, or an opened run) the learned kernels
+are shown; before that, the freshly initialised kernels of the chosen architecture, with
+a caption saying they are untrained, so the tab is never blank and the change training
+makes is visible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from cnnstudio.errors import CnnStudioError
+from cnnstudio.gui.state import StudioState
+from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
+
+__all__ = ["KernelsTab"]
+
+EMPTY_TEXT = "Train or open a run to see learned kernels."
+DEBOUNCE_MS = 150
+
+
+def _for_display(grid: np.ndarray, conv_name: str, weight_shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """The engine's H×W×3 grid (grey as H×W unless the input is RGB) and a line describing it."""
+    out_ch, in_ch, kh, kw = weight_shape
+    colour = "colour" if in_ch == 3 else ("grey" if in_ch == 1 else f"{in_ch} input channels averaged to grey")
+    if in_ch != 3:
+        grid = grid[..., 0]  # the three channels are equal: show true grey pixels
+    return grid, f"layer {conv_name or 'conv'} · {out_ch} kernels of {kh} × {kw} · {colour}"
+
+
+def _learned_kernels(model: Any) -> tuple[np.ndarray, str]:
+    """Background job: the model's first conv layer as a grid, and a description of it."""
+    from cnnstudio.inspect.kernels import first_conv, first_layer_kernels
+
+    conv_name, conv = first_conv(model)
+    return _for_display(first_layer_kernels(model), conv_name, tuple(conv.weight.shape))
+
+
+def _untrained_kernels(name: str, options: dict[str, Any], in_channels: int, num_classes: int) -> tuple[np.ndarray, str]:
+    """Background job: freshly initialised first-layer kernels of a registry architecture.
+
+    The network is built on the `meta` device (no memory, instant even for VGG-19) and
+    only its first conv layer is given real weights, drawn from PyTorch's default
+    initialisation with a private generator: the training thread's RNG is never touched,
+    and the picture does not flicker between identical selections.
+    """
+    import math
+
+    import torch
+    from torch import nn
+
+    from cnnstudio.inspect.kernels import first_conv, first_layer_kernels
+    from cnnstudio.models.registry import build_model
+
+    with torch.device("meta"):
+        model = build_model(name, in_channels=in_channels, num_classes=num_classes, **options)
+    conv_name, conv = first_conv(model)
+    conv = conv.to_empty(device="cpu")
+    nn.init.kaiming_uniform_(conv.weight, a=math.sqrt(5), generator=torch.Generator().manual_seed(0))
+    return _for_display(first_layer_kernels(conv), conv_name, tuple(conv.weight.shape))
+
+
+class KernelsTab(QWidget):
+    """First-layer kernel grid of the current model (or the untrained selection)."""
+
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._key = f"kernels-tab-{id(self)}"
+
+        self._caption = QLabel()
+        self._caption.setObjectName("tabTitle")
+        self._caption.setStyleSheet("QLabel#tabTitle { font-size: 15px; font-weight: 600; }")
+        self._detail = QLabel()
+        self._detail.setWordWrap(True)
+        self._view = ImageView()
+        self._panel = StackedPanel(self._view, EMPTY_TEXT)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.setSpacing(6)
+        layout.addWidget(self._caption)
+        layout.addWidget(self._detail)
+        layout.addWidget(self._panel, 1)
+
+        # Selection changes arrive in bursts while the user browses; only the last counts.
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._refresh)
+        state.model_changed.connect(self._refresh)
+        state.selection_changed.connect(self._on_selection_changed)
+        self._refresh()
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The kernel grid on screen: H×W×3 for colour input, H×W for grey; None when empty."""
+        return self._view.image if self._panel.showing_content else None
+
+    @property
+    def caption(self) -> str:
+        """The caption above the grid (what the kernels are: learned from what, or untrained)."""
+        return self._caption.text()
+
+    def _on_selection_changed(self) -> None:
+        if self._state.model_handle is None:
+            self._debounce.start()
+
+    def _refresh(self) -> None:
+        handle = self._state.model_handle
+        if handle is not None:
+            source = handle.source
+            self._state.run_in_background(
+                _learned_kernels, handle.model,
+                on_done=lambda result: self._show(result, f"Learned kernels · {source}"),
+                on_error=self._on_failed, key=self._key,
+            )
+            return
+        state = self._state
+        self._state.run_in_background(
+            _untrained_kernels, state.arch_name, state.arch_options, state.in_channels, state.num_classes,
+            on_done=lambda result: self._show(
+                result, "Untrained kernels (random initial weights) — train or open a run to see learned ones"),
+            on_error=self._on_failed, key=self._key,
+        )
+
+    def _show(self, result: tuple[np.ndarray, str], caption: str) -> None:
+        grid, detail = result
+        self._caption.setText(caption)
+        self._detail.setText(detail)
+        self._view.set_image(grid)
+        self._panel.show_content()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._caption.clear()
+        self._detail.clear()
+        self._view.clear()
+        if isinstance(exc, CnnStudioError):
+            self._panel.show_empty(f"{exc}\n\n{EMPTY_TEXT}")
+        else:
+            self._panel.show_empty(EMPTY_TEXT)
+            self._state.report("error", f"Kernels: {type(exc).__name__}: {exc}")

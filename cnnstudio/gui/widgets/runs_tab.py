@@ -1,0 +1,269 @@
+"""The Runs tab: past trainings, to open (inspect and classify with), resume or compare.
+
+The list is read from the run folders by the engine (`runs.list_runs`, JSON only) off
+the GUI thread. Opening a run rebuilds its network with the best weights in the
+background and makes it the model every other tab inspects; resuming and overlaying
+curves are requests the window routes to the Training tab.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnnstudio.errors import CnnStudioError
+from cnnstudio.gui.format import format_percent
+from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.widgets.image_grid import StackedPanel
+from cnnstudio.gui.widgets.table_models import SORT_ROLE, Column, RecordTableModel
+
+__all__ = ["RunsTab", "run_columns", "open_run_handle"]
+
+EMPTY_TEXT = (
+    "No runs yet.\n\nEvery training is saved as a run: its settings, curves and best weights.\n"
+    "Press Start in the Training tab, and the run appears here to open, resume or compare."
+)
+
+
+def _dataset_name(dataset: str) -> str:
+    """A catalog name as is; a folder dataset (stored as its path) by its folder's name."""
+    if "/" not in dataset and "\\" not in dataset:
+        return dataset
+    return Path(dataset.rstrip("/\\")).name or dataset
+
+
+def run_columns() -> list[Column]:
+    """The Runs table's columns over `runs.RunInfo` records."""
+    return [
+        Column("Architecture", lambda r: r.arch, tooltip=lambda r: str(r.path)),
+        Column("Dataset", lambda r: _dataset_name(r.dataset), tooltip=lambda r: r.dataset),
+        Column("Date", lambda r: r.created.strftime("%Y-%m-%d %H:%M") if r.created else "–",
+               sort_key=lambda r: r.created.timestamp() if r.created else 0.0),
+        Column("Epochs", lambda r: f"{r.epochs_done} / {r.epochs}", sort_key=lambda r: r.epochs_done, numeric=True),
+        Column("Best val accuracy", lambda r: format_percent(r.best_val_acc),
+               sort_key=lambda r: -1.0 if r.best_val_acc is None else r.best_val_acc, numeric=True),
+        Column("Status", lambda r: r.status),
+    ]
+
+
+def open_run_handle(run_dir: str) -> ModelHandle:
+    """Load a run's best weights into a `ModelHandle` (slow: call it in the background)."""
+    from cnnstudio.models.catalog import get_info
+    from cnnstudio.runs import load_model, open_run
+
+    info = open_run(run_dir)
+    model, spec, config = load_model(info, device="cpu")
+    input_size = config.input_size or get_info(config.arch).default_size
+    return ModelHandle(model=model, spec=spec, input_size=input_size, in_channels=spec.channels,
+                       source=f"run {info.name}", arch_name=config.arch, epoch=info.epochs_done)
+
+
+def _list_runs(root: str | None) -> list[Any]:
+    from cnnstudio.runs import list_runs
+
+    return list_runs(root)
+
+
+class RunsTab(QWidget):
+    """Past runs: open one for inspection, resume it, overlay its curves, or reveal its folder."""
+
+    #: The user asked to continue training this run folder (the window starts a resume).
+    resume_requested = Signal(str)
+    #: The user asked to draw this run's curves beside the current ones: (run folder, epoch rows).
+    overlay_requested = Signal(str, list)
+    #: A run was opened and is now the state's model (its folder).
+    run_opened = Signal(str)
+
+    def __init__(self, state: StudioState, parent: QWidget | None = None, *, root: str | Path | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._root = str(root) if root is not None else None
+        self._key = f"runs-tab-{id(self)}"
+        self._loaded_once = False
+
+        self._refresh_button = QPushButton("Refresh")
+        self._open_button = QPushButton("Open")
+        self._open_button.setToolTip("Load the run's best weights to inspect and classify with them")
+        self._resume_button = QPushButton("Resume")
+        self._resume_button.setToolTip("Continue training this run where it stopped")
+        self._overlay_button = QPushButton("Overlay curves")
+        self._overlay_button.setToolTip("Draw this run's curves beside the current training's")
+        self._reveal_button = QPushButton("Reveal folder")
+        self._refresh_button.clicked.connect(self.refresh)
+        self._open_button.clicked.connect(self._on_open_clicked)
+        self._resume_button.clicked.connect(self._on_resume_clicked)
+        self._overlay_button.clicked.connect(self._on_overlay_clicked)
+        self._reveal_button.clicked.connect(self._on_reveal_clicked)
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        for button in (self._open_button, self._resume_button, self._overlay_button, self._reveal_button):
+            bar.addWidget(button)
+        bar.addStretch(1)
+        bar.addWidget(self._refresh_button)
+
+        self._model = RecordTableModel(run_columns(), self)
+        self._proxy = QSortFilterProxyModel(self)
+        self._proxy.setSourceModel(self._model)
+        self._proxy.setSortRole(SORT_ROLE)
+        self._table = QTableView()
+        self._table.setModel(self._proxy)
+        self._table.setSortingEnabled(True)
+        self._table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # newest first, as the engine lists them
+        self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._table.setAlternatingRowColors(True)
+        self._table.verticalHeader().setVisible(False)
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self._table.horizontalHeader().setStretchLastSection(True)
+        self._table.doubleClicked.connect(lambda _index: self._on_open_clicked())
+        self._table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self._panel = StackedPanel(self._table, EMPTY_TEXT)
+
+        self._status = QLabel()
+        self._status.setWordWrap(True)
+        self._status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.setSpacing(8)
+        layout.addLayout(bar)
+        layout.addWidget(self._panel, 1)
+        layout.addWidget(self._status)
+
+        # A training that just ended has left a new run folder.
+        state.training_state_changed.connect(self._on_training_state_changed)
+        self._update_buttons()
+        self.refresh()
+
+    # ------------------------------------------------------------------ public API
+    @Slot()
+    def refresh(self) -> None:
+        """Re-read the run folders (in the background)."""
+        # Listing reads JSON only, so it need not wait for torch to finish importing.
+        self._state.run_in_background(_list_runs, self._root, on_done=self._on_listed,
+                                      on_error=self._on_list_failed, key=f"{self._key}-list", before_engine=True)
+
+    def runs(self) -> list[Any]:
+        """The `RunInfo` records listed, in the engine's order (newest first)."""
+        return self._model.records
+
+    def select_run(self, run_dir: str | Path) -> None:
+        """Select the row of this run folder."""
+        for row, info in enumerate(self._model.records):
+            if Path(info.path) == Path(run_dir):
+                self._table.selectRow(self._proxy.mapFromSource(self._model.index(row, 0)).row())
+                return
+        raise ValueError(f"{run_dir} is not listed")
+
+    def selected_run(self) -> Any:
+        """The selected `RunInfo`, or None."""
+        rows = self._table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self._model.record(self._proxy.mapToSource(rows[0]).row())
+
+    @Slot()
+    def open_selected(self) -> None:
+        """Load the selected run's best weights and make it the model every tab uses."""
+        self._on_open_clicked()
+
+    # ------------------------------------------------------------------ events
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._loaded_once:
+            self.refresh()
+
+    def _on_training_state_changed(self, state: str) -> None:
+        if state == "idle":
+            self.refresh()
+        self._update_buttons()
+
+    def _on_listed(self, runs: list[Any]) -> None:
+        selected = self.selected_run()
+        self._loaded_once = True
+        self._model.set_records(runs)
+        if runs:
+            self._panel.show_content()
+            if selected is not None and any(r.path == selected.path for r in runs):
+                self.select_run(selected.path)
+        else:
+            self._panel.show_empty(EMPTY_TEXT)
+        where = self._root or _default_root()
+        self._status.setText(f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}")
+        self._update_buttons()
+
+    def _on_list_failed(self, exc: BaseException) -> None:
+        self._panel.show_empty(f"Could not read the runs folder: {exc}")
+        self._status.clear()
+
+    def _update_buttons(self, *_: Any) -> None:
+        has = self.selected_run() is not None
+        training = self._state.training_state != "idle"
+        self._open_button.setEnabled(has)
+        self._resume_button.setEnabled(has and not training)
+        self._resume_button.setToolTip(
+            "Stop the current training first" if training else "Continue training this run where it stopped")
+        self._overlay_button.setEnabled(has)
+        self._reveal_button.setEnabled(has)
+
+    # ------------------------------------------------------------------ actions
+    def _on_open_clicked(self) -> None:
+        info = self.selected_run()
+        if info is None:
+            return
+        self._status.setText(f"Opening {info.name}…")
+        run_dir = str(info.path)
+        self._state.run_in_background(open_run_handle, run_dir,
+                                      on_done=lambda handle: self._on_opened(run_dir, handle),
+                                      on_error=self._on_open_failed, key=f"{self._key}-open")
+
+    def _on_opened(self, run_dir: str, handle: ModelHandle) -> None:
+        self._state.model_handle = handle
+        self._status.setText(f"Opened {Path(run_dir).name}: the other tabs now inspect and classify with its weights.")
+        self._state.report("info", f"Opened {handle.source} ({handle.arch_name})")
+        self.run_opened.emit(run_dir)
+
+    def _on_open_failed(self, exc: BaseException) -> None:
+        text = str(exc) if isinstance(exc, CnnStudioError) else f"{type(exc).__name__}: {exc}"
+        self._status.setText(f"Could not open the run: {text}")
+        self._state.report("error", f"Could not open the run: {text}")
+
+    def _on_resume_clicked(self) -> None:
+        info = self.selected_run()
+        if info is not None:
+            self.resume_requested.emit(str(info.path))
+
+    def _on_overlay_clicked(self) -> None:
+        info = self.selected_run()
+        if info is None:
+            return
+        metrics = info.metrics()
+        if not metrics:
+            self._state.report("warning", f"{info.name} has no finished epoch to draw yet")
+            return
+        self.overlay_requested.emit(str(info.path), metrics)
+
+    def _on_reveal_clicked(self) -> None:
+        info = self.selected_run()
+        if info is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(info.path))):
+            self._state.report("warning", f"Could not open a file browser; the run is in {info.path}")
+
+
+def _default_root() -> str:
+    from cnnstudio.runs import default_runs_dir
+
+    return str(default_runs_dir())

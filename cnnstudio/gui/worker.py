@@ -1,0 +1,276 @@
+"""Training off the GUI thread: a worker object on a QThread, and the controller that owns both.
+
+`TrainingWorker` is Qt's worker-object pattern: a `QObject` moved to a `QThread` whose
+`run` slot builds the engine's `Trainer` (loading — maybe downloading — the dataset there
+too) and calls `fit()`. A `Callback` turns the trainer's hooks into a fixed set of signals
+carrying plain values; the worker never touches a widget. Every exception is caught and
+emitted as `errored`, then `finished` — so `finished` alone never means success.
+
+`TrainingController` lives in the GUI thread, starts one worker at a time, forwards
+pause/resume/stop to it (cooperative: the trainer checks a flag every batch; never
+`QThread.terminate()`), and emits its own `finished` only after the thread has really
+stopped, so whoever listens can quit, close or start again safely.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
+
+from cnnstudio.gui.state import ModelHandle
+from cnnstudio.training.config import TrainConfig
+
+__all__ = ["TrainingController", "TrainingWorker"]
+
+LOAD_REPORT_INTERVAL_S = 0.1
+
+
+class TrainingWorker(QObject):
+    """Runs one `Trainer.fit()` in its thread and reports through signals of plain values."""
+
+    started = Signal(object)  # FitStart
+    loading = Signal(int, int, str)  # dataset download/scan: done, total, message
+    progress = Signal(object)  # BatchStats
+    epoch_finished = Signal(object)  # EpochStats
+    model_snapshot = Signal(object)  # ModelHandle (a CPU eval-mode copy)
+    notice = Signal(str)
+    errored = Signal(object)  # the exception
+    finished = Signal(object)  # FitResult, or None when the fit did not end normally
+
+    def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None,
+                 resume: bool = False) -> None:
+        """`run_dir`: the new run's folder (None: a fresh one in the default runs folder),
+        or with `resume=True` the run folder to continue."""
+        super().__init__()
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.resume_run = resume
+        self._lock = threading.Lock()
+        self._trainer: Any = None
+        self._stop = threading.Event()
+        self._paused = False
+        self._last_load_report = 0.0
+
+    # Called from the GUI thread while run() is busy in the worker thread, so these are
+    # plain thread-safe methods, not queued slots.
+    def request_stop(self) -> None:
+        """Ask the fit (or the dataset load) to end after the current batch."""
+        self._stop.set()
+        with self._lock:
+            if self._trainer is not None:
+                self._trainer.request_stop()
+
+    def pause(self) -> None:
+        """Hold training between batches until `resume()`."""
+        with self._lock:
+            self._paused = True
+            if self._trainer is not None:
+                self._trainer.pause()
+
+    def resume(self) -> None:
+        """Continue a paused fit."""
+        with self._lock:
+            self._paused = False
+            if self._trainer is not None:
+                self._trainer.resume()
+
+    def stop_requested(self) -> bool:
+        """Whether Stop was asked (the dataset loader's `cancel` callback)."""
+        return self._stop.is_set()
+
+    @Slot()
+    def run(self) -> None:
+        """Load the data, build the trainer and fit; always ends with `finished`.
+
+        A failure emits `errored` first; Stop during the dataset load is not a failure
+        (`finished(None)` without `errored`).
+        """
+        from cnnstudio.data.catalog import Cancelled
+
+        result = None
+        try:
+            trainer = self._build_trainer()
+            with self._lock:
+                self._trainer = trainer
+                if self._stop.is_set():
+                    trainer.request_stop()
+                if self._paused:
+                    trainer.pause()
+            result = trainer.fit()
+        except Cancelled:
+            pass  # the user pressed Stop while the dataset was loading
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the window
+            self.errored.emit(exc)
+        finally:
+            with self._lock:
+                self._trainer = None
+            self.finished.emit(result)
+
+    def _build_trainer(self) -> Any:
+        """Load (maybe download or scan) the dataset here, with progress, then make the trainer."""
+        from cnnstudio.data.loaders import load_dataset
+        from cnnstudio.training.trainer import Trainer
+
+        config = self.config.validate()
+        self.loading.emit(0, 0, f"Loading {config.dataset}…")
+        bundle = load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction,
+                              seed=config.seed, progress=self._on_load_progress, cancel=self._stop.is_set)
+        return Trainer(config, callbacks=(_SignalBridge(self),),
+                       run_dir=None if self.resume_run else self.run_dir,
+                       resume_from=self.run_dir if self.resume_run else None,
+                       bundle=bundle)
+
+    def _on_load_progress(self, done: int, total: int, message: str) -> None:
+        # Folder scans report every file; a few updates a second are all a person can read.
+        now = time.monotonic()
+        if done < total and now - self._last_load_report < LOAD_REPORT_INTERVAL_S:
+            return
+        self._last_load_report = now
+        self.loading.emit(int(done), int(total), str(message))
+
+
+class _SignalBridge:
+    """The trainer's callback that turns each hook into one of the worker's signals."""
+
+    def __init__(self, worker: TrainingWorker) -> None:
+        self._worker = worker
+        self._info: Any = None
+
+    def on_fit_start(self, trainer: Any, info: Any) -> None:
+        self._info = info
+        self._worker.started.emit(info)
+
+    def on_batch_end(self, trainer: Any, stats: Any) -> None:
+        self._worker.progress.emit(stats)
+
+    def on_epoch_end(self, trainer: Any, stats: Any) -> None:
+        self._worker.epoch_finished.emit(stats)
+        info = self._info
+        self._worker.model_snapshot.emit(ModelHandle(
+            model=trainer.snapshot_model(),
+            spec=trainer.spec,
+            input_size=int(info.input_size),
+            in_channels=int(trainer.spec.channels),
+            source=f"live · epoch {stats.epoch}",
+            arch_name=str(info.arch),
+            epoch=int(stats.epoch),
+        ))
+
+    def on_notice(self, trainer: Any, message: str) -> None:
+        self._worker.notice.emit(message)
+
+    def on_fit_end(self, trainer: Any, result: Any) -> None:
+        """Nothing to add: `run()` emits `finished` with the result."""
+
+    def on_exception(self, trainer: Any, exc: BaseException) -> None:
+        """Nothing to add: `run()` catches the exception and emits `errored`."""
+
+
+class TrainingController(QObject):
+    """Owns the training thread and worker; at most one fit at a time.
+
+    Re-emits the worker's signals in the GUI thread. `finished(result, error)` comes once
+    per fit, after the thread has stopped: `result` is the FitResult or None, `error` the
+    exception or None.
+    """
+
+    started = Signal(object)
+    loading = Signal(int, int, str)
+    progress = Signal(object)
+    epoch_finished = Signal(object)
+    model_snapshot = Signal(object)
+    notice = Signal(str)
+    errored = Signal(object)
+    finished = Signal(object, object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether a fit (or its dataset load) is in progress or still winding down."""
+        return self._thread is not None
+
+    @property
+    def worker(self) -> TrainingWorker | None:
+        """The running worker, if any."""
+        return self._worker
+
+    def start(self, config: TrainConfig, *, run_dir: str | Path | None = None, resume: bool = False) -> None:
+        """Start a fit of `config` on a new thread; raises RuntimeError if one is active."""
+        if self.active:
+            raise RuntimeError("a training run is already active; stop it first")
+        thread = QThread()
+        thread.setObjectName("cnnstudio-training")
+        worker = TrainingWorker(config, run_dir=run_dir, resume=resume)
+        worker.moveToThread(thread)
+        self._result, self._error = None, None
+        for name in ("started", "loading", "progress", "epoch_finished", "model_snapshot", "notice"):
+            getattr(worker, name).connect(getattr(self, name))
+        worker.errored.connect(self._on_worker_errored)
+        worker.finished.connect(self._on_worker_finished)
+        # The worker's own finished (in its thread) ends the event loop; deletion follows the thread.
+        worker.finished.connect(thread.quit)
+        thread.started.connect(worker.run)
+        thread.finished.connect(self._on_thread_finished)
+        thread.finished.connect(worker.deleteLater)
+        self._thread, self._worker = thread, worker
+        thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the fit to stop after the current batch (it still saves last.pt)."""
+        if self._worker is not None:
+            self._worker.request_stop()
+
+    def pause(self) -> None:
+        """Pause between batches."""
+        if self._worker is not None:
+            self._worker.pause()
+
+    def resume(self) -> None:
+        """Resume a paused fit."""
+        if self._worker is not None:
+            self._worker.resume()
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Block until the thread has stopped (after `request_stop`); True when it has."""
+        thread = self._thread
+        if thread is None:
+            return True
+        done = thread.wait(timeout_ms)
+        if done:
+            # Deliver now: the queued signals may never see another event loop turn.
+            QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
+            self._on_thread_finished()
+        return done
+
+    @Slot(object)
+    def _on_worker_errored(self, exc: object) -> None:
+        self._error = exc if isinstance(exc, BaseException) else RuntimeError(str(exc))
+        self.errored.emit(self._error)
+
+    @Slot(object)
+    def _on_worker_finished(self, result: object) -> None:
+        self._result = result
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return  # already delivered by wait()
+        # `finished` is emitted from inside the thread just before it really ends; a
+        # QThread destroyed in that instant aborts the process, so wait the last moment out.
+        thread.wait()
+        thread.deleteLater()
+        self._thread, self._worker = None, None
+        result, error = self._result, self._error
+        self._result, self._error = None, None
+        self.finished.emit(result, error)

@@ -1,0 +1,62 @@
+"""GUI test fixtures: settings kept in a temporary folder, dialogs stubbed."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QSettings
+
+
+@pytest.fixture(autouse=True)
+def temp_settings(tmp_path, monkeypatch, qapp):
+    """Keep QSettings (geometry, last choices) inside the test's tmp folder."""
+    QCoreApplication.setOrganizationName("cnnstudio-tests")
+    QCoreApplication.setApplicationName("cnnstudio-tests")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "settings"))
+    yield tmp_path / "settings"
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """Run folders of this test go to its tmp folder."""
+    path = tmp_path / "runs"
+    monkeypatch.setenv("CNNSTUDIO_RUNS", str(path))
+    return path
+
+
+@pytest.fixture
+def window(qtbot, runs_dir):
+    """The real main window, shown offscreen, with PyTorch loaded; training stopped afterwards."""
+    from cnnstudio.gui.main_window import MainWindow
+
+    win = MainWindow()
+    # Not qtbot.addWidget: qtbot would close the window before this fixture could stop a
+    # fit that a failing test left running.
+    win.show()
+    qtbot.waitUntil(lambda: win.state.torch_ready, timeout=60_000)
+    yield win
+    if win.controller.active:
+        win.controller.request_stop()
+        win.controller.wait(30_000)
+    win.state.wait_for_background()
+    if win.error_box is not None:
+        win.error_box.close()
+    win.close()
+    win.deleteLater()
+    qtbot.wait(10)
+
+
+@pytest.fixture
+def quick_setup():
+    """A function that sets a window up for LeNet-5 on mnist-sample on the CPU (seconds to train)."""
+
+    def setup(win, *, epochs: int = 1, batch_size: int = 512) -> None:
+        panel = win.setup_panel
+        panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("lenet5"))
+        panel.dataset_combo.setCurrentIndex(panel.dataset_combo.findData("mnist-sample"))
+        panel.epochs_spin.setValue(epochs)
+        panel.batch_spin.setValue(batch_size)
+        panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
+
+    return setup

@@ -1,0 +1,123 @@
+"""The Runs tab lists run folders and opens, resumes or overlays the selected one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnnstudio.gui.state import StudioState
+from cnnstudio.gui.widgets.runs_tab import RunsTab
+
+
+def _write_run(root, *, val_accs=(0.5, 0.75), epochs: int = 3):
+    """A real run folder written by the engine's RunWriter, with a real best.pt."""
+    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.models.registry import build_model
+    from cnnstudio.runs import RunWriter, new_run_dir
+    from cnnstudio.training.config import TrainConfig
+
+    config = TrainConfig(arch="lenet5", dataset="mnist-sample", epochs=epochs, input_size=32)
+    spec = DatasetSpec(name="mnist-sample", channels=1, classes=tuple("0123456789"),
+                       mean=(0.13,), std=(0.31,), native_size=28)
+    run_dir = new_run_dir(root, arch="lenet5", dataset="mnist-sample")
+    writer = RunWriter(run_dir)
+    writer.start(config, spec.to_dict())
+    for epoch, acc in enumerate(val_accs, start=1):
+        writer.append_metrics({"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 1.2 / epoch, "val_acc": acc})
+    model = build_model("lenet5", in_channels=1, num_classes=10)
+    writer.save_best({"arch": "lenet5", "num_classes": 10, "model": model.state_dict(), "epoch": len(val_accs)})
+    writer.finish("finished")
+    return run_dir, model
+
+
+@pytest.fixture
+def state():
+    state = StudioState()
+    state.mark_torch_ready()  # the app does this once its background import of torch is done
+    return state
+
+
+@pytest.fixture
+def make_tab(qtbot, state):
+    def make(root):
+        widget = RunsTab(state, root=root)
+        qtbot.addWidget(widget)
+        return widget
+
+    yield make
+    state.wait_for_background()
+
+
+def _cells(tab, row: int) -> list[str]:
+    model = tab._table.model()
+    return [model.index(row, column).data() for column in range(model.columnCount())]
+
+
+def test_no_runs_shows_what_to_do(make_tab, qtbot, tmp_path):
+    tab = make_tab(tmp_path / "runs")
+    qtbot.waitUntil(lambda: "0 runs" in tab._status.text(), timeout=10_000)
+    assert tab.runs() == []
+    assert not tab._panel.showing_content
+    assert "first training" in tab._panel.empty.text() or "Press Start" in tab._panel.empty.text()
+
+
+def test_a_run_folder_is_listed_with_its_facts(make_tab, qtbot, tmp_path):
+    root = tmp_path / "runs"
+    run_dir, _ = _write_run(root)
+    (root / "not-a-run").mkdir()  # a stray folder is skipped, not an error
+    tab = make_tab(root)
+    qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
+    assert tab._panel.showing_content
+    arch, dataset, date, epochs, best, status = _cells(tab, 0)
+    assert (arch, dataset, epochs, best, status) == ("lenet5", "mnist-sample", "2 / 3", "75.0 %", "finished")
+    assert len(date) == len("2026-01-01 12:00")
+    # A second run appears after Refresh.
+    _write_run(root, val_accs=(0.9,))
+    tab.refresh()
+    qtbot.waitUntil(lambda: len(tab.runs()) == 2, timeout=10_000)
+
+
+def test_opening_a_run_sets_the_states_model_handle(make_tab, state, qtbot, tmp_path):
+    run_dir, saved = _write_run(tmp_path / "runs")
+    tab = make_tab(tmp_path / "runs")
+    qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
+    tab.select_run(run_dir)
+    assert tab._open_button.isEnabled()
+    with qtbot.waitSignal(state.model_changed, timeout=20_000):
+        tab.open_selected()
+    handle = state.model_handle
+    assert handle.source == f"run {run_dir.name}"
+    assert (handle.arch_name, handle.input_size, handle.in_channels) == ("lenet5", 32, 1)
+    assert list(handle.spec.classes) == list("0123456789")
+    assert not handle.model.training
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(handle.model.state_dict()[name], tensor), name
+
+
+def test_resume_and_overlay_are_requested_with_the_run_folder(make_tab, qtbot, tmp_path):
+    run_dir, _ = _write_run(tmp_path / "runs")
+    tab = make_tab(tmp_path / "runs")
+    qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
+    tab.select_run(run_dir)
+    with qtbot.waitSignal(tab.resume_requested, timeout=1_000) as resume:
+        tab._resume_button.click()
+    assert resume.args == [str(run_dir)]
+    with qtbot.waitSignal(tab.overlay_requested, timeout=1_000) as overlay:
+        tab._overlay_button.click()
+    path, metrics = overlay.args
+    assert path == str(run_dir)
+    assert [row["val_acc"] for row in metrics] == [0.5, 0.75]
+
+
+def test_a_run_with_a_damaged_checkpoint_gives_a_message_and_keeps_the_model(make_tab, state, qtbot, tmp_path):
+    run_dir, _ = _write_run(tmp_path / "runs")
+    (run_dir / "best.pt").write_bytes(b"this is not a checkpoint")
+    messages: list[tuple[str, str]] = []
+    state.message.connect(lambda level, text: messages.append((level, text)))
+    tab = make_tab(tmp_path / "runs")
+    qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
+    tab.select_run(run_dir)
+    tab.open_selected()
+    qtbot.waitUntil(lambda: any(level == "error" for level, _ in messages), timeout=20_000)
+    assert state.model_handle is None
+    assert "Could not open the run" in tab._status.text()

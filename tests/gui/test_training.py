@@ -1,0 +1,127 @@
+"""Training from the window: a real short fit, live curves, pause, stop, and errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnstudio.errors import TrainingError
+from cnnstudio.training.trainer import Trainer
+
+
+def test_short_training_emits_progress_grows_curves_and_finishes(window, qtbot, quick_setup, runs_dir):
+    quick_setup(window, epochs=1)
+    progress, snapshots = [], []
+    window.controller.progress.connect(progress.append)
+    window.controller.model_snapshot.connect(snapshots.append)
+    with qtbot.waitSignal(window.controller.finished, timeout=60_000) as finished:
+        began = time.monotonic()
+        window.start_action.trigger()
+        assert window.state.training_state == "running"
+    seconds = time.monotonic() - began
+    result, error = finished.args
+    assert error is None
+    assert result.epochs_done == 1 and not result.stopped_early
+    assert progress and progress[-1].batch == progress[-1].num_batches
+    counts = window.training_tab.point_counts()
+    assert counts["batch_loss"] == len(progress) and counts["lr"] == len(progress)
+    assert counts["val_acc"] == 1 and counts["train_loss"] == 1
+    # Redraws come from a ≤30 Hz timer, never one per signal (+2: reset and the final flush).
+    assert window.training_tab.redraws <= 30 * seconds + 2
+    assert window.state.training_state == "idle"
+    assert window.setup_panel.start_button.isEnabled()
+    # The live snapshot reached the shared state, as a CPU eval-mode copy.
+    assert snapshots and window.state.model_handle is snapshots[-1]
+    assert not window.state.model_handle.model.training
+    assert window.state.spec is not None and window.state.class_names == list(window.state.spec.classes)
+    run_dir = Path(result.run_dir)
+    assert run_dir.parent == runs_dir and (run_dir / "last.pt").is_file()
+    assert "Finished" in window.status_label.text()
+
+
+def test_stop_takes_effect_within_a_second(window, qtbot, quick_setup):
+    quick_setup(window, epochs=50, batch_size=64)
+    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+        window.start_training()
+    with qtbot.waitSignal(window.controller.finished, timeout=5_000) as finished:
+        asked = time.monotonic()
+        window.stop_action.trigger()
+        assert window.state.training_state == "stopping"
+    assert time.monotonic() - asked < 1.0
+    result, error = finished.args
+    assert error is None and result.stopped_early
+    assert (Path(result.run_dir) / "last.pt").is_file()
+    assert window.state.training_state == "idle"
+
+
+def test_pause_holds_training_and_resume_continues(window, qtbot, quick_setup):
+    quick_setup(window, epochs=50, batch_size=64)
+    progress = []
+    window.controller.progress.connect(progress.append)
+    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+        window.start_training()
+    window.setup_panel.pause_button.click()
+    assert window.state.training_state == "paused"
+    assert window.setup_panel.pause_button.text() == "Resume"
+    qtbot.wait(300)  # a batch in flight may still report
+    held = len(progress)
+    qtbot.wait(400)
+    assert len(progress) == held
+    with qtbot.waitSignal(window.controller.progress, timeout=5_000):
+        window.setup_panel.pause_button.click()
+    assert window.state.training_state == "running"
+    with qtbot.waitSignal(window.controller.finished, timeout=5_000):
+        window.stop_training()
+
+
+@pytest.mark.parametrize("failure", [TrainingError("loss became NaN at epoch 1, batch 3 — try a lower learning rate"),
+                                     RuntimeError("simulated crash")])
+def test_worker_error_shows_a_message_and_returns_to_idle(window, qtbot, quick_setup, monkeypatch, failure):
+    def broken_fit(self):
+        raise failure
+
+    monkeypatch.setattr(Trainer, "fit", broken_fit)
+    quick_setup(window)
+    with qtbot.waitSignal(window.controller.finished, timeout=60_000) as finished:
+        window.start_training()
+    assert finished.args[1] is failure
+    qtbot.waitUntil(lambda: window.error_box is not None)
+    assert str(failure) in window.error_box.text()
+    assert window.state.training_state == "idle"
+    assert window.setup_panel.start_button.isEnabled() and window.start_action.isEnabled()
+    assert "error" in window.status_label.text()
+    # The app is still usable: a fixed trainer trains.
+    monkeypatch.undo()
+    window.error_box.close()
+    with qtbot.waitSignal(window.controller.finished, timeout=60_000) as again:
+        window.start_training()
+    assert again.args[1] is None and again.args[0].epochs_done == 1
+
+
+def test_invalid_setup_is_refused_before_any_thread_starts(window, qtbot, tmp_path):
+    panel = window.setup_panel
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("vgg16"))
+    panel.input_size_spin.setValue(16)
+    window.start_training()
+    assert not window.controller.active
+    assert window.error_box is not None and "vgg16 needs inputs of at least" in window.error_box.text()
+    assert window.state.training_state == "idle"
+
+
+def test_unreadable_dataset_folder_reports_the_engine_message(window, qtbot, tmp_path, monkeypatch):
+    empty = tmp_path / "empty-folder"
+    empty.mkdir()
+    panel = window.setup_panel
+    monkeypatch.setattr(panel, "ask_folder", lambda: str(empty))
+    window.open_folder_action.trigger()
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("lenet5"))
+    with qtbot.waitSignal(window.controller.finished, timeout=30_000) as finished:
+        window.start_training()
+    error = finished.args[1]
+    assert error is not None
+    qtbot.waitUntil(lambda: window.error_box is not None)
+    assert window.error_box.text() == str(error)
+    assert str(empty.name) in window.error_box.text()
+    assert window.state.training_state == "idle"
