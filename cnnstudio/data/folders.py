@@ -113,7 +113,7 @@ def decode_for_store(path: str | os.PathLike[str], store_size: int) -> np.ndarra
     """A file decoded, validated and cut to its centre `store_size` square (uint8 H×W or H×W×3)."""
     img, _ = load_image_checked(path, draft=(store_size, store_size))
     img = ImageOps.fit(img, (store_size, store_size), method=Image.Resampling.BILINEAR)
-    return np.asarray(img)
+    return np.array(img)  # a writable copy: torch.from_numpy refuses read-only buffers
 
 
 def array_to_chw(array: np.ndarray, channels: int) -> torch.Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
@@ -171,6 +172,12 @@ class MainWindow(QMainWindow):
         ctl.model_snapshot.connect(self._on_model_snapshot)
         ctl.notice.connect(lambda text: self._on_message("warning", text))
         ctl.finished.connect(self._on_fit_finished)
+        classify, maps, runs = (self.inspection_tabs.get(t) for t in ("Classify", "Feature maps", "Runs"))
+        if classify is not None and maps is not None:
+            classify.image_selected.connect(maps.show_image)  # the last dropped image feeds Feature maps
+        if runs is not None:
+            runs.resume_requested.connect(self.resume_run)
+            runs.overlay_requested.connect(self._on_overlay_requested)
         self._on_training_state_changed(state.training_state)
 
     # ------------------------------------------------------------------ engine import
@@ -222,6 +229,37 @@ class MainWindow(QMainWindow):
         self.state.training_state = "running"
         self._set_status(f"Preparing {config.arch} on {config.dataset}…")
         self.controller.start(config)
+
+    @Slot(str)
+    def resume_run(self, run_dir: str) -> None:
+        """Continue a saved run where it stopped, in its own folder, with its own settings.
+
+        A finished run is extended by the number of epochs the setup panel shows.
+        """
+        if self.controller.active or self.state.training_state != "idle":
+            self.show_error("A training is running; stop it before resuming another run.")
+            return
+        from cnnstudio.runs import open_run
+
+        try:
+            run = open_run(run_dir)
+            config = run.config
+        except CnnStudioError as exc:
+            self.show_error(str(exc))
+            return
+        if run.epochs_done >= config.epochs:
+            config = config.replace(epochs=run.epochs_done + int(self.setup_panel.epochs_spin.value()))
+        self.setup_panel.apply_config(config)
+        self.training_tab.reset()
+        self.training_tab.add_overlay(f"{run.name} (before resume)", run.metrics())
+        self.tabs.setCurrentWidget(self.training_tab)
+        self.state.training_state = "running"
+        self._set_status(f"Resuming {run.name} at epoch {run.epochs_done + 1} of {config.epochs}…")
+        self.controller.start(config, run_dir=run_dir, resume=True)
+
+    def _on_overlay_requested(self, run_dir: str, metrics: list) -> None:
+        self.training_tab.add_overlay(Path(run_dir).name, metrics)
+        self.tabs.setCurrentWidget(self.training_tab)
 
     @Slot()
     def toggle_pause(self) -> None:

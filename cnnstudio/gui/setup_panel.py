@@ -39,7 +39,7 @@ from cnnstudio.gui.format import format_compact
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
 from cnnstudio.models import catalog as model_catalog
-from cnnstudio.training.config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, paper_defaults
+from cnnstudio.training.config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, default_config, paper_defaults
 
 __all__ = ["SetupPanel", "list_devices"]
 
@@ -294,7 +294,7 @@ class SetupPanel(QWidget):
             self.dataset_combo.insertSeparator(self.dataset_combo.count())
             self.dataset_combo.addItem(icon("folder"), "Open image folder…", _OPEN_FOLDER)
         self._select_data(self.dataset_combo, data_catalog.DEFAULT_DATASET)
-        self.apply_config(TrainConfig(), select_dataset=False)
+        self.apply_config(default_config(self.arch_name), select_dataset=False)
 
     # ------------------------------------------------------------------ reading & writing
     @property

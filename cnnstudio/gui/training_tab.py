@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from cnnstudio.gui.format import format_duration, format_lr, format_percent, format_rate
 from cnnstudio.gui.state import StudioState
@@ -34,6 +35,8 @@ _COLOURS = {
     "top5": "#5aa184",
     "lr": "#4a5a6a",
 }
+# Overlaid runs (the seed's ablations, compared on their curves): one colour per run.
+_OVERLAY_COLOURS = ("#7a8b99", "#b08a3a", "#6f5aa8", "#3f8f7a", "#a8526f", "#5a6f3a")
 
 
 class SeriesBuffer:
@@ -104,6 +107,7 @@ class TrainingTab(QWidget):
         self._epoch_seconds: list[float] = []
         self._latest_batch: Any = None
         self._fit_started_at: float | None = None
+        self.overlays: dict[str, list[pg.PlotDataItem]] = {}
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
@@ -141,6 +145,18 @@ class TrainingTab(QWidget):
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
 
+        overlay_row = QHBoxLayout()
+        self.overlay_hint = QLabel()
+        self.overlay_hint.setObjectName("hint")
+        self.clear_overlays_button = QPushButton("Clear overlays")
+        self.clear_overlays_button.clicked.connect(self.clear_overlays)
+        overlay_row.addWidget(self.overlay_hint)
+        overlay_row.addWidget(self.clear_overlays_button)
+        overlay_row.addStretch(1)
+        self.overlay_hint.setVisible(False)
+        self.clear_overlays_button.setVisible(False)
+        layout.addLayout(overlay_row)
+
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground("w")
         self.plots.ci.setContentsMargins(4, 4, 4, 4)
@@ -162,6 +178,7 @@ class TrainingTab(QWidget):
         self._curve(acc, "val_acc", "val", "val top-1", symbol=True)
         self._curve(acc, "val_top5", "top5", "val top-5", symbol=True)
         self._curve(lr, "lr", "lr", "learning rate", width=1)
+        self._epoch_plot, self._acc_plot = epoch, acc
         layout.addWidget(self.plots, 1)
 
     def _plot(self, title: str, unit: str, *, row: int, col: int) -> pg.PlotItem:
@@ -309,6 +326,50 @@ class TrainingTab(QWidget):
             self.stats["eta"].set(format_duration(stats.eta_s + epochs_left * per_epoch))
         if pushed:
             self.redraws += 1
+
+    # ------------------------------------------------------------------ overlays
+    def add_overlay(self, label: str, metrics: list[dict[str, Any]]) -> None:
+        """Draw a past run's validation loss and top-1 beside the live curves (dashed).
+
+        Overlays stay across fits until cleared, so runs can be compared with a new one.
+        """
+        self.remove_overlay(label)
+        rows = [row for row in metrics if isinstance(row.get("epoch"), (int, float))]
+        if not rows:
+            self._state.report("warning", f"{label} has no finished epoch to overlay yet")
+            return
+        colour = _OVERLAY_COLOURS[len(self.overlays) % len(_OVERLAY_COLOURS)]
+        pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
+        x = np.array([float(row["epoch"]) for row in rows])
+
+        def column(key: str, scale: float = 1.0) -> np.ndarray:
+            return np.array([scale * float(row[key]) if row.get(key) is not None else np.nan for row in rows])
+
+        items = [
+            self._epoch_plot.plot(x, column("val_loss"), pen=pen, name=f"{label} val", antialias=False,
+                                  symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
+            self._acc_plot.plot(x, column("val_acc", 100.0), pen=pen, name=f"{label} val top-1", antialias=False,
+                                symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
+        ]
+        self.overlays[label] = items
+        self.overlay_hint.setText("Overlaid (dashed): " + ", ".join(self.overlays) + "  ·  ")
+        self.overlay_hint.setVisible(True)
+        self.clear_overlays_button.setVisible(True)
+
+    def remove_overlay(self, label: str) -> None:
+        for item in self.overlays.pop(label, []):
+            for plot in (self._epoch_plot, self._acc_plot):
+                if item in plot.listDataItems():
+                    plot.removeItem(item)
+                    if plot.legend is not None:
+                        plot.legend.removeItem(item)
+
+    def clear_overlays(self) -> None:
+        """Remove every overlaid run."""
+        for label in list(self.overlays):
+            self.remove_overlay(label)
+        self.overlay_hint.setVisible(False)
+        self.clear_overlays_button.setVisible(False)
 
     def point_counts(self) -> dict[str, int]:
         """How many points each curve shows (for tests and the benchmark)."""

@@ -12,7 +12,7 @@ from torchvision.transforms.v2 import functional as F
 
 from cnnstudio.data.images import image_to_tensor, load_image_checked
 from cnnstudio.data.loaders import DatasetSpec
-from cnnstudio.data.transforms import to_model_input
+from cnnstudio.data.transforms import crop_source_size, to_model_input
 from cnnstudio.errors import CnnStudioError, ImageError
 
 __all__ = ["Prediction", "Predictor"]
@@ -58,22 +58,17 @@ class Predictor:
             input_size = get_info(config.arch).default_size
         return cls(model, spec, input_size=input_size, in_channels=spec.channels, device=device)
 
-    def _square(self, image: torch.Tensor, size: int) -> torch.Tensor:
-        # Shorter side to `size`, then the centre: a photo keeps its proportions, as the
-        # stored dataset images did.
-        image = F.resize(image, [size], antialias=True)
-        return F.center_crop(image, [size, size])
-
     @torch.no_grad()
     def probabilities(self, image: torch.Tensor, *, tencrop: bool = False) -> torch.Tensor:
         """Class probabilities for one uint8 C×H×W image (dataset channels)."""
         if tencrop:
             # AlexNet's test-time augmentation: four corners + centre, and their mirrors,
             # from an image 256/224 times the input size; softmax averaged.
-            big = self._square(image, round(self.input_size * 256 / 224))
+            side = crop_source_size(self.input_size)
+            big = F.center_crop(F.resize(image, [side], antialias=True), [side, side])
             batch = torch.stack(F.ten_crop(big, [self.input_size, self.input_size]))
         else:
-            batch = self._square(image, self.input_size).unsqueeze(0)
+            batch = image.unsqueeze(0)  # to_model_input: shorter side, then the centre
         x = to_model_input(batch.to(self.device), self.spec, input_size=self.input_size,
                            in_channels=self.in_channels)
         logits = self.model(x)
