@@ -1,0 +1,94 @@
+"""Take the README's screenshots by driving the real app offscreen: a short LeNet-5 training
+on mnist-sample, then every tab. Run: `.venv/bin/python docs/screenshots.py`.
+
+Runs and settings go to a temporary folder, so your own runs are untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "screenshots"
+TMP = Path(tempfile.mkdtemp(prefix="cnnstudio-shots-"))
+os.environ["CNNSTUDIO_RUNS"] = str(TMP / "runs")
+
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def wait_until(app: QApplication, condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not get there in time")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def settle(app: QApplication, seconds: float = 0.6) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main() -> int:
+    QCoreApplication.setOrganizationName("cnnstudio-screenshots")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(TMP / "settings"))
+    app = QApplication(sys.argv[:1])
+    from cnnstudio.gui.main_window import MainWindow
+    from cnnstudio.gui.style import apply_style
+
+    apply_style(app)
+    window = MainWindow()
+    window.resize(1280, 800)
+    window.show()
+    wait_until(app, lambda: window.state.torch_ready)
+    panel = window.setup_panel
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("lenet5"))
+    panel.epochs_spin.setValue(3)
+    panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
+    finished: list[object] = []
+    window.controller.finished.connect(lambda result, error: finished.append((result, error)))
+    window.start_training()
+    wait_until(app, lambda: bool(finished), timeout=600)
+    settle(app)
+    OUT.mkdir(exist_ok=True)
+    window.grab().save(str(OUT / "training.png"))
+
+    # A few validation digits written as files, dropped on the Classify tab.
+    from cnnstudio.data.loaders import load_dataset
+
+    bundle = load_dataset("mnist-sample")
+    paths = []
+    for i in range(4):
+        path = TMP / f"digit_{int(bundle.val.labels[i])}_{i}.png"
+        Image.fromarray(bundle.val.images[i, 0].numpy()).save(path)
+        paths.append(str(path))
+    classify = window.inspection_tabs["Classify"]
+    window.tabs.setCurrentWidget(classify)
+    classify.classify_paths(paths)
+    wait_until(app, lambda: classify.results() and all(r is not None for r in classify.results()))
+    classify.select_row(0)
+    settle(app)
+    window.grab().save(str(OUT / "classify.png"))
+
+    for title in ("Layers", "Kernels", "Feature maps", "Runs"):
+        window.tabs.setCurrentWidget(window.inspection_tabs[title])
+        settle(app, 1.5)
+        window.grab().save(str(OUT / f"{title.lower().replace(' ', '_')}.png"))
+    window.close()
+    print(f"screenshots written to {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
