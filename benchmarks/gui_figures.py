@@ -1,0 +1,394 @@
+"""Benchmark sections that need the real window: (a) GUI overhead, (c) responsiveness, (d) drop-to-top-5.
+
+They run in the benchmark's own process with the app's `MainWindow` shown offscreen and
+train through its real path: the setup panel's config, `MainWindow.start_training`, the
+`TrainingController`/`TrainingWorker` on a `QThread`, signals into the Training tab's
+live plots. While a fit runs the GUI thread sits in a `QEventLoop`, as it does in the app.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Slot
+from PySide6.QtWidgets import QApplication
+
+from cnnstudio.training.config import TrainConfig
+from engine_figures import bare_step
+from timing import Figure, Section, median, percentile, sync
+
+__all__ = ["LatencyProbe", "classify_latency", "gui_overhead", "open_window", "responsiveness"]
+
+PROBE_INTERVAL_MS = 10
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+    """Run the event loop until `predicate()` holds; RuntimeError naming `what` after `timeout_s`."""
+    app = QApplication.instance()
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.002)
+
+
+def open_window() -> Any:
+    """The app's main window, shown (offscreen) and sized as on a laptop, with PyTorch loaded."""
+    from cnnstudio.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1280, 800)
+    window.show()
+    wait_until(lambda: window.state.torch_ready, timeout_s=120, what="the window's PyTorch import")
+    wait_until(lambda: not window.state.busy(), timeout_s=60, what="the window's background work")
+    return window
+
+
+def close_window(window: Any) -> None:
+    """Close the window the way the app does (nothing is training by then)."""
+    window.state.wait_for_background()
+    if window.error_box is not None:
+        window.error_box.close()
+    window.close()
+    window.deleteLater()
+    QApplication.instance().processEvents()
+
+
+class LatencyProbe(QObject):
+    """A 10 ms precise QTimer in the GUI thread; each tick records how late it came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.late_s: list[float] = []
+        self._last: float | None = None
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(PROBE_INTERVAL_MS)
+        self._timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        """Start probing (forgets earlier ticks)."""
+        self.late_s, self._last = [], None
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop probing."""
+        self._timer.stop()
+
+    @Slot()
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.late_s.append(max(0.0, now - self._last - PROBE_INTERVAL_MS / 1000))
+        self._last = now
+
+    def summary(self) -> dict[str, float]:
+        """p50 / p99 / max lateness in milliseconds, and the number of ticks."""
+        ms = [1000 * v for v in self.late_s]
+        return {"p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99), "max_ms": max(ms, default=float("nan")),
+                "ticks": len(ms)}
+
+
+class _FitWatcher(QObject):
+    """Collects one GUI fit's signals from the window's controller, in the GUI thread."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__()
+        self.window = window
+        self.epochs: list[Any] = []
+        self.progress = 0
+        self.result: Any = None
+        self.error: Any = None
+        self.done = False
+        self.on_started: Callable[[], None] | None = None
+        ctl = window.controller
+        ctl.started.connect(self._on_started)
+        ctl.progress.connect(self._on_progress)
+        ctl.epoch_finished.connect(self._on_epoch)
+        ctl.finished.connect(self._on_finished)
+
+    def disconnect_all(self) -> None:
+        """Stop listening (the window lives on for the next fit)."""
+        ctl = self.window.controller
+        ctl.started.disconnect(self._on_started)
+        ctl.progress.disconnect(self._on_progress)
+        ctl.epoch_finished.disconnect(self._on_epoch)
+        ctl.finished.disconnect(self._on_finished)
+
+    @Slot(object)
+    def _on_started(self, _info: Any) -> None:
+        if self.on_started is not None:
+            self.on_started()
+
+    @Slot(object)
+    def _on_progress(self, _stats: Any) -> None:
+        self.progress += 1
+
+    @Slot(object)
+    def _on_epoch(self, stats: Any) -> None:
+        self.epochs.append(stats)
+
+    @Slot(object, object)
+    def _on_finished(self, result: Any, error: Any) -> None:
+        self.result, self.error, self.done = result, error, True
+
+
+def gui_fit(window: Any, config: TrainConfig, *, timeout_s: float, stop_after_s: float | None = None,
+            probe: LatencyProbe | None = None) -> dict[str, Any]:
+    """Train `config` through the window (panel → Start → worker thread → live plots).
+
+    Returns the epochs' stats, the GUI thread's CPU seconds and wall seconds of the fit,
+    and the probe's lateness when a probe is given (probing from the `started` signal on).
+    With `stop_after_s`, Stop is pressed that long after training started.
+    """
+    watcher = _FitWatcher(window)
+    loop = QEventLoop()
+    window.controller.finished.connect(loop.quit)
+    stopper = QTimer()
+    stopper.setSingleShot(True)
+    stopper.timeout.connect(window.stop_training)
+
+    def started() -> None:
+        if probe is not None:
+            probe.start()
+        if stop_after_s is not None:
+            stopper.start(int(1000 * stop_after_s))
+
+    watcher.on_started = started
+    guard = QTimer()
+    guard.setSingleShot(True)
+    guard.timeout.connect(window.stop_training)
+    guard.start(int(1000 * timeout_s))
+    window.setup_panel.apply_config(config)
+    gui_cpu, wall = time.thread_time(), time.perf_counter()
+    window.start_training()
+    if not window.controller.active:
+        watcher.disconnect_all()
+        raise RuntimeError(f"the window did not start training {config.arch} (status: {window.status_label.text()})")
+    loop.exec()
+    gui_cpu, wall = time.thread_time() - gui_cpu, time.perf_counter() - wall
+    guard.stop()
+    stopper.stop()
+    if probe is not None:
+        probe.stop()
+    window.controller.finished.disconnect(loop.quit)
+    watcher.disconnect_all()
+    if watcher.error is not None:
+        raise RuntimeError(f"the GUI fit of {config.arch} failed: {watcher.error!r}")
+    return {"epochs": watcher.epochs, "gui_cpu_s": gui_cpu, "wall_s": wall, "progress_signals": watcher.progress}
+
+
+# ---------------------------------------------------------------------------- (a)
+
+
+def _bare_epochs(config: TrainConfig, device: torch.device, epochs: int) -> list[float]:
+    """Images/s of each epoch of a bare loop: same model, same (preprocessed) data, same batch size."""
+    from cnnstudio.data.loaders import load_dataset
+    from cnnstudio.data.transforms import to_model_input
+    from cnnstudio.models.registry import build_model
+
+    bundle = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    spec, size = bundle.spec, int(config.input_size)
+    # The ideal data path: every image converted once, batches are index_select of ready tensors.
+    x_all = to_model_input(bundle.train.images, spec, input_size=size, in_channels=spec.channels).to(device)
+    y_all = bundle.train.labels.to(device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, in_channels=spec.channels, num_classes=len(spec.classes), **config.arch_options)
+    if device.type == "cuda":
+        model = model.to(device, memory_format=torch.channels_last)
+    else:
+        model = model.to(device)
+    step = bare_step(model, device, aux_weight=config.aux_weight)
+    rates = []
+    n, bs = y_all.numel(), config.batch_size
+    for _ in range(epochs):
+        order = torch.randperm(n, device=device)
+        sync(device)
+        started = time.perf_counter()
+        for b in range(0, n, bs):
+            index = order[b:b + bs]
+            step(x_all.index_select(0, index), y_all.index_select(0, index))
+        sync(device)
+        rates.append(n / (time.perf_counter() - started))
+    return rates
+
+
+def _headless_epochs(config: TrainConfig, run_dir: Path) -> list[float]:
+    """Images/s of each epoch of the engine's `Trainer` with no callbacks and no window."""
+    from cnnstudio.training.trainer import Trainer
+
+    trainer = Trainer(config, run_dir=run_dir)
+    trainer.fit()
+    return [row["images_per_s"] for row in trainer.history]
+
+
+def gui_overhead(window: Any, *, device: torch.device, quick: bool, runs_dir: Path) -> Section:
+    """(a) The app's training throughput ÷ a bare PyTorch loop's (lenet5 on mnist-sample, batch 128)."""
+    epochs, rounds = (3, 1) if quick else (5, 2)
+    config = TrainConfig(arch="lenet5", dataset="mnist-sample", input_size=32, epochs=epochs, batch_size=128,
+                         device=str(device) if device.type != "cuda" else f"cuda:{device.index or 0}")
+    section = Section("a", f"GUI overhead: {config.arch} on {config.dataset}, batch {config.batch_size}, "
+                           f"{epochs} epochs, first dropped as warm-up")
+    rates: dict[str, list[float]] = {"bare": [], "headless": [], "gui": [], "gui_5hz": []}
+    gui_cpu_share, gui_cpu_5hz, probes = [], [], []
+    probe = LatencyProbe()
+    # Experiment (a monkeypatch, not the app as shipped): the Training tab's redraw timer at 5 Hz.
+    timer = getattr(window.training_tab, "_timer", None)
+    shipped_ms = timer.interval() if timer is not None else None
+    for r in range(rounds):  # interleaved, so drift in the machine hits every variant alike
+        rates["bare"] += _bare_epochs(config, device, epochs)[1:]
+        rates["headless"] += _headless_epochs(config, runs_dir / f"a-headless-{r}")[1:]
+        fit = gui_fit(window, config, timeout_s=300, probe=probe)
+        rates["gui"] += [s.images_per_s for s in fit["epochs"]][1:]
+        gui_cpu_share.append(fit["gui_cpu_s"] / fit["wall_s"])
+        probes.append(probe.summary())
+        if timer is not None:
+            timer.setInterval(200)
+            try:
+                fit = gui_fit(window, config, timeout_s=300)
+            finally:
+                timer.setInterval(shipped_ms)
+            rates["gui_5hz"] += [s.images_per_s for s in fit["epochs"]][1:]
+            gui_cpu_5hz.append(fit["gui_cpu_s"] / fit["wall_s"])
+    med = {k: median(v) for k, v in rates.items()}
+    ratio = med["gui"] / med["bare"]
+    section.raw = {"images_per_s": rates, "gui_thread_cpu_share": gui_cpu_share, "gui_5hz_cpu_share": gui_cpu_5hz,
+                   "redraw_interval_ms": shipped_ms, "gui_latency_during_fit": probes,
+                   "torch_threads": torch.get_num_threads(), "config": config.to_dict()}
+    section.figures += [
+        Figure("a.ratio", "app training ÷ bare PyTorch loop (throughput)", ratio, "×", "≥ 0.95", ratio >= 0.95,
+               f"{med['gui']:,.0f} vs {med['bare']:,.0f} img/s"),
+        Figure("a.headless", "engine Trainer, no window ÷ bare loop", med["headless"] / med["bare"], "×",
+               detail=f"{med['headless']:,.0f} img/s"),
+        Figure("a.gui_cpu", "GUI thread CPU while training (share of one core)", 100 * median(gui_cpu_share), "%",
+               detail=f"plots redrawn every {shipped_ms} ms"),
+        Figure("a.ratio_5hz", "experiment: same, Training tab redrawn at 5 Hz ÷ bare loop",
+               med["gui_5hz"] / med["bare"], "×", detail=f"{med['gui_5hz']:,.0f} img/s, GUI thread "
+               f"{100 * median(gui_cpu_5hz):.0f} % of a core"),
+        Figure("a.latency_max", "event-loop lateness during these fits, max (epoch ends included)",
+               max(p["max_ms"] for p in probes), "ms",
+               detail="p99 " + ", ".join(f"{p['p99_ms']:.1f}" for p in probes) + " ms"),
+    ]
+    return section
+
+
+# ---------------------------------------------------------------------------- (c)
+
+
+def responsiveness(window: Any, *, device: torch.device, quick: bool) -> Section:
+    """(c) Event-loop lateness (10 ms QTimer) while the window trains vgg11 with BatchNorm at 32×32."""
+    seconds = 6.0 if quick else 15.0
+    config = TrainConfig(arch="vgg11", arch_options={"batch_norm": True}, dataset="mnist-sample", input_size=32,
+                         epochs=1, batch_size=128,
+                         device=str(device) if device.type != "cuda" else f"cuda:{device.index or 0}")
+    section = Section("c", f"responsiveness: 10 ms QTimer probe while training vgg11+BN at 32×32 "
+                           f"(batch {config.batch_size}), {seconds:.0f} s then Stop (last.pt saved)")
+    probe = LatencyProbe()
+    fit = gui_fit(window, config, timeout_s=seconds + 240, stop_after_s=seconds, probe=probe)
+    s = probe.summary()
+    section.raw = {**s, "gui_thread_cpu_s": fit["gui_cpu_s"], "wall_s": fit["wall_s"],
+                   "progress_signals": fit["progress_signals"], "late_ms": [round(1000 * v, 2) for v in probe.late_s]}
+    section.figures += [
+        Figure("c.p50", "event-loop lateness p50", s["p50_ms"], "ms"),
+        Figure("c.p99", "event-loop lateness p99", s["p99_ms"], "ms", "≤ 30 ms", s["p99_ms"] <= 30),
+        Figure("c.max", "event-loop lateness max", s["max_ms"], "ms", "≤ 100 ms", s["max_ms"] <= 100,
+               f"{s['ticks']} ticks"),
+    ]
+    return section
+
+
+# ---------------------------------------------------------------------------- (d)
+
+
+def _test_image(folder: Path, side: int = 224) -> Path:
+    """A photo-like JPEG (smooth gradients plus texture) of `side`×`side` pixels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    rgb = np.stack([xx, yy, 0.5 + 0.5 * np.sin(6 * xx * yy)], axis=-1) * 200
+    rgb += rng.normal(0, 12, rgb.shape)
+    path = folder / "drop.jpg"
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return path
+
+
+def classify_latency(window: Any, *, quick: bool, folder: Path,
+                     names: tuple[str, ...] = ("lenet5", "alexnet", "googlenet", "vgg16")) -> Section:
+    """(d) Drop-to-top-5 through the Classify tab (decode, transform, forward, display) vs a bare forward."""
+    from cnnstudio.data.images import image_to_tensor, load_image
+    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.transforms import to_model_input
+    from cnnstudio.gui.state import ModelHandle
+    from cnnstudio.models.catalog import get_info
+    from cnnstudio.models.registry import build_model
+
+    repeats = 3 if quick else 8
+    section = Section("d", f"drop-to-top-5 on the CPU, one {224}² JPEG, median of {repeats} "
+                           "(Classify tab: decode, transform, forward, top-5 shown)")
+    path = _test_image(folder)
+    tab = window.inspection_tabs["Classify"]
+    window.tabs.setCurrentWidget(tab)
+    state = window.state
+    imagenet = DatasetSpec("imagenet-like", 3, tuple(f"class {i}" for i in range(1000)),
+                           (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 224)
+    digits = DatasetSpec("mnist-like", 1, tuple(str(i) for i in range(10)), (0.1307,), (0.3081,), 28)
+    for name in names:
+        spec = digits if name == "lenet5" else imagenet
+        size = get_info(name).default_size
+        torch.manual_seed(0)
+        model = build_model(name, in_channels=spec.channels, num_classes=len(spec.classes)).eval()
+        state.model_handle = ModelHandle(model, spec, size, spec.channels, source="benchmark", arch_name=name)
+        # A new model makes other tabs (kernels, layers) work in the background: let them finish first.
+        wait_until(lambda: not state.busy(), timeout_s=120, what="the tabs' work on a new model")
+        x = to_model_input(image_to_tensor(load_image(path), spec.channels), spec, input_size=size,
+                           in_channels=spec.channels)
+
+        def forward() -> None:
+            with torch.no_grad():
+                model(x)
+
+        forward()
+        bare = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            forward()
+            bare.append(time.perf_counter() - started)
+        drops = []
+        for _ in range(repeats + 1):  # the first drop warms the predictor path up
+            # The GUI thread idles in an event loop, as in the app: polling would steal a core from the forward.
+            loop = QEventLoop()
+            tab.classified.connect(loop.quit)
+            guard = QTimer()
+            guard.setSingleShot(True)
+            guard.timeout.connect(loop.quit)
+            guard.start(60_000)
+            started = time.perf_counter()
+            tab.classify_paths([str(path)])
+            loop.exec()
+            QApplication.instance().processEvents()  # the top-5 rows paint
+            drops.append(time.perf_counter() - started)
+            guard.stop()
+            tab.classified.disconnect(loop.quit)
+            if not guard.remainingTime() and not tab.results()[0]:
+                raise RuntimeError(f"no top-5 for {name} within 60 s")
+            # A person drops one file at a time: let what a drop starts elsewhere (feature maps) finish.
+            wait_until(lambda: not state.busy(), timeout_s=120, what="the tabs' work after a drop")
+            rows = tab.topk_rows()
+            if len(rows) != min(5, len(spec.classes)):
+                raise RuntimeError(f"the Classify tab shows {len(rows)} rows for {name}, expected 5")
+        drops = drops[1:]
+        b, d = 1000 * median(bare), 1000 * median(drops)
+        section.raw[name] = {"bare_forward_ms": [1000 * v for v in bare], "drop_to_top5_ms": [1000 * v for v in drops],
+                             "input_size": size}
+        section.figures.append(Figure(f"d.{name}", f"{name}: drop-to-top-5 minus bare forward", d - b, "ms",
+                                      "≤ 15 ms", d - b <= 15, f"{d:.1f} vs {b:.1f} ms"))
+        state.model_handle = None
+        del model
+    return section
