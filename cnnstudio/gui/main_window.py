@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.errors import CnnStudioError
+from cnnstudio.errors import CnnStudioError, DownloadError
 from cnnstudio.gui.setup_panel import SetupPanel
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
@@ -294,7 +294,7 @@ class MainWindow(QMainWindow):
 
     def _on_loading(self, done: int, total: int, message: str) -> None:
         self.training_tab.show_loading(done, total, message)
-        self._set_status(message or "Loading the dataset…")
+        self._set_status(f"{message or 'Loading the dataset…'} — Stop cancels")
 
     def _on_model_snapshot(self, handle: Any) -> None:
         self.state.model_handle = handle
@@ -302,7 +302,11 @@ class MainWindow(QMainWindow):
     def _on_fit_finished(self, result: Any, error: BaseException | None) -> None:
         self.training_tab.on_finished(result, failed=error is not None)
         self.state.training_state = "idle"
-        if error is not None:
+        if isinstance(error, DownloadError):
+            self.show_error(f"{describe_error(error)}\n\nPut the files there by hand, or connect and retry.",
+                            retry=self.start_training)
+            self._set_status("The dataset could not be downloaded")
+        elif error is not None:
             self.show_error(describe_error(error))
             self._set_status("Training ended with an error; saved runs are untouched")
         elif result is not None:
@@ -311,13 +315,22 @@ class MainWindow(QMainWindow):
             self.close()
 
     # ------------------------------------------------------------------ messages & status
-    def show_error(self, text: str) -> None:
-        """Show `text` in a window-modal message box that does not block the event loop."""
+    def show_error(self, text: str, *, retry: Callable[[], None] | None = None) -> None:
+        """Show `text` in a window-modal message box that does not block the event loop.
+
+        With `retry`, the box offers a Retry button that calls it (a failed download, say).
+        """
         if self.error_box is not None:
             self.error_box.close()
-        box = QMessageBox(QMessageBox.Icon.Warning, "cnnstudio", text, QMessageBox.StandardButton.Ok, self)
+        buttons = QMessageBox.StandardButton.Ok
+        if retry is not None:
+            buttons = QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Cancel
+        box = QMessageBox(QMessageBox.Icon.Warning, "cnnstudio", text, buttons, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _result, b=box: self._forget_box(b))
+        if retry is not None:
+            # Queued: the box finishes closing before the retry can show a new one.
+            box.button(QMessageBox.StandardButton.Retry).clicked.connect(lambda: QTimer.singleShot(0, retry))
         self.error_box = box
         box.open()
 
