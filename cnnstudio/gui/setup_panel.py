@@ -108,6 +108,7 @@ class SetupPanel(QWidget):
         self._state = state
         self._arch_infos = {info.name: info for info in model_catalog.list_models()}
         self._option_values: dict[str, dict[str, Any]] = {}  # per architecture, kept while switching
+        self._recipe_arch: str | None = None  # whose quick-start recipe the training settings show
         self._option_widgets: dict[str, QWidget] = {}
         self._folders: list[str] = []
         self._pending_augment: tuple[str, ...] = ()
@@ -295,6 +296,7 @@ class SetupPanel(QWidget):
             self.dataset_combo.addItem(icon("folder"), "Open image folder…", _OPEN_FOLDER)
         self._select_data(self.dataset_combo, data_catalog.DEFAULT_DATASET)
         self.apply_config(default_config(self.arch_name), select_dataset=False)
+        self._recipe_arch = self.arch_name
 
     # ------------------------------------------------------------------ reading & writing
     @property
@@ -425,6 +427,26 @@ class SetupPanel(QWidget):
         with QSignalBlocker(self.input_size_spin):
             self.input_size_spin.setValue(info.default_size)
         self._rebuild_options()
+        self._follow_quick_start()
+
+    # The settings an architecture's quick-start recipe may change (training.config.default_config).
+    _RECIPE_FIELDS = ("batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "init")
+
+    def _follow_quick_start(self) -> None:
+        """Carry untouched training settings over to the new architecture's quick-start recipe.
+
+        LeNet starts at LR 0.03, which would make a VGG diverge: when the shown settings are
+        still the previous architecture's recipe, they follow the new one; anything the user
+        changed by hand stays as it is.
+        """
+        previous, self._recipe_arch = self._recipe_arch, self.arch_name
+        if previous is None or previous == self.arch_name:
+            return
+        shown, old = self.config(), default_config(previous)
+        if any(getattr(shown, f) != getattr(old, f) for f in self._RECIPE_FIELDS):
+            return
+        new = default_config(self.arch_name)
+        self.apply_hyperparameters(shown.replace(**{f: getattr(new, f) for f in self._RECIPE_FIELDS}))
 
     def _rebuild_options(self) -> None:
         info = self._arch_infos[self.arch_name]

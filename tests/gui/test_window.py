@@ -145,3 +145,22 @@ def test_window_paints_before_torch_is_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_untouched_training_settings_follow_the_architecture(qtbot):
+    from cnnstudio.gui.main_window import MainWindow
+    from cnnstudio.training.config import default_config
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    panel = win.setup_panel
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("lenet5"))
+    assert panel.lr_spin.value() == default_config("lenet5").lr
+    # Untouched: switching to VGG brings VGG's starting recipe, not LeNet's high LR.
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("vgg11"))
+    assert panel.lr_spin.value() == default_config("vgg11").lr
+    assert panel.batch_spin.value() == default_config("vgg11").batch_size
+    # Changed by hand: the user's value stays across a switch.
+    panel.lr_spin.setValue(0.005)
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("lenet5"))
+    assert panel.lr_spin.value() == 0.005
