@@ -106,15 +106,17 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from cnnstudio.training.callbacks import ConsoleProgress
     from cnnstudio.training.config import TrainConfig, default_config
-    from cnnstudio.training.trainer import Trainer
+    from cnnstudio.training.trainer import Trainer, load_training_data
 
+    console = ConsoleProgress()
     if args.resume:
         from cnnstudio.runs import open_run
 
         config = open_run(args.resume).config
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
-        trainer = Trainer(config, callbacks=[ConsoleProgress()], resume_from=args.resume)
+        trainer = Trainer(config, callbacks=[console], resume_from=args.resume,
+                          bundle=load_training_data(config.validate(), progress=console.loading))
     else:
         if not args.arch:
             raise CnnStudioError("train needs --arch (see 'cnnstudio list'), or --resume RUN_DIR")
@@ -142,7 +144,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         given = {k: v for k, v in fields.items() if v is not None}
         config = default_config(args.arch).replace(**given)
         out = Path(args.out) if args.out else None
-        trainer = Trainer(config, callbacks=[ConsoleProgress()], run_dir=out)
+        # Loaded here so a download or folder scan shows its progress before training starts.
+        trainer = Trainer(config, callbacks=[console], run_dir=out,
+                          bundle=load_training_data(config.validate(), progress=console.loading))
     result = _fit_with_ctrl_c_as_stop(trainer)
     if result.stopped_early and result.reason:
         print(f"stopped: {result.reason}", file=sys.stderr)
@@ -266,3 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnStudioError as err:
         print(f"cnnstudio: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C before training (say, during a download)
+        print("\ncnnstudio: interrupted", file=sys.stderr)
+        return 130

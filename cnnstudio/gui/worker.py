@@ -112,13 +112,11 @@ class TrainingWorker(QObject):
 
     def _build_trainer(self) -> Any:
         """Load (maybe download or scan) the dataset here, with progress, then make the trainer."""
-        from cnnstudio.data.loaders import load_dataset
-        from cnnstudio.training.trainer import Trainer
+        from cnnstudio.training.trainer import Trainer, load_training_data
 
         config = self.config.validate()
         self.loading.emit(0, 0, f"Loading {config.dataset}…")
-        bundle = load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction,
-                              seed=config.seed, progress=self._on_load_progress, cancel=self._stop.is_set)
+        bundle = load_training_data(config, progress=self._on_load_progress, cancel=self._stop.is_set)
         return Trainer(config, callbacks=(_SignalBridge(self),),
                        run_dir=None if self.resume_run else self.run_dir,
                        resume_from=self.run_dir if self.resume_run else None,

@@ -135,8 +135,24 @@ class ConsoleProgress(Callback):
         self._epochs = 0
         self._bar_shown = False
         self._last_draw = 0.0
+        self._last_message: str | None = None
+
+    def loading(self, done: int, total: int, message: str) -> None:
+        """Dataset download / folder scan progress (a `load_dataset` progress function)."""
+        now = time.monotonic()
+        if self.bar:
+            if done < total and now - self._last_draw < 1 / 15:
+                return
+            self._last_draw = now
+            share = f" {100 * done / total:.0f} %" if total > 0 else ""
+            self._write(f"\r\033[K{message}{share}")
+            self._bar_shown = True
+        elif message != self._last_message:
+            self._last_message = message  # a log gets each step once, not every percent
+            self._write(f"{message}\n")
 
     def on_fit_start(self, trainer: Trainer, info: FitStart) -> None:
+        self._clear_bar()
         self._epochs = info.epochs
         resumed = f", resuming after epoch {info.start_epoch}" if info.start_epoch else ""
         self._write(

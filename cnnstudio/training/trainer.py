@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
 from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
 from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
 from cnnstudio.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from cnnstudio.data.loaders import DatasetBundle
 
 __all__ = ["Trainer", "resolve_device"]
 
@@ -107,6 +110,25 @@ def _cpu_state(state: Any) -> Any:
     if isinstance(state, (list, tuple)):
         return type(state)(_cpu_state(v) for v in state)
     return state
+
+
+
+def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str], None] | None = None,
+                       cancel: Callable[[], bool] | None = None) -> DatasetBundle:
+    """The dataset of `config`, loaded as every face loads it (the trainer, the CLI, the app).
+
+    The split follows the config's seed and validation fraction, so a resumed run sees the
+    same validation images. Folder images are stored at the input size, or 256/224 of it
+    when a crop or scale augmentation needs the margin (AlexNet's 224 crops of 256).
+    """
+    from cnnstudio.data.loaders import load_dataset
+    from cnnstudio.data.transforms import crop_source_size
+    from cnnstudio.models.catalog import get_info
+
+    input_size = config.input_size or get_info(config.arch).default_size
+    store_size = crop_source_size(input_size) if {"crop", "scale"} & set(config.augment) else input_size
+    return load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction, seed=config.seed,
+                        progress=progress, cancel=cancel, store_size=store_size)
 
 
 class Trainer:
@@ -222,7 +244,6 @@ class Trainer:
     # -- setup -------------------------------------------------------------------------
 
     def _setup(self) -> runs.RunWriter:
-        from cnnstudio.data.loaders import load_dataset
         from cnnstudio.models.catalog import get_info
         from cnnstudio.models.registry import build_model, check_input_size, resolve_options
 
@@ -241,8 +262,7 @@ class Trainer:
             random.seed(cfg.seed)
             np.random.seed(cfg.seed)
 
-        bundle = self._bundle or load_dataset(cfg.dataset, root=cfg.data_root, val_fraction=cfg.val_fraction,
-                                              seed=cfg.seed)
+        bundle = self._bundle or load_training_data(cfg)
         self.spec = bundle.spec
         input_size = cfg.input_size or get_info(cfg.arch).default_size
         check_input_size(cfg.arch, input_size)

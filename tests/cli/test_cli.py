@@ -92,3 +92,24 @@ def test_train_then_classify_good_and_bad_images(tmp_path: Path) -> None:
     result = run_cli("runs", "--root", str(tmp_path), tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert str(out) in result.stdout and "lenet5" in result.stdout
+
+
+def test_offline_download_is_one_line_naming_the_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    import urllib.error
+    import urllib.request
+
+    from cnnstudio.cli import main
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setenv("CNNSTUDIO_DATA", str(tmp_path / "data"))
+    code = main(["train", "--arch", "lenet5", "--dataset", "fashion-mnist", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("cnnstudio: ") and str(tmp_path / "data") in last
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # nothing half-made is left as a run

@@ -409,3 +409,15 @@ def test_asking_for_a_missing_gpu_says_so(run_dir: Path, bundle) -> None:
     with pytest.raises(TrainingError, match="device cuda is not available: no CUDA GPU was found"):
         Trainer(tiny_config(device="cuda"), run_dir=run_dir, bundle=bundle).fit()
     assert not run_dir.exists()
+
+
+def test_console_progress_shows_each_loading_step_once_in_a_log() -> None:
+    import io
+
+    stream = io.StringIO()
+    console = ConsoleProgress(stream, bar=False)
+    for done in range(0, 101, 10):
+        console.loading(done, 100, "downloading t10k-images-idx3-ubyte.gz")
+    console.loading(1, 1, "checking t10k-images-idx3-ubyte.gz")
+    assert stream.getvalue().splitlines() == ["downloading t10k-images-idx3-ubyte.gz",
+                                              "checking t10k-images-idx3-ubyte.gz"]
