@@ -59,6 +59,14 @@ def test_closing_during_a_dataset_load_cancels_it(window, qtbot, quick_setup, mo
     assert window.error_box is None
 
 
+def _rss_mb() -> float:
+    """Resident memory of this process (Linux)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts native threads through /proc")
 def test_twenty_start_stop_cycles_leave_no_extra_threads(qtbot, runs_dir):
     controller = TrainingController()
@@ -72,11 +80,13 @@ def test_twenty_start_stop_cycles_leave_no_extra_threads(qtbot, runs_dir):
         assert finished.args[1] is None and not controller.active
 
     cycle()  # warms torch's and Qt's own thread pools
-    baseline = _native_threads()
+    baseline, rss_before = _native_threads(), _rss_mb()
     for _ in range(19):
         cycle()
     qtbot.wait(50)
     assert _native_threads() <= baseline + 1
+    # mnist-sample and LeNet are a few MB: a leak of one dataset or model per cycle would show.
+    assert _rss_mb() - rss_before < 150
     assert len(list(runs_dir.iterdir())) == 20
     assert all((run / "last.pt").is_file() for run in runs_dir.iterdir())
 
