@@ -3,7 +3,9 @@
 Everything that fits in memory (mnist-sample, MNIST, Fashion-MNIST, CIFAR, small image
 folders after one decode) is held once as a uint8 N×C×H×W tensor; `DeviceLoader` moves it
 to the training device once and slices, converts and augments whole batches there — no
-per-sample PIL or `DataLoader` in the hot loop. Large folders stream through a
+per-sample PIL or `DataLoader` in the hot loop. When no augmentation changes a batch's
+pixels before the resize (validation; training with at most "flip") and the converted set
+fits `CONVERTED_BUDGET`, it converts the whole set once and only slices (and flips) after. Large folders stream through a
 `DataLoader` with workers (`StreamingLoader`) and the same batch transforms.
 """
 
@@ -50,6 +52,13 @@ __all__ = [
     "make_loader",
     "stratified_split",
 ]
+
+# Largest float32 copy of a split (model-ready: resized, normalised) a DeviceLoader keeps on
+# its device instead of converting every batch again; larger sets convert per batch.
+CONVERTED_BUDGET = 512 * 2**20
+_CONVERT_CHUNK = 1024  # images converted at a time when filling it (bounds the peak memory)
+# Augmentations that commute with the evaluation transform, drawn per batch on top of it.
+_AFTER_CONVERSION = frozenset({"flip"})
 
 
 @dataclass(frozen=True)
@@ -356,7 +365,8 @@ class DeviceLoader:
     Each pass over the loader is one epoch: a seeded permutation (training) or the stored
     order (evaluation), batches sliced by index, converted by `to_model_input` or
     augmented by `train_input`. `epoch` counts passes; set it to resume a run so the next
-    pass draws exactly what it would have drawn.
+    pass draws exactly what it would have drawn. `converted` holds the whole set already
+    converted when that gives the same batches (see `CONVERTED_BUDGET`), else None.
     """
 
     def __init__(
@@ -394,6 +404,26 @@ class DeviceLoader:
         self.images = images.to(self.device, non_blocking=cuda)
         self.labels = labels.to(self.device, non_blocking=cuda)
         self._pca = imageset.color_pca() if "pca" in self.augment else None
+        self.converted = self._convert_once()
+
+    def _convert_once(self) -> torch.Tensor | None:
+        """The whole set through `to_model_input`, when batches can be sliced from it.
+
+        Exactly the values the per-batch path computes (the transform treats each image on
+        its own); None when an augmentation must see the raw pixels or it would not fit.
+        """
+        if not set(self.augment) <= _AFTER_CONVERSION:
+            return None
+        n = self.images.shape[0]
+        if n * self.in_channels * self.input_size**2 * 4 > CONVERTED_BUDGET:
+            return None
+        out = torch.empty(n, self.in_channels, self.input_size, self.input_size, device=self.device)
+        for start in range(0, n, _CONVERT_CHUNK):
+            chunk = self.images[start : start + _CONVERT_CHUNK]
+            out[start : start + chunk.shape[0]] = to_model_input(
+                chunk, self.spec, input_size=self.input_size, in_channels=self.in_channels
+            )
+        return out
 
     def __len__(self) -> int:
         n = self.labels.numel()
@@ -407,6 +437,9 @@ class DeviceLoader:
         order = order.to(self.device, non_blocking=True)
         for b in range(len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            if self.converted is not None:
+                yield self._from_converted(index, generator), self.labels.index_select(0, index)
+                continue
             batch = self.images.index_select(0, index)
             if self.train:
                 x = train_input(
@@ -421,6 +454,14 @@ class DeviceLoader:
             else:
                 x = to_model_input(batch, self.spec, input_size=self.input_size, in_channels=self.in_channels)
             yield x, self.labels.index_select(0, index)
+
+    def _from_converted(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A batch sliced from `converted`, flipped as `train_input` would (same random draws)."""
+        x = self.converted.index_select(0, index)
+        if "flip" in self.augment:
+            flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device, non_blocking=True)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return x
 
 
 class StreamingLoader:

@@ -1,8 +1,11 @@
 """The Training tab: progress figures and live loss / accuracy / learning-rate plots.
 
-Signals from the worker only append to numpy buffers; a ≤30 Hz timer pushes the buffers
-that changed into curves created once (`setData`), so the GUI thread's cost does not grow
-with the batch rate — it competes with torch for the same cores.
+Signals from the worker only append to numpy buffers; a 5 Hz timer refreshes the
+progress figures and, every other tick and only while the tab is visible, pushes
+the buffers that changed into curves created once (`setData`). The GUI thread competes
+with torch for the same cores, so repaints are kept rare: each plot's x range is fixed to
+the fit's epochs and the y ranges only move when the data leaves them (a changed range
+makes pyqtgraph regenerate and repaint the axis and its grid, the bulk of a frame's cost).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
                                QWidget)
 
@@ -22,7 +26,11 @@ from cnnstudio.gui.state import StudioState
 
 __all__ = ["SeriesBuffer", "TrainingTab"]
 
-REDRAW_INTERVAL_MS = 33  # ≤ 30 redraws a second, whatever the batch rate
+REDRAW_INTERVAL_MS = 200  # progress figures: 5 refreshes a second, whatever the batch rate
+# Curves: pushed on every 2nd refresh (2.5 a second). Each push repaints the four plots,
+# ≈ 15 ms of the GUI thread taken from torch's two threads on a 2-core machine (issue 4's (a)).
+CURVE_EVERY = 2
+Y_MARGIN = 0.1  # headroom added (as a share of the span) when a y range has to grow
 EMA_ALPHA = 0.15  # smoothing of the batch loss (each point is already a mean of a few batches)
 
 _COLOURS = {
@@ -47,6 +55,8 @@ class SeriesBuffer:
         self._y = np.empty(capacity, dtype=np.float64)
         self._n = 0
         self.dirty = False
+        self.low = math.inf  # finite y extremes so far: the plots' y ranges without a scan
+        self.high = -math.inf
 
     def __len__(self) -> int:
         return self._n
@@ -60,11 +70,14 @@ class SeriesBuffer:
         self._y[self._n] = y
         self._n += 1
         self.dirty = True
+        if math.isfinite(y):
+            self.low, self.high = min(self.low, y), max(self.high, y)
 
     def clear(self) -> None:
         """Forget every point."""
         self._n = 0
         self.dirty = True
+        self.low, self.high = math.inf, -math.inf
 
     def data(self) -> tuple[np.ndarray, np.ndarray]:
         """Views of the points so far (valid until the next append)."""
@@ -111,8 +124,9 @@ class TrainingTab(QWidget):
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
-        self._timer.timeout.connect(self.redraw)
-        self.redraws = 0  # how many timer redraws pushed data (tests check the throttle)
+        self._timer.timeout.connect(self._on_tick)
+        self._ticks = 0
+        self.redraws = 0  # how many times curve data was pushed (tests check the throttle)
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
@@ -179,6 +193,11 @@ class TrainingTab(QWidget):
         self._curve(acc, "val_top5", "top5", "val top-5", symbol=True)
         self._curve(lr, "lr", "lr", "learning rate", width=1)
         self._epoch_plot, self._acc_plot = epoch, acc
+        self._batch_plot, self._lr_plot = batch, lr
+        # Per-batch curves: y ranges set by `_follow_y` (auto-range would move them every frame).
+        self._y_followed = {batch: ("batch_loss", "batch_loss_smooth", "aux1_loss", "aux2_loss"), lr: ("lr",)}
+        for plot in self._y_followed:
+            plot.enableAutoRange(y=False)
         layout.addWidget(self.plots, 1)
 
     def _plot(self, title: str, unit: str, *, row: int, col: int) -> pg.PlotItem:
@@ -231,6 +250,7 @@ class TrainingTab(QWidget):
             f"run folder {info.run_dir}"
         )
         self.stats["epoch"].set(f"{self._start_epoch + 1} / {self._epochs}")
+        self._fix_x_range()
         self._timer.start()
 
     def on_progress(self, stats: Any) -> None:
@@ -298,8 +318,22 @@ class TrainingTab(QWidget):
             self.progress.setRange(0, 0)  # busy indicator for an unknown total
 
     # ------------------------------------------------------------------ drawing
-    def redraw(self) -> None:
-        """Push changed buffers into their curves and refresh the figures (timer slot)."""
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.redraw()  # curves are not pushed while hidden
+
+    def _on_tick(self) -> None:
+        self._ticks += 1
+        self.redraw(curves=self._ticks % CURVE_EVERY == 0)
+
+    def redraw(self, *, curves: bool = True) -> None:
+        """Refresh the progress figures and, with `curves` and only while the tab is visible,
+        push the changed buffers into their curves."""
+        if curves and self.isVisible():
+            self._push_curves()
+        self._update_figures()
+
+    def _push_curves(self) -> None:
         pushed = False
         for key, series in self._series.items():
             if series.dirty:
@@ -307,6 +341,38 @@ class TrainingTab(QWidget):
                 self.curves[key].setData(x, y)
                 series.dirty = False
                 pushed = True
+        if pushed:
+            for plot, keys in self._y_followed.items():
+                self._follow_y(plot, keys)
+            self.redraws += 1
+
+    def _follow_y(self, plot: pg.PlotItem, keys: tuple[str, ...]) -> None:
+        """Grow (or, when the data fills under half of it, shrink) a y range to the data, with headroom."""
+        low = min(self._series[k].low for k in keys)
+        high = max(self._series[k].high for k in keys)
+        if not low <= high:
+            return
+        if plot.getAxis("left").logMode:  # the learning rate (always > 0): view range in log10 units
+            low, high = math.log10(low), math.log10(high)
+        shown_low, shown_high = plot.viewRange()[1]
+        span = max(high - low, 1e-9 + 1e-3 * abs(high))
+        if low >= shown_low and high <= shown_high and span >= 0.5 * (shown_high - shown_low):
+            return
+        plot.setYRange(low - Y_MARGIN * span, high + Y_MARGIN * span, padding=0)
+
+    def _fix_x_range(self) -> None:
+        """Every plot's x range: the fit's epochs and any overlaid run's (fixed, so axes stay still)."""
+        low, high = float(self._start_epoch), float(max(self._epochs, 1))
+        for items in self.overlays.values():
+            for item in items:
+                x = item.getData()[0]
+                if x is not None and len(x):
+                    low, high = min(low, float(np.min(x)) - 1), max(high, float(np.max(x)))
+        for plot in (self._batch_plot, self._epoch_plot, self._acc_plot, self._lr_plot):
+            plot.enableAutoRange(x=False)
+            plot.setXRange(low, high, padding=0.02)
+
+    def _update_figures(self) -> None:
         stats = self._latest_batch
         if stats is not None:
             if self.progress.maximum() == 0:
@@ -324,8 +390,6 @@ class TrainingTab(QWidget):
             per_epoch = (float(np.mean(self._epoch_seconds)) if self._epoch_seconds
                          else stats.elapsed_s + stats.eta_s)
             self.stats["eta"].set(format_duration(stats.eta_s + epochs_left * per_epoch))
-        if pushed:
-            self.redraws += 1
 
     # ------------------------------------------------------------------ overlays
     def add_overlay(self, label: str, metrics: list[dict[str, Any]]) -> None:
@@ -352,6 +416,8 @@ class TrainingTab(QWidget):
                                 symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
         ]
         self.overlays[label] = items
+        if self._epochs:  # a fit has fixed the x range: widen it to the overlay
+            self._fix_x_range()
         self.overlay_hint.setText("Overlaid (dashed): " + ", ".join(self.overlays) + "  ·  ")
         self.overlay_hint.setVisible(True)
         self.clear_overlays_button.setVisible(True)

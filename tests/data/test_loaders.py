@@ -147,3 +147,29 @@ def test_pad_crop_offsets_differ_per_sample() -> None:
                       generator=torch.Generator().manual_seed(1))
     distinct = {out[i].numpy().tobytes() for i in range(64)}
     assert len(distinct) > 10
+
+
+@pytest.mark.parametrize(("train", "augment", "cached"), [(False, (), True), (True, (), True), (True, ("flip",), True),
+                                                          (True, ("crop", "flip"), False)])
+def test_converting_the_set_once_gives_the_same_batches(sample, monkeypatch, train, augment, cached) -> None:
+    import cnnstudio.data.loaders as loaders
+
+    def two_epochs():
+        loader = make_loader(sample.train, sample.spec, batch_size=300, input_size=32, in_channels=3, train=train,
+                             augment=augment, device="cpu", seed=3)
+        return loader, [list(loader) for _ in range(2)]
+
+    fast, fast_epochs = two_epochs()
+    assert (fast.converted is not None) == cached
+    monkeypatch.setattr(loaders, "CONVERTED_BUDGET", 0)  # too small: every batch converted on its own
+    slow, slow_epochs = two_epochs()
+    assert slow.converted is None
+    for fast_batches, slow_batches in zip(fast_epochs, slow_epochs, strict=True):
+        assert len(fast_batches) == len(slow_batches) == len(fast)
+        for (fx, fy), (sx, sy) in zip(fast_batches, slow_batches):
+            assert torch.equal(fy, sy) and torch.equal(fx, sx)
+    if "flip" in augment:  # the flips really happened, and differently per epoch
+        plain = make_loader(sample.train, sample.spec, batch_size=300, input_size=32, in_channels=3, train=True,
+                            device="cpu", seed=3)
+        assert not torch.equal(next(iter(plain))[0], fast_epochs[0][0][0])
+        assert not torch.equal(fast_epochs[0][0][0], fast_epochs[1][0][0])

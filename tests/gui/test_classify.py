@@ -177,3 +177,17 @@ def test_a_url_from_a_browser_is_refused_with_a_reason(tab, state, qtbot):
         assert tab.classify_mime(mime)
     (result,) = tab.results()
     assert isinstance(result, ImageError) and "local files" in result.reason
+
+
+def test_each_classified_drop_selects_its_image_once(tab, state, qtbot, tmp_path):
+    state.model_handle = _handle()
+    selected = []
+    tab.image_selected.connect(selected.append)
+    bad, good = _text_file(tmp_path / "notes.png"), _png(tmp_path / "digit.png", 4)
+    for paths, first_good in (([good], good), ([bad, good, _png(tmp_path / "other.png", 5)], good)):
+        selected.clear()
+        with qtbot.waitSignal(tab.classified, timeout=20_000):
+            tab.classify_paths(paths)
+        assert selected == [first_good]  # the first readable file, announced once
+    tab.select_row(2)
+    assert selected == [good, str(tmp_path / "other.png")]

@@ -31,6 +31,7 @@ def state():
 def tab(qtbot, state):
     widget = FeatureMapsTab(state)
     qtbot.addWidget(widget)
+    widget.show()  # a hidden tab computes nothing until it is shown (see the last test)
     yield widget
     state.wait_for_background()
 
@@ -85,3 +86,30 @@ def test_an_unreadable_file_gives_a_message_not_a_crash(tab, state, qtbot, tmp_p
     tab.show_image(str(good))
     qtbot.waitUntil(lambda: tab.maps_shape is not None, timeout=20_000)
     assert tab.message_text is None
+
+
+def test_a_hidden_tab_does_no_work_until_it_is_shown(qtbot, state, tmp_path, monkeypatch):
+    from cnnstudio.gui.widgets import feature_maps_tab
+
+    computed = []
+    real_compute = feature_maps_tab._compute
+
+    def counting_compute(handle, request):
+        computed.append(request)
+        return real_compute(handle, request)
+
+    monkeypatch.setattr(feature_maps_tab, "_compute", counting_compute)
+    hidden = FeatureMapsTab(state)
+    qtbot.addWidget(hidden)
+    state.model_handle = _handle()  # a new model, then a file from the Classify tab: both wait
+    path = tmp_path / "dropped.png"
+    Image.fromarray(np.full((28, 28), 200, dtype=np.uint8)).save(path)
+    hidden.show_image(str(path))
+    qtbot.wait(3 * feature_maps_tab.DEBOUNCE_MS)
+    state.wait_for_background()
+    assert computed == [] and hidden.maps_shape is None
+    hidden.show()
+    qtbot.waitUntil(lambda: hidden.maps_shape is not None, timeout=20_000)
+    assert [request.path for request in computed] == [str(path)]
+    assert "dropped.png" in hidden._caption.text()
+    state.wait_for_background()

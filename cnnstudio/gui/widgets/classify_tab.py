@@ -327,8 +327,7 @@ class ClassifyTab(QWidget):
         good = [e for e in self._entries if not isinstance(e.result, ImageError)]
         if good:
             good[0].preview = first_preview
-        self._fill_list()
-        self._list.setCurrentRow(self._entries.index(good[0]) if good else 0)
+        self._fill_list(self._entries.index(good[0]) if good else 0)
         bad = [e.result for e in self._entries if isinstance(e.result, ImageError)]
         if bad:
             # One message for the whole drop, never one dialog per file.
@@ -358,7 +357,8 @@ class ClassifyTab(QWidget):
         self._model_label.setText(f"Model: {handle.source}" if handle is not None else f"{NO_MODEL_TEXT}.")
 
     # ------------------------------------------------------------------ display
-    def _fill_list(self) -> None:
+    def _fill_list(self, row: int = 0) -> None:
+        """Rebuild the list and show entry `row` (once: `image_selected` fires once per round)."""
         with_signals_blocked = self._list.blockSignals(True)
         self._list.clear()
         for entry in self._entries:
@@ -367,11 +367,11 @@ class ClassifyTab(QWidget):
             if isinstance(entry.result, ImageError):
                 item.setForeground(self.palette().placeholderText())
             self._list.addItem(item)
-        self._list.setCurrentRow(0)
+        self._list.setCurrentRow(row)
         self._list.blockSignals(with_signals_blocked)
         # A single file needs no list: the preview and its top-5 say everything.
         self._list.setVisible(len(self._entries) > 1)
-        self._show_entry(0)
+        self._show_entry(row)
 
     def _on_current_row_changed(self, row: int) -> None:
         self._show_entry(row)

@@ -193,7 +193,11 @@ class FeatureMapsTab(QWidget):
     # ------------------------------------------------------------------ public API
     @Slot(str)
     def show_image(self, path: str) -> None:
-        """Use this image file (e.g. the one selected in the Classify tab)."""
+        """Use this image file (e.g. the one selected in the Classify tab).
+
+        Computed now when the tab is visible, else when it is next shown: a drop in the
+        Classify tab must not pay for a second forward pass nobody looks at.
+        """
         self._path = str(path)
         with QSignalBlocker(self._source):
             self._source.setCurrentText(SOURCE_FILE)
@@ -234,7 +238,7 @@ class FeatureMapsTab(QWidget):
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if self._stale:
-            self._schedule()
+            self._debounce.start()
 
     def _on_model_changed(self) -> None:
         handle = self._state.model_handle
@@ -260,11 +264,7 @@ class FeatureMapsTab(QWidget):
         if not names:
             self._panel.show_empty(f"{handle.arch_name or 'This model'} has no convolution layers.")
             return
-        # An epoch end during training: refresh only when someone is looking.
-        if self.isVisible() or self._result is None:
-            self._schedule()
-        else:
-            self._stale = True
+        self._schedule()  # an epoch end during training: computed only when someone looks
 
     def _on_selection_changed(self) -> None:
         if self._source.currentText() == SOURCE_VALIDATION and self._state.model_handle is not None:
@@ -285,6 +285,10 @@ class FeatureMapsTab(QWidget):
 
     # ------------------------------------------------------------------ work
     def _schedule(self, *_: Any) -> None:
+        """Compute soon when the tab is visible; hidden, only remember that the maps are out of date."""
+        if not self.isVisible():
+            self._stale = True
+            return
         self._debounce.start()
 
     def _request(self) -> None:
