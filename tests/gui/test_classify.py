@@ -169,6 +169,19 @@ def test_files_dropped_before_any_model_wait_and_are_classified_when_one_arrives
     assert "live · epoch 2" in tab._model_label.text()
 
 
+def test_bad_files_dropped_before_any_model_are_told_at_once_and_only_once(tab, state, qtbot, tmp_path, messages):
+    good, text = _png(tmp_path / "good.png", 3), _text_file(tmp_path / "notes.jpg")
+    _drop(tab, [good, text])
+    qtbot.waitUntil(lambda: isinstance(tab.results()[1], ImageError), timeout=20_000)
+    assert tab.results()[0] is None  # the good one waits for a model
+    warnings = [t for level, t in messages if level == "warning"]
+    assert len(warnings) == 1 and "notes.jpg" in warnings[0] and "when a model is ready" in warnings[0]
+    with qtbot.waitSignal(tab.classified, timeout=20_000):
+        state.model_handle = _handle()
+    assert not isinstance(tab.results()[0], ImageError) and isinstance(tab.results()[1], ImageError)
+    assert len([t for level, t in messages if level == "warning"]) == 1  # not told twice
+
+
 def test_a_url_from_a_browser_is_refused_with_a_reason(tab, state, qtbot):
     state.model_handle = _handle()
     mime = QMimeData()

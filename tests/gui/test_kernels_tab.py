@@ -30,6 +30,7 @@ def state():
 def tab(qtbot, state):
     widget = KernelsTab(state)
     qtbot.addWidget(widget)
+    widget.show()  # a hidden tab computes nothing until it is shown
     yield widget
     state.wait_for_background()
 
@@ -64,3 +65,14 @@ def test_a_new_model_replaces_the_kernels_on_screen(tab, state, qtbot):
     before = tab.image.copy()
     state.model_handle = _handle(1)  # a new epoch: other weights
     qtbot.waitUntil(lambda: tab.image is not None and not np.array_equal(tab.image, before), timeout=20_000)
+
+
+def test_a_hidden_tab_waits_until_it_is_shown(qtbot, state):
+    widget = KernelsTab(state)
+    qtbot.addWidget(widget)
+    state.model_handle = _handle(3)
+    state.model_changed.emit()
+    qtbot.wait(300)
+    assert widget.image is None  # nothing computed for a tab nobody sees
+    widget.show()
+    qtbot.waitUntil(lambda: widget.image is not None and widget.caption.startswith("Learned"), timeout=20_000)

@@ -94,6 +94,20 @@ def _classify(handle: ModelHandle, paths: list[str]) -> tuple[list[Any], QImage 
     return results, _preview(first_good) if first_good is not None else None
 
 
+def _screen(paths: list[str]) -> list[ImageError | None]:
+    """Background job with no model yet: which files cannot be used at all, and why."""
+    from cnnstudio.data.images import load_image_checked
+
+    problems: list[ImageError | None] = []
+    for path in paths:
+        try:
+            load_image_checked(path)
+            problems.append(None)
+        except ImageError as err:
+            problems.append(err)
+    return problems
+
+
 class _Preview(QLabel):
     """The selected image, scaled to fit the space as the tab resizes."""
 
@@ -190,6 +204,7 @@ class ClassifyTab(QWidget):
         super().__init__(parent)
         self._state = state
         self._entries: list[_Entry] = []
+        self._reported: set[str] = set()  # paths whose problem the user was already told
         self._stale = False  # results came from an older model than the current one
         self._key = f"classify-tab-{id(self)}"
         self.setAcceptDrops(True)
@@ -256,11 +271,16 @@ class ClassifyTab(QWidget):
         if not paths:
             return
         self._entries = [_Entry(path) for path in paths]
+        self._reported = set()
         self._clear_button.setEnabled(True)
         self._fill_list()
         self._panel.show_content()
         if self._state.model_handle is None:
+            # Bad files are told at once; the good ones wait for a model.
             self._state.report("info", f"{NO_MODEL_TEXT}: {_files(len(paths))} will be classified when a model is ready.")
+            entries = self._entries
+            self._state.run_in_background(_screen, paths, on_done=lambda found: self._on_screened(entries, found),
+                                          on_error=self._on_failed, key=self._key)
             return
         self._start()
 
@@ -317,6 +337,26 @@ class ClassifyTab(QWidget):
             on_done=self._on_classified, on_error=self._on_failed, key=self._key,
         )
 
+    def _on_screened(self, entries: list[_Entry], problems: list[ImageError | None]) -> None:
+        if entries is not self._entries or self._state.model_handle is not None:
+            return  # replaced meanwhile, or a model came and classification took over
+        for entry, problem in zip(entries, problems):
+            entry.result = problem
+        self._fill_list(0)
+        self._report_bad(len(entries), waiting=True)
+
+    def _report_bad(self, total: int, *, waiting: bool = False) -> None:
+        """One message for the files that could not be used, each file told only once."""
+        bad = [e.result for e in self._entries
+               if isinstance(e.result, ImageError) and e.result.path not in self._reported]
+        if not bad:
+            return
+        self._reported.update(err.path for err in bad)
+        shown = "; ".join(f"{Path(err.path).name or err.path}: {err.reason}" for err in bad[:3])
+        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        rest = "; the others will be classified when a model is ready" if waiting and len(bad) < total else ""
+        self._state.report("warning", f"{len(bad)} of {_files(total)} could not be classified — {shown}{more}{rest}")
+
     def _on_classified(self, outcome: tuple[list[Any], QImage | None]) -> None:
         results, first_preview = outcome
         if len(results) != len(self._entries):
@@ -328,12 +368,7 @@ class ClassifyTab(QWidget):
         if good:
             good[0].preview = first_preview
         self._fill_list(self._entries.index(good[0]) if good else 0)
-        bad = [e.result for e in self._entries if isinstance(e.result, ImageError)]
-        if bad:
-            # One message for the whole drop, never one dialog per file.
-            shown = "; ".join(f"{Path(err.path).name or err.path}: {err.reason}" for err in bad[:3])
-            more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
-            self._state.report("warning", f"{len(bad)} of {_files(len(results))} could not be classified — {shown}{more}")
+        self._report_bad(len(results))  # one message for the whole drop, never one dialog per file
         self.classified.emit()
 
     def _on_failed(self, exc: BaseException) -> None:

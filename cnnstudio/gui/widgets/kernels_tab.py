@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnstudio.errors import CnnStudioError
@@ -72,6 +73,7 @@ class KernelsTab(QWidget):
         super().__init__(parent)
         self._state = state
         self._key = f"kernels-tab-{id(self)}"
+        self._stale = False  # a refresh was skipped while the tab was hidden
 
         self._caption = QLabel()
         self._caption.setObjectName("tabTitle")
@@ -111,7 +113,18 @@ class KernelsTab(QWidget):
         if self._state.model_handle is None:
             self._debounce.start()
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self._refresh()
+
     def _refresh(self) -> None:
+        # A hidden tab only notes that it is out of date: redrawing kernels at every epoch
+        # end while nobody looks would take CPU from the training.
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         handle = self._state.model_handle
         if handle is not None:
             source = handle.source
