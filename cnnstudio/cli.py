@@ -105,7 +105,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from cnnstudio.training.callbacks import ConsoleProgress
-    from cnnstudio.training.config import TrainConfig, default_config
+    from cnnstudio.training.config import default_config
     from cnnstudio.training.trainer import Trainer, load_training_data
 
     console = ConsoleProgress()

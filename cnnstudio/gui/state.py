@@ -356,6 +356,10 @@ class StudioState(QObject):
         """Whether background calls are still running or waiting to deliver."""
         return bool(self._bridges)
 
+    def computing(self) -> bool:
+        """Whether a background call is running now (its result may still await delivery)."""
+        return self._pool.activeThreadCount() > 0
+
     def wait_for_background(self, timeout_ms: int = 30_000) -> bool:
         """Block until the pool's calls have returned (used when the window closes)."""
         return self._pool.waitForDone(timeout_ms)

@@ -21,6 +21,16 @@ def temp_settings(tmp_path, monkeypatch, qapp):
 
 
 @pytest.fixture
+def state():
+    """The tabs' shared state, as the app has it once PyTorch has loaded."""
+    from cnnstudio.gui.state import StudioState
+
+    state = StudioState()
+    state.mark_torch_ready()  # the app does this once its background import of torch is done
+    return state
+
+
+@pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
     """Run folders of this test go to its tmp folder."""
     path = tmp_path / "runs"

@@ -10,7 +10,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from cnnstudio.errors import ImageError
-from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.state import ModelHandle
 from cnnstudio.gui.widgets.classify_tab import ClassifyTab
 
 CLASSES = tuple("0123456789")
@@ -56,13 +56,6 @@ def _drop(widget, paths: list[str]) -> None:
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted(), "the tab refused a drag carrying files"
     QApplication.sendEvent(widget, QDropEvent(QPointF(20, 20), action, mime, button, modifiers))
-
-
-@pytest.fixture
-def state():
-    state = StudioState()
-    state.mark_torch_ready()  # the app does this once its background import of torch is done
-    return state
 
 
 @pytest.fixture

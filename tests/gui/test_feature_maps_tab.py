@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.state import ModelHandle
 from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
 
 
@@ -18,13 +18,6 @@ def _handle(in_channels: int = 1) -> ModelHandle:
     spec = DatasetSpec(name="mnist-sample", channels=1, classes=tuple("0123456789"),
                        mean=(0.13,), std=(0.31,), native_size=28)
     return ModelHandle(model=model, spec=spec, input_size=32, in_channels=in_channels, source="live · epoch 1")
-
-
-@pytest.fixture
-def state():
-    state = StudioState()
-    state.mark_torch_ready()  # the app does this once its background import of torch is done
-    return state
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.state import ModelHandle
 from cnnstudio.gui.widgets.kernels_tab import KernelsTab
 
 
@@ -17,13 +17,6 @@ def _handle(in_channels: int) -> ModelHandle:
     spec = DatasetSpec(name="tiny", channels=in_channels, classes=tuple("abcdefghij"),
                        mean=(0.5,) * in_channels, std=(0.25,) * in_channels, native_size=32)
     return ModelHandle(model=model, spec=spec, input_size=32, in_channels=in_channels, source="live · epoch 1")
-
-
-@pytest.fixture
-def state():
-    state = StudioState()
-    state.mark_torch_ready()  # the app does this once its background import of torch is done
-    return state
 
 
 @pytest.fixture

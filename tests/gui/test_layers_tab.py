@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.widgets.layers_tab import LayersTab
-
-
-@pytest.fixture
-def state():
-    state = StudioState()
-    state.mark_torch_ready()  # the app does this once its background import of torch is done
-    return state
 
 
 @pytest.fixture

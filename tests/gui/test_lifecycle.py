@@ -122,3 +122,27 @@ def test_main_exits_cleanly_when_closed_during_training(tmp_path):
     assert "QThread: Destroyed" not in done.stderr
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "last.pt").is_file()
+
+
+def test_closing_during_a_classification_waits_for_it(window, qtbot, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.gui.state import ModelHandle
+    from cnnstudio.models.registry import build_model
+
+    spec = DatasetSpec(name="digits", channels=1, classes=tuple("0123456789"), mean=(0.13,), std=(0.31,),
+                       native_size=28)
+    model = build_model("lenet5", in_channels=1, num_classes=10).eval()
+    window.state.model_handle = ModelHandle(model, spec, 32, 1, source="test")
+    paths = []
+    for i in range(40):  # enough files that the job is still running when the window closes
+        path = tmp_path / f"d{i}.png"
+        Image.fromarray((np.random.default_rng(i).random((28, 28)) * 255).astype(np.uint8)).save(path)
+        paths.append(str(path))
+    window.inspection_tabs["Classify"].classify_paths(paths)
+    assert window.state.computing()
+    window.close()
+    assert not window.isVisible()
+    assert not window.state.computing()  # the close waited for the job instead of abandoning it

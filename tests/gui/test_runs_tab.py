@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.widgets.runs_tab import RunsTab
 
 
@@ -28,13 +27,6 @@ def _write_run(root, *, val_accs=(0.5, 0.75), epochs: int = 3):
     writer.save_best({"arch": "lenet5", "num_classes": 10, "model": model.state_dict(), "epoch": len(val_accs)})
     writer.finish("finished")
     return run_dir, model
-
-
-@pytest.fixture
-def state():
-    state = StudioState()
-    state.mark_torch_ready()  # the app does this once its background import of torch is done
-    return state
 
 
 @pytest.fixture
