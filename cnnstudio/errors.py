@@ -17,6 +17,7 @@ __all__ = [
     "ImageError",
     "DatasetError",
     "DownloadError",
+    "Cancelled",
     "CheckpointError",
     "TrainingError",
 ]
@@ -53,6 +54,10 @@ class DownloadError(DatasetError):
     def __init__(self, message: str, folder: str | Path | None = None) -> None:
         self.folder = str(folder) if folder is not None else None
         super().__init__(message)
+
+
+class Cancelled(DatasetError):
+    """The user cancelled a download or a folder scan: not a failure to report."""
 
 
 class CheckpointError(CnnStudioError):

@@ -6,6 +6,6 @@ listing datasets is instant; import `cnnstudio.data.loaders` for the heavy parts
 
 from __future__ import annotations
 
-from cnnstudio.data.catalog import DEFAULT_DATASET, Cancelled, DatasetInfo, get_info, list_datasets
+from cnnstudio.data.catalog import DEFAULT_DATASET, DatasetInfo, get_info, list_datasets
 
-__all__ = ["DEFAULT_DATASET", "Cancelled", "DatasetInfo", "get_info", "list_datasets"]
+__all__ = ["DEFAULT_DATASET", "DatasetInfo", "get_info", "list_datasets"]

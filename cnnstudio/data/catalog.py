@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnnstudio.errors import DatasetError, UnknownNameError
+from cnnstudio.errors import UnknownNameError
 
-__all__ = ["DEFAULT_DATASET", "Cancelled", "DatasetInfo", "get_info", "list_datasets"]
+__all__ = ["DEFAULT_DATASET", "DatasetInfo", "get_info", "list_datasets"]
 
 DEFAULT_DATASET = "mnist-sample"
-
-
-class Cancelled(DatasetError):
-    """The user cancelled a download or a folder scan."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from cnnstudio.data.catalog import Cancelled
+from cnnstudio.errors import Cancelled
 from cnnstudio.errors import DownloadError
 
 __all__ = ["CancelFn", "DownloadFailed", "ProgressFn", "download_file", "file_md5"]

@@ -28,7 +28,7 @@ from PIL import Image, ImageOps
 from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 from torchvision.transforms.v2.functional import rgb_to_grayscale
 
-from cnnstudio.data.catalog import Cancelled
+from cnnstudio.errors import Cancelled
 from cnnstudio.data.download import CancelFn, ProgressFn
 from cnnstudio.data.images import load_image_checked
 from cnnstudio.errors import DatasetError, ImageError

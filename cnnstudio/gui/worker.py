@@ -89,7 +89,7 @@ class TrainingWorker(QObject):
         A failure emits `errored` first; Stop during the dataset load is not a failure
         (`finished(None)` without `errored`).
         """
-        from cnnstudio.data.catalog import Cancelled
+        from cnnstudio.errors import Cancelled
 
         result = None
         try:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnstudio.data.catalog import Cancelled
+from cnnstudio.errors import Cancelled
 from cnnstudio.data.folders import scan_folder
 from cnnstudio.data.loaders import load_dataset, make_loader
 from cnnstudio.errors import DatasetError

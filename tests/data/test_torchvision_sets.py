@@ -19,7 +19,7 @@ import torch
 from torchvision.datasets import CIFAR10, CIFAR100, MNIST, FashionMNIST
 
 from cnnstudio.data import torchvision_sets as tvs
-from cnnstudio.data.catalog import Cancelled
+from cnnstudio.errors import Cancelled
 from cnnstudio.data.download import download_file
 from cnnstudio.data.loaders import load_dataset
 from cnnstudio.errors import DatasetError, DownloadError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnstudio.data.catalog import Cancelled
+from cnnstudio.errors import Cancelled
 from cnnstudio.gui.worker import TrainingController
 from cnnstudio.training.config import TrainConfig
 
