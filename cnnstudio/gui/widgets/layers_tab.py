@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QHeaderView, QLabel, QVBoxLayout, QWidget
 
 from cnnstudio.errors import CnnStudioError, InputTooSmallError
 from cnnstudio.gui.format import format_compact, format_count
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.widgets.image_grid import StackedPanel
-from cnnstudio.gui.widgets.table_models import SORT_ROLE, Column, RecordTableModel
+from cnnstudio.gui.widgets.table_models import Column, record_table
 
 __all__ = ["LayersTab", "layer_columns"]
 
@@ -73,19 +73,8 @@ class LayersTab(QWidget):
         self._busy = QLabel()
         self._busy.setObjectName("muted")
 
-        self._model = RecordTableModel(layer_columns(), self)
-        self._proxy = QSortFilterProxyModel(self)
-        self._proxy.setSourceModel(self._model)
-        self._proxy.setSortRole(SORT_ROLE)
-        self._table = QTableView()
-        self._table.setModel(self._proxy)
-        self._table.setSortingEnabled(True)
-        self._table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # network order until a header is clicked
-        self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self._table.setAlternatingRowColors(True)
+        self._model, self._table = record_table(layer_columns(), self)
         self._table.setWordWrap(False)
-        self._table.verticalHeader().setVisible(False)
         self._table.verticalHeader().setDefaultSectionSize(22)
         header = self._table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

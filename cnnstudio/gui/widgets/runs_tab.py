@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,7 +27,7 @@ from cnnstudio.errors import CnnStudioError
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.widgets.image_grid import StackedPanel
-from cnnstudio.gui.widgets.table_models import SORT_ROLE, Column, RecordTableModel
+from cnnstudio.gui.widgets.table_models import Column, record_table
 
 __all__ = ["RunsTab", "run_columns", "open_run_handle"]
 
@@ -114,19 +113,8 @@ class RunsTab(QWidget):
         bar.addStretch(1)
         bar.addWidget(self._refresh_button)
 
-        self._model = RecordTableModel(run_columns(), self)
-        self._proxy = QSortFilterProxyModel(self)
-        self._proxy.setSourceModel(self._model)
-        self._proxy.setSortRole(SORT_ROLE)
-        self._table = QTableView()
-        self._table.setModel(self._proxy)
-        self._table.setSortingEnabled(True)
-        self._table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # newest first, as the engine lists them
-        self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._model, self._table = record_table(run_columns(), self)
         self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self._table.setAlternatingRowColors(True)
-        self._table.verticalHeader().setVisible(False)
         self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self._table.horizontalHeader().setStretchLastSection(True)
         self._table.doubleClicked.connect(lambda _index: self._on_open_clicked())
@@ -165,7 +153,7 @@ class RunsTab(QWidget):
         """Select the row of this run folder."""
         for row, info in enumerate(self._model.records):
             if Path(info.path) == Path(run_dir):
-                self._table.selectRow(self._proxy.mapFromSource(self._model.index(row, 0)).row())
+                self._table.selectRow(self._table.model().mapFromSource(self._model.index(row, 0)).row())
                 return
         raise ValueError(f"{run_dir} is not listed")
 
@@ -174,7 +162,7 @@ class RunsTab(QWidget):
         rows = self._table.selectionModel().selectedRows()
         if not rows:
             return None
-        return self._model.record(self._proxy.mapToSource(rows[0]).row())
+        return self._model.record(self._table.model().mapToSource(rows[0]).row())
 
     @Slot()
     def open_selected(self) -> None:
