@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from cnnstudio.training.config import TrainConfig
 from engine_figures import bare_step
-from timing import Figure, Section, median, percentile, sync
+from timing import Figure, Section, in_fresh_thread, median, percentile, sync, time_calls
 
 __all__ = ["LatencyProbe", "classify_latency", "gui_overhead", "open_window", "responsiveness"]
 
@@ -241,8 +241,9 @@ def gui_overhead(window: Any, *, device: torch.device, quick: bool, runs_dir: Pa
     timer = getattr(window.training_tab, "_timer", None)
     shipped_ms = timer.interval() if timer is not None else None
     for r in range(rounds):  # interleaved, so drift in the machine hits every variant alike
-        rates["bare"] += _bare_epochs(config, device, epochs)[1:]
-        rates["headless"] += _headless_epochs(config, runs_dir / f"a-headless-{r}")[1:]
+        # Each in a thread of its own that then exits, like the app's training thread.
+        rates["bare"] += in_fresh_thread(_bare_epochs, config, device, epochs)[1:]
+        rates["headless"] += in_fresh_thread(_headless_epochs, config, runs_dir / f"a-headless-{r}")[1:]
         fit = gui_fit(window, config, timeout_s=300, probe=probe)
         rates["gui"] += [s.images_per_s for s in fit["epochs"]][1:]
         gui_cpu_share.append(fit["gui_cpu_s"] / fit["wall_s"])
@@ -342,24 +343,24 @@ def classify_latency(window: Any, *, quick: bool, folder: Path,
     for name in names:
         spec = digits if name == "lenet5" else imagenet
         size = get_info(name).default_size
-        torch.manual_seed(0)
-        model = build_model(name, in_channels=spec.channels, num_classes=len(spec.classes)).eval()
+
+        def build() -> Any:
+            torch.manual_seed(0)
+            return build_model(name, in_channels=spec.channels, num_classes=len(spec.classes)).eval()
+
+        def bare_forwards() -> list[float]:
+            # A script's `model(x)`, in a thread with PyTorch's default thread count (the GUI
+            # thread runs PyTorch on one); the image already decoded and transformed.
+            x = to_model_input(image_to_tensor(load_image(path), spec.channels), spec, input_size=size,
+                               in_channels=spec.channels)
+            with torch.no_grad():  # grad mode is per thread
+                return time_calls(lambda: model(x), repeats=repeats, warmup=1)
+
+        model = in_fresh_thread(build)
         state.model_handle = ModelHandle(model, spec, size, spec.channels, source="benchmark", arch_name=name)
         # A new model makes other tabs (kernels, layers) work in the background: let them finish first.
         wait_until(lambda: not state.busy(), timeout_s=120, what="the tabs' work on a new model")
-        x = to_model_input(image_to_tensor(load_image(path), spec.channels), spec, input_size=size,
-                           in_channels=spec.channels)
-
-        def forward() -> None:
-            with torch.no_grad():
-                model(x)
-
-        forward()
-        bare = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            forward()
-            bare.append(time.perf_counter() - started)
+        bare = in_fresh_thread(bare_forwards)
         drops = []
         for _ in range(repeats + 1):  # the first drop warms the predictor path up
             # The GUI thread idles in an event loop, as in the app: polling would steal a core from the forward.

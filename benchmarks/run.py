@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen sections, print the table, write the JSON; returns the exit status."""
     args = parse_args(argv)
     sys.path.insert(0, str(HERE))
-    from timing import Section, machine_info
+    from timing import Section, in_fresh_thread, machine_info
 
     scratch = Path(tempfile.mkdtemp(prefix="cnnstudio-bench-"))
     # Run folders and settings written by the benchmark stay out of the user's own.
@@ -202,11 +202,11 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "b":
                 import engine_figures
 
-                section = engine_figures.data_path(device=device, quick=args.quick)
+                section = in_fresh_thread(engine_figures.data_path, device=device, quick=args.quick)
             elif name == "f":
                 import engine_figures
 
-                section = engine_figures.throughput(device=device, quick=args.quick)
+                section = in_fresh_thread(engine_figures.throughput, device=device, quick=args.quick)
             else:
                 import gui_figures
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Figure", "Section", "machine_info", "percentile", "sync", "time_calls", "median"]
+__all__ = ["Figure", "Section", "in_fresh_thread", "machine_info", "percentile", "sync", "time_calls", "median"]
 
 
 @dataclass
@@ -52,6 +52,34 @@ def sync(device: Any) -> None:
 
     if getattr(device, "type", str(device)).startswith("cuda"):
         torch.cuda.synchronize(device)
+
+
+def in_fresh_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run `fn(*args, **kwargs)` in a new thread with PyTorch's default thread count; its result or error.
+
+    The benchmark's own PyTorch work runs this way, never in the main thread, which is the
+    app's GUI thread: a thread that runs a multi-threaded op keeps an OpenMP team until it
+    exits, and a team beyond the core count slows every later fit (see cnnstudio.threads).
+    """
+    import threading
+
+    from cnnstudio.threads import use_torch_threads
+
+    outcome: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            use_torch_threads()
+            outcome["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=body, name=f"bench-{getattr(fn, '__name__', 'work')}")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def time_calls(fn: Callable[[], Any], *, repeats: int, warmup: int = 1, device: Any = "cpu") -> list[float]:
@@ -101,10 +129,12 @@ def machine_info(device: Any) -> dict[str, Any]:
     import torch
     import torchvision
 
+    from cnnstudio.threads import default_threads
+
     info: dict[str, Any] = {
         "cpu": _cpu_model(),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": default_threads(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,

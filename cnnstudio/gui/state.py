@@ -37,11 +37,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal, Slot
+
+from cnnstudio.threads import default_threads, use_torch_threads
 
 __all__ = ["ModelHandle", "StudioState", "TRAINING_STATES"]
 
@@ -101,6 +104,8 @@ class _Job(QRunnable):
 
     def run(self) -> None:  # noqa: D102 - QRunnable entry point
         try:
+            if "torch" in sys.modules:  # not for the import itself
+                use_torch_threads()  # the full count here; the GUI thread runs PyTorch on one
             result = self._fn(*self._args)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
             self._deliver(self._bridge.failed, exc)
@@ -142,6 +147,10 @@ class StudioState(QObject):
         # Two workers: enough for a summary and a classification at once without
         # taking more cores from training than the GUI thread already does.
         self._pool.setMaxThreadCount(2)
+        # A pool thread that ran PyTorch keeps an OpenMP team until it exits, and teams
+        # beyond the core count slow the training thread's every op (see cnnstudio.threads):
+        # threads leave as soon as their job is done (starting one costs well under a ms).
+        self._pool.setExpiryTimeout(0)
         self._bridges: dict[int, _Bridge] = {}
         self._latest: dict[str, int] = {}
         self._ids = itertools.count()
@@ -300,6 +309,8 @@ class StudioState(QObject):
         """Record that the background import finished and emit ``engine_ready`` once."""
         if not self._torch_ready:
             self._torch_ready = True
+            default_threads()  # read before this thread changes its own count
+            use_torch_threads(1)  # the GUI thread must not own an OpenMP team (cnnstudio.threads)
             deferred, self._deferred = self._deferred, []
             for fn, args, on_done, on_error, key in deferred:
                 self.run_in_background(fn, *args, on_done=on_done, on_error=on_error, key=key)

@@ -35,6 +35,7 @@ from torch import nn
 
 from cnnstudio import runs
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
+from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
 from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
 from cnnstudio.training.config import TrainConfig
@@ -249,8 +250,8 @@ class Trainer:
 
         cfg = self.config
         self.device = resolve_device(cfg.device)
-        if cfg.num_threads is not None:
-            torch.set_num_threads(cfg.num_threads)
+        # This thread states its own count: in the app, the GUI thread runs PyTorch on one.
+        use_torch_threads(cfg.num_threads)
         checkpoint = None
         if self._resume:
             assert self._run_dir_arg is not None

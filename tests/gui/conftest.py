@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 import pytest
 import shiboken6
@@ -18,6 +19,20 @@ def temp_settings(tmp_path, monkeypatch, qapp):
     for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
         QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "settings"))
     yield tmp_path / "settings"
+
+
+@pytest.fixture(autouse=True)
+def main_thread_torch_threads():
+    """Give the main thread PyTorch's default count back after each test.
+
+    The app runs PyTorch single-threaded in the GUI thread; tests that come later in the
+    same process (engine ones) expect the default.
+    """
+    yield
+    if "torch" in sys.modules:
+        from cnnstudio.threads import use_torch_threads
+
+        use_torch_threads()
 
 
 @pytest.fixture
