@@ -27,6 +27,10 @@ from cnnstudio.training.config import TrainConfig
 __all__ = ["TrainingController", "TrainingWorker"]
 
 LOAD_REPORT_INTERVAL_S = 0.1
+# Batch progress crosses to the GUI thread in bundles at most this often (and at each
+# epoch's last batch): every queued signal wakes the GUI thread, and on a 2-core machine a
+# wake-up is taken from one of PyTorch's threads. The Training tab redraws at 5 Hz anyway.
+PROGRESS_SIGNAL_INTERVAL_S = 0.2
 
 
 class TrainingWorker(QObject):
@@ -34,7 +38,7 @@ class TrainingWorker(QObject):
 
     started = Signal(object)  # FitStart
     loading = Signal(int, int, str)  # dataset download/scan: done, total, message
-    progress = Signal(object)  # BatchStats
+    progress = Signal(object)  # tuple[BatchStats, ...]: every report since the last signal, in order
     epoch_finished = Signal(object)  # EpochStats
     model_snapshot = Signal(object)  # ModelHandle (a CPU eval-mode copy)
     notice = Signal(str)
@@ -137,13 +141,25 @@ class _SignalBridge:
     def __init__(self, worker: TrainingWorker) -> None:
         self._worker = worker
         self._info: Any = None
+        self._pending: list[Any] = []
+        self._last_progress = 0.0
 
     def on_fit_start(self, trainer: Any, info: Any) -> None:
         self._info = info
+        self._last_progress = time.monotonic()
         self._worker.started.emit(info)
 
     def on_batch_end(self, trainer: Any, stats: Any) -> None:
-        self._worker.progress.emit(stats)
+        self._pending.append(stats)
+        if (stats.batch == stats.num_batches
+                or time.monotonic() - self._last_progress >= PROGRESS_SIGNAL_INTERVAL_S):
+            self._flush_progress()
+
+    def _flush_progress(self) -> None:
+        if self._pending:
+            bundle, self._pending = tuple(self._pending), []
+            self._worker.progress.emit(bundle)
+        self._last_progress = time.monotonic()
 
     def on_epoch_end(self, trainer: Any, stats: Any) -> None:
         self._worker.epoch_finished.emit(stats)
@@ -162,10 +178,12 @@ class _SignalBridge:
         self._worker.notice.emit(message)
 
     def on_fit_end(self, trainer: Any, result: Any) -> None:
-        """Nothing to add: `run()` emits `finished` with the result."""
+        """Deliver the last batches of a fit stopped mid-epoch; `run()` emits `finished`."""
+        self._flush_progress()
 
     def on_exception(self, trainer: Any, exc: BaseException) -> None:
-        """Nothing to add: `run()` catches the exception and emits `errored`."""
+        """Deliver what came before the failure; `run()` catches it and emits `errored`."""
+        self._flush_progress()
 
 
 class TrainingController(QObject):
