@@ -95,6 +95,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("cnnstudio")
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
+        # No docks or toolbars to animate; animated, every relayout (a status text) slid the
+        # central widget's geometry at 60 frames a second, repainting the whole window.
+        self.setAnimated(False)
 
         self.setup_panel = SetupPanel(self.state)
         self.tabs = QTabWidget()

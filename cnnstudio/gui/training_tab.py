@@ -99,11 +99,27 @@ class _Stat(QWidget):
         self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(title)
         layout.addWidget(self.value)
+        self._width = 0
 
     def set(self, text: str) -> None:
-        """Show `text` (skipping the repaint when it is unchanged)."""
-        if self.value.text() != text:
-            self.value.setText(text)
+        """Show `text` (skipping the repaint when it is unchanged).
+
+        The value label has a fixed size that only ever grows: a label whose size may change
+        makes every new text re-run the window's layouts and repaint the whole window (5
+        times a second while training, most of the GUI thread's time).
+        """
+        if self.value.text() == text:
+            return
+        metrics = self.value.fontMetrics()
+        if not self._width:
+            self.value.ensurePolished()  # the style sheet's font, before measuring
+            metrics = self.value.fontMetrics()
+            self.value.setFixedHeight(self.value.sizeHint().height())
+        needed = metrics.horizontalAdvance(text)
+        if needed > self._width:
+            self._width = needed + metrics.horizontalAdvance("00")  # room to grow a little before the next relayout
+            self.value.setFixedWidth(self._width)
+        self.value.setText(text)
 
 
 class TrainingTab(QWidget):

@@ -160,3 +160,35 @@ def test_hidden_training_tab_buffers_curves_and_keeps_its_x_range_still(qtbot):
     assert x_ranges[0][0] < 1.0 and x_ranges[0][1] > 4.0
     low, high = tab._batch_plot.viewRange()[1]
     assert low < 0.3 and high > 3.0  # the loss curve's y range covers every point
+
+
+def test_progress_figures_keep_their_size_so_new_values_cause_no_relayout(qtbot):
+    # A label whose size may change re-runs the window's layouts and repaints the whole
+    # window on every new text: 5 times a second while training.
+    from PySide6.QtCore import QEvent, QObject
+
+    from cnnstudio.gui.training_tab import _Stat
+
+    class LayoutRequests(QObject):
+        count = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt override
+            if event.type() == QEvent.Type.LayoutRequest:
+                self.count += 1
+            return False
+
+    stat = _Stat("batch")
+    qtbot.addWidget(stat)
+    stat.show()
+    stat.set("1 / 36")
+    qtbot.wait(20)
+    requests = LayoutRequests()
+    stat.installEventFilter(requests)
+    for text in ("9 / 36", "17 / 36", "36 / 36", "2 / 36"):
+        stat.set(text)
+        qtbot.wait(5)
+    assert requests.count == 0
+    assert stat.value.text() == "2 / 36"
+    longer = "20,000 / 20,000"  # a text wider than the label grows it once
+    stat.set(longer)
+    assert stat.value.width() >= stat.value.fontMetrics().horizontalAdvance(longer)
