@@ -51,6 +51,7 @@ __all__ = ["ModelHandle", "StudioState", "TRAINING_STATES"]
 log = logging.getLogger(__name__)
 
 TRAINING_STATES = ("idle", "running", "paused", "stopping")
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,11 @@ class StudioState(QObject):
             self._torch_ready = True
             default_threads()  # read before this thread changes its own count
             use_torch_threads(1)  # the GUI thread must not own an OpenMP team (cnnstudio.threads)
+            # Training and inference threads need the GIL between PyTorch ops, and the GUI
+            # thread takes it for every Python slot and override Qt calls; at the default 5 ms
+            # switch interval a worker could wait that long for each handoff (a drop's
+            # transform took up to 38 ms instead of 0.5).
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
             deferred, self._deferred = self._deferred, []
             for fn, args, on_done, on_error, key in deferred:
                 self.run_in_background(fn, *args, on_done=on_done, on_error=on_error, key=key)

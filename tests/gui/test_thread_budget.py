@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from cnnstudio.gui.state import GIL_SWITCH_INTERVAL_S
 from cnnstudio.threads import default_threads
 
 
@@ -18,6 +20,7 @@ def _os_threads() -> int:
 
 def test_the_gui_thread_runs_torch_on_one_thread_and_jobs_on_the_default(state, qtbot):
     assert torch.get_num_threads() == 1  # set by mark_torch_ready, in this (the GUI) thread
+    assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)  # workers get the GIL back quickly
     seen = []
     state.run_in_background(lambda: (torch.get_num_threads(), threading.get_ident()), on_done=seen.append)
     qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
