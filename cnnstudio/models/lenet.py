@@ -66,7 +66,8 @@ class LeNet5(ClassicCNN):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         x = self.features(x)
-        x = self.avgpool(x)
+        if x.shape[-2:] != (5, 5):  # at 32×32 the pool would be an identity costing ~5 % of a CPU step
+            x = self.avgpool(x)
         return self.classifier(torch.flatten(x, 1))
 
 

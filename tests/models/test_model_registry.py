@@ -70,6 +70,18 @@ def test_non_square_input_is_judged_by_its_short_side():
         model(torch.zeros(2, 1, 15, 40))
 
 
+def test_lenet_skips_its_adaptive_pool_only_where_it_is_an_identity():
+    torch.manual_seed(0)
+    model = build_model("lenet5", in_channels=1, num_classes=10).eval()
+
+    def with_the_pool(x):
+        return model.classifier(torch.flatten(model.avgpool(model.features(x)), 1))
+
+    for side in (32, 28, 64):  # 32: the pool is skipped; 28 and 64 still need it to reach 5×5
+        x = torch.randn(3, 1, side, side)
+        torch.testing.assert_close(model(x), with_the_pool(x))
+
+
 def test_wrong_channel_count_gets_a_plain_message():
     model = build_model("lenet5", in_channels=1, num_classes=10)
     with pytest.raises(CnnStudioError, match="built for 1-channel images; got 3 channels"):
