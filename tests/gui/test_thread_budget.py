@@ -39,3 +39,18 @@ def test_a_background_job_leaves_no_threads_behind(state, qtbot):
     state.run_in_background(lambda: torch.ones(4_000_000).tanh_().sum().item(), on_done=done.append)
     qtbot.waitUntil(lambda: bool(done), timeout=10_000)
     qtbot.waitUntil(lambda: _os_threads() <= before, timeout=10_000)
+
+
+def test_the_engine_import_leaves_the_collector_on_and_freezes_what_it_loaded(monkeypatch):
+    import gc
+
+    from cnnstudio.gui import main_window
+
+    main_window.import_engine()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 0  # the engine's long-lived objects are out of the collector's way
+    # A failed import (a broken install) must not leave the collector off for the app's life.
+    monkeypatch.setattr(main_window, "_ENGINE_MODULES", ("cnnstudio_no_such_module",))
+    with pytest.raises(ModuleNotFoundError):
+        main_window.import_engine()
+    assert gc.isenabled()
