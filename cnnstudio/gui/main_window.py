@@ -302,7 +302,10 @@ class MainWindow(QMainWindow):
         self.training_tab.on_started(info)
         if info.spec is not None:
             self.state.spec = info.spec
-        self.device_label.setText(f"Device: {info.device}")
+        # The device list's own name for it ("CPU", the GPU's name), not torch's "cuda:0".
+        combo = self.setup_panel.device_combo
+        index = combo.findData(info.device)
+        self.device_label.setText(f"Device: {combo.itemText(index) if index >= 0 else info.device}")
         if self.state.training_state == "running":
             self._set_status(f"Training {info.arch} on {info.spec.name}…")
 

@@ -47,6 +47,7 @@ def test_short_training_emits_progress_grows_curves_and_finishes(window, qtbot, 
     run_dir = Path(result.run_dir)
     assert run_dir.parent == runs_dir and (run_dir / "last.pt").is_file()
     assert "Finished" in window.status_label.text()
+    assert window.device_label.text() == "Device: CPU"  # the device list's name, not torch's "cpu"
 
 
 def test_stop_takes_effect_within_a_second(window, qtbot, quick_setup):
