@@ -142,7 +142,7 @@ def data_path(*, device: torch.device, quick: bool) -> Section:
     bundle = load_dataset("mnist-sample", seed=0)
     spec, batch_size, size = bundle.spec, 128, 32
     max_batches = 6 if quick else 36  # 36 batches = one epoch of mnist-sample's 4,500 training digits
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
     with tempfile.TemporaryDirectory(prefix="cnnstudio-bench-mnist-") as tmp:
         root = write_mnist_idx(Path(tmp), bundle.train.images, bundle.train.labels,
                                test_images=bundle.val.images, test_labels=bundle.val.labels)
