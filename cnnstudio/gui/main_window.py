@@ -181,6 +181,8 @@ class MainWindow(QMainWindow):
         state.engine_ready.connect(self._on_engine_ready)
         ctl.started.connect(self._on_fit_started)
         ctl.loading.connect(self._on_loading)
+        # The fit's own copy of the data serves the Feature maps tab's validation images.
+        ctl.dataset_loaded.connect(self.inspection_tabs["Feature maps"].use_dataset)
         ctl.progress.connect(tab.on_progress)
         ctl.epoch_finished.connect(tab.on_epoch)
         ctl.model_snapshot.connect(self._on_model_snapshot)

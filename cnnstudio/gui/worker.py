@@ -38,6 +38,7 @@ class TrainingWorker(QObject):
 
     started = Signal(object)  # FitStart
     loading = Signal(int, int, str)  # dataset download/scan: done, total, message
+    dataset_loaded = Signal(str, object)  # the config's dataset name and its DatasetBundle (read-only)
     progress = Signal(object)  # tuple[BatchStats, ...]: every report since the last signal, in order
     epoch_finished = Signal(object)  # EpochStats
     model_snapshot = Signal(object)  # ModelHandle (a CPU eval-mode copy)
@@ -121,6 +122,7 @@ class TrainingWorker(QObject):
         config = self.config.validate()
         self.loading.emit(0, 0, f"Loading {config.dataset}…")
         bundle = load_training_data(config, progress=self._on_load_progress, cancel=self._stop.is_set)
+        self.dataset_loaded.emit(config.dataset, bundle)
         return Trainer(config, callbacks=(_SignalBridge(self),),
                        run_dir=None if self.resume_run else self.run_dir,
                        resume_from=self.run_dir if self.resume_run else None,
@@ -196,6 +198,7 @@ class TrainingController(QObject):
 
     started = Signal(object)
     loading = Signal(int, int, str)
+    dataset_loaded = Signal(str, object)
     progress = Signal(object)
     epoch_finished = Signal(object)
     model_snapshot = Signal(object)
@@ -229,7 +232,8 @@ class TrainingController(QObject):
         worker = TrainingWorker(config, run_dir=run_dir, resume=resume)
         worker.moveToThread(thread)
         self._result, self._error = None, None
-        for name in ("started", "loading", "progress", "epoch_finished", "model_snapshot", "notice"):
+        for name in ("started", "loading", "dataset_loaded", "progress", "epoch_finished", "model_snapshot",
+                     "notice"):
             getattr(worker, name).connect(getattr(self, name))
         worker.errored.connect(self._on_worker_errored)
         worker.finished.connect(self._on_worker_finished)

@@ -193,3 +193,23 @@ def test_progress_figures_keep_their_size_so_new_values_cause_no_relayout(qtbot)
     longer = "20,000 / 20,000"  # a text wider than the label grows it once
     stat.set(longer)
     assert stat.value.width() >= stat.value.fontMetrics().horizontalAdvance(longer)
+
+
+def test_the_feature_maps_tab_uses_the_fits_own_copy_of_the_data(window, qtbot, quick_setup, monkeypatch):
+    import cnnstudio.data.loaders as loaders
+
+    quick_setup(window, epochs=1)
+    shared = []
+    window.controller.dataset_loaded.connect(lambda name, bundle: shared.append((name, bundle)))
+    with qtbot.waitSignal(window.controller.finished, timeout=60_000):
+        window.start_training()
+    assert [name for name, _ in shared] == ["mnist-sample"]
+
+    def second_copy(*args, **kwargs):
+        raise AssertionError("the dataset was loaded a second time")
+
+    monkeypatch.setattr(loaders, "load_dataset", second_copy)
+    tab = window.inspection_tabs["Feature maps"]
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: "validation image 0 of" in tab._caption.text(), timeout=30_000)
+    assert f"of {len(shared[0][1].val):,}" in tab._caption.text()  # the fit's own validation split

@@ -65,8 +65,9 @@ class _Result:
     validation_size: int | None  # how many validation images the dataset has
 
 
-# Validation sets loaded for this tab, by dataset name. Held for the process: reloading
-# MNIST-sized data for every index change would make the spin box useless.
+# Validation sets for this tab, by dataset name: the running fit's own (`use_dataset`) or
+# loaded here. Held for the process: reloading MNIST-sized data for every index change would
+# make the spin box useless.
 _VALIDATION_CACHE: dict[str, Any] = {}
 
 
@@ -192,6 +193,12 @@ class FeatureMapsTab(QWidget):
 
     # ------------------------------------------------------------------ public API
     @Slot(str)
+    def use_dataset(self, name: str, bundle: Any) -> None:
+        """Take validation images from `bundle`, already loaded as dataset `name` (a fit's own
+        copy), instead of loading a second copy of the same data."""
+        _VALIDATION_CACHE.clear()
+        _VALIDATION_CACHE[name] = bundle
+
     def show_image(self, path: str) -> None:
         """Use this image file (e.g. the one selected in the Classify tab).
 
