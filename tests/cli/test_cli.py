@@ -113,3 +113,16 @@ def test_offline_download_is_one_line_naming_the_folder(tmp_path: Path, monkeypa
     assert last.startswith("cnnstudio: ") and str(tmp_path / "data") in last
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()  # nothing half-made is left as a run
+
+
+def test_train_options_reach_the_config_over_the_architectures_recipe() -> None:
+    from cnnstudio.cli import build_parser, train_config
+    from cnnstudio.training.config import default_config
+
+    args = build_parser().parse_args(["train", "--arch", "lenet5", "--compile", "--no-amp", "--lr", "0.1"])
+    config = train_config(args)
+    assert config.compile is True and config.amp is False and config.lr == 0.1
+    recipe = default_config("lenet5")
+    assert config.batch_size == recipe.batch_size  # not given: the quick-start recipe's
+    plain = train_config(build_parser().parse_args(["train", "--arch", "lenet5"]))
+    assert plain.compile is False and plain.amp == recipe.amp
