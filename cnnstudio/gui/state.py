@@ -150,7 +150,7 @@ class StudioState(QObject):
         self._pool.setMaxThreadCount(2)
         # A pool thread that ran PyTorch keeps an OpenMP team until it exits, and teams
         # beyond the core count slow the training thread's every op (see cnnstudio.threads):
-        # threads leave as soon as their job is done (starting one costs well under a ms).
+        # threads leave as soon as their job is done (a new thread and team cost about a ms).
         self._pool.setExpiryTimeout(0)
         self._bridges: dict[int, _Bridge] = {}
         self._latest: dict[str, int] = {}

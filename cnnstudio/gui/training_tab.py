@@ -110,11 +110,10 @@ class _Stat(QWidget):
         """
         if self.value.text() == text:
             return
-        metrics = self.value.fontMetrics()
         if not self._width:
             self.value.ensurePolished()  # the style sheet's font, before measuring
-            metrics = self.value.fontMetrics()
             self.value.setFixedHeight(self.value.sizeHint().height())
+        metrics = self.value.fontMetrics()
         needed = metrics.horizontalAdvance(text)
         if needed > self._width:
             self._width = needed + metrics.horizontalAdvance("00")  # room to grow a little before the next relayout
