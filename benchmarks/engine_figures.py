@@ -22,7 +22,7 @@ from torch import nn
 
 from timing import Figure, Section, median, sync
 
-__all__ = ["bare_step", "data_path", "throughput", "write_mnist_idx"]
+__all__ = ["ReadyBatches", "bare_step", "data_path", "epoch_rate", "place", "throughput", "write_mnist_idx"]
 
 # The papers' SGD recipe, as TrainConfig's defaults.
 _SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -61,7 +61,7 @@ def bare_step(model: nn.Module, device: torch.device, *, aux_weight: float = 0.3
     return step
 
 
-def _place(model: nn.Module, device: torch.device) -> nn.Module:
+def place(model: nn.Module, device: torch.device) -> nn.Module:
     fmt = torch.channels_last if device.type == "cuda" else torch.preserve_format
     return model.to(device, memory_format=fmt)
 
@@ -97,7 +97,7 @@ def _notes_loader(root: Path, *, size: int, mean: float, std: float, batch_size:
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
 
 
-def _epoch_rate(loader: Any, device: torch.device, step: Callable[[torch.Tensor, torch.Tensor], None] | None,
+def epoch_rate(loader: Any, device: torch.device, step: Callable[[torch.Tensor, torch.Tensor], None] | None,
                 max_batches: int) -> float:
     """Images per second of one pass (up to `max_batches`), batches moved to `device` and trained on."""
     seen = 0
@@ -115,7 +115,7 @@ def _epoch_rate(loader: Any, device: torch.device, step: Callable[[torch.Tensor,
     return seen / (time.perf_counter() - started)
 
 
-class _ReadyBatches:
+class ReadyBatches:
     """Batches sliced from the whole split converted once: what a data path that costs nothing would feed."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, spec: Any, *, size: int, batch_size: int,
@@ -150,21 +150,21 @@ def data_path(*, device: torch.device, quick: bool) -> Section:
         engine = make_loader(bundle.train, spec, batch_size=batch_size, input_size=size, in_channels=1,
                              train=True, device=device, seed=0)
         torch.manual_seed(0)
-        model = _place(build_model("lenet5", in_channels=1, num_classes=10), device)
+        model = place(build_model("lenet5", in_channels=1, num_classes=10), device)
         step = bare_step(model, device)
-        ideal = _ReadyBatches(bundle.train.images, bundle.train.labels, spec, size=size, batch_size=batch_size,
+        ideal = ReadyBatches(bundle.train.images, bundle.train.labels, spec, size=size, batch_size=batch_size,
                               device=device)
-        _epoch_rate(engine, device, step, 2)  # warm-up: allocator, kernels, first-call costs
-        _epoch_rate(notes, device, step, 2)
-        _epoch_rate(ideal, device, step, 2)
+        epoch_rate(engine, device, step, 2)  # warm-up: allocator, kernels, first-call costs
+        epoch_rate(notes, device, step, 2)
+        epoch_rate(ideal, device, step, 2)
         rates: dict[str, list[float]] = {"engine": [], "notes": [], "ideal": [], "engine_data_only": [],
                                          "notes_data_only": []}
         for _ in range(rounds):  # interleaved, so drift in the machine hits all alike
-            rates["engine"].append(_epoch_rate(engine, device, step, max_batches))
-            rates["notes"].append(_epoch_rate(notes, device, step, max_batches))
-            rates["ideal"].append(_epoch_rate(ideal, device, step, max_batches))
-        rates["engine_data_only"].append(_epoch_rate(engine, device, None, max_batches))
-        rates["notes_data_only"].append(_epoch_rate(notes, device, None, max_batches))
+            rates["engine"].append(epoch_rate(engine, device, step, max_batches))
+            rates["notes"].append(epoch_rate(notes, device, step, max_batches))
+            rates["ideal"].append(epoch_rate(ideal, device, step, max_batches))
+        rates["engine_data_only"].append(epoch_rate(engine, device, None, max_batches))
+        rates["notes_data_only"].append(epoch_rate(notes, device, None, max_batches))
     med = {k: median(v) for k, v in rates.items()}
     ratio = med["engine"] / med["notes"]
     section.raw = {"images_per_s": rates, "batches_per_pass": max_batches, "batch_size": batch_size}
@@ -204,7 +204,7 @@ def throughput(*, device: torch.device, quick: bool, names: list[str] | None = N
         batch, timed = _throughput_plan(info.name, info.default_size, device, quick)
         channels = 1 if info.name == "lenet5" else 3  # LeNet-5's MNIST-sized digits; colour for the rest
         torch.manual_seed(0)
-        model = _place(build_model(info.name, in_channels=channels, num_classes=10), device)
+        model = place(build_model(info.name, in_channels=channels, num_classes=10), device)
         step = bare_step(model, device)
         x = torch.randn(batch, channels, info.default_size, info.default_size, device=device)
         y = torch.randint(0, 10, (batch,), device=device)

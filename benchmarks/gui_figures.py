@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QApplication
 from cnnstudio.gui.training_tab import REDRAW_INTERVAL_MS
 from cnnstudio.threads import default_threads
 from cnnstudio.training.config import TrainConfig
-from engine_figures import bare_step
-from timing import Figure, Section, in_fresh_thread, median, percentile, sync, time_calls
+from engine_figures import ReadyBatches, bare_step, epoch_rate, place
+from timing import Figure, Section, in_fresh_thread, median, percentile, time_calls
 
 __all__ = ["LatencyProbe", "classify_latency", "gui_overhead", "open_window", "responsiveness"]
 
@@ -191,33 +191,18 @@ def gui_fit(window: Any, config: TrainConfig, *, timeout_s: float, stop_after_s:
 def _bare_epochs(config: TrainConfig, device: torch.device, epochs: int) -> list[float]:
     """Images/s of each epoch of a bare loop: same model, same (preprocessed) data, same batch size."""
     from cnnstudio.data.loaders import load_dataset
-    from cnnstudio.data.transforms import to_model_input
     from cnnstudio.models.registry import build_model
 
     bundle = load_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
-    spec, size = bundle.spec, int(config.input_size)
+    spec = bundle.spec
     # The ideal data path: every image converted once, batches are index_select of ready tensors.
-    x_all = to_model_input(bundle.train.images, spec, input_size=size, in_channels=spec.channels).to(device)
-    y_all = bundle.train.labels.to(device)
+    batches = ReadyBatches(bundle.train.images, bundle.train.labels, spec, size=int(config.input_size),
+                           batch_size=config.batch_size, device=device)
     torch.manual_seed(config.seed)
-    model = build_model(config.arch, in_channels=spec.channels, num_classes=len(spec.classes), **config.arch_options)
-    if device.type == "cuda":
-        model = model.to(device, memory_format=torch.channels_last)
-    else:
-        model = model.to(device)
+    model = place(build_model(config.arch, in_channels=spec.channels, num_classes=len(spec.classes),
+                              **config.arch_options), device)
     step = bare_step(model, device, aux_weight=config.aux_weight)
-    rates = []
-    n, bs = y_all.numel(), config.batch_size
-    for _ in range(epochs):
-        order = torch.randperm(n, device=device)
-        sync(device)
-        started = time.perf_counter()
-        for b in range(0, n, bs):
-            index = order[b:b + bs]
-            step(x_all.index_select(0, index), y_all.index_select(0, index))
-        sync(device)
-        rates.append(n / (time.perf_counter() - started))
-    return rates
+    return [epoch_rate(batches, device, step, max_batches=len(bundle.train)) for _ in range(epochs)]
 
 
 def _headless_epochs(config: TrainConfig, run_dir: Path) -> list[float]:
