@@ -172,6 +172,10 @@ class TrainingTab(QWidget):
         self.summary = QLabel("Pick an architecture and a dataset on the left, then press Start (Ctrl+Return).")
         self.summary.setObjectName("hint")
         self.summary.setWordWrap(True)
+        # Two lines' height whatever the text: a summary that went from two lines to one
+        # would resize the plots below and re-render all eight axes at every fit start.
+        self.summary.ensurePolished()
+        self.summary.setMinimumHeight(2 * self.summary.fontMetrics().lineSpacing())
         layout.addWidget(self.summary)
 
         overlay_row = QHBoxLayout()
@@ -209,8 +213,14 @@ class TrainingTab(QWidget):
         self._curve(lr, "lr", "lr", "learning rate", width=1)
         self._epoch_plot, self._acc_plot = epoch, acc
         self._batch_plot, self._lr_plot = batch, lr
-        # Per-batch curves: y ranges set by `_follow_y` (auto-range would move them every frame).
-        self._y_followed = {batch: ("batch_loss", "batch_loss_smooth", "aux1_loss", "aux2_loss"), lr: ("lr",)}
+        # y ranges set by `_follow_y`: auto-range would move them with every new point, and
+        # each move re-renders the axis (~5 ms of the GUI thread). Losses keep 0 as their
+        # floor, so a falling loss moves its range only when it halves.
+        self._y_followed: dict[pg.PlotItem, tuple[tuple[str, ...], float | None]] = {
+            batch: (("batch_loss", "batch_loss_smooth", "aux1_loss", "aux2_loss"), 0.0),
+            epoch: (("train_loss", "val_loss"), 0.0),
+            lr: (("lr",), None),
+        }
         for plot in self._y_followed:
             plot.enableAutoRange(y=False)
         layout.addWidget(self.plots, 1)
@@ -272,6 +282,8 @@ class TrainingTab(QWidget):
         )
         self.stats["epoch"].set(f"{self._start_epoch + 1} / {self._epochs}")
         self._fix_x_range()
+        # Loading is over: the busy bar's animation (60 repaints a second) must not run into training.
+        self.progress.setRange(0, 1000)
         self._timer.start()
 
     def on_progress(self, bundle: Any) -> None:
@@ -367,23 +379,38 @@ class TrainingTab(QWidget):
                 series.dirty = False
                 pushed = True
         if pushed:
-            for plot, keys in self._y_followed.items():
-                self._follow_y(plot, keys)
+            self._follow_all_y()
             self.redraws += 1
 
-    def _follow_y(self, plot: pg.PlotItem, keys: tuple[str, ...]) -> None:
-        """Grow (or, when the data fills under half of it, shrink) a y range to the data, with headroom."""
+    def _follow_all_y(self) -> None:
+        for plot, (keys, floor) in self._y_followed.items():
+            self._follow_y(plot, keys, floor)
+
+    def _follow_y(self, plot: pg.PlotItem, keys: tuple[str, ...], floor: float | None) -> None:
+        """Grow (or, when the data fills under half of it, shrink) a y range to the data, with
+        headroom; with a `floor`, the range starts there (a loss's 0) and follows only its top."""
         low = min(self._series[k].low for k in keys)
         high = max(self._series[k].high for k in keys)
+        for item in self._overlay_items(plot):
+            y = item.getData()[1]
+            if y is not None and np.isfinite(y).any():
+                low, high = min(low, float(np.nanmin(y))), max(high, float(np.nanmax(y)))
         if not low <= high:
             return
         if plot.getAxis("left").logMode:  # the learning rate (always > 0): view range in log10 units
             low, high = math.log10(low), math.log10(high)
+        if floor is not None:
+            low = min(low, floor)
         shown_low, shown_high = plot.viewRange()[1]
         span = max(high - low, 1e-9 + 1e-3 * abs(high))
         if low >= shown_low and high <= shown_high and span >= 0.5 * (shown_high - shown_low):
             return
-        plot.setYRange(low - Y_MARGIN * span, high + Y_MARGIN * span, padding=0)
+        bottom = low if floor is not None and low == floor else low - Y_MARGIN * span
+        plot.setYRange(bottom, high + Y_MARGIN * span, padding=0)
+
+    def _overlay_items(self, plot: pg.PlotItem) -> list[pg.PlotDataItem]:
+        """The overlaid past runs' curves drawn in `plot`."""
+        return [item for items in self.overlays.values() for item in items if item.getViewBox() is plot.getViewBox()]
 
     def _fix_x_range(self) -> None:
         """Every plot's x range: the fit's epochs and any overlaid run's (fixed, so axes stay still)."""
@@ -443,6 +470,7 @@ class TrainingTab(QWidget):
         self.overlays[label] = items
         if self._epochs:  # a fit has fixed the x range: widen it to the overlay
             self._fix_x_range()
+        self._follow_all_y()
         self.overlay_hint.setText("Overlaid (dashed): " + ", ".join(self.overlays) + "  ·  ")
         self.overlay_hint.setVisible(True)
         self.clear_overlays_button.setVisible(True)

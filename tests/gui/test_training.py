@@ -213,3 +213,74 @@ def test_the_feature_maps_tab_uses_the_fits_own_copy_of_the_data(window, qtbot, 
     window.tabs.setCurrentWidget(tab)
     qtbot.waitUntil(lambda: "validation image 0 of" in tab._caption.text(), timeout=30_000)
     assert f"of {len(shared[0][1].val):,}" in tab._caption.text()  # the fit's own validation split
+
+
+def _epoch(epoch: int, train_loss: float, val_loss: float):
+    from cnnstudio.training.callbacks import EpochStats
+
+    return EpochStats(epoch=epoch, epochs=8, train_loss=train_loss, train_acc=0.5, val_loss=val_loss, val_acc=0.5,
+                      val_top5=0.9, lr=0.01, seconds=1.0, images_per_s=100.0, aux1_loss=None, aux2_loss=None,
+                      is_best=False)
+
+
+def test_epoch_loss_range_starts_at_zero_and_moves_only_when_a_loss_leaves_it(qtbot):
+    # Every y-range change re-renders the axis (~5 ms of the GUI thread, taken from training):
+    # auto-range moved it at every epoch.
+    from types import SimpleNamespace
+
+    from cnnstudio.gui.state import StudioState
+    from cnnstudio.gui.training_tab import TrainingTab
+
+    tab = TrainingTab(StudioState())
+    qtbot.addWidget(tab)
+    tab.show()
+    tab.on_started(SimpleNamespace(epochs=8, start_epoch=0, arch="lenet5", input_size=32, device="cpu",
+                                   precision="float32", num_params=1, batch_size=8, run_dir="run"))
+    tab.on_epoch(_epoch(1, 2.0, 1.6))
+    tab.redraw()
+    first = tab._epoch_plot.viewRange()[1]
+    assert first[0] == 0.0 and first[1] >= 2.0
+    for epoch, (train, val) in enumerate([(1.5, 1.3), (1.2, 1.1), (0.4, 0.5)], start=2):
+        tab.on_epoch(_epoch(epoch, train, val))
+        tab.redraw()
+        assert tab._epoch_plot.viewRange()[1] == first  # a falling loss stays inside: nothing moves
+    tab.on_epoch(_epoch(5, 3.5, 2.5))  # diverging: the range grows to show it
+    tab.redraw()
+    low, high = tab._epoch_plot.viewRange()[1]
+    assert low == 0.0 and high >= 3.5
+
+
+def test_a_shorter_summary_line_does_not_resize_the_plots(qtbot):
+    # Plots that change size re-render all eight axes; the summary goes from two lines
+    # ("Training … run folder …") to one ("Epoch 1: …") at every fit start.
+    from cnnstudio.gui.state import StudioState
+    from cnnstudio.gui.training_tab import TrainingTab
+
+    tab = TrainingTab(StudioState())
+    qtbot.addWidget(tab)
+    tab.resize(700, 600)
+    tab.show()
+    tab.summary.setText("Training lenet5 at 32×32 on CPU (float32) · 61,706 parameters · batch 128 · "
+                        "run folder /home/someone/.local/share/cnnstudio/runs/20261123-lenet5-mnist-sample")
+    qtbot.wait(20)
+    assert tab.summary.heightForWidth(tab.summary.width()) > tab.summary.fontMetrics().lineSpacing()  # two lines
+    height = tab.plots.height()
+    tab.summary.setText("Epoch 1: train loss 0.912")
+    qtbot.wait(20)
+    assert tab.plots.height() == height
+
+
+def test_the_busy_bar_of_loading_stops_when_training_starts(qtbot):
+    from types import SimpleNamespace
+
+    from cnnstudio.gui.state import StudioState
+    from cnnstudio.gui.training_tab import TrainingTab
+
+    tab = TrainingTab(StudioState())
+    qtbot.addWidget(tab)
+    tab.show()
+    tab.show_loading(0, 0, "Loading mnist-sample…")
+    assert tab.progress.maximum() == 0  # busy: an animation repainting the bar 60 times a second
+    tab.on_started(SimpleNamespace(epochs=2, start_epoch=0, arch="lenet5", input_size=32, device="cpu",
+                                   precision="float32", num_params=1, batch_size=8, run_dir="run"))
+    assert tab.progress.maximum() == 1000 and tab.progress.value() == 0
