@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QVBoxLayout, QWidget)
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from cnnstudio.gui.format import format_duration, format_lr, format_percent, format_rate
 from cnnstudio.gui.state import StudioState
@@ -121,6 +121,44 @@ class _Stat(QWidget):
         self.value.setText(text)
 
 
+class _SummaryLine(QWidget):
+    """The word-wrapped line under the progress bar, in a box at least two lines high that only grows.
+
+    A label in a layout asks the whole window for a relayout at every new text (the window
+    then re-runs its layouts and repaints everything, at every epoch end), and a summary
+    going from two lines to one would resize the plots and re-render their eight axes. Here
+    the label is placed by hand at a fixed size, so a new text repaints the label alone;
+    the box grows (one relayout) only for a text that needs more lines.
+    """
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel(text, self)
+        self.label.setObjectName("hint")
+        self.label.setWordWrap(True)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.label.ensurePolished()  # the style sheet's font, before measuring
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(2 * self.label.fontMetrics().lineSpacing())
+
+    def text(self) -> str:
+        return self.label.text()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - QLabel's name, for its callers
+        self.label.setText(text)
+        self._grow_to_fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.label.setFixedSize(self.size())
+        self._grow_to_fit()
+
+    def _grow_to_fit(self) -> None:
+        needed = self.label.heightForWidth(self.width())
+        if needed > self.height():
+            self.setFixedHeight(needed)
+
+
 class TrainingTab(QWidget):
     """Progress, live curves and the last epoch's figures of the running (or last) fit."""
 
@@ -169,13 +207,7 @@ class TrainingTab(QWidget):
         self.progress.setTextVisible(False)
         layout.addWidget(self.progress)
 
-        self.summary = QLabel("Pick an architecture and a dataset on the left, then press Start (Ctrl+Return).")
-        self.summary.setObjectName("hint")
-        self.summary.setWordWrap(True)
-        # Two lines' height whatever the text: a summary that went from two lines to one
-        # would resize the plots below and re-render all eight axes at every fit start.
-        self.summary.ensurePolished()
-        self.summary.setMinimumHeight(2 * self.summary.fontMetrics().lineSpacing())
+        self.summary = _SummaryLine("Pick an architecture and a dataset on the left, then press Start (Ctrl+Return).")
         layout.addWidget(self.summary)
 
         overlay_row = QHBoxLayout()

@@ -250,24 +250,46 @@ def test_epoch_loss_range_starts_at_zero_and_moves_only_when_a_loss_leaves_it(qt
     assert low == 0.0 and high >= 3.5
 
 
-def test_a_shorter_summary_line_does_not_resize_the_plots(qtbot):
+def test_a_new_summary_line_asks_for_no_relayout_and_never_resizes_the_plots(qtbot):
     # Plots that change size re-render all eight axes; the summary goes from two lines
-    # ("Training … run folder …") to one ("Epoch 1: …") at every fit start.
+    # ("Training … run folder …") to one ("Epoch 1: …") at every fit start, and a label in
+    # a layout would ask the whole window for a relayout at every epoch end.
+    from PySide6.QtCore import QEvent, QObject
+
     from cnnstudio.gui.state import StudioState
     from cnnstudio.gui.training_tab import TrainingTab
+
+    class LayoutRequests(QObject):
+        count = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt override
+            if event.type() == QEvent.Type.LayoutRequest:
+                self.count += 1
+            return False
 
     tab = TrainingTab(StudioState())
     qtbot.addWidget(tab)
     tab.resize(700, 600)
     tab.show()
-    tab.summary.setText("Training lenet5 at 32×32 on CPU (float32) · 61,706 parameters · batch 128 · "
-                        "run folder /home/someone/.local/share/cnnstudio/runs/20261123-lenet5-mnist-sample")
+    long_text = ("Training lenet5 at 32×32 on CPU (float32) · 61,706 parameters · batch 128 · "
+                 "run folder /home/someone/.local/share/cnnstudio/runs/20261123-lenet5-mnist-sample")
+    tab.summary.setText(long_text)
     qtbot.wait(20)
-    assert tab.summary.heightForWidth(tab.summary.width()) > tab.summary.fontMetrics().lineSpacing()  # two lines
+    line = tab.summary.label.fontMetrics().lineSpacing()
+    assert tab.summary.label.heightForWidth(tab.summary.width()) > line  # wrapped, and all of it shown
+    assert tab.summary.height() >= tab.summary.label.heightForWidth(tab.summary.width())
     height = tab.plots.height()
-    tab.summary.setText("Epoch 1: train loss 0.912")
+    requests = LayoutRequests()
+    tab.installEventFilter(requests)
+    for epoch in range(1, 4):
+        tab.summary.setText(f"Epoch {epoch}: train loss 0.9{epoch}")
+        qtbot.wait(5)
+    assert requests.count == 0
+    assert tab.plots.height() == height and tab.summary.text() == "Epoch 3: train loss 0.93"
+    tab.resize(260, 600)  # so narrow the long text needs more lines: the box grows to show them
+    tab.summary.setText(long_text)
     qtbot.wait(20)
-    assert tab.plots.height() == height
+    assert tab.summary.height() >= tab.summary.label.heightForWidth(tab.summary.width()) > 2 * line
 
 
 def test_the_busy_bar_of_loading_stops_when_training_starts(qtbot):
