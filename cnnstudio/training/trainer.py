@@ -531,7 +531,7 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> dict[str, Any] | None:
         """One pass over the training set; None when stopped before its end."""
         assert self.model is not None and self.device is not None
-        model, device, cfg = self.model, self.device, self.config
+        model, cfg = self.model, self.config
         loader = self._train_loader
         loader.epoch = epoch - 1  # the loaders draw one seeded stream per epoch: resumes and retries replay it
         num_batches = len(loader)
