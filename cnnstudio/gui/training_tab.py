@@ -28,7 +28,8 @@ __all__ = ["SeriesBuffer", "TrainingTab"]
 
 REDRAW_INTERVAL_MS = 200  # progress figures: 5 refreshes a second, whatever the batch rate
 # Curves: pushed on every 2nd refresh (2.5 a second). Each push repaints the four plots,
-# ≈ 15 ms of the GUI thread taken from torch's two threads on a 2-core machine (issue 4's (a)).
+# a few ms of the GUI thread taken from torch's two threads on a 2-core machine (issue 4's
+# (a)); pushing every 4th refresh saved 0.5 % of a core, too little to measure in throughput.
 CURVE_EVERY = 2
 Y_MARGIN = 0.1  # headroom added (as a share of the span) when a y range has to grow
 EMA_ALPHA = 0.15  # smoothing of the batch loss (each point is already a mean of a few batches)
