@@ -520,6 +520,7 @@ class TrainingTab(QWidget):
         """Remove every overlaid run."""
         for label in list(self.overlays):
             self.remove_overlay(label)
+        self._follow_all_y()
         self.overlay_hint.setVisible(False)
         self.clear_overlays_button.setVisible(False)
 

@@ -306,3 +306,24 @@ def test_the_busy_bar_of_loading_stops_when_training_starts(qtbot):
     tab.on_started(SimpleNamespace(epochs=2, start_epoch=0, arch="lenet5", input_size=32, device="cpu",
                                    precision="float32", num_params=1, batch_size=8, run_dir="run"))
     assert tab.progress.maximum() == 1000 and tab.progress.value() == 0
+
+
+def test_an_overlaid_run_is_inside_the_epoch_loss_range(qtbot):
+    from types import SimpleNamespace
+
+    from cnnstudio.gui.state import StudioState
+    from cnnstudio.gui.training_tab import TrainingTab
+
+    tab = TrainingTab(StudioState())
+    qtbot.addWidget(tab)
+    tab.show()
+    tab.on_started(SimpleNamespace(epochs=4, start_epoch=0, arch="lenet5", input_size=32, device="cpu",
+                                   precision="float32", num_params=1, batch_size=8, run_dir="run"))
+    tab.on_epoch(_epoch(1, 1.2, 1.0))
+    tab.redraw()
+    assert 1.2 <= tab._epoch_plot.viewRange()[1][1] < 2.0
+    tab.add_overlay("older run", [{"epoch": 1, "val_loss": 2.5, "val_acc": 0.3}, {"epoch": 2, "val_loss": 1.9,
+                                                                                   "val_acc": 0.5}])
+    assert tab._epoch_plot.viewRange()[1][1] >= 2.5  # the overlay's worst epoch is in view
+    tab.clear_overlays()
+    assert 1.2 <= tab._epoch_plot.viewRange()[1][1] < 2.0  # and the range returns to this fit's losses
