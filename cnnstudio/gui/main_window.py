@@ -51,6 +51,9 @@ _INSPECTION_TABS = (
     ("runs_tab", "RunsTab", "Runs"),
 )
 TAB_TITLES = ("Training", *(title for _, _, title in _INSPECTION_TABS))
+# Tabs that show the model's weights at work: opened during a fit, they get a copy of the
+# weights as they are then, not only at epoch ends (a VGG epoch on a CPU lasts minutes).
+_LIVE_MODEL_TABS = ("Kernels", "Feature maps", "Classify")
 
 _ENGINE_MODULES = (
     "torch",
@@ -103,6 +106,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self._close_pending = False
         self._import_started = False
+        self._snapshot_batch: tuple[int, int] | None = None  # (epoch, batch) of the weights on show
         self.setWindowTitle("cnnstudio")
         self.setWindowIcon(icon("app"))
         self.setAcceptDrops(True)
@@ -186,6 +190,7 @@ class MainWindow(QMainWindow):
         ctl.progress.connect(tab.on_progress)
         ctl.epoch_finished.connect(tab.on_epoch)
         ctl.model_snapshot.connect(self._on_model_snapshot)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         ctl.notice.connect(lambda text: self._on_message("warning", text))
         ctl.finished.connect(self._on_fit_finished)
         classify, maps, runs = (self.inspection_tabs.get(t) for t in ("Classify", "Feature maps", "Runs"))
@@ -302,6 +307,7 @@ class MainWindow(QMainWindow):
 
     def _on_fit_started(self, info: Any) -> None:
         self.training_tab.on_started(info)
+        self._snapshot_batch = None
         if info.spec is not None:
             self.state.spec = info.spec
         # The device list's own name for it ("CPU", the GPU's name), not torch's "cuda:0".
@@ -317,6 +323,30 @@ class MainWindow(QMainWindow):
 
     def _on_model_snapshot(self, handle: Any) -> None:
         self.state.model_handle = handle
+        stats = self.training_tab.latest_batch  # an epoch end: its last batch
+        self._snapshot_batch = (stats.epoch, stats.batch) if stats is not None else None
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.state.training_state in ("running", "paused") and self.tabs.tabText(index) in _LIVE_MODEL_TABS:
+            self.request_live_snapshot()
+
+    def request_live_snapshot(self) -> None:
+        """Show the inspection tabs the running fit's weights as they are now (copied in the
+        background); nothing when the weights on show are already from the latest batch."""
+        stats, worker = self.training_tab.latest_batch, self.controller.worker
+        if stats is None or worker is None or (stats.epoch, stats.batch) == self._snapshot_batch:
+            return
+        self._snapshot_batch = (stats.epoch, stats.batch)
+        shown = self.state.model_handle
+
+        def show(handle: Any) -> None:
+            # Dropped when an epoch-end snapshot (newer) came meanwhile, or the fit ended.
+            if handle is not None and self.state.model_handle is shown:
+                self.state.model_handle = handle
+
+        self.state.run_in_background(
+            worker.live_snapshot(), f"live · epoch {stats.epoch}, batch {stats.batch} of {stats.num_batches}",
+            on_done=show, key="live-snapshot")
 
     def _on_fit_finished(self, result: Any, error: BaseException | None) -> None:
         self.training_tab.on_finished(result, failed=error is not None)

@@ -11,7 +11,7 @@ makes pyqtgraph regenerate and repaint the axis and its grid, the bulk of a fram
 from __future__ import annotations
 
 import math
-import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -173,7 +173,7 @@ class TrainingTab(QWidget):
         self._start_epoch = 0
         self._epoch_seconds: list[float] = []
         self._latest_batch: Any = None
-        self._fit_started_at: float | None = None
+        self._figures_final = False  # the fit is over: the progress figures keep their last values
         self.overlays: dict[str, list[pg.PlotDataItem]] = {}
         self._build()
         self._timer = QTimer(self)
@@ -307,7 +307,7 @@ class TrainingTab(QWidget):
         self.reset()
         self._epochs = int(info.epochs)
         self._start_epoch = int(info.start_epoch)
-        self._fit_started_at = time.monotonic()
+        self._figures_final = False
         self.summary.setText(
             f"Training {info.arch} at {info.input_size}×{info.input_size} on {info.device} "
             f"({info.precision}) · {info.num_params:,} parameters · batch {info.batch_size} · "
@@ -340,6 +340,11 @@ class TrainingTab(QWidget):
             self._series["lr"].append(x, stats.lr)
         self._latest_batch = stats
 
+    @property
+    def latest_batch(self) -> Any:
+        """The last `BatchStats` of the running (or last) fit; None before its first report."""
+        return self._latest_batch
+
     def _show_aux_legend(self, show: bool) -> None:
         for key, label in (("aux1_loss", "aux 1 (GoogLeNet)"), ("aux2_loss", "aux 2 (GoogLeNet)")):
             self._batch_legend.removeItem(self.curves[key])
@@ -371,10 +376,16 @@ class TrainingTab(QWidget):
         """The fit ended (`FitResult`, or None after an error): final redraw, timer off."""
         self._timer.stop()
         self.redraw()
+        self._figures_final = True  # shown again later, the tab must not recompute "Remaining"
         if result is not None and not failed:
             done = "Finished" if not result.stopped_early else result.reason.capitalize()
-            self.summary.setText(f"{done} after {result.epochs_done} epoch(s) · best val top-1 "
-                                 f"{format_percent(result.best_val_acc)} · saved in {result.run_dir}")
+            epochs = f"{result.epochs_done} epoch{'s' if result.epochs_done != 1 else ''}"
+            if result.best_val_acc is not None:
+                self.summary.setText(f"{done} after {epochs} · best val top-1 "
+                                     f"{format_percent(result.best_val_acc)} · saved in {result.run_dir}")
+            else:  # stopped in the first epoch: no validation yet, but last.pt holds the weights
+                self.summary.setText(f"{done} before the first epoch ended · the weights so far are in "
+                                     f"{Path(result.run_dir) / 'last.pt'}")
             self.stats["eta"].set("0:00" if not result.stopped_early else "–")
         elif failed:
             self.summary.setText("Training ended with an error (see the message). Saved checkpoints are kept.")
@@ -459,7 +470,7 @@ class TrainingTab(QWidget):
 
     def _update_figures(self) -> None:
         stats = self._latest_batch
-        if stats is not None:
+        if stats is not None and not self._figures_final:
             if self.progress.maximum() == 0:
                 self.progress.setRange(0, 1000)
             epochs_left = self._epochs - stats.epoch

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ class TrainingWorker(QObject):
         self.resume_run = resume
         self._lock = threading.Lock()
         self._trainer: Any = None
+        self._bridge: _SignalBridge | None = None
         self._stop = threading.Event()
         self._paused = False
         self._last_load_report = 0.0
@@ -86,6 +88,17 @@ class TrainingWorker(QObject):
     def stop_requested(self) -> bool:
         """Whether Stop was asked (the dataset loader's `cancel` callback)."""
         return self._stop.is_set()
+
+    def live_snapshot(self) -> Callable[[str], ModelHandle | None]:
+        """A function that copies the fit's weights as they are now, for the inspection tabs.
+
+        Take it in the GUI thread and call it in a background one: the copy (hundreds of MB
+        for a VGG) waits for the current batch to end, and it works while paused, when
+        people most want to look. It returns None once the fit is over or before it began.
+        """
+        with self._lock:
+            bridge = self._bridge
+        return bridge.live_snapshot if bridge is not None else (lambda source: None)
 
     @Slot()
     def run(self) -> None:
@@ -123,7 +136,10 @@ class TrainingWorker(QObject):
         self.loading.emit(0, 0, f"Loading {config.dataset}…")
         bundle = load_training_data(config, progress=self._on_load_progress, cancel=self._stop.is_set)
         self.dataset_loaded.emit(config.dataset, bundle)
-        return Trainer(config, callbacks=(_SignalBridge(self),),
+        bridge = _SignalBridge(self)
+        with self._lock:
+            self._bridge = bridge
+        return Trainer(config, callbacks=(bridge,),
                        run_dir=None if self.resume_run else self.run_dir,
                        resume_from=self.run_dir if self.resume_run else None,
                        bundle=bundle)
@@ -143,16 +159,38 @@ class _SignalBridge:
     def __init__(self, worker: TrainingWorker) -> None:
         self._worker = worker
         self._info: Any = None
+        self._trainer: Any = None  # from the fit's start to its end: what live snapshots copy
         self._pending: list[Any] = []
+        self._last_batch: Any = None  # the last BatchStats seen
+        self._snapshot_epoch = 0  # the last epoch whose end sent the weights to the window
         self._last_progress = 0.0
 
     def on_fit_start(self, trainer: Any, info: Any) -> None:
         self._info = info
+        self._trainer = trainer
         self._last_progress = time.monotonic()
         self._worker.started.emit(info)
 
+    def _handle(self, trainer: Any, source: str, epoch: int | None) -> ModelHandle:
+        info = self._info
+        return ModelHandle(
+            model=trainer.snapshot_model(),  # under the trainer's model lock: never half a step
+            spec=trainer.spec,
+            input_size=int(info.input_size),
+            in_channels=int(trainer.spec.channels),
+            source=source,
+            arch_name=str(info.arch),
+            epoch=epoch,
+        )
+
+    def live_snapshot(self, source: str) -> ModelHandle | None:
+        """The weights now, labelled `source` (any thread; see `TrainingWorker.live_snapshot`)."""
+        trainer = self._trainer
+        return self._handle(trainer, source, None) if trainer is not None else None
+
     def on_batch_end(self, trainer: Any, stats: Any) -> None:
         self._pending.append(stats)
+        self._last_batch = stats
         if (stats.batch == stats.num_batches
                 or time.monotonic() - self._last_progress >= PROGRESS_SIGNAL_INTERVAL_S):
             self._flush_progress()
@@ -165,26 +203,25 @@ class _SignalBridge:
 
     def on_epoch_end(self, trainer: Any, stats: Any) -> None:
         self._worker.epoch_finished.emit(stats)
-        info = self._info
-        self._worker.model_snapshot.emit(ModelHandle(
-            model=trainer.snapshot_model(),
-            spec=trainer.spec,
-            input_size=int(info.input_size),
-            in_channels=int(trainer.spec.channels),
-            source=f"live · epoch {stats.epoch}",
-            arch_name=str(info.arch),
-            epoch=int(stats.epoch),
-        ))
+        self._worker.model_snapshot.emit(self._handle(trainer, f"live · epoch {stats.epoch}", int(stats.epoch)))
+        self._snapshot_epoch = int(stats.epoch)
 
     def on_notice(self, trainer: Any, message: str) -> None:
         self._worker.notice.emit(message)
 
     def on_fit_end(self, trainer: Any, result: Any) -> None:
-        """Deliver the last batches of a fit stopped mid-epoch; `run()` emits `finished`."""
+        """Deliver the last batches (and weights) of a fit stopped mid-epoch; `run()` emits `finished`."""
+        self._trainer = None  # the fit's model is not kept alive by a snapshot function
         self._flush_progress()
+        last = self._last_batch
+        if last is not None and last.epoch > self._snapshot_epoch and trainer.model is not None:
+            # The inspection tabs show what Stop left (last.pt), not the last epoch end's weights.
+            self._worker.model_snapshot.emit(self._handle(
+                trainer, f"stopped · epoch {last.epoch}, batch {last.batch} of {last.num_batches}", None))
 
     def on_exception(self, trainer: Any, exc: BaseException) -> None:
         """Deliver what came before the failure; `run()` catches it and emits `errored`."""
+        self._trainer = None
         self._flush_progress()
 
 

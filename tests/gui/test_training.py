@@ -327,3 +327,39 @@ def test_an_overlaid_run_is_inside_the_epoch_loss_range(qtbot):
     assert tab._epoch_plot.viewRange()[1][1] >= 2.5  # the overlay's worst epoch is in view
     tab.clear_overlays()
     assert 1.2 <= tab._epoch_plot.viewRange()[1][1] < 2.0  # and the range returns to this fit's losses
+
+
+def test_inspection_tabs_opened_mid_epoch_get_the_weights_as_they_are_then(window, qtbot, quick_setup):
+    # A VGG epoch on a CPU lasts minutes: the Kernels tab must not say "untrained" all along.
+    import torch
+
+    quick_setup(window, epochs=50, batch_size=64)
+    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+        window.start_training()
+    window.setup_panel.pause_button.click()  # paused: when people most want to look
+    qtbot.wait(300)  # a batch in flight may still report
+    qtbot.waitUntil(lambda: window.training_tab.latest_batch is not None, timeout=5_000)
+    stats = window.training_tab.latest_batch
+    assert stats.epoch == 1 and stats.batch < stats.num_batches and window.state.model_handle is None
+    window.tabs.setCurrentWidget(window.inspection_tabs["Kernels"])
+    qtbot.waitUntil(lambda: window.state.model_handle is not None, timeout=10_000)
+    handle = window.state.model_handle
+    assert handle.source == f"live · epoch 1, batch {stats.batch} of {stats.num_batches}"
+    trainer_weights = window.controller.worker._bridge._trainer.model.state_dict()
+    for name, value in handle.model.state_dict().items():  # a copy of these very weights
+        assert torch.equal(value, trainer_weights[name].cpu()), name
+    assert not handle.model.training
+    qtbot.waitUntil(lambda: "live · epoch 1, batch" in window.inspection_tabs["Kernels"].caption, timeout=10_000)
+    # Nothing trained since: switching again copies nothing more.
+    window.tabs.setCurrentWidget(window.inspection_tabs["Feature maps"])
+    qtbot.wait(200)
+    assert window.state.model_handle is handle
+    with qtbot.waitSignal(window.controller.finished, timeout=10_000):
+        window.stop_training()
+    # Stopped mid-epoch: the tabs show what Stop saved in last.pt, not an older epoch end.
+    assert window.state.model_handle.source.startswith("stopped · epoch 1, batch ")
+    assert "before the first epoch ended" in window.training_tab.summary.text()
+    assert "last.pt" in window.training_tab.summary.text()
+    window.tabs.setCurrentWidget(window.training_tab)  # shown again: the figures stay final
+    qtbot.wait(50)
+    assert window.training_tab.stats["eta"].value.text() == "–"
