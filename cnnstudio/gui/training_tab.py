@@ -32,6 +32,7 @@ REDRAW_INTERVAL_MS = 200  # progress figures: 5 refreshes a second, whatever the
 # (a)); pushing every 4th refresh saved 0.5 % of a core, too little to measure in throughput.
 CURVE_EVERY = 2
 Y_MARGIN = 0.1  # headroom added (as a share of the span) when a y range has to grow
+FLOOR_MARGIN = 0.04  # below a loss's 0: room for the "0" tick label, which pyqtgraph drops at the edge
 EMA_ALPHA = 0.15  # smoothing of the batch loss (each point is already a mean of a few batches)
 
 _COLOURS = {
@@ -230,7 +231,7 @@ class TrainingTab(QWidget):
         epoch = self._plot("Loss per epoch", "loss", row=0, col=1)
         acc = self._plot("Accuracy", "%", row=1, col=0)
         lr = self._plot("Learning rate", "", row=1, col=1)
-        acc.setYRange(0, 100, padding=0.02)
+        acc.setYRange(0, 100, padding=FLOOR_MARGIN)
         lr.setLogMode(x=False, y=True)
         self._curve(batch, "batch_loss", "raw", "batch loss", width=1)
         self._curve(batch, "batch_loss_smooth", "smooth", "smoothed", width=2)
@@ -256,6 +257,7 @@ class TrainingTab(QWidget):
         }
         for plot in self._y_followed:
             plot.enableAutoRange(y=False)
+        self._y_fitted: set[pg.PlotItem] = set()  # followed plots whose range this fit has set
         layout.addWidget(self.plots, 1)
 
     def _plot(self, title: str, unit: str, *, row: int, col: int) -> pg.PlotItem:
@@ -293,6 +295,7 @@ class TrainingTab(QWidget):
         """Clear the curves and figures for a new fit."""
         for series in self._series.values():
             series.clear()
+        self._y_fitted.clear()  # the first points of the next fit set each y range afresh
         self._show_aux_legend(False)
         self._ema = None
         self._epoch_seconds = []
@@ -447,9 +450,12 @@ class TrainingTab(QWidget):
             low = min(low, floor)
         shown_low, shown_high = plot.viewRange()[1]
         span = max(high - low, 1e-9 + 1e-3 * abs(high))
-        if low >= shown_low and high <= shown_high and span >= 0.5 * (shown_high - shown_low):
+        if (plot in self._y_fitted and low >= shown_low and high <= shown_high
+                and span >= 0.5 * (shown_high - shown_low)):
             return
-        bottom = low if floor is not None and low == floor else low - Y_MARGIN * span
+        self._y_fitted.add(plot)
+        # At a floor, just enough below it for its tick label ("0") to be drawn.
+        bottom = low - (FLOOR_MARGIN if floor is not None and low == floor else Y_MARGIN) * span
         plot.setYRange(bottom, high + Y_MARGIN * span, padding=0)
 
     def _overlay_items(self, plot: pg.PlotItem) -> list[pg.PlotDataItem]:
