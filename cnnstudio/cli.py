@@ -73,8 +73,8 @@ def _summary_input(args: argparse.Namespace) -> tuple[int, int, int | None]:
     """(channels, classes, size) from --input / --dataset / --num-classes."""
     from cnnstudio.models.catalog import get_info
 
-    get_info(args.arch)  # unknown names fail first, with the list of valid ones
-    channels, classes, size = 3, 1000, None
+    info = get_info(args.arch)  # unknown names fail first, with the list of valid ones
+    channels, classes, size = info.paper_channels, info.paper_classes, None  # the paper's own net
     if args.dataset:
         from cnnstudio.data.catalog import get_info as dataset_info
 
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="every layer's output shape, parameters and MACs")
     p.add_argument("arch")
     p.add_argument("--dataset", help="take channels and classes from this dataset")
-    p.add_argument("--input", help="C,H,W (default: the architecture's own size, 3 channels)")
+    p.add_argument("--input", help="C,H,W (default: the paper's input, e.g. 1,32,32 for LeNet-5)")
     p.add_argument("--num-classes", type=int)
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, e.g. -o batch_norm=true")

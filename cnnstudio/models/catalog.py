@@ -40,8 +40,9 @@ class ArchInfo:
     """What the catalog knows about one architecture (all plain values).
 
     `depth` counts weight layers as the papers do; `default_size` is the side of the square
-    input the paper used; `min_size` is the smallest side the design accepts (every pooling
-    stage still gets a window). `builder` is ``"module:function"`` and `builder_kwargs` the
+    input the paper used, `paper_channels` and `paper_classes` what it was trained on (what
+    a summary with no dataset shows); `min_size` is the smallest side the design accepts
+    (every pooling stage still gets a window). `builder` is ``"module:function"`` and `builder_kwargs` the
     fixed keyword arguments that select this entry (e.g. the VGG configuration letter).
     """
 
@@ -54,6 +55,8 @@ class ArchInfo:
     default_size: int
     min_size: int
     description: str
+    paper_channels: int = 3
+    paper_classes: int = 1000  # ILSVRC
     options: tuple[OptionSpec, ...] = ()
     builder: str = field(default="", repr=False)
     builder_kwargs: tuple[tuple[str, object], ...] = field(default=(), repr=False)
@@ -102,7 +105,7 @@ def _vgg(name: str, config: str, depth: int, params: str, description: str) -> A
 _MODELS: tuple[ArchInfo, ...] = (
     ArchInfo(
         name="lenet5", family="lenet", title="LeNet-5", paper=_LENET_PAPER, year=1998, depth=5,
-        default_size=32, min_size=16,
+        default_size=32, min_size=16, paper_channels=1, paper_classes=10,
         description="The first successful CNN: two 5×5 conv/pool stages and three FC layers, for 32×32 digits.",
         options=(
             OptionSpec("activation", "choice", "tanh", ("tanh", "sigmoid", "relu"),
@@ -144,7 +147,7 @@ _MODELS: tuple[ArchInfo, ...] = (
     ),
     ArchInfo(
         name="tricks", family="tricks", title="Tricks ablation CNN", paper=_TRICKS_PAPER, year=2020, depth=8,
-        default_size=224, min_size=32,
+        default_size=224, min_size=32, paper_classes=16,  # the notes' 16-class Caltech subset
         description="A six-conv sigmoid baseline with a switch for each classic trick, to compare them one by one.",
         options=(
             _batch_norm(),

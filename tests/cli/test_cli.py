@@ -33,6 +33,17 @@ def test_summary_vgg16_ends_with_the_papers_total(tmp_path: Path) -> None:
     assert result.stdout.strip().splitlines()[-1] == "Total params: 138,357,544"
 
 
+def test_summary_without_a_dataset_is_the_papers_own_net(tmp_path: Path) -> None:
+    # LeNet-5 read grey 32×32 digits into 10 classes: its famous ~60 k parameters, not an
+    # RGB, 1000-class variant of 146 k; VGG-16 is the ILSVRC net without any option.
+    result = run_cli("summary", "lenet5", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Input shape: 1×32×32" in result.stdout and "Output shape: 10" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "Total params: 61,706"
+    result = run_cli("summary", "vgg16", tmp_path=tmp_path)
+    assert result.stdout.strip().splitlines()[-1] == "Total params: 138,357,544"
+
+
 def test_summary_takes_the_dataset_shape(tmp_path: Path) -> None:
     result = run_cli("summary", "lenet5", "--dataset", "mnist-sample", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
