@@ -184,7 +184,7 @@ def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
 def _cmd_classify(args: argparse.Namespace) -> int:
     from cnnstudio.inspect.classify import Predictor
 
-    predictor = Predictor.from_run(args.run_dir, which=args.which)
+    predictor = Predictor.from_run(args.run_dir, which=args.which, auto_invert=not args.no_invert)
     failed = 0
     for result in predictor.predict_files(args.images, top_k=args.top, tencrop=args.tencrop):
         if isinstance(result, CnnStudioError):
@@ -264,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--tencrop", action="store_true", help="average over ten crops (AlexNet)")
+    p.add_argument("--no-invert", action="store_true",
+                   help="keep a grey image's colours even when its ground is the opposite of the training "
+                        "images' (by default a digit drawn black on white is inverted for an MNIST model)")
     p.set_defaults(func=_cmd_classify)
 
     p = sub.add_parser("runs", help="past runs with their best validation accuracy")

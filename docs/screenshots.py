@@ -64,20 +64,29 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     window.grab().save(str(OUT / "training.png"))
 
-    # A few validation digits written as files, dropped on the Classify tab.
+    # Validation digits of three classes written as files, and a fourth as if drawn black
+    # on white in a paint program (the tab inverts it for this MNIST model), dropped on the
+    # Classify tab; the drawn one is shown.
     from cnnstudio.data.loaders import load_dataset
 
     bundle = load_dataset("mnist-sample")
+    labels = bundle.val.labels.tolist()
     paths = []
-    for i in range(4):
-        path = TMP / f"digit_{int(bundle.val.labels[i])}_{i}.png"
-        Image.fromarray(bundle.val.images[i, 0].numpy()).save(path)
+    for digit in (2, 5, 7, 4):
+        i = labels.index(digit)
+        image = Image.fromarray(bundle.val.images[i, 0].numpy())
+        if digit == 4:
+            image = Image.eval(image.resize((280, 280), Image.Resampling.BICUBIC), lambda v: 255 - v)
+            path = TMP / "four_drawn_black_on_white.png"
+        else:
+            path = TMP / f"digit_{digit}.png"
+        image.save(path)
         paths.append(str(path))
     classify = window.inspection_tabs["Classify"]
     window.tabs.setCurrentWidget(classify)
     classify.classify_paths(paths)
     wait_until(app, lambda: classify.results() and all(r is not None for r in classify.results()))
-    classify.select_row(0)
+    classify.select_row(3)
     settle(app)
     window.grab().save(str(OUT / "classify.png"))
 

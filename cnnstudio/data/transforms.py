@@ -33,6 +33,7 @@ __all__ = [
     "color_pca",
     "color_pca_from_covariance",
     "crop_source_size",
+    "from_model_input",
     "to_model_input",
     "train_input",
 ]
@@ -151,6 +152,18 @@ def to_model_input(
     x = _resize_square(x, input_size)
     mean, std = _normalisation(spec, in_channels)
     return F.normalize(x, mean, std).contiguous()
+
+
+def from_model_input(x: torch.Tensor, spec: DatasetSpec, *, in_channels: int) -> torch.Tensor:
+    """`to_model_input` undone as far as it can be: normalised N×C×S×S → uint8 pixels.
+
+    What the network was shown, for people to look at (the resize and the centre crop stay).
+    """
+    mean, std = _normalisation(spec, in_channels)
+    mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    x = x if x.dim() == 4 else x.unsqueeze(0)
+    return (x * std_t + mean_t).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _random_crops(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:

@@ -12,23 +12,58 @@ from torchvision.transforms.v2 import functional as F
 
 from cnnstudio.data.images import image_to_tensor, load_image_checked
 from cnnstudio.data.loaders import DatasetSpec
-from cnnstudio.data.transforms import crop_source_size, to_model_input
+from cnnstudio.data.transforms import crop_source_size, from_model_input, to_model_input
 from cnnstudio.errors import CnnStudioError, ImageError
 
-__all__ = ["Prediction", "Predictor"]
+__all__ = ["Prediction", "Predictor", "border_brightness", "dark_ground"]
+
+
+# A grey dataset whose mean pixel is under this is light strokes on a dark ground (MNIST's
+# mean is 0.13, Fashion-MNIST's 0.29); over 1 − this, dark on light.
+DARK_DATASET_MEAN = 0.35
+UNCLEAR_GROUND = 0.4  # a border between this and 1 − this (0–1 brightness) is not inverted
+INVERTED_NOTE = "colours inverted to match the training images: light on dark"
+INVERTED_TO_LIGHT_NOTE = "colours inverted to match the training images: dark on light"
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's top-k classes, most likely first, with an optional note ("first frame used")."""
+    """One image's top-k classes, most likely first, with an optional note ("first frame used").
+
+    `seen` is the image as the network got it: uint8 C×S×S at the model's input size, after
+    the channel conversion, resize, centre crop and any inversion (the centre crop of the
+    ten), before normalisation.
+    """
 
     path: str
     topk: tuple[tuple[str, float], ...]
     note: str | None = None
+    seen: torch.Tensor | None = None
+    inverted: bool = False
 
     @property
     def top1(self) -> tuple[str, float]:
         return self.topk[0]
+
+
+def dark_ground(spec: DatasetSpec) -> bool | None:
+    """True for grey datasets of light strokes on a dark ground (MNIST), False for dark on
+    light, None when the dataset gives no rule (colour photos, mid-grey means)."""
+    if len(spec.mean) != 1:
+        return None
+    if spec.mean[0] < DARK_DATASET_MEAN:
+        return True
+    if spec.mean[0] > 1 - DARK_DATASET_MEAN:
+        return False
+    return None
+
+
+def border_brightness(image: torch.Tensor) -> float:
+    """Mean of a uint8 C×H×W image's outermost ring of pixels, 0–1: its background."""
+    top, bottom = image[:, 0, :], image[:, -1, :]
+    left, right = image[:, 1:-1, 0], image[:, 1:-1, -1]
+    ring = torch.cat([top.flatten(), bottom.flatten(), left.flatten(), right.flatten()])
+    return float(ring.float().mean()) / 255.0
 
 
 class Predictor:
@@ -38,15 +73,19 @@ class Predictor:
     """
 
     def __init__(self, model: nn.Module, spec: DatasetSpec, *, input_size: int, in_channels: int,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", auto_invert: bool = True) -> None:
+        """With `auto_invert`, a grey dataset's images that have the opposite ground to its
+        training images (a digit drawn black on white, for MNIST) are inverted first."""
         self.model = model.eval()
         self.spec = spec
         self.input_size = input_size
         self.in_channels = in_channels
         self.device = torch.device(device)
+        self.auto_invert = auto_invert
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, *, which: str = "best", device: str = "cpu") -> Predictor:
+    def from_run(cls, run_dir: str | Path, *, which: str = "best", device: str = "cpu",
+                 auto_invert: bool = True) -> Predictor:
         """A predictor with the weights of a saved run (its `best` checkpoint by default)."""
         from cnnstudio.runs import load_model
 
@@ -56,11 +95,26 @@ class Predictor:
             from cnnstudio.models.catalog import get_info
 
             input_size = get_info(config.arch).default_size
-        return cls(model, spec, input_size=input_size, in_channels=spec.channels, device=device)
+        return cls(model, spec, input_size=input_size, in_channels=spec.channels, device=device,
+                   auto_invert=auto_invert)
 
     @torch.no_grad()
     def probabilities(self, image: torch.Tensor, *, tencrop: bool = False) -> torch.Tensor:
         """Class probabilities for one uint8 C×H×W image (dataset channels)."""
+        return self._run(image, tencrop=tencrop)[0]
+
+    def should_invert(self, image: torch.Tensor) -> bool:
+        """Whether `image` (uint8 C×H×W) has the opposite ground to the training images."""
+        dark = dark_ground(self.spec) if self.auto_invert and image.shape[0] == 1 else None
+        if dark is None:
+            return False
+        border = border_brightness(image)
+        # Only a clearly opposite ground: a mid-grey border (a photo, noise) is left alone.
+        return border > 1 - UNCLEAR_GROUND if dark else border < UNCLEAR_GROUND
+
+    @torch.no_grad()
+    def _run(self, image: torch.Tensor, *, tencrop: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(class probabilities, the uint8 C×S×S image the network saw) for one image."""
         if tencrop:
             # AlexNet's test-time augmentation: four corners + centre, and their mirrors,
             # from an image 256/224 times the input size; softmax averaged.
@@ -72,7 +126,9 @@ class Predictor:
         x = to_model_input(batch.to(self.device), self.spec, input_size=self.input_size,
                            in_channels=self.in_channels)
         logits = self.model(x)
-        return torch.softmax(logits.float(), dim=1).mean(dim=0).cpu()
+        centre = x[4:5] if tencrop else x[:1]  # ten_crop: four corners, then the centre
+        seen = from_model_input(centre, self.spec, in_channels=self.in_channels)[0].cpu()
+        return torch.softmax(logits.float(), dim=1).mean(dim=0).cpu(), seen
 
     def topk(self, probs: torch.Tensor, k: int) -> tuple[tuple[str, float], ...]:
         values, indices = torch.topk(probs, min(k, probs.numel()))
@@ -94,6 +150,11 @@ class Predictor:
                 results.append(err)
                 continue
             image = image_to_tensor(img, self.spec.channels)
-            probs = self.probabilities(image, tencrop=tencrop)
-            results.append(Prediction(str(path), self.topk(probs, top_k), note))
+            inverted = self.should_invert(image)
+            if inverted:
+                image = 255 - image
+                change = INVERTED_NOTE if dark_ground(self.spec) else INVERTED_TO_LIGHT_NOTE
+                note = f"{note}; {change}" if note else change
+            probs, seen = self._run(image, tencrop=tencrop)
+            results.append(Prediction(str(path), self.topk(probs, top_k), note, seen=seen, inverted=inverted))
         return results

@@ -100,6 +100,17 @@ def test_train_then_classify_good_and_bad_images(tmp_path: Path) -> None:
     probs = [float(line.split()[-1]) for line in lines[1:]]
     assert len(probs) == 3 and probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-6
 
+    # The same "1" drawn black on white, as in a paint program: inverted for this MNIST
+    # model and given the same answer, unless --no-invert keeps it as it is.
+    drawn = tmp_path / "one_drawn.png"
+    Image.fromarray(255 - digit).save(drawn)
+    result = run_cli("classify", str(out), str(drawn), "--top", "3", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"{drawn}  (colours inverted to match the training images: light on dark)"
+    assert result.stdout.splitlines()[1:] == lines[1:]
+    result = run_cli("classify", str(out), str(drawn), "--top", "3", "--no-invert", tmp_path=tmp_path)
+    assert result.stdout.splitlines()[0] == str(drawn) and result.stdout.splitlines()[1:] != lines[1:]
+
     result = run_cli("runs", "--root", str(tmp_path), tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert str(out) in result.stdout and "lenet5" in result.stdout

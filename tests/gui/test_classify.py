@@ -197,3 +197,24 @@ def test_each_classified_drop_selects_its_image_once(tab, state, qtbot, tmp_path
         assert selected == [first_good]  # the first readable file, announced once
     tab.select_row(2)
     assert selected == [good, str(tmp_path / "other.png")]
+
+
+def test_each_file_shows_what_the_network_was_given(tab, state, qtbot, tmp_path):
+    # A digit drawn black on white, for a model of MNIST-style (light on dark) digits.
+    state.model_handle = _handle()
+    array = np.full((120, 120), 255, dtype=np.uint8)
+    array[30:90, 55:65] = 0  # a "1"
+    drawn = tmp_path / "one_drawn.png"
+    Image.fromarray(array).save(drawn)
+    photo = _png(tmp_path / "photo.png", 5, mode="RGB", size=(300, 200))
+    tab.show()
+    with qtbot.waitSignal(tab.classified, timeout=20_000):
+        tab.classify_paths([str(drawn), photo])
+    tab.select_row(0)
+    assert tab.seen_caption() == "network input\n32×32 grey\ninverted"
+    assert "inverted" in tab._note.text()
+    shown = tab._seen.pixmap().toImage()
+    assert shown.width() == 3 * 32  # whole pixels, three screen pixels each
+    assert shown.pixelColor(1, 1).value() < 30  # the white paper became the dark ground
+    tab.select_row(1)  # a colour photo for a grey 32 px model: that is what LeNet-5 sees
+    assert tab.seen_caption() == "network input\n32×32 grey"

@@ -41,6 +41,7 @@ EMPTY_TEXT = "Drop images here to classify them\n\nor use “Open image…” ab
 NO_MODEL_TEXT = "Train a model or open a run first"
 TOP_K = 5
 PREVIEW_SIDE = 320  # pixels: the preview is decoded at this size, not at the file's
+SEEN_SIDE = 112  # pixels: the box for the network's input (a 32 px input shown at 3×)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.gif *.bmp *.tif *.tiff *.webp *.ppm *.pgm *.ico);;All files (*)"
 
 
@@ -63,6 +64,7 @@ class _Entry:
     path: str
     result: Any = None  # Prediction | ImageError | None
     preview: QImage | None = field(default=None, repr=False)
+    seen: QImage | None = field(default=None, repr=False)  # the network's input, as pixels
 
     @property
     def name(self) -> str:
@@ -84,14 +86,28 @@ def _preview(path: str) -> QImage | None:
     return QImage(data, img.width, img.height, 3 * img.width, QImage.Format.Format_RGB888).copy()
 
 
-def _classify(handle: ModelHandle, paths: list[str]) -> tuple[list[Any], QImage | None]:
-    """Background job: top-k for every path, and the first good file's preview."""
+def _seen_image(seen: Any) -> QImage | None:
+    """A uint8 C×S×S tensor (the network's input) as a QImage; None without one."""
+    if seen is None:
+        return None
+    channels, height, width = seen.shape
+    if channels == 1:
+        data, fmt, line = seen[0].contiguous().numpy().tobytes(), QImage.Format.Format_Grayscale8, width
+    else:
+        data, fmt, line = seen.permute(1, 2, 0).contiguous().numpy().tobytes(), QImage.Format.Format_RGB888, 3 * width
+    return QImage(data, width, height, line, fmt).copy()  # owning its pixels once `data` goes
+
+
+def _classify(handle: ModelHandle, paths: list[str]) -> tuple[list[Any], QImage | None, list[QImage | None]]:
+    """Background job: top-k for every path, the first good file's preview, and each file's
+    network input as an image."""
     from cnnstudio.inspect.classify import Predictor
 
     predictor = Predictor(handle.model, handle.spec, input_size=handle.input_size, in_channels=handle.in_channels)
     results = predictor.predict_files(paths, top_k=TOP_K)
     first_good = next((r.path for r in results if not isinstance(r, ImageError)), None)
-    return results, _preview(first_good) if first_good is not None else None
+    seen = [None if isinstance(r, ImageError) else _seen_image(r.seen) for r in results]
+    return results, _preview(first_good) if first_good is not None else None, seen
 
 
 def _screen(paths: list[str]) -> list[ImageError | None]:
@@ -236,14 +252,38 @@ class ClassifyTab(QWidget):
         self._note = QLabel()
         self._note.setWordWrap(True)
         self._topk = TopKView()
+        # What the network was given: the image after resize, crop, grey and any inversion
+        # (a photo becomes a 32×32 grey blob for LeNet-5 — worth seeing).
+        self._seen = QLabel()
+        self._seen.setFixedSize(SEEN_SIDE, SEEN_SIDE)
+        self._seen.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._seen.setObjectName("networkInput")
+        self._seen_caption = QLabel()
+        self._seen_caption.setObjectName("muted")
+        self._seen_caption.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self._seen_caption.setWordWrap(True)
+        self._seen_caption.setFixedWidth(SEEN_SIDE)
+        seen_column = QVBoxLayout()
+        seen_column.setSpacing(4)
+        seen_column.addWidget(self._seen)
+        seen_column.addWidget(self._seen_caption)
+        seen_column.addStretch(1)
+        answer_column = QVBoxLayout()
+        answer_column.setSpacing(8)
+        answer_column.addWidget(self._note)
+        answer_column.addWidget(self._topk)
+        answer_column.addStretch(1)
+        answer = QHBoxLayout()
+        answer.setSpacing(14)
+        answer.addLayout(seen_column)
+        answer.addLayout(answer_column, 1)
         detail = QWidget()
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(8, 0, 0, 0)
         detail_layout.setSpacing(8)
         detail_layout.addWidget(self._preview, 1)
         detail_layout.addWidget(self._file_label)
-        detail_layout.addWidget(self._note)
-        detail_layout.addWidget(self._topk)
+        detail_layout.addLayout(answer)
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
         self._splitter.addWidget(self._list)
@@ -357,13 +397,14 @@ class ClassifyTab(QWidget):
         rest = "; the others will be classified when a model is ready" if waiting and len(bad) < total else ""
         self._state.report("warning", f"{len(bad)} of {_files(total)} could not be classified — {shown}{more}{rest}")
 
-    def _on_classified(self, outcome: tuple[list[Any], QImage | None]) -> None:
-        results, first_preview = outcome
+    def _on_classified(self, outcome: tuple[list[Any], QImage | None, list[QImage | None]]) -> None:
+        results, first_preview, seen = outcome
         if len(results) != len(self._entries):
             return  # the list was cleared or replaced meanwhile
-        for entry, result in zip(self._entries, results):
+        for entry, result, seen_image in zip(self._entries, results, seen):
             entry.result = result
             entry.preview = None
+            entry.seen = seen_image
         good = [e for e in self._entries if not isinstance(e.result, ImageError)]
         if good:
             good[0].preview = first_preview
@@ -418,6 +459,7 @@ class ClassifyTab(QWidget):
         self._file_label.setText(entry.name)
         self._file_label.setToolTip(entry.path)
         result = entry.result
+        self._show_seen(entry)
         if result is None:
             self._topk.setVisible(False)
             self._preview.clear()
@@ -435,6 +477,30 @@ class ClassifyTab(QWidget):
         self._note.setText(result.note or "")
         self._set_preview(entry)
         self.image_selected.emit(entry.path)
+
+    def _show_seen(self, entry: _Entry) -> None:
+        image = entry.seen
+        for widget in (self._seen, self._seen_caption):
+            widget.setVisible(image is not None)
+        if image is None:
+            self._seen.clear()
+            return
+        # Whole pixels, enlarged without smoothing: the network's resolution is the point.
+        scale = max(1, SEEN_SIDE // max(image.width(), image.height()))
+        pixmap = QPixmap.fromImage(image).scaled(image.width() * scale, image.height() * scale,
+                                                 Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.FastTransformation)
+        if pixmap.width() > SEEN_SIDE:  # inputs over SEEN_SIDE px (224) are shown smaller, smoothly
+            pixmap = QPixmap.fromImage(image).scaled(SEEN_SIDE, SEEN_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
+                                                     Qt.TransformationMode.SmoothTransformation)
+        self._seen.setPixmap(pixmap)
+        colour = "grey" if image.format() == QImage.Format.Format_Grayscale8 else "colour"
+        inverted = "\ninverted" if getattr(entry.result, "inverted", False) else ""
+        self._seen_caption.setText(f"network input\n{image.width()}×{image.height()} {colour}{inverted}")
+
+    def seen_caption(self) -> str:
+        """The caption under the network-input thumbnail ('' when none is shown)."""
+        return self._seen_caption.text() if self._seen_caption.isVisibleTo(self) else ""
 
     def _set_preview(self, entry: _Entry) -> None:
         if entry.preview is None:
