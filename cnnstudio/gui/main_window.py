@@ -306,14 +306,15 @@ class MainWindow(QMainWindow):
         self._set_status("Stopping after the current batch…")
 
     def _on_fit_started(self, info: Any) -> None:
-        self.training_tab.on_started(info)
-        self._snapshot_batch = None
-        if info.spec is not None:
-            self.state.spec = info.spec
         # The device list's own name for it ("CPU", the GPU's name), not torch's "cuda:0".
         combo = self.setup_panel.device_combo
         index = combo.findData(info.device)
-        self.device_label.setText(f"Device: {combo.itemText(index) if index >= 0 else info.device}")
+        device = combo.itemText(index) if index >= 0 else info.device
+        self.training_tab.on_started(info, device_name=device)
+        self._snapshot_batch = None
+        if info.spec is not None:
+            self.state.spec = info.spec
+        self.device_label.setText(f"Device: {device}")
         if self.state.training_state == "running":
             self._set_status(f"Training {info.arch} on {info.spec.name}…")
 

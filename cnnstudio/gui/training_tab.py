@@ -305,14 +305,15 @@ class TrainingTab(QWidget):
         self.progress.setValue(0)
         self.redraw()
 
-    def on_started(self, info: Any) -> None:
-        """A fit started (`FitStart`): reset and start the redraw timer."""
+    def on_started(self, info: Any, *, device_name: str | None = None) -> None:
+        """A fit started (`FitStart`): reset and start the redraw timer. `device_name` is the
+        device as people know it ("CPU", the GPU's name); torch's name otherwise."""
         self.reset()
         self._epochs = int(info.epochs)
         self._start_epoch = int(info.start_epoch)
         self._figures_final = False
         self.summary.setText(
-            f"Training {info.arch} at {info.input_size}×{info.input_size} on {info.device} "
+            f"Training {info.arch} at {info.input_size}×{info.input_size} on {device_name or info.device} "
             f"({info.precision}) · {info.num_params:,} parameters · batch {info.batch_size} · "
             f"run folder {info.run_dir}"
         )

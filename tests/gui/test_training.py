@@ -17,11 +17,14 @@ def test_short_training_emits_progress_grows_curves_and_finishes(window, qtbot, 
     progress, snapshots = [], []
     window.controller.progress.connect(progress.append)
     window.controller.model_snapshot.connect(snapshots.append)
+    summaries = []
+    window.controller.started.connect(lambda _info: summaries.append(window.training_tab.summary.text()))
     with qtbot.waitSignal(window.controller.finished, timeout=60_000) as finished:
         began = time.monotonic()
         window.start_action.trigger()
         assert window.state.training_state == "running"
     seconds = time.monotonic() - began
+    assert " on CPU (" in summaries[0]  # named as the device list and the status bar name it
     result, error = finished.args
     assert error is None
     assert result.epochs_done == 1 and not result.stopped_early
