@@ -196,6 +196,9 @@ class MainWindow(QMainWindow):
         classify, maps, runs = (self.inspection_tabs.get(t) for t in ("Classify", "Feature maps", "Runs"))
         if classify is not None and maps is not None:
             classify.image_selected.connect(maps.show_image)  # the last dropped image feeds Feature maps
+        if classify is not None:
+            # Files dropped in a fit's first epoch need not wait for its end.
+            classify.model_wanted.connect(self._on_model_wanted)
         if runs is not None:
             runs.resume_requested.connect(self.resume_run)
             runs.overlay_requested.connect(self._on_overlay_requested)
@@ -326,6 +329,10 @@ class MainWindow(QMainWindow):
         self.state.model_handle = handle
         stats = self.training_tab.latest_batch  # an epoch end: its last batch
         self._snapshot_batch = (stats.epoch, stats.batch) if stats is not None else None
+
+    def _on_model_wanted(self) -> None:
+        if self.state.training_state in ("running", "paused"):
+            self.request_live_snapshot()
 
     def _on_tab_changed(self, index: int) -> None:
         if self.state.training_state in ("running", "paused") and self.tabs.tabText(index) in _LIVE_MODEL_TABS:

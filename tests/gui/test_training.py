@@ -366,3 +366,25 @@ def test_inspection_tabs_opened_mid_epoch_get_the_weights_as_they_are_then(windo
     window.tabs.setCurrentWidget(window.training_tab)  # shown again: the figures stay final
     qtbot.wait(50)
     assert window.training_tab.stats["eta"].value.text() == "–"
+
+
+def test_files_dropped_in_the_first_epoch_are_classified_with_the_weights_of_then(window, qtbot, quick_setup,
+                                                                                   tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    quick_setup(window, epochs=50, batch_size=64)
+    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+        window.start_training()
+    window.setup_panel.pause_button.click()
+    qtbot.waitUntil(lambda: window.training_tab.latest_batch is not None, timeout=5_000)
+    assert window.state.model_handle is None  # no epoch has ended
+    digit = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(digit)
+    classify = window.inspection_tabs["Classify"]
+    with qtbot.waitSignal(classify.classified, timeout=20_000):
+        classify.classify_paths([str(digit)])  # not waiting for the epoch's end
+    assert window.state.model_handle.source.startswith("live · epoch 1, batch ")
+    assert len(classify.results()[0].topk) == 5
+    with qtbot.waitSignal(window.controller.finished, timeout=10_000):
+        window.stop_training()

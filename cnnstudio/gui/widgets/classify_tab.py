@@ -215,6 +215,8 @@ class ClassifyTab(QWidget):
     image_selected = Signal(str)
     #: A classification round finished (its results list was shown).
     classified = Signal()
+    #: Files wait for a model (the window answers with the running fit's weights, if any).
+    model_wanted = Signal()
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -321,6 +323,7 @@ class ClassifyTab(QWidget):
             entries = self._entries
             self._state.run_in_background(_screen, paths, on_done=lambda found: self._on_screened(entries, found),
                                           on_error=self._on_failed, key=self._key)
+            self.model_wanted.emit()
             return
         self._start()
 
