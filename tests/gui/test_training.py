@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from PySide6.QtCore import QEvent, QObject
+
 from cnnstudio.errors import TrainingError
 from cnnstudio.gui.training_tab import CURVE_EVERY, REDRAW_INTERVAL_MS
 from cnnstudio.training.trainer import Trainer
@@ -166,27 +168,28 @@ def test_hidden_training_tab_buffers_curves_and_keeps_its_x_range_still(qtbot):
     assert low < 0.3 and high > 3.0  # the loss curve's y range covers every point
 
 
+class _LayoutRequests(QObject):
+    """Counts the layout requests its watched widget receives."""
+
+    count = 0
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+
 def test_progress_figures_keep_their_size_so_new_values_cause_no_relayout(qtbot):
     # A label whose size may change re-runs the window's layouts and repaints the whole
     # window on every new text: 5 times a second while training.
-    from PySide6.QtCore import QEvent, QObject
-
     from cnnstudio.gui.training_tab import _Stat
-
-    class LayoutRequests(QObject):
-        count = 0
-
-        def eventFilter(self, obj, event):  # noqa: N802 - Qt override
-            if event.type() == QEvent.Type.LayoutRequest:
-                self.count += 1
-            return False
 
     stat = _Stat("batch")
     qtbot.addWidget(stat)
     stat.show()
     stat.set("1 / 36")
     qtbot.wait(20)
-    requests = LayoutRequests()
+    requests = _LayoutRequests()
     stat.installEventFilter(requests)
     for text in ("9 / 36", "17 / 36", "36 / 36", "2 / 36"):
         stat.set(text)
@@ -226,9 +229,8 @@ def _epoch(epoch: int, train_loss: float, val_loss: float):
                       is_best=False)
 
 
-def test_epoch_loss_range_starts_at_zero_and_moves_only_when_a_loss_leaves_it(qtbot):
-    # Every y-range change re-renders the axis (~5 ms of the GUI thread, taken from training):
-    # auto-range moved it at every epoch.
+def _started_tab(qtbot, *, epochs: int):
+    """A shown Training tab whose fit (lenet5, `epochs` epochs) has just started."""
     from types import SimpleNamespace
 
     from cnnstudio.gui.state import StudioState
@@ -237,8 +239,15 @@ def test_epoch_loss_range_starts_at_zero_and_moves_only_when_a_loss_leaves_it(qt
     tab = TrainingTab(StudioState())
     qtbot.addWidget(tab)
     tab.show()
-    tab.on_started(SimpleNamespace(epochs=8, start_epoch=0, arch="lenet5", input_size=32, device="cpu",
+    tab.on_started(SimpleNamespace(epochs=epochs, start_epoch=0, arch="lenet5", input_size=32, device="cpu",
                                    precision="float32", num_params=1, batch_size=8, run_dir="run"))
+    return tab
+
+
+def test_epoch_loss_range_starts_at_zero_and_moves_only_when_a_loss_leaves_it(qtbot):
+    # Every y-range change re-renders the axis (~5 ms of the GUI thread, taken from training):
+    # auto-range moved it at every epoch.
+    tab = _started_tab(qtbot, epochs=8)
     tab.on_epoch(_epoch(1, 2.0, 1.6))
     tab.redraw()
     first = tab._epoch_plot.viewRange()[1]
@@ -257,18 +266,8 @@ def test_a_new_summary_line_asks_for_no_relayout_and_never_resizes_the_plots(qtb
     # Plots that change size re-render all eight axes; the summary goes from two lines
     # ("Training … run folder …") to one ("Epoch 1: …") at every fit start, and a label in
     # a layout would ask the whole window for a relayout at every epoch end.
-    from PySide6.QtCore import QEvent, QObject
-
     from cnnstudio.gui.state import StudioState
     from cnnstudio.gui.training_tab import TrainingTab
-
-    class LayoutRequests(QObject):
-        count = 0
-
-        def eventFilter(self, obj, event):  # noqa: N802 - Qt override
-            if event.type() == QEvent.Type.LayoutRequest:
-                self.count += 1
-            return False
 
     tab = TrainingTab(StudioState())
     qtbot.addWidget(tab)
@@ -282,7 +281,7 @@ def test_a_new_summary_line_asks_for_no_relayout_and_never_resizes_the_plots(qtb
     assert tab.summary.label.heightForWidth(tab.summary.width()) > line  # wrapped, and all of it shown
     assert tab.summary.height() >= tab.summary.label.heightForWidth(tab.summary.width())
     height = tab.plots.height()
-    requests = LayoutRequests()
+    requests = _LayoutRequests()
     tab.installEventFilter(requests)
     for epoch in range(1, 4):
         tab.summary.setText(f"Epoch {epoch}: train loss 0.9{epoch}")
@@ -312,16 +311,7 @@ def test_the_busy_bar_of_loading_stops_when_training_starts(qtbot):
 
 
 def test_an_overlaid_run_is_inside_the_epoch_loss_range(qtbot):
-    from types import SimpleNamespace
-
-    from cnnstudio.gui.state import StudioState
-    from cnnstudio.gui.training_tab import TrainingTab
-
-    tab = TrainingTab(StudioState())
-    qtbot.addWidget(tab)
-    tab.show()
-    tab.on_started(SimpleNamespace(epochs=4, start_epoch=0, arch="lenet5", input_size=32, device="cpu",
-                                   precision="float32", num_params=1, batch_size=8, run_dir="run"))
+    tab = _started_tab(qtbot, epochs=4)
     tab.on_epoch(_epoch(1, 1.2, 1.0))
     tab.redraw()
     assert 1.2 <= tab._epoch_plot.viewRange()[1][1] < 2.0
