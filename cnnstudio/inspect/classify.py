@@ -98,11 +98,6 @@ class Predictor:
         return cls(model, spec, input_size=input_size, in_channels=spec.channels, device=device,
                    auto_invert=auto_invert)
 
-    @torch.no_grad()
-    def probabilities(self, image: torch.Tensor, *, tencrop: bool = False) -> torch.Tensor:
-        """Class probabilities for one uint8 C×H×W image (dataset channels)."""
-        return self._run(image, tencrop=tencrop)[0]
-
     def should_invert(self, image: torch.Tensor) -> bool:
         """Whether `image` (uint8 C×H×W) has the opposite ground to the training images."""
         dark = dark_ground(self.spec) if self.auto_invert and image.shape[0] == 1 else None
