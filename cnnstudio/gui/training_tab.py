@@ -11,6 +11,7 @@ makes pyqtgraph regenerate and repaint the axis and its grid, the bulk of a fram
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ REDRAW_INTERVAL_MS = 200  # progress figures: 5 refreshes a second, whatever the
 # a few ms of the GUI thread taken from torch's two threads on a 2-core machine (issue 4's
 # (a)); pushing every 4th refresh saved 0.5 % of a core, too little to measure in throughput.
 CURVE_EVERY = 2
+# Epoch curves, whose markers make them the dearest to push, at most once a second: with
+# mnist-sample's quarter-second epochs they were 40 % of the GUI thread's time.
+EPOCH_CURVE_INTERVAL_S = 1.0
+EPOCH_SERIES = frozenset({"train_loss", "val_loss", "train_acc", "val_acc", "val_top5"})
 Y_MARGIN = 0.1  # headroom added (as a share of the span) when a y range has to grow
 FLOOR_MARGIN = 0.04  # below a loss's 0: room for the "0" tick label, which pyqtgraph drops at the edge
 EMA_ALPHA = 0.15  # smoothing of the batch loss (each point is already a mean of a few batches)
@@ -175,6 +180,7 @@ class TrainingTab(QWidget):
         self._epoch_seconds: list[float] = []
         self._latest_batch: Any = None
         self._figures_final = False  # the fit is over: the progress figures keep their last values
+        self._epoch_pushed_at = -math.inf  # when the epoch curves were last pushed (monotonic s)
         self.overlays: dict[str, list[pg.PlotDataItem]] = {}
         self._build()
         self._timer = QTimer(self)
@@ -304,6 +310,7 @@ class TrainingTab(QWidget):
             stat.set("–")
         self.progress.setValue(0)
         self.redraw()
+        self._epoch_pushed_at = -math.inf  # the new fit's first epoch is drawn as soon as it ends
 
     def on_started(self, info: Any, *, device_name: str | None = None) -> None:
         """A fit started (`FitStart`): reset and start the redraw timer. `device_name` is the
@@ -409,23 +416,27 @@ class TrainingTab(QWidget):
 
     def _on_tick(self) -> None:
         self._ticks += 1
-        self.redraw(curves=self._ticks % CURVE_EVERY == 0)
+        self.redraw(curves=self._ticks % CURVE_EVERY == 0, throttled=True)
 
-    def redraw(self, *, curves: bool = True) -> None:
+    def redraw(self, *, curves: bool = True, throttled: bool = False) -> None:
         """Refresh the progress figures and, with `curves` and only while the tab is visible,
-        push the changed buffers into their curves."""
+        push the changed buffers into their curves (`throttled`: the epoch curves only if
+        `EPOCH_CURVE_INTERVAL_S` has passed since their last push)."""
         if curves and self.isVisible():
-            self._push_curves()
+            due = time.monotonic() - self._epoch_pushed_at >= EPOCH_CURVE_INTERVAL_S
+            self._push_curves(epoch_curves=due or not throttled)
         self._update_figures()
 
-    def _push_curves(self) -> None:
+    def _push_curves(self, *, epoch_curves: bool) -> None:
         pushed = False
         for key, series in self._series.items():
-            if series.dirty:
+            if series.dirty and (epoch_curves or key not in EPOCH_SERIES):
                 x, y = series.data()
                 self.curves[key].setData(x, y)
                 series.dirty = False
                 pushed = True
+                if key in EPOCH_SERIES:
+                    self._epoch_pushed_at = time.monotonic()
         if pushed:
             self._follow_all_y()
             self.redraws += 1

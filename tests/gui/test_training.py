@@ -378,3 +378,21 @@ def test_files_dropped_in_the_first_epoch_are_classified_with_the_weights_of_the
     assert len(classify.results()[0].topk) == 5
     with qtbot.waitSignal(window.controller.finished, timeout=10_000):
         window.stop_training()
+
+
+def test_epoch_curves_are_pushed_at_most_once_a_second_while_the_timer_draws(qtbot):
+    # Their markers make them the dearest curves to push; quarter-second epochs (mnist-sample)
+    # pushed them at every curve tick.
+    tab = _started_tab(qtbot, epochs=8)
+    tab.on_epoch(_epoch(1, 2.0, 1.6))
+    tab.redraw(throttled=True)
+    assert tab.point_counts()["val_loss"] == 1  # the first push is due at once
+    tab.on_epoch(_epoch(2, 1.5, 1.3))
+    tab.redraw(throttled=True)  # a timer tick a moment later: the epoch curves wait...
+    assert tab.point_counts()["val_loss"] == 1
+    qtbot.wait(1050)
+    tab.redraw(throttled=True)  # ...at most a second
+    assert tab.point_counts()["val_loss"] == 2
+    tab.on_epoch(_epoch(3, 1.2, 1.1))
+    tab.redraw()  # the fit's end, or the tab shown again: everything, at once
+    assert tab.point_counts()["val_loss"] == 3 and tab.point_counts()["train_acc"] == 3
