@@ -235,7 +235,8 @@ class TrainingTab(QWidget):
         self.plots.ci.setContentsMargins(4, 4, 4, 4)
         batch = self._plot("Loss per batch", "loss", row=0, col=0)
         epoch = self._plot("Loss per epoch", "loss", row=0, col=1)
-        acc = self._plot("Accuracy", "%", row=1, col=0)
+        # Accuracies climb to the top of their plot: their legend sits at the bottom.
+        acc = self._plot("Accuracy", "%", row=1, col=0, legend_at_bottom=True)
         lr = self._plot("Learning rate", "", row=1, col=1)
         acc.setYRange(0, 100, padding=FLOOR_MARGIN)
         lr.setLogMode(x=False, y=True)
@@ -266,7 +267,7 @@ class TrainingTab(QWidget):
         self._y_fitted: set[pg.PlotItem] = set()  # followed plots whose range this fit has set
         layout.addWidget(self.plots, 1)
 
-    def _plot(self, title: str, unit: str, *, row: int, col: int) -> pg.PlotItem:
+    def _plot(self, title: str, unit: str, *, row: int, col: int, legend_at_bottom: bool = False) -> pg.PlotItem:
         plot = self.plots.addPlot(row=row, col=col, title=title)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setLabel("bottom", "epoch")
@@ -278,7 +279,7 @@ class TrainingTab(QWidget):
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         plot.setMenuEnabled(False)
-        legend = plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        legend = plot.addLegend(offset=(-8, -8 if legend_at_bottom else 8), labelTextSize="8pt")
         # Axes (with their grid lines, which span the plot) and legends change rarely, but
         # every curve update repainted them: replaying an axis cost ~2 ms a frame, most of
         # the GUI thread's time while training. Cached, they are re-rendered only when
