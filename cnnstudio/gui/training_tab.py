@@ -490,8 +490,6 @@ class TrainingTab(QWidget):
     def _update_figures(self) -> None:
         stats = self._latest_batch
         if stats is not None and not self._figures_final:
-            if self.progress.maximum() == 0:
-                self.progress.setRange(0, 1000)
             epochs_left = self._epochs - stats.epoch
             span = max(self._epochs - self._start_epoch, 1)
             done = (stats.epoch - 1 - self._start_epoch) + stats.batch / max(stats.num_batches, 1)

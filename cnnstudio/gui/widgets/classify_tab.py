@@ -488,14 +488,15 @@ class ClassifyTab(QWidget):
         if image is None:
             self._seen.clear()
             return
-        # Whole pixels, enlarged without smoothing: the network's resolution is the point.
-        scale = max(1, SEEN_SIDE // max(image.width(), image.height()))
-        pixmap = QPixmap.fromImage(image).scaled(image.width() * scale, image.height() * scale,
-                                                 Qt.AspectRatioMode.KeepAspectRatio,
-                                                 Qt.TransformationMode.FastTransformation)
-        if pixmap.width() > SEEN_SIDE:  # inputs over SEEN_SIDE px (224) are shown smaller, smoothly
-            pixmap = QPixmap.fromImage(image).scaled(SEEN_SIDE, SEEN_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation)
+        pixmap = QPixmap.fromImage(image)
+        side = max(image.width(), image.height())
+        if side <= SEEN_SIDE:  # whole pixels, enlarged without smoothing: the network's resolution is the point
+            scale = SEEN_SIDE // side
+            pixmap = pixmap.scaled(image.width() * scale, image.height() * scale,
+                                   Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+        else:  # inputs over SEEN_SIDE px (224) are shown smaller, smoothly
+            pixmap = pixmap.scaled(SEEN_SIDE, SEEN_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
         self._seen.setPixmap(pixmap)
         colour = "grey" if image.format() == QImage.Format.Format_Grayscale8 else "colour"
         inverted = "\ninverted" if getattr(entry.result, "inverted", False) else ""
