@@ -150,7 +150,9 @@ class StudioState(QObject):
         self._pool.setMaxThreadCount(2)
         # A pool thread that ran PyTorch keeps an OpenMP team until it exits, and teams
         # beyond the core count slow the training thread's every op (see cnnstudio.threads):
-        # threads leave as soon as their job is done (a new thread and team cost about a ms).
+        # threads leave as soon as their job is done. The price: a fresh thread's first
+        # forward pass is slower (AlexNet: 26-71 ms instead of 25, a new team and cold
+        # caches); keeping idle threads made other threads' forwards slower still.
         self._pool.setExpiryTimeout(0)
         self._bridges: dict[int, _Bridge] = {}
         self._latest: dict[str, int] = {}
