@@ -319,7 +319,7 @@ def classify_latency(window: Any, *, quick: bool, folder: Path,
     second to the next, more than the overhead measured.
     """
     from cnnstudio.data.images import image_to_tensor, load_image
-    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.data.transforms import to_model_input
     from cnnstudio.gui.state import ModelHandle
     from cnnstudio.models.catalog import get_info

@@ -112,7 +112,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     console = ConsoleProgress()
     if args.resume:
-        from cnnstudio.runs import open_run
+        from cnnstudio.training.runs import open_run
 
         config = open_run(args.resume).config
         if args.epochs is not None:
@@ -198,7 +198,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from cnnstudio.runs import default_runs_dir, list_runs
+    from cnnstudio.training.runs import default_runs_dir, list_runs
 
     runs = list_runs(args.root)
     if not runs:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import torch
 
 from cnnstudio.data import catalog
 from cnnstudio.data.download import CancelFn, ProgressFn
+from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.data.folders import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_STORE_SIZE,
@@ -43,7 +44,6 @@ from cnnstudio.errors import DatasetError, UnknownNameError
 
 __all__ = [
     "DatasetBundle",
-    "DatasetSpec",
     "DeviceLoader",
     "ImageSet",
     "StreamingLoader",
@@ -59,51 +59,6 @@ CONVERTED_BUDGET = 512 * 2**20
 _CONVERT_CHUNK = 1024  # images converted at a time when filling it (bounds the peak memory)
 # Augmentations that commute with the evaluation transform, drawn per batch on top of it.
 _AFTER_CONVERSION = frozenset({"flip"})
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What a model needs to know about its data; stored with every run (JSON).
-
-    `classes[i]` is the name of class index i, so a reordered folder can never silently
-    relabel a trained model; `mean`/`std` are per channel on pixels in 0..1.
-    """
-
-    name: str
-    channels: int
-    classes: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    native_size: int
-
-    @property
-    def num_classes(self) -> int:
-        """How many classes the dataset has."""
-        return len(self.classes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (lists for the tuples)."""
-        data = asdict(self)
-        data["classes"], data["mean"], data["std"] = list(self.classes), list(self.mean), list(self.std)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DatasetSpec:
-        """The spec saved by `to_dict`; `DatasetError` if it is malformed."""
-        try:
-            spec = cls(
-                name=str(data["name"]),
-                channels=int(data["channels"]),
-                classes=tuple(str(c) for c in data["classes"]),
-                mean=tuple(float(m) for m in data["mean"]),
-                std=tuple(float(s) for s in data["std"]),
-                native_size=int(data["native_size"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"the saved dataset description is malformed ({exc!r})") from None
-        if spec.channels not in (1, 3) or len(spec.mean) != spec.channels or len(spec.std) != spec.channels:
-            raise DatasetError(f"the saved dataset description is inconsistent: {spec.to_dict()}")
-        return spec
 
 
 @dataclass(eq=False)

@@ -23,7 +23,7 @@ from torchvision.transforms.v2 import functional as F
 from cnnstudio.errors import UnknownNameError
 
 if TYPE_CHECKING:
-    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.spec import DatasetSpec
 
 __all__ = [
     "AUGMENTATIONS",

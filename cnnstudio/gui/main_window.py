@@ -263,7 +263,7 @@ class MainWindow(QMainWindow):
         if self.controller.active or self.state.training_state != "idle":
             self.show_error("A training is running; stop it before resuming another run.")
             return
-        from cnnstudio.runs import open_run
+        from cnnstudio.training.runs import open_run
 
         try:
             run = open_run(run_dir)

@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as F
 
 from cnnstudio.data.images import image_to_tensor, load_image_checked
-from cnnstudio.data.loaders import DatasetSpec
+from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.data.transforms import crop_source_size, from_model_input, to_model_input
 from cnnstudio.errors import CnnStudioError, ImageError
 
@@ -87,7 +87,7 @@ class Predictor:
     def from_run(cls, run_dir: str | Path, *, which: str = "best", device: str = "cpu",
                  auto_invert: bool = True) -> Predictor:
         """A predictor with the weights of a saved run (its `best` checkpoint by default)."""
-        from cnnstudio.runs import load_model
+        from cnnstudio.training.runs import load_model
 
         model, spec, config = load_model(run_dir, which=which, device=device)
         input_size = config.input_size

@@ -6,7 +6,7 @@ checkpoint or the new one, never half of one. Loading uses `torch.load(weights_o
 and nothing else: a file that needs code to unpickle is refused, never retried unsafely.
 Each way a file can be unusable gets its own one-line message.
 
-torch is imported inside the functions: `cnnstudio.runs` uses `atomic_write` to list and
+torch is imported inside the functions: `training.runs` uses `atomic_write` to list and
 write run folders, and listing runs must not wait for torch to import.
 """
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnstudio import runs
+from cnnstudio.training import runs
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
 from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart

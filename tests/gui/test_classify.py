@@ -17,7 +17,7 @@ CLASSES = tuple("0123456789")
 
 
 def _handle() -> ModelHandle:
-    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.models.registry import build_model
 
     model = build_model("lenet5", in_channels=1, num_classes=10).eval()

@@ -11,7 +11,7 @@ from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
 
 
 def _handle(in_channels: int = 1) -> ModelHandle:
-    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.models.registry import build_model
 
     model = build_model("lenet5", in_channels=in_channels, num_classes=10).eval()

@@ -10,7 +10,7 @@ from cnnstudio.gui.widgets.kernels_tab import KernelsTab
 
 
 def _handle(in_channels: int) -> ModelHandle:
-    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.models.registry import build_model
 
     model = build_model("lenet5", in_channels=in_channels, num_classes=10).eval()

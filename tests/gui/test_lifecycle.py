@@ -128,7 +128,7 @@ def test_closing_during_a_classification_waits_for_it(window, qtbot, tmp_path):
     import numpy as np
     from PIL import Image
 
-    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.gui.state import ModelHandle
     from cnnstudio.models.registry import build_model
 

@@ -10,9 +10,9 @@ from cnnstudio.gui.widgets.runs_tab import RunsTab
 
 def _write_run(root, *, val_accs=(0.5, 0.75), epochs: int = 3):
     """A real run folder written by the engine's RunWriter, with a real best.pt."""
-    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.models.registry import build_model
-    from cnnstudio.runs import RunWriter, new_run_dir
+    from cnnstudio.training.runs import RunWriter, new_run_dir
     from cnnstudio.training.config import TrainConfig
 
     config = TrainConfig(arch="lenet5", dataset="mnist-sample", epochs=epochs, input_size=32)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cnnstudio.data.loaders import DatasetSpec
+from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.inspect.classify import INVERTED_NOTE, Predictor, border_brightness, dark_ground
 from cnnstudio.models.registry import build_model
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnstudio import runs
+from cnnstudio.training import runs
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
 from cnnstudio.training.callbacks import BatchStats, Callback, ConsoleProgress, EpochStats, FitResult, FitStart
 from cnnstudio.training.checkpoints import load_checkpoint

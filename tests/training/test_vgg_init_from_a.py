@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from cnnstudio import runs
+from cnnstudio.training import runs
 from cnnstudio.training.trainer import Trainer
 from training_helpers import make_bundle, tiny_config
 

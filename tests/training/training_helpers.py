@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from cnnstudio.data.loaders import DatasetBundle, DatasetSpec, ImageSet
+from cnnstudio.data.loaders import DatasetBundle, ImageSet
+from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.training.callbacks import Callback
 from cnnstudio.training.config import TrainConfig
 

@@ -61,7 +61,7 @@ def run_columns() -> list[Column]:
 def open_run_handle(run_dir: str) -> ModelHandle:
     """Load a run's best weights into a `ModelHandle` (slow: call it in the background)."""
     from cnnstudio.models.catalog import get_info
-    from cnnstudio.runs import load_model, open_run
+    from cnnstudio.training.runs import load_model, open_run
 
     info = open_run(run_dir)
     model, spec, config = load_model(info, device="cpu")
@@ -71,7 +71,7 @@ def open_run_handle(run_dir: str) -> ModelHandle:
 
 
 def _list_runs(root: str | None) -> list[Any]:
-    from cnnstudio.runs import list_runs
+    from cnnstudio.training.runs import list_runs
 
     return list_runs(root)
 
@@ -252,6 +252,6 @@ class RunsTab(QWidget):
 
 
 def _default_root() -> str:
-    from cnnstudio.runs import default_runs_dir
+    from cnnstudio.training.runs import default_runs_dir
 
     return str(default_runs_dir())

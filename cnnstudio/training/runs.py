@@ -35,7 +35,7 @@ from cnnstudio.training.config import TrainConfig
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnstudio.data.loaders import DatasetSpec
+    from cnnstudio.data.spec import DatasetSpec
 
 __all__ = [
     "RunInfo",
@@ -209,7 +209,7 @@ class RunInfo:
     @property
     def spec(self) -> DatasetSpec:
         """The run's DatasetSpec (class names in the model's index order)."""
-        from cnnstudio.data.loaders import DatasetSpec
+        from cnnstudio.data.spec import DatasetSpec
 
         try:
             return DatasetSpec.from_dict(_read_json(self.path / SPEC_FILE))
