@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Sequence, TextIO
 
+from cnnstudio.choices import Init, Optimizer, Schedule
 from cnnstudio.errors import CnnStudioError
+from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
 
 if TYPE_CHECKING:
     from cnnstudio.training.config import TrainConfig
+    from cnnstudio.training.trainer import Trainer
 
-__all__ = ["main"]
+__all__ = ["ConsoleProgress", "main"]
 
 EXIT_USAGE = 2
 
@@ -107,7 +111,6 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cnnstudio.training.callbacks import ConsoleProgress
     from cnnstudio.training.trainer import Trainer, load_training_data
 
     console = ConsoleProgress()
@@ -238,9 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--momentum", type=float)
     p.add_argument("--weight-decay", type=float)
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
-    p.add_argument("--schedule", choices=("constant", "step", "cosine", "plateau"))
-    p.add_argument("--init", choices=("default", "normal", "kaiming", "xavier"))
+    p.add_argument("--optimizer", choices=Optimizer.values())
+    p.add_argument("--schedule", choices=Schedule.values())
+    p.add_argument("--init", choices=Init.values())
     p.add_argument("--init-from", metavar="RUN_DIR", help="VGG: start from a trained config-A run")
     p.add_argument("--augment", metavar="A,B", help="comma-separated: crop,flip,pca,scale")
     p.add_argument("--input-size", type=int)
@@ -290,3 +293,101 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before training (say, during a download)
         print("\ncnnstudio: interrupted", file=sys.stderr)
         return 130
+
+
+# ---------------------------------------------------------------- the console's view of a fit
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+class ConsoleProgress(Callback):
+    """The command line's view: a one-line progress bar per epoch, then one line per epoch.
+
+        epoch 2/3  train loss 0.21 acc 93.4 %  val loss 0.18 acc 94.8 % (top-5 99.6 %)  12.3 s  4,210 img/s
+
+    The bar (redrawn in place with `\r`) is drawn only on a terminal unless `bar=True`:
+    in a log file it would be hundreds of lines per epoch.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, width: int = 24, bar: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self.bar = bar if bar is not None else self.stream.isatty()
+        self._epochs = 0
+        self._bar_shown = False
+        self._last_draw = 0.0
+        self._last_message: str | None = None
+
+    def loading(self, done: int, total: int, message: str) -> None:
+        """Dataset download / folder scan progress (a `load_dataset` progress function)."""
+        now = time.monotonic()
+        if self.bar:
+            if done < total and now - self._last_draw < 1 / 15:
+                return
+            self._last_draw = now
+            share = f" {100 * done / total:.0f} %" if total > 0 else ""
+            self._write(f"\r\033[K{message}{share}")
+            self._bar_shown = True
+        elif message != self._last_message:
+            self._last_message = message  # a log gets each step once, not every percent
+            self._write(f"{message}\n")
+
+    def on_fit_start(self, trainer: Trainer, info: FitStart) -> None:
+        self._clear_bar()
+        self._epochs = info.epochs
+        resumed = f", resuming after epoch {info.start_epoch}" if info.start_epoch else ""
+        self._write(
+            f"training {info.arch} on {info.spec.name} ({len(info.spec.classes)} classes) at "
+            f"{info.input_size}×{info.input_size}, {info.num_params:,} parameters, {info.device}, "
+            f"{info.precision}{resumed}\nrun folder: {info.run_dir}\n"
+        )
+
+    def on_batch_end(self, trainer: Trainer, stats: BatchStats) -> None:
+        # A terminal redraw costs little, but 30 a second is plenty to look smooth.
+        now = time.monotonic()
+        if not self.bar or (stats.batch < stats.num_batches and now - self._last_draw < 1 / 15):
+            return
+        self._last_draw = now
+        filled = round(self.width * stats.batch / max(stats.num_batches, 1))
+        bar = "#" * filled + "." * (self.width - filled)
+        self._write(
+            f"\repoch {stats.epoch}/{self._epochs} [{bar}] {stats.batch}/{stats.num_batches}  "
+            f"loss {stats.loss:.3f} acc {_percent(stats.accuracy)}  {stats.images_per_s:,.0f} img/s  "
+            f"eta {stats.eta_s:.0f} s "
+        )
+        self._bar_shown = True
+
+    def on_epoch_end(self, trainer: Trainer, stats: EpochStats) -> None:
+        top5 = f" (top-5 {_percent(stats.val_top5)})" if stats.val_top5 is not None else ""
+        aux = ""
+        if stats.aux1_loss is not None and stats.aux2_loss is not None:
+            aux = f"  aux loss {stats.aux1_loss:.2f}/{stats.aux2_loss:.2f}"
+        best = "  *" if stats.is_best else ""
+        self._clear_bar()
+        self._write(
+            f"epoch {stats.epoch}/{stats.epochs}  train loss {stats.train_loss:.2f} acc {_percent(stats.train_acc)}  "
+            f"val loss {stats.val_loss:.2f} acc {_percent(stats.val_acc)}{top5}{aux}  "
+            f"{stats.seconds:.1f} s  {stats.images_per_s:,.0f} img/s  lr {stats.lr:.3g}{best}\n"
+        )
+
+    def on_notice(self, trainer: Trainer, message: str) -> None:
+        self._clear_bar()
+        self._write(f"note: {message}\n")
+
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        self._clear_bar()
+        if result.stopped_early:
+            self._write(f"{result.reason} after {result.epochs_done} epoch(s)\n")
+
+    def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
+        self._clear_bar()
+
+    def _clear_bar(self) -> None:
+        if self._bar_shown:
+            self._write("\r\033[K" if self.stream.isatty() else "\n")  # erase the bar, or end its line
+            self._bar_shown = False
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()

@@ -7,12 +7,10 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from cnnstudio.choices import Init
 from cnnstudio.errors import CheckpointError, CnnStudioError, UnknownNameError
 
-__all__ = ["INIT_SCHEMES", "init_vgg_from_a", "init_weights"]
-
-#: Schemes `init_weights` knows, in the order a chooser should show them.
-INIT_SCHEMES = ("default", "normal", "kaiming", "xavier")
+__all__ = ["init_vgg_from_a", "init_weights"]
 
 
 def init_weights(model: nn.Module, scheme: str) -> None:
@@ -25,16 +23,16 @@ def init_weights(model: nn.Module, scheme: str) -> None:
 
     BatchNorm layers are reset to weight 1, bias 0 by every scheme except "default".
     """
-    if scheme not in INIT_SCHEMES:
-        raise UnknownNameError(f"unknown initialisation {scheme!r}; choose one of: {', '.join(INIT_SCHEMES)}")
-    if scheme == "default":
+    if scheme not in Init.values():
+        raise UnknownNameError(f"unknown initialisation {scheme!r}; choose one of: {', '.join(Init.values())}")
+    if scheme == Init.DEFAULT:
         return
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
-                if scheme == "normal":
+                if scheme == Init.NORMAL:
                     nn.init.normal_(module.weight, mean=0.0, std=0.01)
-                elif scheme == "kaiming":
+                elif scheme == Init.KAIMING:
                     nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 else:
                     nn.init.xavier_uniform_(module.weight)

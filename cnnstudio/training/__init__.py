@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cnnstudio.training.callbacks import BatchStats, Callback, ConsoleProgress, EpochStats, FitResult, FitStart
+from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart
 from cnnstudio.training.config import TrainConfig, paper_defaults
 
 if TYPE_CHECKING:
     from cnnstudio.training.trainer import Trainer
 
-__all__ = ["BatchStats", "Callback", "ConsoleProgress", "EpochStats", "FitResult", "FitStart", "TrainConfig",
+__all__ = ["BatchStats", "Callback", "CallbackList", "EpochStats", "FitResult", "FitStart", "TrainConfig",
            "Trainer", "paper_defaults"]
 
 

@@ -1,17 +1,18 @@
-"""How a training run talks to the world: callback hooks and the plain records they receive.
+"""How a training run talks to the world: the callback hooks and the plain records they receive.
 
-The trainer knows nothing of progress bars or windows; it calls these hooks on a list of
-callbacks. What crosses is plain: frozen dataclasses of ints, floats and strings (never a
+This module is the whole contract between the trainer and whoever watches it. The trainer
+knows nothing of progress bars or windows; it calls these hooks, as methods, on a
+`CallbackList`. The faces' own callbacks live with them (the console bar in `cli.py`,
+the window's signal bridge in `gui/session.py`). What crosses is plain: frozen dataclasses of ints, floats and strings (never a
 tensor), so a callback may hand them to another thread as they are. Accuracies are
 fractions in 0..1; callbacks format them as they like.
 """
 
 from __future__ import annotations
 
-import sys
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cnnstudio.training.trainer import Trainer
@@ -22,7 +23,7 @@ __all__ = [
     "EpochStats",
     "FitResult",
     "Callback",
-    "ConsoleProgress",
+    "CallbackList",
 ]
 
 
@@ -115,97 +116,39 @@ class Callback:
         """The fit is ending with `exc`, which `fit()` raises next."""
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f} %"
+class CallbackList(Callback):
+    """Several callbacks as one: each hook calls it on every callback, in order."""
 
+    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
+        self.callbacks: list[Callback] = list(callbacks)
 
-class ConsoleProgress(Callback):
-    """The command line's view: a one-line progress bar per epoch, then one line per epoch.
+    def __iter__(self):  # noqa: ANN204 - iterate the callbacks themselves
+        return iter(self.callbacks)
 
-        epoch 2/3  train loss 0.21 acc 93.4 %  val loss 0.18 acc 94.8 % (top-5 99.6 %)  12.3 s  4,210 img/s
-
-    The bar (redrawn in place with `\r`) is drawn only on a terminal unless `bar=True`:
-    in a log file it would be hundreds of lines per epoch.
-    """
-
-    def __init__(self, stream: TextIO | None = None, *, width: int = 24, bar: bool | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.bar = bar if bar is not None else self.stream.isatty()
-        self._epochs = 0
-        self._bar_shown = False
-        self._last_draw = 0.0
-        self._last_message: str | None = None
-
-    def loading(self, done: int, total: int, message: str) -> None:
-        """Dataset download / folder scan progress (a `load_dataset` progress function)."""
-        now = time.monotonic()
-        if self.bar:
-            if done < total and now - self._last_draw < 1 / 15:
-                return
-            self._last_draw = now
-            share = f" {100 * done / total:.0f} %" if total > 0 else ""
-            self._write(f"\r\033[K{message}{share}")
-            self._bar_shown = True
-        elif message != self._last_message:
-            self._last_message = message  # a log gets each step once, not every percent
-            self._write(f"{message}\n")
+    def append(self, callback: Callback) -> None:
+        """Add a callback; it sees the hooks from the next one on."""
+        self.callbacks.append(callback)
 
     def on_fit_start(self, trainer: Trainer, info: FitStart) -> None:
-        self._clear_bar()
-        self._epochs = info.epochs
-        resumed = f", resuming after epoch {info.start_epoch}" if info.start_epoch else ""
-        self._write(
-            f"training {info.arch} on {info.spec.name} ({len(info.spec.classes)} classes) at "
-            f"{info.input_size}×{info.input_size}, {info.num_params:,} parameters, {info.device}, "
-            f"{info.precision}{resumed}\nrun folder: {info.run_dir}\n"
-        )
+        for callback in self.callbacks:
+            callback.on_fit_start(trainer, info)
 
     def on_batch_end(self, trainer: Trainer, stats: BatchStats) -> None:
-        # A terminal redraw costs little, but 30 a second is plenty to look smooth.
-        now = time.monotonic()
-        if not self.bar or (stats.batch < stats.num_batches and now - self._last_draw < 1 / 15):
-            return
-        self._last_draw = now
-        filled = round(self.width * stats.batch / max(stats.num_batches, 1))
-        bar = "#" * filled + "." * (self.width - filled)
-        self._write(
-            f"\repoch {stats.epoch}/{self._epochs} [{bar}] {stats.batch}/{stats.num_batches}  "
-            f"loss {stats.loss:.3f} acc {_percent(stats.accuracy)}  {stats.images_per_s:,.0f} img/s  "
-            f"eta {stats.eta_s:.0f} s "
-        )
-        self._bar_shown = True
+        for callback in self.callbacks:
+            callback.on_batch_end(trainer, stats)
 
     def on_epoch_end(self, trainer: Trainer, stats: EpochStats) -> None:
-        top5 = f" (top-5 {_percent(stats.val_top5)})" if stats.val_top5 is not None else ""
-        aux = ""
-        if stats.aux1_loss is not None and stats.aux2_loss is not None:
-            aux = f"  aux loss {stats.aux1_loss:.2f}/{stats.aux2_loss:.2f}"
-        best = "  *" if stats.is_best else ""
-        self._clear_bar()
-        self._write(
-            f"epoch {stats.epoch}/{stats.epochs}  train loss {stats.train_loss:.2f} acc {_percent(stats.train_acc)}  "
-            f"val loss {stats.val_loss:.2f} acc {_percent(stats.val_acc)}{top5}{aux}  "
-            f"{stats.seconds:.1f} s  {stats.images_per_s:,.0f} img/s  lr {stats.lr:.3g}{best}\n"
-        )
+        for callback in self.callbacks:
+            callback.on_epoch_end(trainer, stats)
 
     def on_notice(self, trainer: Trainer, message: str) -> None:
-        self._clear_bar()
-        self._write(f"note: {message}\n")
+        for callback in self.callbacks:
+            callback.on_notice(trainer, message)
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
-        self._clear_bar()
-        if result.stopped_early:
-            self._write(f"{result.reason} after {result.epochs_done} epoch(s)\n")
+        for callback in self.callbacks:
+            callback.on_fit_end(trainer, result)
 
     def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
-        self._clear_bar()
-
-    def _clear_bar(self) -> None:
-        if self._bar_shown:
-            self._write("\r\033[K" if self.stream.isatty() else "\n")  # erase the bar, or end its line
-            self._bar_shown = False
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        for callback in self.callbacks:
+            callback.on_exception(trainer, exc)

@@ -10,27 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnstudio.choices import Choice, Init, Optimizer, Schedule, parse_device
 from cnnstudio.errors import CnnStudioError, UnknownNameError
 
 __all__ = [
     "TrainConfig",
     "paper_defaults",
     "default_config",
-    "OPTIMIZERS",
-    "SCHEDULES",
-    "INITS",
 ]
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "plateau")
-# "default" keeps each architecture's own initialisation; "normal" is the papers' N(0, 0.01).
-INITS = ("default", "normal", "kaiming", "xavier")
-
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass
@@ -49,17 +39,17 @@ class TrainConfig:
     input_size: int | None = None  # None: the architecture's default size
     epochs: int = 10
     batch_size: int = 128  # the papers used 256; paper_defaults() gives it
-    optimizer: str = "sgd"
+    optimizer: str = Optimizer.SGD  # a `choices.Optimizer` value
     lr: float = 0.01
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 5e-4
-    schedule: str = "constant"
+    schedule: str = Schedule.CONSTANT  # a `choices.Schedule` value
     step_size: int = 30  # epochs between drops ("step")
     gamma: float = 0.1  # LR factor of "step" and "plateau"
     plateau_patience: int = 2  # epochs without a better val accuracy before a drop
     max_lr_drops: int | None = 3  # "plateau": after this many drops, the next plateau ends the run
-    init: str = "default"
+    init: str = Init.DEFAULT  # a `choices.Init` value
     init_from_run: str | None = None  # VGG's trick: a trained VGG config-A run folder
     augment: tuple[str, ...] = ()
     val_fraction: float = 0.1
@@ -76,6 +66,12 @@ class TrainConfig:
         # JSON gives lists; a tuple keeps the config hashable-ish and equal after a round trip.
         self.augment = tuple(self.augment)
         self.arch_options = dict(self.arch_options)
+        # Members of the choice enums become their plain strings: a config is plain data
+        # (a checkpoint holds it, and weights-only loading refuses any class).
+        for name in ("optimizer", "schedule", "init", "device"):
+            value = getattr(self, name)
+            if isinstance(value, Choice):
+                setattr(self, name, value.value)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-ready dict (tuples become lists)."""
@@ -127,15 +123,17 @@ class TrainConfig:
         _require_int("seed", self.seed, minimum=0)
         if self.num_threads is not None:
             _require_int("num_threads", self.num_threads, minimum=1)
-        _require_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _require_choice("schedule", self.schedule, SCHEDULES)
-        _require_choice("init", self.init, INITS)
-        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
-            raise CnnStudioError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
+        _require_choice("optimizer", self.optimizer, Optimizer)
+        _require_choice("schedule", self.schedule, Schedule)
+        _require_choice("init", self.init, Init)
+        try:
+            parse_device(self.device)
+        except ValueError as exc:
+            raise CnnStudioError(str(exc)) from None
         for flag in ("nesterov", "amp", "channels_last", "compile"):
             if not isinstance(getattr(self, flag), bool):
                 raise CnnStudioError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
-        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+        if self.nesterov and (self.optimizer != Optimizer.SGD or self.momentum <= 0):
             raise CnnStudioError("nesterov needs the sgd optimizer with a momentum above 0")
         if self.input_size is not None:
             _require_int("input_size", self.input_size, minimum=1)
@@ -170,7 +168,7 @@ def paper_defaults(arch: str) -> TrainConfig:
     from cnnstudio.models.catalog import get_info
 
     recipe = _PAPER_RECIPES.get(get_info(arch).family, _PAPER_RECIPES["tricks"])
-    return TrainConfig(arch=arch, optimizer="sgd", lr=0.01, momentum=0.9, **recipe)
+    return TrainConfig(arch=arch, optimizer=Optimizer.SGD, lr=0.01, momentum=0.9, **recipe)
 
 
 def default_config(arch: str) -> TrainConfig:
@@ -193,14 +191,14 @@ _QUICK_START: dict[str, dict[str, Any]] = {
 
 # Per family: what differs from SGD, LR 0.01, momentum 0.9.
 _PAPER_RECIPES: dict[str, dict[str, Any]] = {
-    "lenet": dict(epochs=20, batch_size=128, weight_decay=0.0, schedule="constant"),
-    "alexnet": dict(epochs=90, batch_size=128, weight_decay=5e-4, schedule="plateau", max_lr_drops=3,
-                    init="normal", augment=("crop", "flip", "pca")),
-    "vgg": dict(epochs=74, batch_size=256, weight_decay=5e-4, schedule="plateau", max_lr_drops=3,
-                init="normal", augment=("scale", "flip")),
-    "googlenet": dict(epochs=250, batch_size=128, weight_decay=5e-4, schedule="step", step_size=8, gamma=0.96,
+    "lenet": dict(epochs=20, batch_size=128, weight_decay=0.0, schedule=Schedule.CONSTANT),
+    "alexnet": dict(epochs=90, batch_size=128, weight_decay=5e-4, schedule=Schedule.PLATEAU, max_lr_drops=3,
+                    init=Init.NORMAL, augment=("crop", "flip", "pca")),
+    "vgg": dict(epochs=74, batch_size=256, weight_decay=5e-4, schedule=Schedule.PLATEAU, max_lr_drops=3,
+                init=Init.NORMAL, augment=("scale", "flip")),
+    "googlenet": dict(epochs=250, batch_size=128, weight_decay=5e-4, schedule=Schedule.STEP, step_size=8, gamma=0.96,
                       aux_weight=0.3, augment=("crop", "flip")),
-    "tricks": dict(epochs=30, batch_size=128, weight_decay=5e-4, schedule="step", step_size=10, gamma=0.1),
+    "tricks": dict(epochs=30, batch_size=128, weight_decay=5e-4, schedule=Schedule.STEP, step_size=10, gamma=0.1),
 }
 
 
@@ -222,6 +220,6 @@ def _require_number(name: str, value: Any, *, low: float, high: float | None = N
         raise CnnStudioError(f"{name} must be a number {lo}{hi}; got {value!r}")
 
 
-def _require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise UnknownNameError(f"unknown {name} {value!r}; choose from: {', '.join(choices)}")
+def _require_choice(name: str, value: Any, choices: type[Choice]) -> None:
+    if value not in choices.values():
+        raise UnknownNameError(f"unknown {name} {value!r}; choose from: {', '.join(choices.values())}")

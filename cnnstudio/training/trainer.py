@@ -34,9 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnstudio.training import runs
+from cnnstudio.choices import DeviceKind, Optimizer, Schedule
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
 from cnnstudio.threads import use_torch_threads
-from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
+from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart
 from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
 from cnnstudio.training.config import TrainConfig
 
@@ -56,21 +57,21 @@ _RESUMABLE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "global
 
 def resolve_device(name: str) -> torch.device:
     """The torch device for a config's device name; "auto" is cuda, then mps, then cpu."""
-    if name == "auto":
+    if name == DeviceKind.AUTO:
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     device = torch.device(name)
-    if device.type == "cuda":
+    if device.type == DeviceKind.CUDA:
         if not torch.cuda.is_available():
             raise TrainingError(f"device {name} is not available: no CUDA GPU was found — use --device cpu or auto")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise TrainingError(
                 f"device {name} does not exist: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
             )
-    if device.type == "mps" and not torch.backends.mps.is_available():
+    if device.type == DeviceKind.MPS and not torch.backends.mps.is_available():
         raise TrainingError(f"device {name} is not available on this machine — use --device cpu or auto")
     return device
 
@@ -147,7 +148,7 @@ class Trainer:
                  run_dir: str | Path | None = None, resume_from: str | Path | None = None,
                  bundle: Any = None) -> None:
         self.config = config.validate()
-        self.callbacks: list[Callback] = list(callbacks)
+        self.callbacks = CallbackList(callbacks)
         if run_dir is not None and resume_from is not None and Path(run_dir) != Path(resume_from):
             raise CnnStudioError("a resumed run continues in its own folder; give resume_from only")
         self._run_dir_arg = Path(resume_from or run_dir) if (resume_from or run_dir) else None
@@ -214,7 +215,7 @@ class Trainer:
         threads_before = torch.get_num_threads()
         try:
             writer = self._setup()
-            self._emit("on_fit_start", self._fit_start())
+            self.callbacks.on_fit_start(self, self._fit_start())
             result = self._loop(writer)
         except BaseException as exc:
             if writer is not None:
@@ -223,24 +224,15 @@ class Trainer:
                     writer.finish("failed", reason)
                 except CheckpointError:
                     pass  # the original failure is what the user needs to see
-            for callback in self.callbacks:
-                callback.on_exception(self, exc)
+            self.callbacks.on_exception(self, exc)
             raise
         finally:
             # Streaming loaders keep worker processes alive; a finished fit must not.
             self._train_loader = self._val_loader = None
             torch.set_num_threads(threads_before)  # the thread budget is this fit's, not the process's
         writer.finish("stopped" if result.stopped_early else "finished", result.reason)
-        self._emit("on_fit_end", result)
+        self.callbacks.on_fit_end(self, result)
         return result
-
-    def _emit(self, hook: str, payload: Any) -> None:
-        for callback in self.callbacks:
-            getattr(callback, hook)(self, payload)
-
-    def _notice(self, message: str) -> None:
-        for callback in self.callbacks:
-            callback.on_notice(self, message)
 
     # -- setup -------------------------------------------------------------------------
 
@@ -374,24 +366,24 @@ class Trainer:
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         cfg = self.config
         params = model.parameters()
-        if cfg.optimizer == "sgd":
+        if cfg.optimizer == Optimizer.SGD:
             return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                    weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "adam":
+        if cfg.optimizer == Optimizer.ADAM:
             return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def _make_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
         cfg = self.config
-        if cfg.schedule == "step":
+        if cfg.schedule == Schedule.STEP:
             return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-        if cfg.schedule == "cosine":
+        if cfg.schedule == Schedule.COSINE:
             # Closed form over the *current* total, so a resumed run given more epochs stretches
             # the curve instead of replaying the old horizon (CosineAnnealingLR stores T_max).
             return torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lambda epoch: 0.5 * (1.0 + math.cos(math.pi * min(epoch, self.config.epochs) / self.config.epochs))
             )
-        if cfg.schedule == "plateau":
+        if cfg.schedule == Schedule.PLATEAU:
             return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma,
                                                               patience=cfg.plateau_patience)
         return None
@@ -459,7 +451,7 @@ class Trainer:
             writer.save_last(self._checkpoint(epochs_done=epoch))
             if is_best:
                 writer.save_best(self._checkpoint(epochs_done=epoch, weights_only=True))
-            self._emit("on_epoch_end", stats)
+            self.callbacks.on_epoch_end(self, stats)
             if plateau_exhausted:
                 reason = (f"validation accuracy stopped improving after {self._lr_drops} learning-rate drops "
                           f"(max_lr_drops)")
@@ -511,7 +503,7 @@ class Trainer:
                     f"{self.config.input_size}×{self.config.input_size} — use a smaller input size or model, or the cpu"
                 )
             self._batch_size = max(1, self._batch_size // 2)
-            self._notice(f"out of {self.device} memory: retrying the epoch at batch size {self._batch_size}")
+            self.callbacks.on_notice(self, f"out of {self.device} memory: retrying the epoch at batch size {self._batch_size}")
             self._optimizer.zero_grad(set_to_none=True)
             self._make_loaders()
 
@@ -601,7 +593,7 @@ class Trainer:
                     totals[i] += window[i]
                 now = time.monotonic()
                 elapsed = max(now - started - paused_s, 1e-9)
-                self._emit("on_batch_end", BatchStats(
+                self.callbacks.on_batch_end(self, BatchStats(
                     epoch=epoch, batch=batch, num_batches=num_batches,
                     loss=window[0] / window_seen, accuracy=window[1] / window_seen, lr=self._lr(),
                     images_per_s=seen / elapsed, elapsed_s=elapsed,

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from cnnstudio.errors import CheckpointError, CnnStudioError, UnknownNameError
-from cnnstudio.models.init import INIT_SCHEMES, init_vgg_from_a, init_weights
+from cnnstudio.choices import Init
+from cnnstudio.models.init import init_vgg_from_a, init_weights
 from cnnstudio.models.registry import build_model
 
 
@@ -52,7 +53,7 @@ def test_default_leaves_pytorchs_weights_alone():
 
 def test_unknown_scheme_lists_the_known_ones():
     model = build_model("lenet5", in_channels=1, num_classes=10)
-    expected = "unknown initialisation 'he'; choose one of: " + ", ".join(INIT_SCHEMES)
+    expected = "unknown initialisation 'he'; choose one of: " + ", ".join(Init.values())
     with pytest.raises(UnknownNameError, match=expected):
         init_weights(model, "he")
 

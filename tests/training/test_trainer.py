@@ -17,7 +17,7 @@ import torch
 
 from cnnstudio.training import runs
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
-from cnnstudio.training.callbacks import BatchStats, Callback, ConsoleProgress, EpochStats, FitResult, FitStart
+from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
 from cnnstudio.training.checkpoints import load_checkpoint
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.trainer import Trainer
@@ -379,24 +379,6 @@ def test_snapshot_model_is_a_cpu_eval_copy_taken_between_batches(run_dir: Path, 
     assert snapshot(x).shape == (2, 6)
 
 
-def test_console_progress_prints_one_line_per_epoch(run_dir: Path, bundle) -> None:
-    stream = io.StringIO()
-    Trainer(tiny_config(epochs=2), [ConsoleProgress(stream)], run_dir=run_dir, bundle=bundle).fit()
-    lines = stream.getvalue().splitlines()
-    epoch_lines = [line for line in lines if line.startswith("epoch ")]
-    assert len(epoch_lines) == 2
-    pattern = (r"^epoch 2/2  train loss \d+\.\d\d acc \d+\.\d %  val loss \d+\.\d\d acc \d+\.\d % "
-               r"\(top-5 \d+\.\d %\)  \d+\.\d s  [\d,]+ img/s")
-    assert re.match(pattern, epoch_lines[1]), epoch_lines[1]
-    assert "\r" not in stream.getvalue()  # no bar in a non-terminal stream
-
-
-def test_console_progress_bar_redraws_in_place(run_dir: Path, bundle) -> None:
-    stream = io.StringIO()
-    Trainer(tiny_config(epochs=1), [ConsoleProgress(stream, bar=True)], run_dir=run_dir, bundle=bundle).fit()
-    assert re.search(r"\repoch 1/1 \[#+\] 7/7  loss \d\.\d{3} acc", stream.getvalue())
-
-
 def test_bad_settings_fail_before_any_work() -> None:
     with pytest.raises(CnnStudioError, match="epochs must be a whole number ≥ 1"):
         Trainer(tiny_config(epochs=0))
@@ -409,15 +391,3 @@ def test_asking_for_a_missing_gpu_says_so(run_dir: Path, bundle) -> None:
     with pytest.raises(TrainingError, match="device cuda is not available: no CUDA GPU was found"):
         Trainer(tiny_config(device="cuda"), run_dir=run_dir, bundle=bundle).fit()
     assert not run_dir.exists()
-
-
-def test_console_progress_shows_each_loading_step_once_in_a_log() -> None:
-    import io
-
-    stream = io.StringIO()
-    console = ConsoleProgress(stream, bar=False)
-    for done in range(0, 101, 10):
-        console.loading(done, 100, "downloading t10k-images-idx3-ubyte.gz")
-    console.loading(1, 1, "checking t10k-images-idx3-ubyte.gz")
-    assert stream.getvalue().splitlines() == ["downloading t10k-images-idx3-ubyte.gz",
-                                              "checking t10k-images-idx3-ubyte.gz"]
