@@ -361,8 +361,8 @@ class ConsoleProgress(Callback):
     def on_epoch_end(self, trainer: Trainer, stats: EpochStats) -> None:
         top5 = f" (top-5 {_percent(stats.val_top5)})" if stats.val_top5 is not None else ""
         aux = ""
-        if stats.aux1_loss is not None and stats.aux2_loss is not None:
-            aux = f"  aux loss {stats.aux1_loss:.2f}/{stats.aux2_loss:.2f}"
+        if stats.aux_losses:
+            aux = "  aux loss " + "/".join(f"{loss:.2f}" for loss in stats.aux_losses)
         best = "  *" if stats.is_best else ""
         self._clear_bar()
         self._write(

@@ -20,6 +20,7 @@ __all__ = [
     "Cancelled",
     "CheckpointError",
     "TrainingError",
+    "describe",
 ]
 
 
@@ -33,6 +34,12 @@ class UnknownNameError(CnnStudioError, ValueError):
 
 class InputTooSmallError(CnnStudioError, ValueError):
     """The input image is smaller than the architecture's design allows."""
+
+    @classmethod
+    def for_size(cls, arch: str, minimum: int, height: int, width: int | None = None) -> InputTooSmallError:
+        """The one wording of this refusal: "vgg16 needs inputs of at least 32×32 pixels; got 16×16"."""
+        width = height if width is None else width
+        return cls(f"{arch} needs inputs of at least {minimum}×{minimum} pixels; got {height}×{width}")
 
 
 class ImageError(CnnStudioError):
@@ -66,3 +73,20 @@ class CheckpointError(CnnStudioError):
 
 class TrainingError(CnnStudioError):
     """Training cannot go on (a NaN loss, an unrecoverable device error, ...)."""
+
+
+def describe(exc: BaseException, *, doing: str | None = None) -> str:
+    """The one way a failure becomes a line for people (the window, the run's status).
+
+    A `CnnStudioError` already is one; memory running out says what to lower; anything else
+    is a bug, named by its type and first line. `doing` ("Training", "Kernels") says what
+    failed, for a message shown away from where it happened.
+    """
+    if isinstance(exc, CnnStudioError):
+        text = str(exc)
+    elif isinstance(exc, MemoryError):
+        text = "out of memory: try a smaller batch size or input size"
+    else:
+        lines = str(exc).strip().splitlines()
+        text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return f"{doing} failed: {text}" if doing else text

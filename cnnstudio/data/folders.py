@@ -31,6 +31,7 @@ from torchvision.transforms.v2.functional import rgb_to_grayscale
 from cnnstudio.errors import Cancelled
 from cnnstudio.data.download import CancelFn, ProgressFn
 from cnnstudio.data.images import load_image_checked
+from cnnstudio.data.layout import detect_layout, is_hidden
 from cnnstudio.errors import DatasetError, ImageError
 
 __all__ = [
@@ -40,24 +41,15 @@ __all__ = [
     "FolderImages",
     "FolderScan",
     "ScanReport",
-    "VAL_FOLDER_NAMES",
     "array_to_chw",
     "cache_file",
     "decode_for_store",
-    "is_hidden",
     "scan_folder",
 ]
 
 DEFAULT_MEMORY_BUDGET = 1_500_000_000  # bytes of decoded uint8 images held in memory
 DEFAULT_STORE_SIZE = 256  # = crop_source_size(224): random 224 crops of a 256 image
-VAL_FOLDER_NAMES = ("val", "valid", "validation")
-_IGNORED_NAMES = frozenset({"__MACOSX"})
 _REPORT_FIRST = 5
-
-
-def is_hidden(name: str) -> bool:
-    """Entries a scan never looks at: dot-files/folders and macOS archive debris."""
-    return name.startswith(".") or name in _IGNORED_NAMES
 
 
 @dataclass(frozen=True)
@@ -196,33 +188,6 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _class_folders(folder: Path) -> list[str]:
-    """Sorted names of the visible sub-folders (ImageFolder's `find_classes`, minus hidden)."""
-    try:
-        return sorted(e.name for e in os.scandir(folder) if not is_hidden(e.name) and e.is_dir())
-    except OSError as exc:
-        raise DatasetError(f"cannot read the folder {folder} ({exc.strerror or exc})") from None
-
-
-def _detect_layout(root: Path) -> tuple[str, Path, Path | None, list[str]]:
-    """("classes" | "train/val", train folder, val folder or None, class names)."""
-    subfolders = _class_folders(root)
-    by_lower = {name.lower(): name for name in subfolders}
-    val_name = next((by_lower[n] for n in VAL_FOLDER_NAMES if n in by_lower), None)
-    if "train" in by_lower and val_name is not None:
-        train_dir, val_dir = root / by_lower["train"], root / val_name
-        classes = _class_folders(train_dir)
-        if classes:
-            extra = sorted(set(_class_folders(val_dir)) - set(classes))
-            if extra:
-                raise DatasetError(
-                    f"{val_dir} has class folders that {train_dir} lacks ({', '.join(extra)}); "
-                    "give both the same class sub-folders"
-                )
-            return "train/val", train_dir, val_dir, classes
-    return "classes", root, None, subfolders
-
-
 def scan_folder(
     path: str | os.PathLike[str],
     *,
@@ -248,7 +213,8 @@ def scan_folder(
     if not root.is_dir():
         raise DatasetError(f"{given} is not a folder: give a folder with one sub-folder of images per class")
     root = root.resolve()
-    layout, train_dir, val_dir, classes = _detect_layout(root)
+    found = detect_layout(root)
+    layout, train_dir, val_dir, classes = found.kind, found.train_dir, found.val_dir, list(found.classes)
     example = root / "cats" / "1.jpg"
     if not classes:
         raise DatasetError(

@@ -15,6 +15,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from cnnstudio.models.catalog import ALEXNET_MIN_SIZE
 from cnnstudio.models.layers import ClassicCNN, LocalResponseNorm
 
 __all__ = ["AlexNet", "build_alexnet"]
@@ -25,9 +26,8 @@ class AlexNet(ClassicCNN):
 
     def __init__(self, *, in_channels: int = 3, num_classes: int = 1000, two_towers: bool = False,
                  lrn: bool = True, dropout: float = 0.5) -> None:
-        # 63: the smallest side for which the third 3×3/2 max-pool still gets a 3×3 window.
         super().__init__(arch_name="alexnet-2gpu" if two_towers else "alexnet", in_channels=in_channels,
-                         min_size=63)
+                         min_size=ALEXNET_MIN_SIZE)
         groups = 2 if two_towers else 1
 
         def norm() -> nn.Module:

@@ -82,6 +82,17 @@ def _lrn(default: bool = True) -> OptionSpec:
     return OptionSpec("lrn", "bool", default, help="local response normalisation where the paper has it")
 
 
+# The least input side each design passes, here once: the catalog shows them before torch
+# loads, and the model classes take them from here to refuse a too-small input.
+LENET_MIN_SIZE = 16  # C1 (5×5) leaves 12, S2 6, C3 (5×5) 2, S4 1: one pixel is the least that survives
+ALEXNET_MIN_SIZE = 63  # the smallest side for which the third 3×3/2 max-pool still gets a 3×3 window
+VGG_MIN_SIZE = 32  # five 2×2 pools halve the side five times; 32 is the least that leaves 1 pixel
+TRICKS_MIN_SIZE = 32  # five 2×2 pools, as VGG
+# The auxiliary heads' 5×5 average pool needs inception 4a's map to be 5×5 at least, which
+# takes 79 px in; without them, 31 px is the least that the four 3×3/2 max-pools pass.
+GOOGLENET_MIN_SIZE = 79
+GOOGLENET_NO_AUX_MIN_SIZE = 31
+
 _LENET_PAPER = "LeCun, Bottou, Bengio & Haffner, Gradient-Based Learning Applied to Document Recognition, Proc. IEEE"
 _ALEXNET_PAPER = "Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional Neural Networks, NIPS"
 _VGG_PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015"
@@ -95,7 +106,7 @@ _VGG_OPTIONS = (_batch_norm(), _dropout(0.5, "in the two 4096-wide FC layers"))
 def _vgg(name: str, config: str, depth: int, params: str, description: str) -> ArchInfo:
     return ArchInfo(
         name=name, family="vgg", title=f"VGG config {config} ({depth} layers)", paper=_VGG_PAPER, year=2014,
-        depth=depth, default_size=224, min_size=32, description=f"{description} {params} parameters.",
+        depth=depth, default_size=224, min_size=VGG_MIN_SIZE, description=f"{description} {params} parameters.",
         options=_VGG_OPTIONS, builder="cnnstudio.models.vgg:build_vgg", builder_kwargs=(("config", config),),
     )
 
@@ -105,7 +116,7 @@ def _vgg(name: str, config: str, depth: int, params: str, description: str) -> A
 _MODELS: tuple[ArchInfo, ...] = (
     ArchInfo(
         name="lenet5", family="lenet", title="LeNet-5", paper=_LENET_PAPER, year=1998, depth=5,
-        default_size=32, min_size=16, paper_channels=1, paper_classes=10,
+        default_size=32, min_size=LENET_MIN_SIZE, paper_channels=1, paper_classes=10,
         description="The first successful CNN: two 5×5 conv/pool stages and three FC layers, for 32×32 digits.",
         options=(
             OptionSpec("activation", "choice", "tanh", ("tanh", "sigmoid", "relu"),
@@ -116,13 +127,13 @@ _MODELS: tuple[ArchInfo, ...] = (
     ),
     ArchInfo(
         name="alexnet", family="alexnet", title="AlexNet", paper=_ALEXNET_PAPER, year=2012, depth=8,
-        default_size=224, min_size=63,
+        default_size=224, min_size=ALEXNET_MIN_SIZE,
         description="ILSVRC-2012 winner: ReLU, LRN, overlapping max-pools and dropout; 62.4 M parameters.",
         options=_ALEXNET_OPTIONS, builder="cnnstudio.models.alexnet:build_alexnet",
     ),
     ArchInfo(
         name="alexnet-2gpu", family="alexnet", title="AlexNet, two GPU towers", paper=_ALEXNET_PAPER, year=2012,
-        depth=8, default_size=224, min_size=63,
+        depth=8, default_size=224, min_size=ALEXNET_MIN_SIZE,
         description="AlexNet as trained on two GPUs: conv2, conv4, conv5 see only their own half; 61.0 M parameters.",
         options=_ALEXNET_OPTIONS, builder="cnnstudio.models.alexnet:build_alexnet",
         builder_kwargs=(("two_towers", True),),
@@ -136,7 +147,7 @@ _MODELS: tuple[ArchInfo, ...] = (
     _vgg("vgg19", "E", 19, "144 M", "'VGG-19': four 3×3 convs in each of the last three stages;"),
     ArchInfo(
         name="googlenet", family="googlenet", title="GoogLeNet (Inception v1)", paper=_GOOGLENET_PAPER,
-        year=2014, depth=22, default_size=224, min_size=79,
+        year=2014, depth=22, default_size=224, min_size=GOOGLENET_MIN_SIZE,
         description="ILSVRC-2014 winner: nine Inception modules and global average pooling; 7.0 M parameters.",
         options=(
             OptionSpec("aux_logits", "bool", True,
@@ -147,7 +158,7 @@ _MODELS: tuple[ArchInfo, ...] = (
     ),
     ArchInfo(
         name="tricks", family="tricks", title="Tricks ablation CNN", paper=_TRICKS_PAPER, year=2020, depth=8,
-        default_size=224, min_size=32, paper_classes=16,  # the notes' 16-class Caltech subset
+        default_size=224, min_size=TRICKS_MIN_SIZE, paper_classes=16,  # the notes' 16-class Caltech subset
         description="A six-conv sigmoid baseline with a switch for each classic trick, to compare them one by one.",
         options=(
             _batch_norm(),

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from cnnstudio.models.catalog import GOOGLENET_MIN_SIZE, GOOGLENET_NO_AUX_MIN_SIZE
 from cnnstudio.models.layers import ClassicCNN, LocalResponseNorm
 
 __all__ = ["BasicConv2d", "GoogLeNet", "GoogLeNetOutputs", "Inception", "InceptionAux", "build_googlenet"]
@@ -109,9 +110,8 @@ class GoogLeNet(ClassicCNN):
 
     def __init__(self, *, in_channels: int = 3, num_classes: int = 1000, aux_logits: bool = True,
                  batch_norm: bool = False, lrn: bool = True, dropout: float = 0.4) -> None:
-        # The auxiliary heads' 5×5 average pool needs inception 4a's map to be 5×5 at least,
-        # which takes 79 px in; without them, 31 px is the least that the four 3×3/2 max-pools pass.
-        super().__init__(arch_name="googlenet", in_channels=in_channels, min_size=79 if aux_logits else 31)
+        super().__init__(arch_name="googlenet", in_channels=in_channels,
+                         min_size=GOOGLENET_MIN_SIZE if aux_logits else GOOGLENET_NO_AUX_MIN_SIZE)
         self.aux_logits = aux_logits
 
         def norm() -> nn.Module:

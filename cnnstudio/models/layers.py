@@ -69,7 +69,4 @@ class ClassicCNN(nn.Module):
                 f"{self.arch_name} was built for {self.in_channels}-channel images; got {channels} channels"
             )
         if min(height, width) < self.min_size:
-            raise InputTooSmallError(
-                f"{self.arch_name} needs inputs of at least {self.min_size}×{self.min_size} pixels; "
-                f"got {height}×{width}"
-            )
+            raise InputTooSmallError.for_size(self.arch_name, self.min_size, height, width)

@@ -14,6 +14,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from cnnstudio.models.catalog import LENET_MIN_SIZE
 from cnnstudio.models.layers import ClassicCNN, make_activation
 
 __all__ = ["LeNet5", "build_lenet"]
@@ -24,8 +25,7 @@ class LeNet5(ClassicCNN):
 
     def __init__(self, *, in_channels: int = 1, num_classes: int = 10, activation: str = "tanh",
                  pool: str = "avg") -> None:
-        # 16: C1 (5×5) leaves 12, S2 6, C3 (5×5) 2, S4 1 — one pixel is the least that survives.
-        super().__init__(arch_name="lenet5", in_channels=in_channels, min_size=16)
+        super().__init__(arch_name="lenet5", in_channels=in_channels, min_size=LENET_MIN_SIZE)
         if pool not in ("avg", "max"):
             raise ValueError(f"unknown pool {pool!r}; choose 'avg' (the paper's) or 'max'")
         pooling = nn.AvgPool2d if pool == "avg" else nn.MaxPool2d

@@ -108,4 +108,4 @@ def check_input_size(name: str, size: int, **options: object) -> None:
         with torch.device("meta"):  # no weights are allocated: this is only to read the geometry
             minimum = build_model(name, **options).min_size
     if size < minimum:
-        raise InputTooSmallError(f"{name} needs inputs of at least {minimum}×{minimum} pixels; got {size}×{size}")
+        raise InputTooSmallError.for_size(name, minimum, size)

@@ -26,7 +26,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from cnnstudio.models.catalog import get_info
+from cnnstudio.models.catalog import TRICKS_MIN_SIZE, get_info
 from cnnstudio.models.layers import ClassicCNN, make_activation
 
 __all__ = ["ConcatConv", "TricksCNN", "build_tricks"]
@@ -61,8 +61,7 @@ class TricksCNN(ClassicCNN):
     def __init__(self, *, in_channels: int = 3, num_classes: int = 16, batch_norm: bool = False,
                  activation: str = "sigmoid", gap: bool = False, dropout: float = 0.0, small_kernels: bool = False,
                  multiscale: bool = False, all_tricks: bool = False) -> None:
-        # 32: five 2×2 pools halve the side five times, and 32 is the least that leaves 1 pixel.
-        super().__init__(arch_name="tricks", in_channels=in_channels, min_size=32)
+        super().__init__(arch_name="tricks", in_channels=in_channels, min_size=TRICKS_MIN_SIZE)
         if all_tricks:
             given = dict(batch_norm=batch_norm, activation=activation, gap=gap, dropout=dropout,
                          small_kernels=small_kernels, multiscale=multiscale)

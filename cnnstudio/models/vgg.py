@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cnnstudio.models.catalog import VGG_MIN_SIZE
 from cnnstudio.models.layers import ClassicCNN, LocalResponseNorm
 
 __all__ = ["VGG", "build_vgg", "cfgs", "make_layers"]
@@ -57,8 +58,7 @@ class VGG(ClassicCNN):
                  batch_norm: bool = False, dropout: float = 0.5) -> None:
         if config not in cfgs:
             raise ValueError(f"unknown VGG configuration {config!r}; choose one of: {', '.join(cfgs)}")
-        # 32: five 2×2 pools halve the side five times, and 32 is the least that leaves 1 pixel.
-        super().__init__(arch_name=f"vgg-{config}", in_channels=in_channels, min_size=32)
+        super().__init__(arch_name=f"vgg-{config}", in_channels=in_channels, min_size=VGG_MIN_SIZE)
         self.config = config
         self.batch_norm = batch_norm
         self.features = make_layers(cfgs[config], in_channels=in_channels, batch_norm=batch_norm)

@@ -74,9 +74,42 @@ class EpochStats:
     lr: float  # the learning rate this epoch trained with
     seconds: float
     images_per_s: float  # training images per second
-    aux1_loss: float | None
-    aux2_loss: float | None
     is_best: bool
+    aux_losses: tuple[float, ...] = ()  # GoogLeNet with aux heads: (aux1, aux2) epoch means
+
+    def to_row(self, **extra: Any) -> dict[str, Any]:
+        """The metrics.jsonl row: every field, the aux losses as `aux1_loss`/`aux2_loss`
+        (None without aux heads, as every run folder has them), plus `extra` (batch_size)."""
+        row = {name: getattr(self, name) for name in _EPOCH_FIELDS}
+        aux = list(self.aux_losses) + [None] * (2 - len(self.aux_losses))
+        row.update(aux1_loss=aux[0], aux2_loss=aux[1], **extra)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> EpochStats:
+        """The record of a metrics.jsonl row (`to_row`'s output, extra keys ignored);
+        ValueError naming the first missing or mistyped field."""
+        values: dict[str, Any] = {}
+        for name in _EPOCH_FIELDS:
+            value = row.get(name)
+            if name in ("epoch", "epochs"):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif name == "is_best":
+                ok = isinstance(value, bool)
+            elif name == "val_top5":
+                ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok:
+                raise ValueError(f"metrics row field {name!r} is {value!r}")
+            values[name] = float(value) if isinstance(value, int) and name not in ("epoch", "epochs") else value
+        aux = tuple(float(row[k]) for k in ("aux1_loss", "aux2_loss")
+                    if isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool))
+        return cls(**values, aux_losses=aux)
+
+
+_EPOCH_FIELDS = ("epoch", "epochs", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "seconds",
+                 "images_per_s", "is_best")
 
 
 @dataclass(frozen=True)

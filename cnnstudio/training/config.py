@@ -140,10 +140,7 @@ class TrainConfig:
             if self.input_size < info.min_size:
                 from cnnstudio.errors import InputTooSmallError
 
-                raise InputTooSmallError(
-                    f"{self.arch} needs inputs of at least {info.min_size}×{info.min_size} pixels; "
-                    f"got {self.input_size}×{self.input_size}"
-                )
+                raise InputTooSmallError.for_size(self.arch, info.min_size, self.input_size)
         from cnnstudio.data.transforms import check_augmentations
 
         check_augmentations(self.augment)

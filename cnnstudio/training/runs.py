@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from cnnstudio.data.spec import DatasetSpec
+    from cnnstudio.training.callbacks import EpochStats
 
 __all__ = [
     "RunInfo",
@@ -219,6 +220,18 @@ class RunInfo:
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per finished epoch, in order."""
         return _read_metrics(self.path / METRICS_FILE)
+
+    def history(self) -> list[EpochStats]:
+        """The finished epochs as records, in order (rows that do not read as one end it)."""
+        from cnnstudio.training.callbacks import EpochStats
+
+        records: list[EpochStats] = []
+        for row in self.metrics():
+            try:
+                records.append(EpochStats.from_row(row))
+            except ValueError:
+                break
+        return records
 
     def checkpoint_path(self, which: str = "best") -> Path:
         """best.pt or last.pt; "best" falls back to last.pt when no epoch has finished validation."""

@@ -35,7 +35,7 @@ from torch import nn
 
 from cnnstudio.training import runs
 from cnnstudio.choices import DeviceKind, Optimizer, Schedule
-from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
+from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError, describe
 from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart
 from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
@@ -219,9 +219,8 @@ class Trainer:
             result = self._loop(writer)
         except BaseException as exc:
             if writer is not None:
-                reason = str(exc) if isinstance(exc, CnnStudioError) else f"{type(exc).__name__}: {exc}"
                 try:
-                    writer.finish("failed", reason)
+                    writer.finish("failed", describe(exc))
                 except CheckpointError:
                     pass  # the original failure is what the user needs to see
             self.callbacks.on_exception(self, exc)
@@ -442,10 +441,10 @@ class Trainer:
             stats = EpochStats(
                 epoch=epoch, epochs=cfg.epochs, train_loss=train["loss"], train_acc=train["acc"],
                 val_loss=val["val_loss"], val_acc=val_acc, val_top5=val["val_top5"], lr=lr, seconds=seconds,
-                images_per_s=train["images_per_s"], aux1_loss=train["aux1"], aux2_loss=train["aux2"], is_best=is_best,
+                images_per_s=train["images_per_s"], is_best=is_best,
+                aux_losses=tuple(train[k] for k in ("aux1", "aux2") if train[k] is not None),
             )
-            row = {k: getattr(stats, k) for k in EpochStats.__dataclass_fields__}
-            row["batch_size"] = self._batch_size
+            row = stats.to_row(batch_size=self._batch_size)
             self.history.append(row)
             writer.append_metrics(row)
             writer.save_last(self._checkpoint(epochs_done=epoch))
