@@ -2,7 +2,7 @@
 
 They run in the benchmark's own process with the app's `MainWindow` shown offscreen and
 train through its real path: the setup panel's config, `MainWindow.start_training`, the
-`TrainingController`/`TrainingWorker` on a `QThread`, signals into the Training tab's
+`TrainingSession`/`TrainingWorker` on a `QThread`, signals into the Training tab's
 live plots. While a fit runs the GUI thread sits in a `QEventLoop`, as it does in the app.
 """
 
@@ -97,7 +97,7 @@ class LatencyProbe(QObject):
 
 
 class _FitWatcher(QObject):
-    """Collects one GUI fit's signals from the window's controller, in the GUI thread."""
+    """Collects one GUI fit's signals from the window's training session, in the GUI thread."""
 
     def __init__(self, window: Any) -> None:
         super().__init__()
@@ -108,7 +108,7 @@ class _FitWatcher(QObject):
         self.error: Any = None
         self.done = False
         self.on_started: Callable[[], None] | None = None
-        ctl = window.controller
+        ctl = window.session
         ctl.started.connect(self._on_started)
         ctl.progress.connect(self._on_progress)
         ctl.epoch_finished.connect(self._on_epoch)
@@ -116,7 +116,7 @@ class _FitWatcher(QObject):
 
     def disconnect_all(self) -> None:
         """Stop listening (the window lives on for the next fit)."""
-        ctl = self.window.controller
+        ctl = self.window.session
         ctl.started.disconnect(self._on_started)
         ctl.progress.disconnect(self._on_progress)
         ctl.epoch_finished.disconnect(self._on_epoch)
@@ -150,7 +150,7 @@ def gui_fit(window: Any, config: TrainConfig, *, timeout_s: float, stop_after_s:
     """
     watcher = _FitWatcher(window)
     loop = QEventLoop()
-    window.controller.finished.connect(loop.quit)
+    window.session.finished.connect(loop.quit)
     stopper = QTimer()
     stopper.setSingleShot(True)
     stopper.timeout.connect(window.stop_training)
@@ -169,7 +169,7 @@ def gui_fit(window: Any, config: TrainConfig, *, timeout_s: float, stop_after_s:
     window.setup_panel.apply_config(config)
     gui_cpu, wall = time.thread_time(), time.perf_counter()
     window.start_training()
-    if not window.controller.active:
+    if not window.session.active:
         watcher.disconnect_all()
         raise RuntimeError(f"the window did not start training {config.arch} (status: {window.status_label.text()})")
     loop.exec()
@@ -178,7 +178,7 @@ def gui_fit(window: Any, config: TrainConfig, *, timeout_s: float, stop_after_s:
     stopper.stop()
     if probe is not None:
         probe.stop()
-    window.controller.finished.disconnect(loop.quit)
+    window.session.finished.disconnect(loop.quit)
     watcher.disconnect_all()
     if watcher.error is not None:
         raise RuntimeError(f"the GUI fit of {config.arch} failed: {watcher.error!r}")
@@ -329,7 +329,7 @@ def classify_latency(window: Any, *, quick: bool, folder: Path,
     section = Section("d", f"drop-to-top-5 on the CPU, one {224}² JPEG, median of {pairs} (bare forward, drop) "
                            "pairs (Classify tab: decode, transform, forward, top-5 shown)")
     path = _test_image(folder)
-    tab = window.inspection_tabs["Classify"]
+    tab = window.classify_tab
     window.tabs.setCurrentWidget(tab)
     state = window.state
     imagenet = DatasetSpec("imagenet-like", 3, tuple(f"class {i}" for i in range(1000)),

@@ -65,10 +65,10 @@ class FirstPaint(QObject):
         window = self.window
         window.setup_panel.apply_config(TrainConfig(arch="lenet5", dataset="mnist-sample", input_size=32,
                                                     epochs=self.epochs, batch_size=128, device=self.device))
-        window.controller.finished.connect(self.on_finished)
+        window.session.finished.connect(self.on_finished)
         self.rss_before = _rss_mb()
         window.start_training()
-        if not window.controller.active:
+        if not window.session.active:
             emit("error", message=f"training did not start: {window.status_label.text()}")
             self.app.exit(1)
 

@@ -44,7 +44,7 @@ def main() -> int:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(TMP / "settings"))
     app = QApplication(sys.argv[:1])
-    from cnnstudio.gui.main_window import MainWindow
+    from cnnstudio.gui.main_window import TAB_TITLES, MainWindow
     from cnnstudio.gui.style import apply_style
 
     apply_style(app)
@@ -57,7 +57,7 @@ def main() -> int:
     panel.epochs_spin.setValue(3)
     panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
     finished: list[object] = []
-    window.controller.finished.connect(lambda result, error: finished.append((result, error)))
+    window.session.finished.connect(lambda result, error: finished.append((result, error)))
     window.start_training()
     wait_until(app, lambda: bool(finished), timeout=600)
     settle(app)
@@ -82,7 +82,7 @@ def main() -> int:
             path = TMP / f"digit_{digit}.png"
         image.save(path)
         paths.append(str(path))
-    classify = window.inspection_tabs["Classify"]
+    classify = window.classify_tab
     window.tabs.setCurrentWidget(classify)
     classify.classify_paths(paths)
     wait_until(app, lambda: classify.results() and all(r is not None for r in classify.results()))
@@ -91,7 +91,7 @@ def main() -> int:
     window.grab().save(str(OUT / "classify.png"))
 
     for title in ("Layers", "Kernels", "Feature maps", "Runs"):
-        window.tabs.setCurrentWidget(window.inspection_tabs[title])
+        window.tabs.setCurrentIndex(TAB_TITLES.index(title))
         settle(app, 1.5)
         window.grab().save(str(OUT / f"{title.lower().replace(' ', '_')}.png"))
     window.close()

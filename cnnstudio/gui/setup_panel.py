@@ -3,8 +3,9 @@
 Everything it lists comes from the engine's torch-free catalogs (`models.catalog`,
 `data.catalog`, `training.config`), so the panel is filled before torch has loaded; the
 parts that need torch (devices, augmentations, the parameter count) fill in once
-`StudioState.engine_ready` fires. The panel writes the selection into the shared state and
-turns its widgets into a `TrainConfig` when the user presses Start.
+`StudioState.engine_ready` fires. The panel writes the selection into the shared state,
+turns its widgets into a `TrainConfig` (`config()`, what the training session takes) and
+enables its own buttons from the session's state.
 """
 
 from __future__ import annotations
@@ -33,46 +34,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.choices import Choice, DeviceKind, Init, Optimizer, Schedule
 from cnnstudio.data import catalog as data_catalog
-from cnnstudio.errors import UnknownNameError
+from cnnstudio.data.layout import detect_layout
+from cnnstudio.errors import CnnStudioError, UnknownNameError
 from cnnstudio.gui.format import format_compact
+from cnnstudio.gui.session import FitRequest, TrainingSession, TrainingState
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
 from cnnstudio.models import catalog as model_catalog
-from cnnstudio.training.config import INITS, OPTIMIZERS, SCHEDULES, TrainConfig, default_config, paper_defaults
+from cnnstudio.training.config import TrainConfig, default_config, paper_defaults
 
-__all__ = ["SetupPanel", "list_devices"]
+__all__ = ["SetupPanel"]
 
 _OPEN_FOLDER = "\x00open-folder"  # the dataset combo's "Open image folder…" entry
 _SETTINGS_KEY = "setup/config"
 _FOLDERS_KEY = "setup/folders"
-
-_SCHEDULE_TITLES = {
-    "constant": "Constant",
-    "step": "Step (×γ every N epochs)",
-    "cosine": "Cosine",
-    "plateau": "÷10 on plateau",
-}
-_INIT_TITLES = {
-    "default": "Architecture default",
-    "normal": "N(0, 0.01) — the papers'",
-    "kaiming": "Kaiming",
-    "xavier": "Xavier",
-}
-
-
-def list_devices() -> list[tuple[str, str]]:
-    """The training devices of this machine as (label, device string): GPUs, MPS, then CPU."""
-    import torch
-
-    devices = [
-        (f"GPU {i}: {torch.cuda.get_device_name(i)}", f"cuda:{i}")
-        for i in range(torch.cuda.device_count())
-    ]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append(("Apple GPU (MPS)", "mps"))
-    devices.append(("CPU", "cpu"))
-    return devices
 
 
 def _count_params(arch: str, options: dict[str, Any], in_channels: int, num_classes: int, size: int) -> int:
@@ -84,15 +61,11 @@ def _count_params(arch: str, options: dict[str, Any], in_channels: int, num_clas
 
 
 def _folder_class_count(path: str) -> int | None:
-    """A cheap guess of an image folder's class count (its visible sub-folders), for display."""
+    """An image folder's class count as training will see it (its layout only: no image is read)."""
     try:
-        subdirs = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
-        if {"train", "val"} <= set(subdirs):
-            subdirs = [e.name for e in os.scandir(os.path.join(path, "train"))
-                       if e.is_dir() and not e.name.startswith(".")]
-    except OSError:
+        return len(detect_layout(path).classes) or None
+    except CnnStudioError:
         return None
-    return len(subdirs) or None
 
 
 class SetupPanel(QWidget):
@@ -102,14 +75,15 @@ class SetupPanel(QWidget):
     pause_requested = Signal()
     stop_requested = Signal()
 
-    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: StudioState, session: TrainingSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("setupPanel")
         self._state = state
+        self._session = session
         self._arch_infos = {info.name: info for info in model_catalog.list_models()}
         self._option_values: dict[str, dict[str, Any]] = {}  # per architecture, kept while switching
         self._recipe_arch: str | None = None  # whose quick-start recipe the training settings show
-        self._option_widgets: dict[str, QWidget] = {}
+        self.option_widgets: dict[str, QWidget] = {}
         self._folders: list[str] = []
         self._pending_augment: tuple[str, ...] = ()
         self._pending_device: str | None = None
@@ -118,10 +92,11 @@ class SetupPanel(QWidget):
         self._fill_catalogs()
         self._on_arch_changed()
         state.engine_ready.connect(self._on_engine_ready)
-        state.training_state_changed.connect(self._on_training_state_changed)
+        session.state_changed.connect(self._on_training_state_changed)
+        session.preparing.connect(self._on_preparing)
         if state.torch_ready:
             self._on_engine_ready()
-        self._on_training_state_changed(state.training_state)
+        self._on_training_state_changed(session.state)
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
@@ -200,9 +175,7 @@ class SetupPanel(QWidget):
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 65_536)
         train_form.addRow("Batch size", self.batch_spin)
-        self.optimizer_combo = QComboBox()
-        for name in OPTIMIZERS:
-            self.optimizer_combo.addItem({"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(name, name), name)
+        self.optimizer_combo = self._choice_combo(Optimizer)
         train_form.addRow("Optimizer", self.optimizer_combo)
         self.lr_spin = self._float_spin(1e-6, 10.0, decimals=6, step=0.001)
         train_form.addRow("Learning rate", self.lr_spin)
@@ -210,19 +183,15 @@ class SetupPanel(QWidget):
         train_form.addRow("Momentum", self.momentum_spin)
         self.weight_decay_spin = self._float_spin(0.0, 1.0, decimals=6, step=0.0001)
         train_form.addRow("Weight decay", self.weight_decay_spin)
-        self.schedule_combo = QComboBox()
-        for name in SCHEDULES:
-            self.schedule_combo.addItem(_SCHEDULE_TITLES.get(name, name), name)
+        self.schedule_combo = self._choice_combo(Schedule)
         train_form.addRow("LR schedule", self.schedule_combo)
-        self.init_combo = QComboBox()
-        for name in INITS:
-            self.init_combo.addItem(_INIT_TITLES.get(name, name), name)
+        self.init_combo = self._choice_combo(Init)
         train_form.addRow("Initialisation", self.init_combo)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         train_form.addRow("Seed", self.seed_spin)
         self.device_combo = QComboBox()
-        self.device_combo.addItem("Loading PyTorch…", "auto")
+        self.device_combo.addItem("Loading PyTorch…", DeviceKind.AUTO.value)
         self.device_combo.setEnabled(False)
         train_form.addRow("Device", self.device_combo)
         self.defaults_button = QPushButton(icon("defaults"), "Paper defaults")
@@ -258,7 +227,6 @@ class SetupPanel(QWidget):
         self.input_size_spin.valueChanged.connect(self._on_input_size_changed)
         self.defaults_button.clicked.connect(self.apply_paper_defaults)
         self.optimizer_combo.currentIndexChanged.connect(self._on_optimizer_changed)
-        self.device_combo.currentIndexChanged.connect(self._on_device_changed)
         self.setMinimumWidth(300)
         self.setMaximumWidth(420)
 
@@ -273,6 +241,13 @@ class SetupPanel(QWidget):
     def _compact(combo: QComboBox) -> None:
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(8)
+
+    @staticmethod
+    def _choice_combo(choices: type[Choice]) -> QComboBox:
+        combo = QComboBox()
+        for member in choices:
+            combo.addItem(member.title, member.value)
+        return combo
 
     @staticmethod
     def _float_spin(low: float, high: float, *, decimals: int, step: float) -> QDoubleSpinBox:
@@ -312,7 +287,7 @@ class SetupPanel(QWidget):
     def arch_options(self) -> dict[str, Any]:
         """The chosen architecture's options as the widgets show them."""
         values: dict[str, Any] = {}
-        for name, widget in self._option_widgets.items():
+        for name, widget in self.option_widgets.items():
             if isinstance(widget, QCheckBox):
                 values[name] = widget.isChecked()
             elif isinstance(widget, QComboBox):
@@ -329,11 +304,7 @@ class SetupPanel(QWidget):
 
     def device(self) -> str:
         """The chosen device string (``"auto"`` until the device list is known)."""
-        return str(self.device_combo.currentData() or "auto")
-
-    def device_label(self) -> str:
-        """The chosen device for people (GPU name or CPU)."""
-        return self.device_combo.currentText() if self.device_combo.isEnabled() else "…"
+        return str(self.device_combo.currentData() or DeviceKind.AUTO.value)
 
     def config(self) -> TrainConfig:
         """The settings as a `TrainConfig` (not yet validated)."""
@@ -385,7 +356,7 @@ class SetupPanel(QWidget):
         self._pending_augment = tuple(config.augment)
         for name, box in self._augment_boxes.items():
             box.setChecked(name in config.augment)
-        if config.device != "auto":
+        if config.device != DeviceKind.AUTO:
             self._pending_device = config.device
             self._select_data(self.device_combo, config.device)
 
@@ -452,7 +423,7 @@ class SetupPanel(QWidget):
         info = self._arch_infos[self.arch_name]
         while self.options_form.rowCount():
             self.options_form.removeRow(0)
-        self._option_widgets.clear()
+        self.option_widgets.clear()
         saved = self._option_values.get(info.name, {})
         for spec in info.options:
             value = saved.get(spec.name, spec.default)
@@ -478,7 +449,7 @@ class SetupPanel(QWidget):
             label = QLabel(spec.name.replace("_", " ").capitalize())
             label.setToolTip(spec.help)
             self.options_form.addRow(label, widget)
-            self._option_widgets[spec.name] = widget
+            self.option_widgets[spec.name] = widget
         self.options_box.setVisible(bool(info.options))
         self._push_selection()
 
@@ -498,6 +469,17 @@ class SetupPanel(QWidget):
             self._select_data(self.dataset_combo, folder)
         else:
             self._select_data(self.dataset_combo, self._state.dataset)
+
+    def open_folder(self) -> None:
+        """Ask for an image folder and choose it as the dataset (File ▸ Open image folder…)."""
+        index = self.dataset_combo.findData(_OPEN_FOLDER)
+        self.dataset_combo.setCurrentIndex(index)
+        self._on_dataset_activated(index)
+
+    def _on_preparing(self, request: FitRequest) -> None:
+        # A resumed run trains with its own settings: show those, not the form's.
+        if request.resume:
+            self.apply_config(request.config)
 
     def ask_folder(self) -> str | None:
         """Ask the user for an image folder (a method so tests can stub the dialog)."""
@@ -520,11 +502,7 @@ class SetupPanel(QWidget):
         self._push_selection()
 
     def _on_optimizer_changed(self) -> None:
-        self.momentum_spin.setEnabled(self.optimizer_combo.currentData() == "sgd")
-
-    def _on_device_changed(self) -> None:
-        if self.device_combo.isEnabled():
-            self._state.device = self.device()
+        self.momentum_spin.setEnabled(self.optimizer_combo.currentData() == Optimizer.SGD)
 
     def _push_selection(self) -> None:
         """Write the selection into the shared state and refresh the facts shown here."""
@@ -546,17 +524,15 @@ class SetupPanel(QWidget):
                 f"Image folder · {counted} classes (checked when training starts)" if counted
                 else "Image folder · classes are read when training starts"
             )
-        spec = self._state.spec
-        keep_spec = spec is not None and getattr(spec, "name", None) == dataset
+        # The state keeps a loaded spec's real channels and classes while its dataset stays chosen.
         self._state.update_selection(
             arch_name=self.arch_name,
             arch_options=self.arch_options(),
             dataset=dataset,
             input_size=int(self.input_size_spin.value()),
-            in_channels=spec.channels if keep_spec else channels,
-            num_classes=len(spec.classes) if keep_spec else classes,
-            class_names=list(spec.classes) if keep_spec else None,
-            spec=spec if keep_spec else None,
+            in_channels=channels,
+            num_classes=classes,
+            class_names=None,
         )
         self._refresh_arch_facts()
 
@@ -587,6 +563,7 @@ class SetupPanel(QWidget):
     def _on_engine_ready(self) -> None:
         """Fill what needs torch: devices, augmentations, the parameter count."""
         from cnnstudio.data.transforms import AUGMENTATIONS
+        from cnnstudio.training.devices import list_devices
 
         while self.augment_layout.count():
             item = self.augment_layout.takeAt(0)
@@ -607,15 +584,17 @@ class SetupPanel(QWidget):
             self.device_combo.setEnabled(True)
             if not (self._pending_device and self._select_data(self.device_combo, self._pending_device)):
                 self.device_combo.setCurrentIndex(0)
-        self._state.device = self.device()
         self._refresh_arch_facts()
+        self._on_training_state_changed(self._session.state)  # Start is usable now
 
     def _on_training_state_changed(self, training: str) -> None:
-        idle = training == "idle"
-        self.start_button.setEnabled(idle)
-        self.pause_button.setEnabled(training in ("running", "paused"))
-        self.stop_button.setEnabled(training in ("running", "paused"))
-        is_paused = training == "paused"
+        idle = training == TrainingState.IDLE
+        ready = self._state.torch_ready
+        self.start_button.setEnabled(idle and ready)
+        self.start_button.setToolTip("Start training (Ctrl+Return)" if ready or not idle else "PyTorch is loading…")
+        self.pause_button.setEnabled(training in (TrainingState.RUNNING, TrainingState.PAUSED))
+        self.stop_button.setEnabled(training in (TrainingState.RUNNING, TrainingState.PAUSED))
+        is_paused = training == TrainingState.PAUSED
         self.pause_button.setText("Resume" if is_paused else "Pause")
         self.pause_button.setIcon(icon("resume" if is_paused else "pause"))
         for widget in (self.arch_combo, self.options_box, self.input_size_spin, self.dataset_combo,

@@ -1,4 +1,7 @@
-"""The studio's shared state: one object every tab reads, listens to and writes through.
+"""What every view shares: the selection, the model on show, messages and background jobs.
+
+A fit's own life (its state, records, device, live weights) is `gui.session.TrainingSession`'s;
+this object holds what the views show whether or not anything trains.
 
 Contract (tabs code to exactly this):
 
@@ -10,7 +13,6 @@ Contract (tabs code to exactly this):
     ``num_classes``. Emitted once per user action (``update_selection`` batches changes).
   - ``model_changed()`` — ``model_handle`` changed: a live snapshot at an epoch end, an
     opened run, or ``None`` (nothing to inspect yet).
-  - ``training_state_changed(str)`` — ``"idle" | "running" | "paused" | "stopping"``.
   - ``message(str, str)`` — ``(level, text)`` with level ``"info" | "warning" | "error"``;
     the main window shows info/warning in the status bar and errors in a message box.
     Tabs report user-facing failures with ``state.report(level, text)``.
@@ -20,8 +22,8 @@ Contract (tabs code to exactly this):
   ``arch_name: str``, ``arch_options: dict``, ``dataset: str`` (catalog name or folder
   path), ``input_size: int``, ``in_channels: int``, ``num_classes: int``,
   ``class_names: list[str] | None``, ``spec`` (``DatasetSpec`` or ``None`` until the data
-  is loaded), ``model_handle: ModelHandle | None``, ``device: str`` (``"cpu"``,
-  ``"cuda:0"``, ``"mps"``, ``"auto"``), ``training_state: str``, ``torch_ready: bool``.
+  is loaded; kept while the selected dataset is the spec's), ``model_handle: ModelHandle |
+  None``, ``torch_ready: bool``.
 * ``ModelHandle`` is frozen and its ``model`` is a CPU eval-mode copy nobody trains (from
   ``Trainer.snapshot_model()`` or ``runs.load_model``): tabs may run it from any thread,
   but must not change its weights or mode.
@@ -35,6 +37,8 @@ Contract (tabs code to exactly this):
 
 from __future__ import annotations
 
+import gc
+import importlib
 import itertools
 import logging
 import sys
@@ -44,13 +48,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal, Slot
 
+from cnnstudio.data.spec import DatasetSpec
+from cnnstudio.errors import describe
 from cnnstudio.threads import default_threads, use_torch_threads
 
-__all__ = ["ModelHandle", "StudioState", "TRAINING_STATES"]
+__all__ = ["ModelHandle", "StudioState", "import_engine"]
 
 log = logging.getLogger(__name__)
 
-TRAINING_STATES = ("idle", "running", "paused", "stopping")
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -59,12 +64,38 @@ class ModelHandle:
     """A model ready for inspection: a CPU eval-mode copy plus what is needed to feed it."""
 
     model: Any  # torch.nn.Module; typed loosely so this module never imports torch
-    spec: Any  # cnnstudio.data.loaders.DatasetSpec
+    spec: DatasetSpec
     input_size: int
     in_channels: int
     source: str  # for people: "live · epoch 3" or the run folder's name
     arch_name: str = ""
     epoch: int | None = None
+
+
+_ENGINE_MODULES = (
+    "torch",
+    "torchvision",
+    "cnnstudio.models.registry",
+    "cnnstudio.data.transforms",
+    "cnnstudio.inspect.summary",
+    "cnnstudio.training.trainer",
+)
+
+
+def import_engine() -> None:
+    """Import torch, torchvision and the engine's heavy modules (run off the GUI thread)."""
+    # The import creates ~350,000 objects that live as long as the app. Collecting while it
+    # runs frees next to nothing and took 0.5 s of a 2 s import; afterwards one collection
+    # drops the import's garbage and freeze() moves the rest out of the collector's sight,
+    # so later full collections (each a pause for every thread) need not walk them.
+    gc.disable()
+    try:
+        for name in _ENGINE_MODULES:
+            importlib.import_module(name)
+    finally:
+        gc.enable()
+    gc.collect()
+    gc.freeze()
 
 
 class _Bridge(QObject):
@@ -122,11 +153,10 @@ class _Job(QRunnable):
 
 
 class StudioState(QObject):
-    """The single source of truth shared by the setup panel, the worker and every tab."""
+    """What the setup panel, the training session and every tab share (see the module docstring)."""
 
     selection_changed = Signal()
     model_changed = Signal()
-    training_state_changed = Signal(str)
     message = Signal(str, str)
     engine_ready = Signal()
 
@@ -139,10 +169,8 @@ class StudioState(QObject):
         self._in_channels = 1
         self._num_classes = 10
         self._class_names: list[str] | None = None
-        self._spec: Any = None
+        self._spec: DatasetSpec | None = None
         self._model_handle: ModelHandle | None = None
-        self._device = "auto"
-        self._training_state = "idle"
         self._torch_ready = False
         self._pool = QThreadPool(self)
         # Two workers: enough for a summary and a classification at once without
@@ -224,12 +252,12 @@ class StudioState(QObject):
         self.update_selection(class_names=value)
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> DatasetSpec | None:
         """The loaded dataset's ``DatasetSpec``, or ``None`` before loading."""
         return self._spec
 
     @spec.setter
-    def spec(self, value: Any) -> None:
+    def spec(self, value: DatasetSpec | None) -> None:
         """Set the loaded spec; channels, classes and names follow it."""
         changes: dict[str, Any] = {"spec": value}
         if value is not None:
@@ -254,6 +282,13 @@ class StudioState(QObject):
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown selection fields {sorted(unknown)}; valid: {sorted(allowed)}")
+        dataset = changes.get("dataset", self._dataset)
+        if "spec" not in changes and dataset != self._dataset:
+            changes["spec"] = None  # the loaded spec describes another dataset now
+        spec = changes.get("spec", self._spec)
+        if spec is not None and spec.name == dataset:
+            # What the loaded data says beats the catalog's guess (a folder's real class count).
+            changes.update(in_channels=spec.channels, num_classes=len(spec.classes), class_names=list(spec.classes))
         changed = False
         for key, value in changes.items():
             if key == "arch_options":
@@ -280,33 +315,20 @@ class StudioState(QObject):
         self._model_handle = value
         self.model_changed.emit()
 
-    # ----------------------------------------------------------------- device & training
-    @property
-    def device(self) -> str:
-        """Training device: ``"auto"``, ``"cpu"``, ``"cuda:N"`` or ``"mps"``."""
-        return self._device
-
-    @device.setter
-    def device(self, value: str) -> None:
-        self._device = str(value)
-
-    @property
-    def training_state(self) -> str:
-        """``"idle"``, ``"running"``, ``"paused"`` or ``"stopping"``."""
-        return self._training_state
-
-    @training_state.setter
-    def training_state(self, value: str) -> None:
-        if value not in TRAINING_STATES:
-            raise ValueError(f"training state must be one of {TRAINING_STATES}, got {value!r}")
-        if value != self._training_state:
-            self._training_state = value
-            self.training_state_changed.emit(value)
-
+    # ----------------------------------------------------------------- engine
     @property
     def torch_ready(self) -> bool:
         """Whether torch/torchvision are imported (engine calls will not stall on import)."""
         return self._torch_ready
+
+    def load_engine(self, *, on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Import torch and the engine's heavy modules in the background; ``engine_ready``
+        fires when done (at once when they already are)."""
+        if self._torch_ready:
+            self.engine_ready.emit()
+            return
+        self.run_in_background(import_engine, on_done=lambda _: self.mark_torch_ready(), on_error=on_error,
+                               key="engine-import", before_engine=True)
 
     def mark_torch_ready(self) -> None:
         """Record that the background import finished and emit ``engine_ready`` once."""
@@ -340,7 +362,7 @@ class StudioState(QObject):
     ) -> None:
         """Run ``fn(*args)`` off the GUI thread; deliver its result or exception in the GUI thread.
 
-        Without ``on_error``, a failure is reported through ``message`` ("error", str(exc)).
+        Without ``on_error``, a failure is reported through ``message`` ("error", `errors.describe(exc)`).
         With ``key``, a result is dropped when a newer call with the same key was made.
         Calls made before the engine import finished wait for it (``engine_ready``) unless
         ``before_engine`` is true (torch-free work such as the import itself).
@@ -365,7 +387,7 @@ class StudioState(QObject):
             elif on_error is not None:
                 on_error(value)
             else:
-                self.report("error", str(value) or type(value).__name__)
+                self.report("error", describe(value))
 
         bridge = _Bridge(deliver, self)  # created here, so it lives in the GUI thread
         self._bridges[job_id] = bridge  # keeps the bridge alive until it delivers

@@ -1,6 +1,7 @@
 """The Training tab: progress figures and live loss / accuracy / learning-rate plots.
 
-Signals from the worker only append to numpy buffers; a 5 Hz timer refreshes the
+It is a view of the `TrainingSession`: it listens to the session's signals and asks it
+nothing but what its records say. Those signals only append to numpy buffers; a 5 Hz timer refreshes the
 progress figures and, every other tick and only while the tab is visible, pushes
 the buffers that changed into curves created once (`setData`). The GUI thread competes
 with torch for the same cores, so repaints are kept rare: each plot's x range is fixed to
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,9 @@ from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGridLayout, QHBoxLayout, 
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from cnnstudio.gui.format import format_duration, format_lr, format_percent, format_rate
+from cnnstudio.gui.session import FitRequest, TrainingSession
 from cnnstudio.gui.state import StudioState
+from cnnstudio.training.callbacks import BatchStats, EpochStats, FitResult, FitStart
 
 __all__ = ["SeriesBuffer", "TrainingTab"]
 
@@ -169,16 +173,17 @@ class _SummaryLine(QWidget):
 class TrainingTab(QWidget):
     """Progress, live curves and the last epoch's figures of the running (or last) fit."""
 
-    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: StudioState, session: TrainingSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
+        self._session = session
         self._series: dict[str, SeriesBuffer] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._ema: float | None = None
         self._epochs = 0
         self._start_epoch = 0
         self._epoch_seconds: list[float] = []
-        self._latest_batch: Any = None
+        self._latest_batch: BatchStats | None = None
         self._figures_final = False  # the fit is over: the progress figures keep their last values
         self._epoch_pushed_at = -math.inf  # when the epoch curves were last pushed (monotonic s)
         self.overlays: dict[str, list[pg.PlotDataItem]] = {}
@@ -188,6 +193,12 @@ class TrainingTab(QWidget):
         self._timer.timeout.connect(self._on_tick)
         self._ticks = 0
         self.redraws = 0  # how many times curve data was pushed (tests check the throttle)
+        session.preparing.connect(self._on_preparing)
+        session.loading.connect(self.show_loading)
+        session.started.connect(self.on_started)
+        session.progress.connect(self.on_progress)
+        session.epoch_finished.connect(self.on_epoch)
+        session.finished.connect(self._on_session_finished)
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
@@ -313,15 +324,21 @@ class TrainingTab(QWidget):
         self.redraw()
         self._epoch_pushed_at = -math.inf  # the new fit's first epoch is drawn as soon as it ends
 
-    def on_started(self, info: Any, *, device_name: str | None = None) -> None:
-        """A fit started (`FitStart`): reset and start the redraw timer. `device_name` is the
-        device as people know it ("CPU", the GPU's name); torch's name otherwise."""
+    def _on_preparing(self, request: FitRequest) -> None:
+        """A fit was asked for: clear the last one's curves; a resumed run's past epochs are
+        drawn beside the new ones."""
+        self.reset()
+        if request.resume and request.history:
+            self.add_overlay(f"{request.label} (before resume)", request.history)
+
+    def on_started(self, info: FitStart) -> None:
+        """A fit started: reset and start the redraw timer."""
         self.reset()
         self._epochs = int(info.epochs)
         self._start_epoch = int(info.start_epoch)
         self._figures_final = False
         self.summary.setText(
-            f"Training {info.arch} at {info.input_size}×{info.input_size} on {device_name or info.device} "
+            f"Training {info.arch} at {info.input_size}×{info.input_size} on {self._session.device_label or info.device} "
             f"({info.precision}) · {info.num_params:,} parameters · batch {info.batch_size} · "
             f"run folder {info.run_dir}"
         )
@@ -331,12 +348,12 @@ class TrainingTab(QWidget):
         self.progress.setRange(0, 1000)
         self._timer.start()
 
-    def on_progress(self, bundle: Any) -> None:
+    def on_progress(self, bundle: tuple[BatchStats, ...]) -> None:
         """Batch progress (`BatchStats`, in bundles from the worker): buffer it; the timer draws it."""
         for stats in bundle:
             self._add_batch(stats)
 
-    def _add_batch(self, stats: Any) -> None:
+    def _add_batch(self, stats: BatchStats) -> None:
         x = (stats.epoch - 1) + stats.batch / max(stats.num_batches, 1)
         self._series["batch_loss"].append(x, stats.loss)
         if math.isfinite(stats.loss):
@@ -352,18 +369,13 @@ class TrainingTab(QWidget):
             self._series["lr"].append(x, stats.lr)
         self._latest_batch = stats
 
-    @property
-    def latest_batch(self) -> Any:
-        """The last `BatchStats` of the running (or last) fit; None before its first report."""
-        return self._latest_batch
-
     def _show_aux_legend(self, show: bool) -> None:
         for key, label in (("aux1_loss", "aux 1 (GoogLeNet)"), ("aux2_loss", "aux 2 (GoogLeNet)")):
             self._batch_legend.removeItem(self.curves[key])
             if show:
                 self._batch_legend.addItem(self.curves[key], label)
 
-    def on_epoch(self, stats: Any) -> None:
+    def on_epoch(self, stats: EpochStats) -> None:
         """A finished epoch (`EpochStats`): epoch curves and the summary line."""
         x = float(stats.epoch)
         self._series["train_loss"].append(x, stats.train_loss)
@@ -375,18 +387,20 @@ class TrainingTab(QWidget):
         best = max(self._series["val_acc"].data()[1], default=math.nan) / 100
         self.stats["best"].set(format_percent(best))
         top5 = f" · val top-5 {format_percent(stats.val_top5)}" if stats.val_top5 is not None else ""
-        aux = ""
-        if stats.aux1_loss is not None and stats.aux2_loss is not None:
-            aux = f" · aux losses {stats.aux1_loss:.3f} / {stats.aux2_loss:.3f}"
+        aux = (" · aux losses " + " / ".join(f"{loss:.3f}" for loss in stats.aux_losses)) if stats.aux_losses else ""
         self.summary.setText(
             f"Epoch {stats.epoch}: train loss {stats.train_loss:.3f}, top-1 {format_percent(stats.train_acc)} · "
             f"val loss {stats.val_loss:.3f}, top-1 {format_percent(stats.val_acc)}{top5}{aux} · "
             f"lr {format_lr(stats.lr)} · {format_duration(stats.seconds)}" + ("  ★ best so far" if stats.is_best else "")
         )
 
-    def on_finished(self, result: Any, *, failed: bool = False) -> None:
-        """The fit ended (`FitResult`, or None after an error): final redraw, timer off."""
+    def _on_session_finished(self, result: FitResult | None, error: BaseException | None) -> None:
+        self.on_finished(result, failed=error is not None)
+
+    def on_finished(self, result: FitResult | None, *, failed: bool = False) -> None:
+        """The fit ended (None after an error or a cancelled load): final redraw, timer off."""
         self._timer.stop()
+        self.progress.setRange(0, 1000)  # a failed download must not leave the busy bar animating
         self.redraw()
         self._figures_final = True  # shown again later, the tab must not recompute "Remaining"
         if result is not None and not failed:
@@ -400,7 +414,9 @@ class TrainingTab(QWidget):
                                      f"{Path(result.run_dir) / 'last.pt'}")
             self.stats["eta"].set("0:00" if not result.stopped_early else "–")
         elif failed:
-            self.summary.setText("Training ended with an error (see the message). Saved checkpoints are kept.")
+            self.summary.setText(self._session.failure_summary())
+        else:
+            self.summary.setText("Stopped before training began.")
 
     def show_loading(self, done: int, total: int, message: str) -> None:
         """Dataset download/scan progress before the fit starts."""
@@ -505,27 +521,24 @@ class TrainingTab(QWidget):
             self.stats["eta"].set(format_duration(stats.eta_s + epochs_left * per_epoch))
 
     # ------------------------------------------------------------------ overlays
-    def add_overlay(self, label: str, metrics: list[dict[str, Any]]) -> None:
+    def add_overlay(self, label: str, history: Sequence[EpochStats]) -> None:
         """Draw a past run's validation loss and top-1 beside the live curves (dashed).
 
         Overlays stay across fits until cleared, so runs can be compared with a new one.
         """
         self.remove_overlay(label)
-        rows = [row for row in metrics if isinstance(row.get("epoch"), (int, float))]
-        if not rows:
+        if not history:
             self._state.report("warning", f"{label} has no finished epoch to overlay yet")
             return
         colour = _OVERLAY_COLOURS[len(self.overlays) % len(_OVERLAY_COLOURS)]
         pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
-        x = np.array([float(row["epoch"]) for row in rows])
-
-        def column(key: str, scale: float = 1.0) -> np.ndarray:
-            return np.array([scale * float(row[key]) if row.get(key) is not None else np.nan for row in rows])
-
+        x = np.array([float(stats.epoch) for stats in history])
+        val_loss = np.array([stats.val_loss for stats in history], dtype=np.float64)
+        val_acc = 100.0 * np.array([stats.val_acc for stats in history], dtype=np.float64)
         items = [
-            self._epoch_plot.plot(x, column("val_loss"), pen=pen, name=f"{label} val", antialias=False,
+            self._epoch_plot.plot(x, val_loss, pen=pen, name=f"{label} val", antialias=False,
                                   symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
-            self._acc_plot.plot(x, column("val_acc", 100.0), pen=pen, name=f"{label} val top-1", antialias=False,
+            self._acc_plot.plot(x, val_acc, pen=pen, name=f"{label} val top-1", antialias=False,
                                 symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
         ]
         self.overlays[label] = items
@@ -551,6 +564,11 @@ class TrainingTab(QWidget):
         self._follow_all_y()
         self.overlay_hint.setVisible(False)
         self.clear_overlays_button.setVisible(False)
+
+    def plot(self, name: str) -> pg.PlotItem:
+        """One of the four plots: "batch_loss", "epoch_loss", "accuracy" or "lr"."""
+        return {"batch_loss": self._batch_plot, "epoch_loss": self._epoch_plot, "accuracy": self._acc_plot,
+                "lr": self._lr_plot}[name]
 
     def point_counts(self) -> dict[str, int]:
         """How many points each curve shows (for tests and the benchmark)."""

@@ -1,15 +1,11 @@
-"""Training off the GUI thread: a worker object on a QThread, and the controller that owns both.
+"""Training off the GUI thread: the worker object that runs one fit on a QThread.
 
 `TrainingWorker` is Qt's worker-object pattern: a `QObject` moved to a `QThread` whose
 `run` slot builds the engine's `Trainer` (loading — maybe downloading — the dataset there
-too) and calls `fit()`. A `Callback` turns the trainer's hooks into a fixed set of signals
-carrying plain values; the worker never touches a widget. Every exception is caught and
-emitted as `errored`, then `finished` — so `finished` alone never means success.
-
-`TrainingController` lives in the GUI thread, starts one worker at a time, forwards
-pause/resume/stop to it (cooperative: the trainer checks a flag every batch; never
-`QThread.terminate()`), and emits its own `finished` only after the thread has really
-stopped, so whoever listens can quit, close or start again safely.
+too) and calls `fit()`. `_SignalBridge`, a trainer `Callback`, turns the hooks into a fixed
+set of typed signals carrying plain records; the worker never touches a widget. Every
+exception is caught and emitted as `errored`, then `finished` — so `finished` alone never
+means success. `gui.session.TrainingSession` owns the thread and the worker.
 """
 
 from __future__ import annotations
@@ -20,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from cnnstudio.gui.state import ModelHandle
+from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
 from cnnstudio.training.config import TrainConfig
 
-__all__ = ["TrainingController", "TrainingWorker"]
+__all__ = ["TrainingWorker"]
 
 LOAD_REPORT_INTERVAL_S = 0.1
 # Batch progress crosses to the GUI thread in bundles at most this often (and at each
@@ -37,14 +34,14 @@ PROGRESS_SIGNAL_INTERVAL_S = 0.2
 class TrainingWorker(QObject):
     """Runs one `Trainer.fit()` in its thread and reports through signals of plain values."""
 
-    started = Signal(object)  # FitStart
+    started = Signal(FitStart)
     loading = Signal(int, int, str)  # dataset download/scan: done, total, message
     dataset_loaded = Signal(str, object)  # the config's dataset name and its DatasetBundle (read-only)
-    progress = Signal(object)  # tuple[BatchStats, ...]: every report since the last signal, in order
-    epoch_finished = Signal(object)  # EpochStats
-    model_snapshot = Signal(object)  # ModelHandle (a CPU eval-mode copy)
+    progress = Signal(tuple)  # tuple[BatchStats, ...]: every report since the last signal, in order
+    epoch_finished = Signal(EpochStats)
+    model_snapshot = Signal(ModelHandle)  # a CPU eval-mode copy
     notice = Signal(str)
-    errored = Signal(object)  # the exception
+    errored = Signal(BaseException)
     finished = Signal(object)  # FitResult, or None when the fit did not end normally
 
     def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None,
@@ -153,19 +150,19 @@ class TrainingWorker(QObject):
         self.loading.emit(int(done), int(total), str(message))
 
 
-class _SignalBridge:
+class _SignalBridge(Callback):
     """The trainer's callback that turns each hook into one of the worker's signals."""
 
     def __init__(self, worker: TrainingWorker) -> None:
         self._worker = worker
-        self._info: Any = None
+        self._info: FitStart | None = None
         self._trainer: Any = None  # from the fit's start to its end: what live snapshots copy
-        self._pending: list[Any] = []
-        self._last_batch: Any = None  # the last BatchStats seen
+        self._pending: list[BatchStats] = []
+        self._last_batch: BatchStats | None = None
         self._snapshot_epoch = 0  # the last epoch whose end sent the weights to the window
         self._last_progress = 0.0
 
-    def on_fit_start(self, trainer: Any, info: Any) -> None:
+    def on_fit_start(self, trainer: Any, info: FitStart) -> None:
         self._info = info
         self._trainer = trainer
         self._last_progress = time.monotonic()
@@ -188,7 +185,7 @@ class _SignalBridge:
         trainer = self._trainer
         return self._handle(trainer, source, None) if trainer is not None else None
 
-    def on_batch_end(self, trainer: Any, stats: Any) -> None:
+    def on_batch_end(self, trainer: Any, stats: BatchStats) -> None:
         self._pending.append(stats)
         self._last_batch = stats
         if (stats.batch == stats.num_batches
@@ -201,7 +198,7 @@ class _SignalBridge:
             self._worker.progress.emit(bundle)
         self._last_progress = time.monotonic()
 
-    def on_epoch_end(self, trainer: Any, stats: Any) -> None:
+    def on_epoch_end(self, trainer: Any, stats: EpochStats) -> None:
         self._worker.epoch_finished.emit(stats)
         self._worker.model_snapshot.emit(self._handle(trainer, f"live · epoch {stats.epoch}", int(stats.epoch)))
         self._snapshot_epoch = int(stats.epoch)
@@ -209,7 +206,7 @@ class _SignalBridge:
     def on_notice(self, trainer: Any, message: str) -> None:
         self._worker.notice.emit(message)
 
-    def on_fit_end(self, trainer: Any, result: Any) -> None:
+    def on_fit_end(self, trainer: Any, result: FitResult) -> None:
         """Deliver the last batches (and weights) of a fit stopped mid-epoch; `run()` emits `finished`."""
         self._trainer = None  # the fit's model is not kept alive by a snapshot function
         self._flush_progress()
@@ -223,111 +220,3 @@ class _SignalBridge:
         """Deliver what came before the failure; `run()` catches it and emits `errored`."""
         self._trainer = None
         self._flush_progress()
-
-
-class TrainingController(QObject):
-    """Owns the training thread and worker; at most one fit at a time.
-
-    Re-emits the worker's signals in the GUI thread. `finished(result, error)` comes once
-    per fit, after the thread has stopped: `result` is the FitResult or None, `error` the
-    exception or None.
-    """
-
-    started = Signal(object)
-    loading = Signal(int, int, str)
-    dataset_loaded = Signal(str, object)
-    progress = Signal(object)
-    epoch_finished = Signal(object)
-    model_snapshot = Signal(object)
-    notice = Signal(str)
-    errored = Signal(object)
-    finished = Signal(object, object)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
-        self._result: Any = None
-        self._error: BaseException | None = None
-
-    @property
-    def active(self) -> bool:
-        """Whether a fit (or its dataset load) is in progress or still winding down."""
-        return self._thread is not None
-
-    @property
-    def worker(self) -> TrainingWorker | None:
-        """The running worker, if any."""
-        return self._worker
-
-    def start(self, config: TrainConfig, *, run_dir: str | Path | None = None, resume: bool = False) -> None:
-        """Start a fit of `config` on a new thread; raises RuntimeError if one is active."""
-        if self.active:
-            raise RuntimeError("a training run is already active; stop it first")
-        thread = QThread()
-        thread.setObjectName("cnnstudio-training")
-        worker = TrainingWorker(config, run_dir=run_dir, resume=resume)
-        worker.moveToThread(thread)
-        self._result, self._error = None, None
-        for name in ("started", "loading", "dataset_loaded", "progress", "epoch_finished", "model_snapshot",
-                     "notice"):
-            getattr(worker, name).connect(getattr(self, name))
-        worker.errored.connect(self._on_worker_errored)
-        worker.finished.connect(self._on_worker_finished)
-        # The worker's own finished (in its thread) ends the event loop; deletion follows the thread.
-        worker.finished.connect(thread.quit)
-        thread.started.connect(worker.run)
-        thread.finished.connect(self._on_thread_finished)
-        thread.finished.connect(worker.deleteLater)
-        self._thread, self._worker = thread, worker
-        thread.start()
-
-    def request_stop(self) -> None:
-        """Ask the fit to stop after the current batch (it still saves last.pt)."""
-        if self._worker is not None:
-            self._worker.request_stop()
-
-    def pause(self) -> None:
-        """Pause between batches."""
-        if self._worker is not None:
-            self._worker.pause()
-
-    def resume(self) -> None:
-        """Resume a paused fit."""
-        if self._worker is not None:
-            self._worker.resume()
-
-    def wait(self, timeout_ms: int = 60_000) -> bool:
-        """Block until the thread has stopped (after `request_stop`); True when it has."""
-        thread = self._thread
-        if thread is None:
-            return True
-        done = thread.wait(timeout_ms)
-        if done:
-            # Deliver now: the queued signals may never see another event loop turn.
-            QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
-            self._on_thread_finished()
-        return done
-
-    @Slot(object)
-    def _on_worker_errored(self, exc: object) -> None:
-        self._error = exc if isinstance(exc, BaseException) else RuntimeError(str(exc))
-        self.errored.emit(self._error)
-
-    @Slot(object)
-    def _on_worker_finished(self, result: object) -> None:
-        self._result = result
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread = self._thread
-        if thread is None:
-            return  # already delivered by wait()
-        # `finished` is emitted from inside the thread just before it really ends; a
-        # QThread destroyed in that instant aborts the process, so wait the last moment out.
-        thread.wait()
-        thread.deleteLater()
-        self._thread, self._worker = None, None
-        result, error = self._result, self._error
-        self._result, self._error = None, None
-        self.finished.emit(result, error)

@@ -64,9 +64,9 @@ def window(qtbot, runs_dir):
     win.show()
     qtbot.waitUntil(lambda: win.state.torch_ready, timeout=60_000)
     yield win
-    if win.controller.active:
-        win.controller.request_stop()
-        win.controller.wait(30_000)
+    if win.session.active:
+        win.session.stop()
+        win.session.wait(30_000)
     win.state.wait_for_background()
     if win.error_box is not None:
         win.error_box.close()

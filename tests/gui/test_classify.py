@@ -106,7 +106,7 @@ def test_several_files_list_each_top1_and_selecting_one_shows_its_top5(tab, stat
         tab.classify_paths(paths)
     results = tab.results()
     assert [r.path for r in results] == paths
-    rows = [tab._list.item(i).text() for i in range(tab._list.count())]
+    rows = [tab.results_list.item(i).text() for i in range(tab.results_list.count())]
     for row, result in zip(rows, results):
         name, prob = result.top1
         assert f"— {name} (" in row and f"{100 * prob:.1f} %" in row
@@ -126,7 +126,7 @@ def test_a_bad_file_gives_one_message_and_the_tab_keeps_working(tab, state, qtbo
     warnings = [text for level, text in messages if level in ("warning", "error")]
     assert len(warnings) == 1 and "bad.png" in warnings[0] and result.reason in warnings[0]
     assert tab.topk_rows() == []
-    assert result.reason in tab._note.text()
+    assert result.reason in tab.note_label.text()
     # The next drop is classified as usual.
     with qtbot.waitSignal(tab.classified, timeout=20_000):
         _drop(tab, [_png(tmp_path / "fine.png", 4)])
@@ -142,7 +142,7 @@ def test_good_files_are_classified_and_bad_ones_listed_with_reasons(tab, state, 
         tab.classify_paths(good[:2] + bad + good[2:])
     results = tab.results()
     assert [type(r).__name__ for r in results] == ["Prediction"] * 2 + ["ImageError"] * 4 + ["Prediction"]
-    rows = [tab._list.item(i).text() for i in range(tab._list.count())]
+    rows = [tab.results_list.item(i).text() for i in range(tab.results_list.count())]
     for row, result in zip(rows[2:6], results[2:6]):
         assert result.reason in row
     # One summary message for the whole drop, not one per file.
@@ -158,11 +158,11 @@ def test_files_dropped_before_any_model_wait_and_are_classified_when_one_arrives
     _drop(tab, [path])
     assert tab.results() == [None]
     assert any("Train a model or open a run first" in text for _, text in messages)
-    assert "Train a model or open a run first" in tab._model_label.text()
+    assert "Train a model or open a run first" in tab.model_label.text()
     with qtbot.waitSignal(tab.classified, timeout=20_000):
         state.model_handle = _handle()
     _assert_ranked_top5(tab.topk_rows())
-    assert "live · epoch 2" in tab._model_label.text()
+    assert "live · epoch 2" in tab.model_label.text()
 
 
 def test_bad_files_dropped_before_any_model_are_told_at_once_and_only_once(tab, state, qtbot, tmp_path, messages):
@@ -214,8 +214,8 @@ def test_each_file_shows_what_the_network_was_given(tab, state, qtbot, tmp_path)
         tab.classify_paths([str(drawn), photo])
     tab.select_row(0)
     assert tab.seen_caption() == "network input\n32×32 grey\ninverted"
-    assert "inverted" in tab._note.text()
-    shown = tab._seen.pixmap().toImage()
+    assert "inverted" in tab.note_label.text()
+    shown = tab.seen_view.pixmap().toImage()
     assert shown.width() == 3 * 32  # whole pixels, three screen pixels each
     assert shown.pixelColor(1, 1).value() < 30  # the white paper became the dark ground
     tab.select_row(1)  # a colour photo for a grey 32 px model: that is what LeNet-5 sees

@@ -22,19 +22,19 @@ def test_offline_download_names_the_folder_and_retry_tries_again(window, qtbot, 
     panel = window.setup_panel
     panel.dataset_combo.setCurrentIndex(panel.dataset_combo.findData("mnist"))
 
-    with qtbot.waitSignal(window.controller.finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.session.finished, timeout=60_000) as finished:
         window.start_training()
     _result, error = finished.args
     assert error is not None
     box = window.error_box
     assert box is not None and str(data_root) in box.text()
     assert "Traceback" not in box.text()
-    assert window.state.training_state == "idle" and not window.controller.active
+    assert window.session.state == "idle" and not window.session.active
     first_attempts = len(attempts)
     assert first_attempts >= 1
 
-    with qtbot.waitSignal(window.controller.finished, timeout=60_000):
+    with qtbot.waitSignal(window.session.finished, timeout=60_000):
         box.button(QMessageBox.StandardButton.Retry).click()
     assert len(attempts) > first_attempts  # Retry really went back to the network
     assert window.error_box is not None and str(data_root) in window.error_box.text()
-    assert window.state.training_state == "idle"
+    assert window.session.state == "idle"

@@ -50,7 +50,7 @@ def test_a_chosen_layer_shows_its_channel_count_for_an_image_file(tab, state, qt
     assert tab.maps_shape == (channels, side, side)
     assert f"{channels} maps of {side} × {side}" in tab.shape_text
     assert tab.grid is not None and tab.grid.ndim == 2
-    assert "photo.png" in tab._caption.text()
+    assert "photo.png" in tab.caption_label.text()
 
 
 def test_validation_images_of_the_current_dataset_can_be_browsed(tab, state, qtbot):
@@ -58,10 +58,10 @@ def test_validation_images_of_the_current_dataset_can_be_browsed(tab, state, qtb
     state.model_handle = _handle()
     qtbot.waitUntil(lambda: tab.maps_shape is not None, timeout=30_000)
     assert tab.maps_shape[0] == 6
-    assert "validation image 0 of" in tab._caption.text()
+    assert "validation image 0 of" in tab.caption_label.text()
     first = tab.grid.copy()
-    tab._index.setValue(7)
-    qtbot.waitUntil(lambda: "validation image 7 of" in tab._caption.text(), timeout=20_000)
+    tab.index_spin.setValue(7)
+    qtbot.waitUntil(lambda: "validation image 7 of" in tab.caption_label.text(), timeout=20_000)
     assert not np.array_equal(tab.grid, first)
 
 
@@ -104,5 +104,5 @@ def test_a_hidden_tab_does_no_work_until_it_is_shown(qtbot, state, tmp_path, mon
     hidden.show()
     qtbot.waitUntil(lambda: hidden.maps_shape is not None, timeout=20_000)
     assert [request.path for request in computed] == [str(path)]
-    assert "dropped.png" in hidden._caption.text()
+    assert "dropped.png" in hidden.caption_label.text()
     state.wait_for_background()

@@ -23,7 +23,7 @@ def test_vgg16_at_224_shows_138_357_544_parameters(tab, state, qtbot):
     summary = tab.summary
     assert summary.total_params == 138_357_544
     # The table lists every leaf layer, with people-formatted numbers.
-    table = tab._table.model()
+    table = tab.table_view.model()
     assert table.rowCount() == len(summary.layers)
     first_conv = next(row for row in range(table.rowCount()) if table.index(row, 1).data() == "Conv2d")
     assert table.index(first_conv, 2).data() == "64 × 224 × 224"

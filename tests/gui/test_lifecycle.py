@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cnnstudio.errors import Cancelled
-from cnnstudio.gui.worker import TrainingController
+from cnnstudio.gui.session import TrainingSession
 from cnnstudio.training.config import TrainConfig
 
 
@@ -22,13 +22,13 @@ def _native_threads() -> int:
 
 def test_closing_during_training_stops_saves_and_closes(window, qtbot, quick_setup, runs_dir):
     quick_setup(window, epochs=50, batch_size=64)
-    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+    with qtbot.waitSignal(window.session.progress, timeout=60_000):
         window.start_training()
-    with qtbot.waitSignal(window.controller.finished, timeout=10_000) as finished:
+    with qtbot.waitSignal(window.session.finished, timeout=10_000) as finished:
         assert window.close() is False  # not yet: the worker saves first
-        assert window.state.training_state == "stopping"
+        assert window.session.state == "stopping"
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
-    assert not window.controller.active
+    assert not window.session.active
     result, error = finished.args
     assert error is None and result.stopped_early
     assert (Path(result.run_dir) / "last.pt").is_file()
@@ -49,10 +49,10 @@ def test_closing_during_a_dataset_load_cancels_it(window, qtbot, quick_setup, mo
 
     monkeypatch.setattr(loaders, "load_dataset", slow_download)
     quick_setup(window)
-    with qtbot.waitSignal(window.controller.loading, timeout=10_000):
+    with qtbot.waitSignal(window.session.loading, timeout=10_000):
         window.start_training()
     qtbot.waitUntil(lambda: "Downloading" in window.status_label.text(), timeout=5_000)
-    with qtbot.waitSignal(window.controller.finished, timeout=5_000) as finished:
+    with qtbot.waitSignal(window.session.finished, timeout=5_000) as finished:
         window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
     assert finished.args == [None, None]  # cancelled: neither a result nor an error
@@ -68,16 +68,16 @@ def _rss_mb() -> float:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts native threads through /proc")
-def test_twenty_start_stop_cycles_leave_no_extra_threads(qtbot, runs_dir):
-    controller = TrainingController()
+def test_twenty_start_stop_cycles_leave_no_extra_threads(qtbot, runs_dir, state):
+    session = TrainingSession(state)
     config = TrainConfig(epochs=50, batch_size=64, device="cpu")
 
     def cycle() -> None:
-        with qtbot.waitSignal(controller.progress, timeout=30_000):
-            controller.start(config)
-        with qtbot.waitSignal(controller.finished, timeout=10_000) as finished:
-            controller.request_stop()
-        assert finished.args[1] is None and not controller.active
+        with qtbot.waitSignal(session.progress, timeout=30_000):
+            assert session.start(config)
+        with qtbot.waitSignal(session.finished, timeout=10_000) as finished:
+            session.stop()
+        assert finished.args[1] is None and not session.active
 
     cycle()  # warms torch's and Qt's own thread pools
     baseline, rss_before = _native_threads(), _rss_mb()
@@ -109,7 +109,7 @@ def test_main_exits_cleanly_when_closed_during_training(tmp_path):
                 panel.batch_spin.setValue(64)
                 panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
                 window.start_training()
-                window.controller.progress.connect(lambda _stats: window.close())
+                window.session.progress.connect(lambda _stats: window.close())
             window.state.engine_ready.connect(start)
 
         QTimer.singleShot(0, drive)
@@ -141,7 +141,7 @@ def test_closing_during_a_classification_waits_for_it(window, qtbot, tmp_path):
         path = tmp_path / f"d{i}.png"
         Image.fromarray((np.random.default_rng(i).random((28, 28)) * 255).astype(np.uint8)).save(path)
         paths.append(str(path))
-    window.inspection_tabs["Classify"].classify_paths(paths)
+    window.classify_tab.classify_paths(paths)
     assert window.state.computing()
     window.close()
     assert not window.isVisible()

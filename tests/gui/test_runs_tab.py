@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.widgets.runs_tab import RunsTab
 
 
@@ -13,6 +14,7 @@ def _write_run(root, *, val_accs=(0.5, 0.75), epochs: int = 3):
     from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.models.registry import build_model
     from cnnstudio.training.runs import RunWriter, new_run_dir
+    from cnnstudio.training.callbacks import EpochStats
     from cnnstudio.training.config import TrainConfig
 
     config = TrainConfig(arch="lenet5", dataset="mnist-sample", epochs=epochs, input_size=32)
@@ -22,7 +24,9 @@ def _write_run(root, *, val_accs=(0.5, 0.75), epochs: int = 3):
     writer = RunWriter(run_dir)
     writer.start(config, spec.to_dict())
     for epoch, acc in enumerate(val_accs, start=1):
-        writer.append_metrics({"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 1.2 / epoch, "val_acc": acc})
+        writer.append_metrics(EpochStats(epoch=epoch, epochs=epochs, train_loss=1.0 / epoch, train_acc=acc,
+                                         val_loss=1.2 / epoch, val_acc=acc, val_top5=None, lr=0.01, seconds=1.0,
+                                         images_per_s=100.0, is_best=True).to_row())
     model = build_model("lenet5", in_channels=1, num_classes=10)
     writer.save_best({"arch": "lenet5", "num_classes": 10, "model": model.state_dict(), "epoch": len(val_accs)})
     writer.finish("finished")
@@ -32,7 +36,7 @@ def _write_run(root, *, val_accs=(0.5, 0.75), epochs: int = 3):
 @pytest.fixture
 def make_tab(qtbot, state):
     def make(root):
-        widget = RunsTab(state, root=root)
+        widget = RunsTab(state, TrainingSession(state), root=root)
         qtbot.addWidget(widget)
         return widget
 
@@ -41,16 +45,16 @@ def make_tab(qtbot, state):
 
 
 def _cells(tab, row: int) -> list[str]:
-    model = tab._table.model()
+    model = tab.table_view.model()
     return [model.index(row, column).data() for column in range(model.columnCount())]
 
 
 def test_no_runs_shows_what_to_do(make_tab, qtbot, tmp_path):
     tab = make_tab(tmp_path / "runs")
-    qtbot.waitUntil(lambda: "0 runs" in tab._status.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "0 runs" in tab.status_label.text(), timeout=10_000)
     assert tab.runs() == []
-    assert not tab._panel.showing_content
-    assert "first training" in tab._panel.empty.text() or "Press Start" in tab._panel.empty.text()
+    assert not tab.content_panel.showing_content
+    assert "first training" in tab.content_panel.empty.text() or "Press Start" in tab.content_panel.empty.text()
 
 
 def test_a_run_folder_is_listed_with_its_facts(make_tab, qtbot, tmp_path):
@@ -59,7 +63,7 @@ def test_a_run_folder_is_listed_with_its_facts(make_tab, qtbot, tmp_path):
     (root / "not-a-run").mkdir()  # a stray folder is skipped, not an error
     tab = make_tab(root)
     qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
-    assert tab._panel.showing_content
+    assert tab.content_panel.showing_content
     arch, dataset, date, epochs, best, status = _cells(tab, 0)
     assert (arch, dataset, epochs, best, status) == ("lenet5", "mnist-sample", "2 / 3", "75.0 %", "finished")
     assert len(date) == len("2026-01-01 12:00")
@@ -74,7 +78,7 @@ def test_opening_a_run_sets_the_states_model_handle(make_tab, state, qtbot, tmp_
     tab = make_tab(tmp_path / "runs")
     qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
     tab.select_run(run_dir)
-    assert tab._open_button.isEnabled()
+    assert tab.open_button.isEnabled()
     with qtbot.waitSignal(state.model_changed, timeout=20_000):
         tab.open_selected()
     handle = state.model_handle
@@ -86,19 +90,19 @@ def test_opening_a_run_sets_the_states_model_handle(make_tab, state, qtbot, tmp_
         assert torch.equal(handle.model.state_dict()[name], tensor), name
 
 
-def test_resume_and_overlay_are_requested_with_the_run_folder(make_tab, qtbot, tmp_path):
+def test_resume_is_requested_with_the_run_folder_and_overlay_with_its_epochs(make_tab, qtbot, tmp_path):
     run_dir, _ = _write_run(tmp_path / "runs")
     tab = make_tab(tmp_path / "runs")
     qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
     tab.select_run(run_dir)
     with qtbot.waitSignal(tab.resume_requested, timeout=1_000) as resume:
-        tab._resume_button.click()
+        tab.resume_button.click()
     assert resume.args == [str(run_dir)]
     with qtbot.waitSignal(tab.overlay_requested, timeout=1_000) as overlay:
-        tab._overlay_button.click()
-    path, metrics = overlay.args
-    assert path == str(run_dir)
-    assert [row["val_acc"] for row in metrics] == [0.5, 0.75]
+        tab.overlay_button.click()
+    label, history = overlay.args
+    assert label == run_dir.name
+    assert [stats.val_acc for stats in history] == [0.5, 0.75]
 
 
 def test_a_run_with_a_damaged_checkpoint_gives_a_message_and_keeps_the_model(make_tab, state, qtbot, tmp_path):
@@ -112,4 +116,4 @@ def test_a_run_with_a_damaged_checkpoint_gives_a_message_and_keeps_the_model(mak
     tab.open_selected()
     qtbot.waitUntil(lambda: any(level == "error" for level, _ in messages), timeout=20_000)
     assert state.model_handle is None
-    assert "Could not open the run" in tab._status.text()
+    assert "Could not open the run" in tab.status_label.text()

@@ -44,13 +44,13 @@ def test_a_background_job_leaves_no_threads_behind(state, qtbot):
 def test_the_engine_import_leaves_the_collector_on_and_freezes_what_it_loaded(monkeypatch):
     import gc
 
-    from cnnstudio.gui import main_window
+    from cnnstudio.gui import state as state_module
 
-    main_window.import_engine()
+    state_module.import_engine()
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0  # the engine's long-lived objects are out of the collector's way
     # A failed import (a broken install) must not leave the collector off for the app's life.
-    monkeypatch.setattr(main_window, "_ENGINE_MODULES", ("cnnstudio_no_such_module",))
+    monkeypatch.setattr(state_module, "_ENGINE_MODULES", ("cnnstudio_no_such_module",))
     with pytest.raises(ModuleNotFoundError):
-        main_window.import_engine()
+        state_module.import_engine()
     assert gc.isenabled()

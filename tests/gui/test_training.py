@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -17,14 +18,14 @@ from cnnstudio.training.trainer import Trainer
 def test_short_training_emits_progress_grows_curves_and_finishes(window, qtbot, quick_setup, runs_dir):
     quick_setup(window, epochs=1)
     progress, snapshots = [], []
-    window.controller.progress.connect(progress.append)
-    window.controller.model_snapshot.connect(snapshots.append)
+    window.session.progress.connect(progress.append)
+    window.session.model_snapshot.connect(snapshots.append)
     summaries = []
-    window.controller.started.connect(lambda _info: summaries.append(window.training_tab.summary.text()))
-    with qtbot.waitSignal(window.controller.finished, timeout=60_000) as finished:
+    window.session.started.connect(lambda _info: summaries.append(window.training_tab.summary.text()))
+    with qtbot.waitSignal(window.session.finished, timeout=60_000) as finished:
         began = time.monotonic()
         window.start_action.trigger()
-        assert window.state.training_state == "running"
+        assert window.session.state == "running"
     seconds = time.monotonic() - began
     assert " on CPU (" in summaries[0]  # named as the device list and the status bar name it
     result, error = finished.args
@@ -43,7 +44,7 @@ def test_short_training_emits_progress_grows_curves_and_finishes(window, qtbot, 
     # at the fit's start, the tab being shown, and the final flush).
     per_second = 1000 / (REDRAW_INTERVAL_MS * CURVE_EVERY)
     assert window.training_tab.redraws <= per_second * seconds + 4
-    assert window.state.training_state == "idle"
+    assert window.session.state == "idle"
     assert window.setup_panel.start_button.isEnabled()
     # The live snapshot reached the shared state, as a CPU eval-mode copy.
     assert snapshots and window.state.model_handle is snapshots[-1]
@@ -57,36 +58,36 @@ def test_short_training_emits_progress_grows_curves_and_finishes(window, qtbot, 
 
 def test_stop_takes_effect_within_a_second(window, qtbot, quick_setup):
     quick_setup(window, epochs=50, batch_size=64)
-    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+    with qtbot.waitSignal(window.session.progress, timeout=60_000):
         window.start_training()
-    with qtbot.waitSignal(window.controller.finished, timeout=5_000) as finished:
+    with qtbot.waitSignal(window.session.finished, timeout=5_000) as finished:
         asked = time.monotonic()
         window.stop_action.trigger()
-        assert window.state.training_state == "stopping"
+        assert window.session.state == "stopping"
     assert time.monotonic() - asked < 1.0
     result, error = finished.args
     assert error is None and result.stopped_early
     assert (Path(result.run_dir) / "last.pt").is_file()
-    assert window.state.training_state == "idle"
+    assert window.session.state == "idle"
 
 
 def test_pause_holds_training_and_resume_continues(window, qtbot, quick_setup):
     quick_setup(window, epochs=50, batch_size=64)
     progress = []
-    window.controller.progress.connect(progress.append)
-    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+    window.session.progress.connect(progress.append)
+    with qtbot.waitSignal(window.session.progress, timeout=60_000):
         window.start_training()
     window.setup_panel.pause_button.click()
-    assert window.state.training_state == "paused"
+    assert window.session.state == "paused"
     assert window.setup_panel.pause_button.text() == "Resume"
     qtbot.wait(300)  # a batch in flight may still report
     held = len(progress)
     qtbot.wait(400)
     assert len(progress) == held
-    with qtbot.waitSignal(window.controller.progress, timeout=5_000):
+    with qtbot.waitSignal(window.session.progress, timeout=5_000):
         window.setup_panel.pause_button.click()
-    assert window.state.training_state == "running"
-    with qtbot.waitSignal(window.controller.finished, timeout=5_000):
+    assert window.session.state == "running"
+    with qtbot.waitSignal(window.session.finished, timeout=5_000):
         window.stop_training()
 
 
@@ -98,18 +99,18 @@ def test_worker_error_shows_a_message_and_returns_to_idle(window, qtbot, quick_s
 
     monkeypatch.setattr(Trainer, "fit", broken_fit)
     quick_setup(window)
-    with qtbot.waitSignal(window.controller.finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.session.finished, timeout=60_000) as finished:
         window.start_training()
     assert finished.args[1] is failure
     qtbot.waitUntil(lambda: window.error_box is not None)
     assert str(failure) in window.error_box.text()
-    assert window.state.training_state == "idle"
+    assert window.session.state == "idle"
     assert window.setup_panel.start_button.isEnabled() and window.start_action.isEnabled()
     assert "error" in window.status_label.text()
     # The app is still usable: a fixed trainer trains.
     monkeypatch.undo()
     window.error_box.close()
-    with qtbot.waitSignal(window.controller.finished, timeout=60_000) as again:
+    with qtbot.waitSignal(window.session.finished, timeout=60_000) as again:
         window.start_training()
     assert again.args[1] is None and again.args[0].epochs_done == 1
 
@@ -119,9 +120,9 @@ def test_invalid_setup_is_refused_before_any_thread_starts(window, qtbot, tmp_pa
     panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("vgg16"))
     panel.input_size_spin.setValue(16)
     window.start_training()
-    assert not window.controller.active
+    assert not window.session.active
     assert window.error_box is not None and "vgg16 needs inputs of at least" in window.error_box.text()
-    assert window.state.training_state == "idle"
+    assert window.session.state == "idle"
 
 
 def test_unreadable_dataset_folder_reports_the_engine_message(window, qtbot, tmp_path, monkeypatch):
@@ -131,14 +132,14 @@ def test_unreadable_dataset_folder_reports_the_engine_message(window, qtbot, tmp
     monkeypatch.setattr(panel, "ask_folder", lambda: str(empty))
     window.open_folder_action.trigger()
     panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("lenet5"))
-    with qtbot.waitSignal(window.controller.finished, timeout=30_000) as finished:
+    with qtbot.waitSignal(window.session.finished, timeout=30_000) as finished:
         window.start_training()
     error = finished.args[1]
     assert error is not None
     qtbot.waitUntil(lambda: window.error_box is not None)
     assert window.error_box.text() == str(error)
     assert str(empty.name) in window.error_box.text()
-    assert window.state.training_state == "idle"
+    assert window.session.state == "idle"
 
 
 def test_hidden_training_tab_buffers_curves_and_keeps_its_x_range_still(qtbot):
@@ -147,12 +148,12 @@ def test_hidden_training_tab_buffers_curves_and_keeps_its_x_range_still(qtbot):
     from cnnstudio.gui.state import StudioState
     from cnnstudio.gui.training_tab import TrainingTab
 
-    tab = TrainingTab(StudioState())
+    tab = _new_tab()
     qtbot.addWidget(tab)
     tab.show()
     tab.on_started(SimpleNamespace(epochs=4, start_epoch=1, arch="lenet5", input_size=32, device="cpu",
                                    precision="float32", num_params=1, batch_size=8, run_dir="run"))
-    x_ranges = [plot.viewRange()[0] for plot in (tab._batch_plot, tab._epoch_plot, tab._acc_plot, tab._lr_plot)]
+    x_ranges = [plot.viewRange()[0] for plot in (tab.plot("batch_loss"), tab.plot("epoch_loss"), tab.plot("accuracy"), tab.plot("lr"))]
     tab.hide()  # another tab is in front: batches are buffered, nothing is drawn
     for batch in range(1, 11):
         tab.on_progress((SimpleNamespace(epoch=2, batch=batch, num_batches=10, loss=3.0 / batch, aux_losses=(),
@@ -161,10 +162,10 @@ def test_hidden_training_tab_buffers_curves_and_keeps_its_x_range_still(qtbot):
     assert tab.point_counts()["batch_loss"] == 0 and tab.stats["batch"].value.text() == "10 / 10"
     tab.show()  # shown again: everything buffered is drawn at once
     assert tab.point_counts()["batch_loss"] == 10
-    assert [plot.viewRange()[0] for plot in (tab._batch_plot, tab._epoch_plot, tab._acc_plot,
-                                             tab._lr_plot)] == x_ranges
+    assert [plot.viewRange()[0] for plot in (tab.plot("batch_loss"), tab.plot("epoch_loss"), tab.plot("accuracy"),
+                                             tab.plot("lr"))] == x_ranges
     assert x_ranges[0][0] < 1.0 and x_ranges[0][1] > 4.0
-    low, high = tab._batch_plot.viewRange()[1]
+    low, high = tab.plot("batch_loss").viewRange()[1]
     assert low < 0.3 and high > 3.0  # the loss curve's y range covers every point
 
 
@@ -206,8 +207,8 @@ def test_the_feature_maps_tab_uses_the_fits_own_copy_of_the_data(window, qtbot, 
 
     quick_setup(window, epochs=1)
     shared = []
-    window.controller.dataset_loaded.connect(lambda name, bundle: shared.append((name, bundle)))
-    with qtbot.waitSignal(window.controller.finished, timeout=60_000):
+    window.session.dataset_loaded.connect(lambda name, bundle: shared.append((name, bundle)))
+    with qtbot.waitSignal(window.session.finished, timeout=60_000):
         window.start_training()
     assert [name for name, _ in shared] == ["mnist-sample"]
 
@@ -215,18 +216,17 @@ def test_the_feature_maps_tab_uses_the_fits_own_copy_of_the_data(window, qtbot, 
         raise AssertionError("the dataset was loaded a second time")
 
     monkeypatch.setattr(loaders, "load_dataset", second_copy)
-    tab = window.inspection_tabs["Feature maps"]
+    tab = window.feature_maps_tab
     window.tabs.setCurrentWidget(tab)
-    qtbot.waitUntil(lambda: "validation image 0 of" in tab._caption.text(), timeout=30_000)
-    assert f"of {len(shared[0][1].val):,}" in tab._caption.text()  # the fit's own validation split
+    qtbot.waitUntil(lambda: "validation image 0 of" in tab.caption_label.text(), timeout=30_000)
+    assert f"of {len(shared[0][1].val):,}" in tab.caption_label.text()  # the fit's own validation split
 
 
 def _epoch(epoch: int, train_loss: float, val_loss: float):
     from cnnstudio.training.callbacks import EpochStats
 
     return EpochStats(epoch=epoch, epochs=8, train_loss=train_loss, train_acc=0.5, val_loss=val_loss, val_acc=0.5,
-                      val_top5=0.9, lr=0.01, seconds=1.0, images_per_s=100.0, aux1_loss=None, aux2_loss=None,
-                      is_best=False)
+                      val_top5=0.9, lr=0.01, seconds=1.0, images_per_s=100.0, is_best=False)
 
 
 def _started_tab(qtbot, *, epochs: int):
@@ -236,7 +236,7 @@ def _started_tab(qtbot, *, epochs: int):
     from cnnstudio.gui.state import StudioState
     from cnnstudio.gui.training_tab import TrainingTab
 
-    tab = TrainingTab(StudioState())
+    tab = _new_tab()
     qtbot.addWidget(tab)
     tab.show()
     tab.on_started(SimpleNamespace(epochs=epochs, start_epoch=0, arch="lenet5", input_size=32, device="cpu",
@@ -250,15 +250,15 @@ def test_epoch_loss_range_starts_at_zero_and_moves_only_when_a_loss_leaves_it(qt
     tab = _started_tab(qtbot, epochs=8)
     tab.on_epoch(_epoch(1, 2.0, 1.6))
     tab.redraw()
-    first = tab._epoch_plot.viewRange()[1]
+    first = tab.plot("epoch_loss").viewRange()[1]
     assert -0.1 < first[0] < 0.0 and first[1] >= 2.0  # from just under 0, so the "0" label shows
     for epoch, (train, val) in enumerate([(1.5, 1.3), (1.2, 1.1), (0.4, 0.5)], start=2):
         tab.on_epoch(_epoch(epoch, train, val))
         tab.redraw()
-        assert tab._epoch_plot.viewRange()[1] == first  # a falling loss stays inside: nothing moves
+        assert tab.plot("epoch_loss").viewRange()[1] == first  # a falling loss stays inside: nothing moves
     tab.on_epoch(_epoch(5, 3.5, 2.5))  # diverging: the range grows to show it
     tab.redraw()
-    low, high = tab._epoch_plot.viewRange()[1]
+    low, high = tab.plot("epoch_loss").viewRange()[1]
     assert -0.2 < low < 0.0 and high >= 3.5
 
 
@@ -269,7 +269,7 @@ def test_a_new_summary_line_asks_for_no_relayout_and_never_resizes_the_plots(qtb
     from cnnstudio.gui.state import StudioState
     from cnnstudio.gui.training_tab import TrainingTab
 
-    tab = TrainingTab(StudioState())
+    tab = _new_tab()
     qtbot.addWidget(tab)
     tab.resize(700, 600)
     tab.show()
@@ -300,7 +300,7 @@ def test_the_busy_bar_of_loading_stops_when_training_starts(qtbot):
     from cnnstudio.gui.state import StudioState
     from cnnstudio.gui.training_tab import TrainingTab
 
-    tab = TrainingTab(StudioState())
+    tab = _new_tab()
     qtbot.addWidget(tab)
     tab.show()
     tab.show_loading(0, 0, "Loading mnist-sample…")
@@ -314,12 +314,12 @@ def test_an_overlaid_run_is_inside_the_epoch_loss_range(qtbot):
     tab = _started_tab(qtbot, epochs=4)
     tab.on_epoch(_epoch(1, 1.2, 1.0))
     tab.redraw()
-    assert 1.2 <= tab._epoch_plot.viewRange()[1][1] < 2.0
-    tab.add_overlay("older run", [{"epoch": 1, "val_loss": 2.5, "val_acc": 0.3}, {"epoch": 2, "val_loss": 1.9,
-                                                                                   "val_acc": 0.5}])
-    assert tab._epoch_plot.viewRange()[1][1] >= 2.5  # the overlay's worst epoch is in view
+    assert 1.2 <= tab.plot("epoch_loss").viewRange()[1][1] < 2.0
+    tab.add_overlay("older run", [dataclasses.replace(_epoch(1, 2.0, 2.5), val_acc=0.3),
+                                  dataclasses.replace(_epoch(2, 1.5, 1.9), val_acc=0.5)])
+    assert tab.plot("epoch_loss").viewRange()[1][1] >= 2.5  # the overlay's worst epoch is in view
     tab.clear_overlays()
-    assert 1.2 <= tab._epoch_plot.viewRange()[1][1] < 2.0  # and the range returns to this fit's losses
+    assert 1.2 <= tab.plot("epoch_loss").viewRange()[1][1] < 2.0  # and the range returns to this fit's losses
 
 
 def test_inspection_tabs_opened_mid_epoch_get_the_weights_as_they_are_then(window, qtbot, quick_setup):
@@ -327,27 +327,27 @@ def test_inspection_tabs_opened_mid_epoch_get_the_weights_as_they_are_then(windo
     import torch
 
     quick_setup(window, epochs=50, batch_size=64)
-    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+    with qtbot.waitSignal(window.session.progress, timeout=60_000):
         window.start_training()
     window.setup_panel.pause_button.click()  # paused: when people most want to look
     qtbot.wait(300)  # a batch in flight may still report
-    qtbot.waitUntil(lambda: window.training_tab.latest_batch is not None, timeout=5_000)
-    stats = window.training_tab.latest_batch
+    qtbot.waitUntil(lambda: window.session.latest_batch is not None, timeout=5_000)
+    stats = window.session.latest_batch
     assert stats.epoch == 1 and stats.batch < stats.num_batches and window.state.model_handle is None
-    window.tabs.setCurrentWidget(window.inspection_tabs["Kernels"])
+    window.tabs.setCurrentWidget(window.kernels_tab)
     qtbot.waitUntil(lambda: window.state.model_handle is not None, timeout=10_000)
     handle = window.state.model_handle
     assert handle.source == f"live · epoch 1, batch {stats.batch} of {stats.num_batches}"
-    trainer_weights = window.controller.worker._bridge._trainer.model.state_dict()
+    trainer_weights = window.session._worker._bridge._trainer.model.state_dict()
     for name, value in handle.model.state_dict().items():  # a copy of these very weights
         assert torch.equal(value, trainer_weights[name].cpu()), name
     assert not handle.model.training
-    qtbot.waitUntil(lambda: "live · epoch 1, batch" in window.inspection_tabs["Kernels"].caption, timeout=10_000)
+    qtbot.waitUntil(lambda: "live · epoch 1, batch" in window.kernels_tab.caption, timeout=10_000)
     # Nothing trained since: switching again copies nothing more.
-    window.tabs.setCurrentWidget(window.inspection_tabs["Feature maps"])
+    window.tabs.setCurrentWidget(window.feature_maps_tab)
     qtbot.wait(200)
     assert window.state.model_handle is handle
-    with qtbot.waitSignal(window.controller.finished, timeout=10_000):
+    with qtbot.waitSignal(window.session.finished, timeout=10_000):
         window.stop_training()
     # Stopped mid-epoch: the tabs show what Stop saved in last.pt, not an older epoch end.
     assert window.state.model_handle.source.startswith("stopped · epoch 1, batch ")
@@ -364,19 +364,19 @@ def test_files_dropped_in_the_first_epoch_are_classified_with_the_weights_of_the
     from PIL import Image
 
     quick_setup(window, epochs=50, batch_size=64)
-    with qtbot.waitSignal(window.controller.progress, timeout=60_000):
+    with qtbot.waitSignal(window.session.progress, timeout=60_000):
         window.start_training()
     window.setup_panel.pause_button.click()
-    qtbot.waitUntil(lambda: window.training_tab.latest_batch is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.session.latest_batch is not None, timeout=5_000)
     assert window.state.model_handle is None  # no epoch has ended
     digit = tmp_path / "digit.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(digit)
-    classify = window.inspection_tabs["Classify"]
+    classify = window.classify_tab
     with qtbot.waitSignal(classify.classified, timeout=20_000):
         classify.classify_paths([str(digit)])  # not waiting for the epoch's end
     assert window.state.model_handle.source.startswith("live · epoch 1, batch ")
     assert len(classify.results()[0].topk) == 5
-    with qtbot.waitSignal(window.controller.finished, timeout=10_000):
+    with qtbot.waitSignal(window.session.finished, timeout=10_000):
         window.stop_training()
 
 
@@ -396,3 +396,12 @@ def test_epoch_curves_are_pushed_at_most_once_a_second_while_the_timer_draws(qtb
     tab.on_epoch(_epoch(3, 1.2, 1.1))
     tab.redraw()  # the fit's end, or the tab shown again: everything, at once
     assert tab.point_counts()["val_loss"] == 3 and tab.point_counts()["train_acc"] == 3
+
+
+def _new_tab():
+    from cnnstudio.gui.session import TrainingSession
+    from cnnstudio.gui.state import StudioState
+    from cnnstudio.gui.training_tab import TrainingTab
+
+    state = StudioState()
+    return TrainingTab(state, TrainingSession(state))

@@ -35,12 +35,12 @@ def test_option_widgets_follow_the_catalog(window, qtbot):
     panel = window.setup_panel
     panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("googlenet"))
     info = get_info("googlenet")
-    assert list(panel._option_widgets) == [spec.name for spec in info.options]
+    assert list(panel.option_widgets) == [spec.name for spec in info.options]
     kinds = {"bool": QCheckBox, "choice": QComboBox, "float": QDoubleSpinBox}
     for spec in info.options:
-        assert isinstance(panel._option_widgets[spec.name], kinds[spec.kind])
+        assert isinstance(panel.option_widgets[spec.name], kinds[spec.kind])
     assert panel.input_size_spin.value() == info.default_size
-    aux = panel._option_widgets["aux_logits"]
+    aux = panel.option_widgets["aux_logits"]
     aux.setChecked(not aux.isChecked())
     assert window.state.arch_options["aux_logits"] == aux.isChecked()
     assert window.state.arch_name == "googlenet"

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.errors import ImageError
+from cnnstudio.errors import ImageError, describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.widgets.image_grid import StackedPanel
@@ -132,8 +132,7 @@ class _Preview(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(160, 160)
         self.setObjectName("preview")
-        # Only the "cannot show" sign uses text; a large, muted one reads as a placeholder.
-        self.setStyleSheet("QLabel#preview { font-size: 48px; color: palette(placeholder-text); }")
+        # Only the "cannot show" sign uses text; style.qss makes it large and muted, a placeholder.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self._image: QImage | None = None
 
@@ -231,35 +230,34 @@ class ClassifyTab(QWidget):
         open_button.clicked.connect(self._on_open_clicked)
         self._clear_button = QPushButton("Clear")
         self._clear_button.clicked.connect(self.clear)
-        self._model_label = QLabel()
-        self._model_label.setObjectName("muted")
+        self.model_label = QLabel()
+        self.model_label.setObjectName("muted")
         bar = QHBoxLayout()
         bar.addWidget(open_button)
         bar.addWidget(self._clear_button)
         bar.addSpacing(12)
-        bar.addWidget(self._model_label, 1)
+        bar.addWidget(self.model_label, 1)
 
-        self._list = QListWidget()
-        self._list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self._list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._list.setUniformItemSizes(True)
-        self._list.setSpacing(1)
-        self._list.currentRowChanged.connect(self._on_current_row_changed)
+        self.results_list = QListWidget()
+        self.results_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.results_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results_list.setUniformItemSizes(True)
+        self.results_list.setSpacing(1)
+        self.results_list.currentRowChanged.connect(self._on_current_row_changed)
 
         self._preview = _Preview()
         self._file_label = QLabel()
         self._file_label.setObjectName("tabTitle")
-        self._file_label.setStyleSheet("QLabel#tabTitle { font-size: 15px; font-weight: 600; }")
         self._file_label.setWordWrap(True)
-        self._note = QLabel()
-        self._note.setWordWrap(True)
+        self.note_label = QLabel()
+        self.note_label.setWordWrap(True)
         self._topk = TopKView()
         # What the network was given: the image after resize, crop, grey and any inversion
         # (a photo becomes a 32×32 grey blob for LeNet-5 — worth seeing).
-        self._seen = QLabel()
-        self._seen.setFixedSize(SEEN_SIDE, SEEN_SIDE)
-        self._seen.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._seen.setObjectName("networkInput")
+        self.seen_view = QLabel()
+        self.seen_view.setFixedSize(SEEN_SIDE, SEEN_SIDE)
+        self.seen_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.seen_view.setObjectName("networkInput")
         self._seen_caption = QLabel()
         self._seen_caption.setObjectName("muted")
         self._seen_caption.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
@@ -267,12 +265,12 @@ class ClassifyTab(QWidget):
         self._seen_caption.setFixedWidth(SEEN_SIDE)
         seen_column = QVBoxLayout()
         seen_column.setSpacing(4)
-        seen_column.addWidget(self._seen)
+        seen_column.addWidget(self.seen_view)
         seen_column.addWidget(self._seen_caption)
         seen_column.addStretch(1)
         answer_column = QVBoxLayout()
         answer_column.setSpacing(8)
-        answer_column.addWidget(self._note)
+        answer_column.addWidget(self.note_label)
         answer_column.addWidget(self._topk)
         answer_column.addStretch(1)
         answer = QHBoxLayout()
@@ -288,7 +286,7 @@ class ClassifyTab(QWidget):
         detail_layout.addLayout(answer)
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
-        self._splitter.addWidget(self._list)
+        self._splitter.addWidget(self.results_list)
         self._splitter.addWidget(detail)
         self._splitter.setStretchFactor(0, 1)
         self._splitter.setStretchFactor(1, 2)
@@ -338,7 +336,7 @@ class ClassifyTab(QWidget):
     def clear(self) -> None:
         """Forget every file and show the empty state."""
         self._entries = []
-        self._list.clear()
+        self.results_list.clear()
         self._clear_button.setEnabled(False)
         self._panel.show_empty(EMPTY_TEXT)
 
@@ -352,7 +350,7 @@ class ClassifyTab(QWidget):
 
     def select_row(self, row: int) -> None:
         """Select a file in the list (as a click would)."""
-        self._list.setCurrentRow(row)
+        self.results_list.setCurrentRow(row)
 
     # ------------------------------------------------------------------ drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -374,7 +372,7 @@ class ClassifyTab(QWidget):
         if handle is None or not self._entries:
             return
         self._stale = False
-        self._note.setText(f"Classifying {_files(len(self._entries))}…")
+        self.note_label.setText(f"Classifying {_files(len(self._entries))}…")
         self._state.run_in_background(
             _classify, handle, [entry.path for entry in self._entries],
             on_done=self._on_classified, on_error=self._on_failed, key=self._key,
@@ -416,8 +414,9 @@ class ClassifyTab(QWidget):
         self.classified.emit()
 
     def _on_failed(self, exc: BaseException) -> None:
-        self._note.setText(f"Classification failed: {exc}")
-        self._state.report("error", f"Classification failed: {exc}")
+        text = describe(exc, doing="Classification")
+        self.note_label.setText(text)
+        self._state.report("error", text)
 
     def _on_model_changed(self) -> None:
         self._update_model_label()
@@ -433,23 +432,23 @@ class ClassifyTab(QWidget):
 
     def _update_model_label(self) -> None:
         handle = self._state.model_handle
-        self._model_label.setText(f"Model: {handle.source}" if handle is not None else f"{NO_MODEL_TEXT}.")
+        self.model_label.setText(f"Model: {handle.source}" if handle is not None else f"{NO_MODEL_TEXT}.")
 
     # ------------------------------------------------------------------ display
     def _fill_list(self, row: int = 0) -> None:
         """Rebuild the list and show entry `row` (once: `image_selected` fires once per round)."""
-        with_signals_blocked = self._list.blockSignals(True)
-        self._list.clear()
+        with_signals_blocked = self.results_list.blockSignals(True)
+        self.results_list.clear()
         for entry in self._entries:
             item = QListWidgetItem(_row_text(entry))
             item.setToolTip(entry.path)
             if isinstance(entry.result, ImageError):
                 item.setForeground(self.palette().placeholderText())
-            self._list.addItem(item)
-        self._list.setCurrentRow(row)
-        self._list.blockSignals(with_signals_blocked)
+            self.results_list.addItem(item)
+        self.results_list.setCurrentRow(row)
+        self.results_list.blockSignals(with_signals_blocked)
         # A single file needs no list: the preview and its top-5 say everything.
-        self._list.setVisible(len(self._entries) > 1)
+        self.results_list.setVisible(len(self._entries) > 1)
         self._show_entry(row)
 
     def _on_current_row_changed(self, row: int) -> None:
@@ -467,26 +466,26 @@ class ClassifyTab(QWidget):
             self._topk.setVisible(False)
             self._preview.clear()
             handle = self._state.model_handle
-            self._note.setText("Classifying…" if handle is not None else f"{NO_MODEL_TEXT} — this file is waiting.")
+            self.note_label.setText("Classifying…" if handle is not None else f"{NO_MODEL_TEXT} — this file is waiting.")
             return
         if isinstance(result, ImageError):
             self._topk.setVisible(False)
             self._preview.clear()
             self._preview.setText("⚠")
-            self._note.setText(f"Could not classify this file: {result.reason}")
+            self.note_label.setText(f"Could not classify this file: {result.reason}")
             return
         self._topk.set_topk(result.topk)
         self._topk.setVisible(True)
-        self._note.setText(result.note or "")
+        self.note_label.setText(result.note or "")
         self._set_preview(entry)
         self.image_selected.emit(entry.path)
 
     def _show_seen(self, entry: _Entry) -> None:
         image = entry.seen
-        for widget in (self._seen, self._seen_caption):
+        for widget in (self.seen_view, self._seen_caption):
             widget.setVisible(image is not None)
         if image is None:
-            self._seen.clear()
+            self.seen_view.clear()
             return
         pixmap = QPixmap.fromImage(image)
         side = max(image.width(), image.height())
@@ -497,7 +496,7 @@ class ClassifyTab(QWidget):
         else:  # inputs over SEEN_SIDE px (224) are shown smaller, smoothly
             pixmap = pixmap.scaled(SEEN_SIDE, SEEN_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
                                    Qt.TransformationMode.SmoothTransformation)
-        self._seen.setPixmap(pixmap)
+        self.seen_view.setPixmap(pixmap)
         colour = "grey" if image.format() == QImage.Format.Format_Grayscale8 else "colour"
         inverted = "\ninverted" if getattr(entry.result, "inverted", False) else ""
         self._seen_caption.setText(f"network input\n{image.width()}×{image.height()} {colour}{inverted}")
@@ -520,7 +519,7 @@ class ClassifyTab(QWidget):
 
     def _on_preview(self, entry: _Entry, image: QImage | None) -> None:
         entry.preview = image
-        current = self._list.currentRow()
+        current = self.results_list.currentRow()
         if image is not None and 0 <= current < len(self._entries) and self._entries[current] is entry:
             self._set_preview(entry)
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.errors import CnnStudioError
+from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.format import format_count
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.widgets.classify_tab import IMAGE_FILTER
@@ -132,12 +132,12 @@ class FeatureMapsTab(QWidget):
         self._source = QComboBox()
         self._source.addItems([SOURCE_VALIDATION, SOURCE_FILE])
         self._source.currentTextChanged.connect(self._on_source_changed)
-        self._index = QSpinBox()
-        self._index.setRange(0, 999_999)
-        self._index.setPrefix("# ")
-        self._index.setKeyboardTracking(False)
-        self._index.setMaximumWidth(110)
-        self._index.valueChanged.connect(self._schedule)
+        self.index_spin = QSpinBox()
+        self.index_spin.setRange(0, 999_999)
+        self.index_spin.setPrefix("# ")
+        self.index_spin.setKeyboardTracking(False)
+        self.index_spin.setMaximumWidth(110)
+        self.index_spin.valueChanged.connect(self._schedule)
         open_button = QPushButton("Open image…")
         open_button.clicked.connect(self._on_open_clicked)
         self._layer = QComboBox()
@@ -148,7 +148,7 @@ class FeatureMapsTab(QWidget):
         controls.setSpacing(8)
         controls.addWidget(QLabel("Image"))
         controls.addWidget(self._source)
-        controls.addWidget(self._index)
+        controls.addWidget(self.index_spin)
         controls.addWidget(open_button)
         controls.addSpacing(16)
         controls.addWidget(QLabel("Layer"))
@@ -157,9 +157,8 @@ class FeatureMapsTab(QWidget):
 
         self._shape_label = QLabel()
         self._shape_label.setObjectName("tabTitle")
-        self._shape_label.setStyleSheet("QLabel#tabTitle { font-size: 15px; font-weight: 600; }")
-        self._caption = QLabel()
-        self._caption.setWordWrap(True)
+        self.caption_label = QLabel()
+        self.caption_label.setWordWrap(True)
 
         self._input_view = ImageView()
         self._input_view.setMinimumWidth(120)
@@ -178,7 +177,7 @@ class FeatureMapsTab(QWidget):
         layout.setSpacing(8)
         layout.addLayout(controls)
         layout.addWidget(self._shape_label)
-        layout.addWidget(self._caption)
+        layout.addWidget(self.caption_label)
         layout.addWidget(self._panel, 1)
 
         # Spin-box arrows and combo scrolling come in bursts; compute for the last value.
@@ -256,7 +255,7 @@ class FeatureMapsTab(QWidget):
             self._result = None
             self._panel.show_empty(EMPTY_TEXT)
             self._shape_label.clear()
-            self._caption.clear()
+            self.caption_label.clear()
             return
         from cnnstudio.inspect.activations import conv_layers
 
@@ -278,9 +277,9 @@ class FeatureMapsTab(QWidget):
             self._schedule()
 
     def _on_source_changed(self, text: str) -> None:
-        self._index.setVisible(text == SOURCE_VALIDATION)
+        self.index_spin.setVisible(text == SOURCE_VALIDATION)
         if text == SOURCE_FILE and self._path is None:
-            self._caption.setText("Open an image file, or select one in the Classify tab.")
+            self.caption_label.setText("Open an image file, or select one in the Classify tab.")
             return
         self._schedule()
 
@@ -308,9 +307,9 @@ class FeatureMapsTab(QWidget):
                 return
             request = _Request(layer, path=self._path)
         else:
-            request = _Request(layer, dataset=self._dataset_of(handle), index=self._index.value())
+            request = _Request(layer, dataset=self._dataset_of(handle), index=self.index_spin.value())
         self._stale = False
-        self._caption.setText("Computing…")
+        self.caption_label.setText("Computing…")
         self._state.run_in_background(_compute, handle, request, on_done=self._on_result,
                                       on_error=self._on_failed, key=self._key)
 
@@ -331,10 +330,10 @@ class FeatureMapsTab(QWidget):
             f"{self._layer.currentText()} → {channels} × {height} × {width}: "
             f"{format_count(channels)} maps of {height} × {width}{more}"
         )
-        self._caption.setText(f"Input: {result.caption}")
+        self.caption_label.setText(f"Input: {result.caption}")
         if result.validation_size is not None:
-            with QSignalBlocker(self._index):
-                self._index.setMaximum(result.validation_size - 1)
+            with QSignalBlocker(self.index_spin):
+                self.index_spin.setMaximum(result.validation_size - 1)
         self._input_view.set_image(result.image)
         self._maps_view.set_image(result.grid)
         self._panel.show_content()
@@ -342,10 +341,10 @@ class FeatureMapsTab(QWidget):
     def _on_failed(self, exc: BaseException) -> None:
         self._result = None
         self._shape_label.clear()
-        self._caption.clear()
+        self.caption_label.clear()
         if isinstance(exc, CnnStudioError):
             # An unreadable file, a dataset that is not downloaded: the engine says what to do.
             self._panel.show_empty(f"{exc}\n\nOpen another image, or pick a validation image.")
         else:
             self._panel.show_empty(f"Could not compute feature maps: {exc}")
-            self._state.report("error", f"Feature maps: {type(exc).__name__}: {exc}")
+            self._state.report("error", describe(exc, doing="Feature maps"))

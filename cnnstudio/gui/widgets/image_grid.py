@@ -63,7 +63,6 @@ class EmptyState(QLabel):
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setObjectName("emptyState")
-        self.setStyleSheet("QLabel#emptyState { color: palette(placeholder-text); font-size: 14px; padding: 24px; }")
 
 
 class StackedPanel(QStackedWidget):

@@ -15,7 +15,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from cnnstudio.errors import CnnStudioError
+from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
 
@@ -77,7 +77,6 @@ class KernelsTab(QWidget):
 
         self._caption = QLabel()
         self._caption.setObjectName("tabTitle")
-        self._caption.setStyleSheet("QLabel#tabTitle { font-size: 15px; font-weight: 600; }")
         self._detail = QLabel()
         self._detail.setWordWrap(True)
         self._view = ImageView()
@@ -157,4 +156,4 @@ class KernelsTab(QWidget):
             self._panel.show_empty(f"{exc}\n\n{EMPTY_TEXT}")
         else:
             self._panel.show_empty(EMPTY_TEXT)
-            self._state.report("error", f"Kernels: {type(exc).__name__}: {exc}")
+            self._state.report("error", describe(exc, doing="Kernels"))

@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHeaderView, QLabel, QVBoxLayout, QWidget
 
-from cnnstudio.errors import CnnStudioError, InputTooSmallError
+from cnnstudio.errors import CnnStudioError, InputTooSmallError, describe
 from cnnstudio.gui.format import format_compact, format_count
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.widgets.image_grid import StackedPanel
@@ -69,19 +69,18 @@ class LayersTab(QWidget):
 
         self._title = QLabel()
         self._title.setObjectName("tabTitle")
-        self._title.setStyleSheet("QLabel#tabTitle { font-size: 15px; font-weight: 600; }")
         self._busy = QLabel()
         self._busy.setObjectName("muted")
 
-        self._model, self._table = record_table(layer_columns(), self)
-        self._table.setWordWrap(False)
-        self._table.verticalHeader().setDefaultSectionSize(22)
-        header = self._table.horizontalHeader()
+        self._model, self.table_view = record_table(layer_columns(), self)
+        self.table_view.setWordWrap(False)
+        self.table_view.verticalHeader().setDefaultSectionSize(22)
+        header = self.table_view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in range(1, self._model.columnCount()):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
 
-        self._panel = StackedPanel(self._table, "Choose an architecture to see its layers.")
+        self._panel = StackedPanel(self.table_view, "Choose an architecture to see its layers.")
 
         self._totals = QLabel()
         self._totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -169,7 +168,7 @@ class LayersTab(QWidget):
             self._panel.show_empty(f"{exc}\n\n{hint}" if isinstance(exc, InputTooSmallError) else str(exc))
         else:
             self._panel.show_empty(f"Could not build this architecture: {exc}")
-            self._state.report("error", f"Layers: {type(exc).__name__}: {exc}")
+            self._state.report("error", describe(exc, doing="Layers"))
 
 
 def _arch_title(name: str) -> str:

@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.errors import CnnStudioError
+from cnnstudio.errors import describe
 from cnnstudio.gui.format import format_percent
+from cnnstudio.gui.session import TrainingSession, TrainingState
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 from cnnstudio.gui.widgets.table_models import Column, record_table
@@ -81,59 +82,61 @@ class RunsTab(QWidget):
 
     #: The user asked to continue training this run folder (the window starts a resume).
     resume_requested = Signal(str)
-    #: The user asked to draw this run's curves beside the current ones: (run folder, epoch rows).
+    #: The user asked to draw this run's curves beside the current ones: (run name, list[EpochStats]).
     overlay_requested = Signal(str, list)
     #: A run was opened and is now the state's model (its folder).
     run_opened = Signal(str)
 
-    def __init__(self, state: StudioState, parent: QWidget | None = None, *, root: str | Path | None = None) -> None:
+    def __init__(self, state: StudioState, session: TrainingSession, parent: QWidget | None = None, *,
+                 root: str | Path | None = None) -> None:
         super().__init__(parent)
         self._state = state
+        self._session = session
         self._root = str(root) if root is not None else None
         self._key = f"runs-tab-{id(self)}"
         self._loaded_once = False
 
-        self._refresh_button = QPushButton("Refresh")
-        self._open_button = QPushButton("Open")
-        self._open_button.setToolTip("Load the run's best weights to inspect and classify with them")
-        self._resume_button = QPushButton("Resume")
-        self._resume_button.setToolTip("Continue training this run where it stopped")
-        self._overlay_button = QPushButton("Overlay curves")
-        self._overlay_button.setToolTip("Draw this run's curves beside the current training's")
-        self._reveal_button = QPushButton("Reveal folder")
-        self._refresh_button.clicked.connect(self.refresh)
-        self._open_button.clicked.connect(self._on_open_clicked)
-        self._resume_button.clicked.connect(self._on_resume_clicked)
-        self._overlay_button.clicked.connect(self._on_overlay_clicked)
-        self._reveal_button.clicked.connect(self._on_reveal_clicked)
+        self.refresh_button = QPushButton("Refresh")
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip("Load the run's best weights to inspect and classify with them")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue training this run where it stopped")
+        self.overlay_button = QPushButton("Overlay curves")
+        self.overlay_button.setToolTip("Draw this run's curves beside the current training's")
+        self.reveal_button = QPushButton("Reveal folder")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.resume_button.clicked.connect(self._on_resume_clicked)
+        self.overlay_button.clicked.connect(self._on_overlay_clicked)
+        self.reveal_button.clicked.connect(self._on_reveal_clicked)
         bar = QHBoxLayout()
         bar.setSpacing(8)
-        for button in (self._open_button, self._resume_button, self._overlay_button, self._reveal_button):
+        for button in (self.open_button, self.resume_button, self.overlay_button, self.reveal_button):
             bar.addWidget(button)
         bar.addStretch(1)
-        bar.addWidget(self._refresh_button)
+        bar.addWidget(self.refresh_button)
 
-        self._model, self._table = record_table(run_columns(), self)
-        self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self._table.horizontalHeader().setStretchLastSection(True)
-        self._table.doubleClicked.connect(lambda _index: self._on_open_clicked())
-        self._table.selectionModel().selectionChanged.connect(self._update_buttons)
-        self._panel = StackedPanel(self._table, EMPTY_TEXT)
+        self._model, self.table_view = record_table(run_columns(), self)
+        self.table_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table_view.horizontalHeader().setStretchLastSection(True)
+        self.table_view.doubleClicked.connect(lambda _index: self._on_open_clicked())
+        self.table_view.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.content_panel = StackedPanel(self.table_view, EMPTY_TEXT)
 
-        self._status = QLabel()
-        self._status.setWordWrap(True)
-        self._status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
         layout.addLayout(bar)
-        layout.addWidget(self._panel, 1)
-        layout.addWidget(self._status)
+        layout.addWidget(self.content_panel, 1)
+        layout.addWidget(self.status_label)
 
         # A training that just ended has left a new run folder.
-        state.training_state_changed.connect(self._on_training_state_changed)
+        session.state_changed.connect(self._on_training_state_changed)
         self._update_buttons()
         self.refresh()
 
@@ -153,16 +156,16 @@ class RunsTab(QWidget):
         """Select the row of this run folder."""
         for row, info in enumerate(self._model.records):
             if Path(info.path) == Path(run_dir):
-                self._table.selectRow(self._table.model().mapFromSource(self._model.index(row, 0)).row())
+                self.table_view.selectRow(self.table_view.model().mapFromSource(self._model.index(row, 0)).row())
                 return
         raise ValueError(f"{run_dir} is not listed")
 
     def selected_run(self) -> Any:
         """The selected `RunInfo`, or None."""
-        rows = self._table.selectionModel().selectedRows()
+        rows = self.table_view.selectionModel().selectedRows()
         if not rows:
             return None
-        return self._model.record(self._table.model().mapToSource(rows[0]).row())
+        return self._model.record(self.table_view.model().mapToSource(rows[0]).row())
 
     @Slot()
     def open_selected(self) -> None:
@@ -176,7 +179,7 @@ class RunsTab(QWidget):
             self.refresh()
 
     def _on_training_state_changed(self, state: str) -> None:
-        if state == "idle":
+        if state == TrainingState.IDLE:
             self.refresh()
         self._update_buttons()
 
@@ -185,35 +188,35 @@ class RunsTab(QWidget):
         self._loaded_once = True
         self._model.set_records(runs)
         if runs:
-            self._panel.show_content()
+            self.content_panel.show_content()
             if selected is not None and any(r.path == selected.path for r in runs):
                 self.select_run(selected.path)
         else:
-            self._panel.show_empty(EMPTY_TEXT)
+            self.content_panel.show_empty(EMPTY_TEXT)
         where = self._root or _default_root()
-        self._status.setText(f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}")
+        self.status_label.setText(f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}")
         self._update_buttons()
 
     def _on_list_failed(self, exc: BaseException) -> None:
-        self._panel.show_empty(f"Could not read the runs folder: {exc}")
-        self._status.clear()
+        self.content_panel.show_empty(f"Could not read the runs folder: {exc}")
+        self.status_label.clear()
 
     def _update_buttons(self, *_: Any) -> None:
         has = self.selected_run() is not None
-        training = self._state.training_state != "idle"
-        self._open_button.setEnabled(has)
-        self._resume_button.setEnabled(has and not training)
-        self._resume_button.setToolTip(
+        training = self._session.state != TrainingState.IDLE
+        self.open_button.setEnabled(has)
+        self.resume_button.setEnabled(has and not training)
+        self.resume_button.setToolTip(
             "Stop the current training first" if training else "Continue training this run where it stopped")
-        self._overlay_button.setEnabled(has)
-        self._reveal_button.setEnabled(has)
+        self.overlay_button.setEnabled(has)
+        self.reveal_button.setEnabled(has)
 
     # ------------------------------------------------------------------ actions
     def _on_open_clicked(self) -> None:
         info = self.selected_run()
         if info is None:
             return
-        self._status.setText(f"Opening {info.name}…")
+        self.status_label.setText(f"Opening {info.name}…")
         run_dir = str(info.path)
         self._state.run_in_background(open_run_handle, run_dir,
                                       on_done=lambda handle: self._on_opened(run_dir, handle),
@@ -221,13 +224,13 @@ class RunsTab(QWidget):
 
     def _on_opened(self, run_dir: str, handle: ModelHandle) -> None:
         self._state.model_handle = handle
-        self._status.setText(f"Opened {Path(run_dir).name}: the other tabs now inspect and classify with its weights.")
+        self.status_label.setText(f"Opened {Path(run_dir).name}: the other tabs now inspect and classify with its weights.")
         self._state.report("info", f"Opened {handle.source} ({handle.arch_name})")
         self.run_opened.emit(run_dir)
 
     def _on_open_failed(self, exc: BaseException) -> None:
-        text = str(exc) if isinstance(exc, CnnStudioError) else f"{type(exc).__name__}: {exc}"
-        self._status.setText(f"Could not open the run: {text}")
+        text = describe(exc)
+        self.status_label.setText(f"Could not open the run: {text}")
         self._state.report("error", f"Could not open the run: {text}")
 
     def _on_resume_clicked(self) -> None:
@@ -239,11 +242,11 @@ class RunsTab(QWidget):
         info = self.selected_run()
         if info is None:
             return
-        metrics = info.metrics()
-        if not metrics:
+        history = info.history()
+        if not history:
             self._state.report("warning", f"{info.name} has no finished epoch to draw yet")
             return
-        self.overlay_requested.emit(str(info.path), metrics)
+        self.overlay_requested.emit(info.name, history)
 
     def _on_reveal_clicked(self) -> None:
         info = self.selected_run()

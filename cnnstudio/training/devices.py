@@ -1,0 +1,38 @@
+"""The training devices of this machine, and the one name people read for each.
+
+The window's device list, its status bar and the Training tab's summary all name a device
+the same way ("CPU", "GPU 0: NVIDIA H100"), whatever torch calls it ("cpu", "cuda:0").
+"""
+
+from __future__ import annotations
+
+from cnnstudio.choices import DeviceKind, parse_device
+
+__all__ = ["device_title", "list_devices"]
+
+
+def list_devices() -> list[tuple[str, str]]:
+    """(title, device string) of every device this machine can train on: GPUs, MPS, then CPU."""
+    import torch
+
+    devices = [(f"GPU {i}: {torch.cuda.get_device_name(i)}", f"cuda:{i}") for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append((DeviceKind.MPS.title, DeviceKind.MPS.value))
+    devices.append((DeviceKind.CPU.title, DeviceKind.CPU.value))
+    return devices
+
+
+def device_title(device: str) -> str:
+    """How people know `device`: "auto" is what it picks here; "cuda" is GPU 0; a trainer's
+    "cuda:0 (NVIDIA H100)" is "GPU 0: NVIDIA H100". An unknown device is named as given."""
+    name = device.split(" (", 1)[0]
+    try:
+        kind, index = parse_device(name)
+    except ValueError:
+        return device
+    devices = list_devices()
+    if kind == DeviceKind.AUTO:
+        return devices[0][0]
+    if kind == DeviceKind.CUDA:
+        name = f"cuda:{index or 0}"
+    return next((title for title, value in devices if value == name), device)
