@@ -192,7 +192,6 @@ class TrainingTab(QWidget):
         self._timer.setInterval(REDRAW_INTERVAL_MS)
         self._timer.timeout.connect(self._on_tick)
         self._ticks = 0
-        self.redraws = 0  # how many times curve data was pushed (tests check the throttle)
         session.preparing.connect(self._on_preparing)
         session.loading.connect(self.show_loading)
         session.started.connect(self.on_started)
@@ -456,7 +455,6 @@ class TrainingTab(QWidget):
                     self._epoch_pushed_at = time.monotonic()
         if pushed:
             self._follow_all_y()
-            self.redraws += 1
 
     def _follow_all_y(self) -> None:
         for plot, (keys, floor) in self._y_followed.items():
@@ -569,8 +567,3 @@ class TrainingTab(QWidget):
         """One of the four plots: "batch_loss", "epoch_loss", "accuracy" or "lr"."""
         return {"batch_loss": self._batch_plot, "epoch_loss": self._epoch_plot, "accuracy": self._acc_plot,
                 "lr": self._lr_plot}[name]
-
-    def point_counts(self) -> dict[str, int]:
-        """How many points each curve shows (for tests and the benchmark)."""
-        return {key: len(curve.getData()[0]) if curve.getData()[0] is not None else 0
-                for key, curve in self.curves.items()}

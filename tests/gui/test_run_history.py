@@ -33,7 +33,8 @@ def test_overlay_then_resume_a_finished_run(window, qtbot, quick_setup, runs_dir
     assert error is None and Path(result.run_dir) == run_dir
     assert result.epochs_done == 2
     assert [row["epoch"] for row in open_run(run_dir).metrics()] == [1, 2]
-    assert window.training_tab.point_counts()["val_acc"] == 1  # the new epoch, beside the overlay
+    val_acc = window.training_tab.curves["val_acc"].getData()[0]
+    assert val_acc is not None and len(val_acc) == 1  # the new epoch, beside the overlay
 
 
 def test_resume_of_a_broken_folder_shows_the_engine_message(window, qtbot, tmp_path):
