@@ -1,4 +1,4 @@
-"""Torch-free metadata for the built-in datasets: what the CLI and the app list.
+"""Torch-free metadata for the built-in datasets and the augmentations: what the CLI and the app list.
 
 Importing this module never imports torch, so the dataset list can be shown before the
 heavy imports finish. An image folder is not in the catalog: `loaders.load_dataset`
@@ -7,11 +7,14 @@ accepts a folder path wherever a dataset name is accepted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cnnstudio.errors import UnknownNameError
 
-__all__ = ["DEFAULT_DATASET", "DatasetInfo", "get_info", "list_datasets"]
+__all__ = ["AUGMENTATIONS", "Augmentation", "DEFAULT_DATASET", "DatasetInfo", "check_augmentations", "get_info",
+           "list_datasets"]
 
 DEFAULT_DATASET = "mnist-sample"
 
@@ -108,3 +111,31 @@ def get_info(name: str) -> DatasetInfo:
         raise UnknownNameError(
             f"unknown dataset {name!r}: choose one of {valid}, or a path to an image folder"
         ) from None
+
+
+# The train-time augmentations `data.transforms.train_input` applies, by name.
+class Augmentation(NamedTuple):
+    """A train-time augmentation: its name (for configs/CLI) and a one-line description."""
+
+    name: str
+    description: str
+
+
+AUGMENTATIONS: tuple[Augmentation, ...] = (
+    Augmentation("crop", "random crops: pad-and-crop below 64 px, else random crops of a 256/224 upscale (AlexNet)"),
+    Augmentation("flip", "horizontal flip of a random half of each batch (AlexNet)"),
+    Augmentation("pca", "fancy-PCA colour jitter along the dataset's RGB principal components, σ=0.1 (AlexNet)"),
+    Augmentation("scale", "scale jittering: resize to a random S in [256, 512]·size/224 per batch, then crop (VGG)"),
+)
+_NAMES = tuple(a.name for a in AUGMENTATIONS)
+
+
+def check_augmentations(names: Iterable[str]) -> tuple[str, ...]:
+    """The augmentation names, validated and de-duplicated in order; unknown ones refused."""
+    result: list[str] = []
+    for name in names:
+        if name not in _NAMES:
+            raise UnknownNameError(f"unknown augmentation {name!r}: choose from {', '.join(_NAMES)}")
+        if name not in result:
+            result.append(name)
+    return tuple(result)

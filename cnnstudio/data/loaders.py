@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from cnnstudio.data import catalog
+from cnnstudio.data.catalog import check_augmentations
 from cnnstudio.data.download import CancelFn, ProgressFn
 from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.data.folders import (
@@ -34,7 +35,6 @@ from cnnstudio.data.folders import (
 )
 from cnnstudio.data.transforms import (
     ColorPCA,
-    check_augmentations,
     color_pca,
     color_pca_from_covariance,
     to_model_input,

@@ -20,16 +20,14 @@ import torch
 import torch.nn.functional as nnf
 from torchvision.transforms.v2 import functional as F
 
-from cnnstudio.errors import UnknownNameError
+
+from cnnstudio.data.catalog import check_augmentations
 
 if TYPE_CHECKING:
     from cnnstudio.data.spec import DatasetSpec
 
 __all__ = [
-    "AUGMENTATIONS",
-    "Augmentation",
     "ColorPCA",
-    "check_augmentations",
     "color_pca",
     "color_pca_from_covariance",
     "crop_source_size",
@@ -44,22 +42,6 @@ PCA_SIGMA = 0.1
 _PAD_CROP_BELOW = 64
 
 
-class Augmentation(NamedTuple):
-    """A train-time augmentation: its name (for configs/CLI) and a one-line description."""
-
-    name: str
-    description: str
-
-
-AUGMENTATIONS: tuple[Augmentation, ...] = (
-    Augmentation("crop", "random crops: pad-and-crop below 64 px, else random crops of a 256/224 upscale (AlexNet)"),
-    Augmentation("flip", "horizontal flip of a random half of each batch (AlexNet)"),
-    Augmentation("pca", "fancy-PCA colour jitter along the dataset's RGB principal components, σ=0.1 (AlexNet)"),
-    Augmentation("scale", "scale jittering: resize to a random S in [256, 512]·size/224 per batch, then crop (VGG)"),
-)
-_NAMES = tuple(a.name for a in AUGMENTATIONS)
-
-
 class ColorPCA(NamedTuple):
     """Principal components of a dataset's pixel colours (channels in 0..1).
 
@@ -69,17 +51,6 @@ class ColorPCA(NamedTuple):
 
     scales: torch.Tensor
     vectors: torch.Tensor
-
-
-def check_augmentations(names: Iterable[str]) -> tuple[str, ...]:
-    """The augmentation names, validated and de-duplicated in order; unknown ones refused."""
-    result: list[str] = []
-    for name in names:
-        if name not in _NAMES:
-            raise UnknownNameError(f"unknown augmentation {name!r}: choose from {', '.join(_NAMES)}")
-        if name not in result:
-            result.append(name)
-    return tuple(result)
 
 
 def crop_source_size(input_size: int) -> int:

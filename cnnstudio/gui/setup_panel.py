@@ -85,7 +85,6 @@ class SetupPanel(QWidget):
         self._recipe_arch: str | None = None  # whose quick-start recipe the training settings show
         self.option_widgets: dict[str, QWidget] = {}
         self._folders: list[str] = []
-        self._pending_augment: tuple[str, ...] = ()
         self._pending_device: str | None = None
         self._augment_boxes: dict[str, QCheckBox] = {}
         self._build()
@@ -159,9 +158,11 @@ class SetupPanel(QWidget):
         self.augment_layout = QVBoxLayout(self.augment_box)
         self.augment_layout.setContentsMargins(0, 0, 0, 0)
         self.augment_layout.setSpacing(2)
-        loading = QLabel("Loading PyTorch…")
-        loading.setObjectName("hint")
-        self.augment_layout.addWidget(loading)
+        for augmentation in data_catalog.AUGMENTATIONS:
+            box = QCheckBox(augmentation.name.replace("_", " "))
+            box.setToolTip(augmentation.description)
+            self.augment_layout.addWidget(box)
+            self._augment_boxes[augmentation.name] = box
         data_form.addRow("Augment", self.augment_box)
         column.addWidget(data_box)
 
@@ -297,9 +298,7 @@ class SetupPanel(QWidget):
         return values
 
     def augmentations(self) -> tuple[str, ...]:
-        """The ticked augmentations (or the remembered ones while torch still loads)."""
-        if not self._augment_boxes:
-            return self._pending_augment
+        """The ticked augmentations."""
         return tuple(name for name, box in self._augment_boxes.items() if box.isChecked())
 
     def device(self) -> str:
@@ -353,7 +352,6 @@ class SetupPanel(QWidget):
         self._select_data(self.schedule_combo, config.schedule)
         self._select_data(self.init_combo, config.init)
         self.seed_spin.setValue(config.seed)
-        self._pending_augment = tuple(config.augment)
         for name, box in self._augment_boxes.items():
             box.setChecked(name in config.augment)
         if config.device != DeviceKind.AUTO:
@@ -561,22 +559,9 @@ class SetupPanel(QWidget):
         self.input_error.show()
 
     def _on_engine_ready(self) -> None:
-        """Fill what needs torch: devices, augmentations, the parameter count."""
-        from cnnstudio.data.transforms import AUGMENTATIONS
+        """Fill what needs torch: the devices and the parameter count."""
         from cnnstudio.training.devices import list_devices
 
-        while self.augment_layout.count():
-            item = self.augment_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        self._augment_boxes.clear()
-        for augmentation in AUGMENTATIONS:
-            name = augmentation.name
-            box = QCheckBox(name.replace("_", " "))
-            box.setToolTip(augmentation.description)
-            box.setChecked(name in self._pending_augment)
-            self.augment_layout.addWidget(box)
-            self._augment_boxes[name] = box
         with QSignalBlocker(self.device_combo):
             self.device_combo.clear()
             for label, device in list_devices():

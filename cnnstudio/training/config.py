@@ -141,7 +141,7 @@ class TrainConfig:
                 from cnnstudio.errors import InputTooSmallError
 
                 raise InputTooSmallError.for_size(self.arch, info.min_size, self.input_size)
-        from cnnstudio.data.transforms import check_augmentations
+        from cnnstudio.data.catalog import check_augmentations
 
         check_augmentations(self.augment)
         if self.init_from_run is not None and info.family != "vgg":

@@ -12,7 +12,8 @@ import torch
 from cnnstudio.data.catalog import get_info, list_datasets
 from cnnstudio.data.loaders import ImageSet, load_dataset, make_loader, stratified_split
 from cnnstudio.data.spec import DatasetSpec
-from cnnstudio.data.transforms import AUGMENTATIONS, check_augmentations, to_model_input, train_input
+from cnnstudio.data.catalog import AUGMENTATIONS, check_augmentations
+from cnnstudio.data.transforms import to_model_input, train_input
 from cnnstudio.errors import DatasetError, UnknownNameError
 
 

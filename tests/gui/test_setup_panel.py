@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from PySide6.QtWidgets import QCheckBox
 
 from cnnstudio.data.folders import scan_folder
 from cnnstudio.gui.session import TrainingSession
@@ -35,3 +36,15 @@ def test_the_panel_counts_a_folders_classes_as_the_scan_does(qtbot, state, tmp_p
     assert panel.dataset == str(root)
     assert "3 classes" in panel.dataset_facts.text()
     assert state.num_classes == 3
+
+
+def test_the_augmentations_are_offered_before_torch_has_loaded(qtbot):
+    from cnnstudio.data.catalog import AUGMENTATIONS
+    from cnnstudio.gui.state import StudioState
+
+    state = StudioState()  # torch_ready is False: the window paints before the engine import
+    panel = SetupPanel(state, TrainingSession(state))
+    qtbot.addWidget(panel)
+    boxes = {box.text() for box in panel.augment_box.findChildren(QCheckBox)}
+    assert boxes == {a.name for a in AUGMENTATIONS}
+    assert not panel.start_button.isEnabled()  # but nothing can start until it has
