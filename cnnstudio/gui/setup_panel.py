@@ -286,16 +286,44 @@ class SetupPanel(QWidget):
         return str(self.dataset_combo.currentData())
 
     def arch_options(self) -> dict[str, Any]:
-        """The chosen architecture's options as the widgets show them."""
-        values: dict[str, Any] = {}
-        for name, widget in self.option_widgets.items():
-            if isinstance(widget, QCheckBox):
-                values[name] = widget.isChecked()
-            elif isinstance(widget, QComboBox):
-                values[name] = widget.currentData()
-            elif isinstance(widget, QDoubleSpinBox):
-                values[name] = float(widget.value())
+        """The chosen architecture's options to build it with.
+
+        Options a ticked switch sets itself (all_tricks' BatchNorm, say) are shown at the
+        values in force but sent at their defaults, as the builder wants them.
+        """
+        info = self._arch_infos[self.arch_name]
+        values = {name: self._widget_value(widget) for name, widget in self.option_widgets.items()}
+        for switch, implied in info.implied:
+            if values.get(switch):
+                values.update({name: info.option(name).default for name, _ in implied})
         return values
+
+    @staticmethod
+    def _widget_value(widget: QWidget) -> Any:
+        if isinstance(widget, QCheckBox):
+            return widget.isChecked()
+        if isinstance(widget, QComboBox):
+            return widget.currentData()
+        return float(widget.value())  # a QDoubleSpinBox
+
+    def _show_implied_options(self) -> None:
+        """Show the options in force: those a ticked switch sets are shown at its values, disabled."""
+        info = self._arch_infos[self.arch_name]
+        saved = self._option_values.get(info.name, {})
+        for switch, implied in info.implied:
+            on = bool(self._widget_value(self.option_widgets[switch]))
+            for name, value in implied:
+                widget = self.option_widgets[name]
+                shown = value if on else saved.get(name, info.option(name).default)
+                with QSignalBlocker(widget):
+                    if isinstance(widget, QCheckBox):
+                        widget.setChecked(bool(shown))
+                    elif isinstance(widget, QComboBox):
+                        self._select_data(widget, shown)
+                    else:
+                        widget.setValue(float(shown))
+                widget.setEnabled(not on)
+                widget.setToolTip(f"set by {switch.replace('_', ' ')}" if on else info.option(name).help)
 
     def augmentations(self) -> tuple[str, ...]:
         """The ticked augmentations."""
@@ -449,10 +477,16 @@ class SetupPanel(QWidget):
             self.options_form.addRow(label, widget)
             self.option_widgets[spec.name] = widget
         self.options_box.setVisible(bool(info.options))
+        self._show_implied_options()
         self._push_selection()
 
     def _on_option_changed(self) -> None:
-        self._option_values[self.arch_name] = self.arch_options()
+        # Remember the user's own values; a disabled widget shows a switch's value, not theirs.
+        saved = self._option_values.setdefault(self.arch_name, {})
+        for name, widget in self.option_widgets.items():
+            if widget.isEnabled():
+                saved[name] = self._widget_value(widget)
+        self._show_implied_options()
         self._push_selection()
 
     def _on_input_size_changed(self) -> None:

@@ -44,6 +44,9 @@ class ArchInfo:
     a summary with no dataset shows); `min_size` is the smallest side the design accepts
     (every pooling stage still gets a window). `builder` is ``"module:function"`` and `builder_kwargs` the
     fixed keyword arguments that select this entry (e.g. the VGG configuration letter).
+    `implied` lists the switches that set other options themselves: (switch, ((option,
+    value), …)) — with the switch on, those options are in force at those values and must
+    be left at their defaults when building (the window shows them ticked and disabled).
     """
 
     name: str
@@ -60,6 +63,11 @@ class ArchInfo:
     options: tuple[OptionSpec, ...] = ()
     builder: str = field(default="", repr=False)
     builder_kwargs: tuple[tuple[str, object], ...] = field(default=(), repr=False)
+    implied: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+
+    def implied_by(self, switch: str) -> dict[str, object]:
+        """The options `switch` sets, with the values it sets them to ({} for a plain option)."""
+        return dict(next((values for name, values in self.implied if name == switch), ()))
 
     def option(self, name: str) -> OptionSpec:
         """The option called `name`; `UnknownNameError` listing the valid ones otherwise."""
@@ -169,9 +177,12 @@ _MODELS: tuple[ArchInfo, ...] = (
             OptionSpec("small_kernels", "bool", False, help="two stacked 3×3 convs in place of each 5×5"),
             OptionSpec("multiscale", "bool", False, help="conv5 becomes a 1×1/3×3/5×5/pool concat block"),
             OptionSpec("all_tricks", "bool", False,
-                       help="the notes' combined model (CNN_AllTricks); other switches must stay at their defaults"),
+                       help="the notes' combined model (CNN_AllTricks): BatchNorm, Leaky ReLU, global average "
+                            "pooling, dropout 0.5 and multi-scale blocks in conv5 and conv6, all with 3×3 convs"),
         ),
         builder="cnnstudio.models.tricks:build_tricks",
+        implied=(("all_tricks", (("batch_norm", True), ("activation", "leaky_relu"), ("gap", True),
+                                 ("dropout", 0.5), ("multiscale", True))),),
     ),
 )
 

@@ -74,8 +74,9 @@ class TricksCNN(ClassicCNN):
                     "all_tricks builds the notes' combined model as it is; turn all_tricks off to set "
                     f"switches one by one (got {', '.join(changed)})"
                 )
-            batch_norm, activation, gap, dropout = True, "leaky_relu", True, 0.5
-            kernels, concat_stages = "3x3", (5, 6)
+            implied = info.implied_by("all_tricks")  # the catalog's list, which the window shows
+            batch_norm, activation, gap, dropout = (implied[k] for k in ("batch_norm", "activation", "gap", "dropout"))
+            kernels, concat_stages = "3x3", (5, 6)  # implied["multiscale"]: concat blocks in both last stages
         else:
             kernels, concat_stages = ("3x3+3x3" if small_kernels else "5x5"), ((5,) if multiscale else ())
 

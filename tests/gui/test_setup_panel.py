@@ -48,3 +48,36 @@ def test_the_augmentations_are_offered_before_torch_has_loaded(qtbot):
     boxes = {box.text() for box in panel.augment_box.findChildren(QCheckBox)}
     assert boxes == {a.name for a in AUGMENTATIONS}
     assert not panel.start_button.isEnabled()  # but nothing can start until it has
+
+
+def test_all_tricks_shows_the_options_it_sets_ticked_and_disabled(qtbot, state):
+    panel = SetupPanel(state, TrainingSession(state))
+    qtbot.addWidget(panel)
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("tricks"))
+    widgets = panel.option_widgets
+    widgets["dropout"].setValue(0.2)  # the user's own value, before the switch
+    widgets["all_tricks"].setChecked(True)
+    assert widgets["batch_norm"].isChecked() and not widgets["batch_norm"].isEnabled()
+    assert widgets["gap"].isChecked() and widgets["multiscale"].isChecked()
+    assert widgets["activation"].currentData() == "leaky_relu" and not widgets["activation"].isEnabled()
+    assert widgets["dropout"].value() == 0.5
+    # What the model is built with: the switch, and the others at their defaults (the builder's rule).
+    options = panel.config().arch_options
+    assert options["all_tricks"] is True and options["batch_norm"] is False and options["activation"] == "sigmoid"
+    assert state.arch_options == options
+    widgets["all_tricks"].setChecked(False)
+    assert widgets["batch_norm"].isEnabled() and not widgets["batch_norm"].isChecked()
+    assert widgets["activation"].currentData() == "sigmoid" and widgets["dropout"].value() == 0.2  # theirs again
+
+
+def test_the_layers_built_with_all_tricks_are_what_the_panel_shows():
+    from cnnstudio.models.catalog import get_info
+    from cnnstudio.models.registry import build_model
+
+    model = build_model("tricks", all_tricks=True)
+    implied = get_info("tricks").implied_by("all_tricks")
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert implied["batch_norm"] and "BatchNorm2d" in kinds
+    assert implied["activation"] == "leaky_relu" and "LeakyReLU" in kinds and "Sigmoid" not in kinds
+    assert implied["gap"] and isinstance(model.avgpool, __import__("torch").nn.AdaptiveAvgPool2d)
+    assert model.avgpool.output_size in (1, (1, 1))
