@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import (
     QAction,
+    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
@@ -124,6 +125,18 @@ class MainWindow(QMainWindow):
         train_menu = self.menuBar().addMenu("&Training")
         for act in (self.start_action, self.pause_action, self.stop_action):
             train_menu.addAction(act)
+        train_menu.addSeparator()
+        # When a fit ends, the inspection tabs switch from its live weights to saved ones.
+        after = train_menu.addMenu("When training ends, inspect")
+        group = QActionGroup(self)
+        self.weights_after_fit_actions: dict[str, QAction] = {}
+        for which, text in (("best", "the best epoch's weights (best.pt)"), ("last", "the last weights (last.pt)")):
+            act = QAction(text, self, checkable=True)
+            act.setChecked(self.session.weights_after_fit == which)
+            act.toggled.connect(lambda on, w=which: on and setattr(self.session, "weights_after_fit", w))
+            group.addAction(act)
+            after.addAction(act)
+            self.weights_after_fit_actions[which] = act
         view_menu = self.menuBar().addMenu("&View")
         for index, title in enumerate(TAB_TITLES):
             act = QAction(title, self)
@@ -283,6 +296,9 @@ class MainWindow(QMainWindow):
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.splitter.restoreState(splitter)
         self.setup_panel.restore_settings(settings)
+        which = settings.value("training/weights_after_fit", "best")
+        if which in self.weights_after_fit_actions:
+            self.weights_after_fit_actions[which].setChecked(True)
         tab = settings.value("window/tab", 0)
         try:
             self.tabs.setCurrentIndex(int(tab))
@@ -303,6 +319,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/splitter", self.splitter.saveState())
         settings.setValue("window/tab", self.tabs.currentIndex())
+        settings.setValue("training/weights_after_fit", self.session.weights_after_fit)
         self.setup_panel.save_settings(settings)
         settings.sync()
 

@@ -62,7 +62,7 @@ class TrainingSession(QObject):
     state_changed = Signal(str)  # a TrainingState
     preparing = Signal(FitRequest)  # accepted; its thread is starting
     loading = Signal(int, int, str)  # dataset download/scan: done, total (0: unknown), message
-    dataset_loaded = Signal(str, object)  # the dataset's name and its DatasetBundle (read-only)
+    dataset_loaded = Signal(TrainConfig, object)  # the config and the DatasetBundle loaded for it (read-only)
     started = Signal(FitStart)
     progress = Signal(tuple)  # tuple[BatchStats, ...] in order, at most ~5 bundles a second
     epoch_finished = Signal(EpochStats)
@@ -86,6 +86,8 @@ class TrainingSession(QObject):
         self._snapshot_batch: tuple[int, int] | None = None  # (epoch, batch) of the weights on show
         self._result: FitResult | None = None
         self._error: BaseException | None = None
+        #: Which saved weights the inspection tabs get when a fit ends: "best" or "last".
+        self.weights_after_fit = "best"
 
     # ------------------------------------------------------------------ what it knows
     @property
@@ -193,7 +195,7 @@ class TrainingSession(QObject):
         worker.moveToThread(thread)
         worker.started.connect(self._on_started)
         worker.loading.connect(self._on_loading)
-        worker.dataset_loaded.connect(self.dataset_loaded)
+        worker.dataset_loaded.connect(self._on_dataset_loaded)
         worker.progress.connect(self._on_progress)
         worker.epoch_finished.connect(self._on_epoch)
         worker.model_snapshot.connect(self._on_snapshot)
@@ -288,6 +290,11 @@ class TrainingSession(QObject):
         self.loading.emit(done, total, message)
         self.status.emit(f"{message or 'Loading the dataset…'} — Stop cancels")
 
+    @Slot(str, object)
+    def _on_dataset_loaded(self, _name: str, bundle: object) -> None:
+        if self._request is not None:
+            self.dataset_loaded.emit(self._request.config, bundle)
+
     @Slot(tuple)
     def _on_progress(self, bundle: tuple) -> None:
         if bundle:
@@ -330,9 +337,26 @@ class TrainingSession(QObject):
             self._report_failure(error)
         elif result is not None:
             self.status.emit(f"{'Stopped' if result.stopped_early else 'Finished'} — run saved in {result.run_dir}")
+            self._show_saved_weights(result.run_dir)
         else:
             self.status.emit("Stopped before training began")
         self.finished.emit(result, error)
+
+    def _show_saved_weights(self, run_dir: str) -> None:
+        """Hand the inspection tabs the run's saved weights (`weights_after_fit`), labelled, in
+        place of the last live copy — unless someone opened another model meanwhile."""
+        studio, shown = self._studio, self._studio.model_handle
+
+        def show(handle: ModelHandle) -> None:
+            if studio.model_handle is shown:
+                studio.model_handle = handle
+
+        def failed(exc: BaseException) -> None:
+            self.status.emit(f"The run is saved, but its {self.weights_after_fit} weights could not be loaded: "
+                             f"{describe(exc)}")
+
+        studio.run_in_background(ModelHandle.from_run, run_dir, self.weights_after_fit, on_done=show,
+                                 on_error=failed, key="weights-after-fit")
 
     def _report_failure(self, error: BaseException) -> None:
         started = self._info is not None

@@ -44,6 +44,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal, Slot
@@ -51,8 +52,9 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal, Slot
 from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.errors import describe
 from cnnstudio.threads import default_threads, use_torch_threads
+from cnnstudio.training.config import TrainConfig
 
-__all__ = ["ModelHandle", "StudioState", "import_engine"]
+__all__ = ["ModelHandle", "StudioState", "import_engine", "setup_caption"]
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +69,32 @@ class ModelHandle:
     spec: DatasetSpec
     input_size: int
     in_channels: int
-    source: str  # for people: "live · epoch 3" or the run folder's name
+    source: str  # for people: "live · epoch 3" or "run <name> · best (epoch 4)"
     arch_name: str = ""
     epoch: int | None = None
+    config: TrainConfig | None = None  # what trained it: its options, and the data split it saw
+    run_dir: str | None = None  # an opened run's folder (None for the live weights of a fit)
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, which: str = "best") -> ModelHandle:
+        """A run's `which` weights ("best" or "last"), labelled with the epoch they are from
+        (slow: call it in the background)."""
+        from cnnstudio.models.catalog import get_info
+        from cnnstudio.training.runs import load_model, open_run
+
+        info = open_run(run_dir)
+        used = info.checkpoint_path(which).stem  # "best" falls back to last.pt before any best
+        model, spec, config = load_model(info, which=used, device="cpu")
+        bests = [stats.epoch for stats in info.history() if stats.is_best]
+        epoch = bests[-1] if used == "best" and bests else info.epochs_done
+        input_size = config.input_size or get_info(config.arch).default_size
+        return cls(model=model, spec=spec, input_size=input_size, in_channels=spec.channels,
+                   source=f"run {info.name} · {used} weights (epoch {epoch})", arch_name=config.arch, epoch=epoch,
+                   config=config, run_dir=str(info.path))
+
+    def describe(self) -> str:
+        """What the inspection tabs say they show: "LeNet-5 · run 2026-…_lenet5 · best (epoch 4)"."""
+        return f"{_arch_title(self.arch_name)} · {self.source}" if self.arch_name else self.source
 
 
 _ENGINE_MODULES = (
@@ -96,6 +121,22 @@ def import_engine() -> None:
         gc.enable()
     gc.collect()
     gc.freeze()
+
+
+def _arch_title(name: str) -> str:
+    """The catalog's title for `name` (torch-free), or the name itself when unknown."""
+    from cnnstudio.errors import CnnStudioError
+    from cnnstudio.models.catalog import get_info
+
+    try:
+        return get_info(name).title
+    except CnnStudioError:
+        return name
+
+
+def setup_caption(state: StudioState) -> str:
+    """What the inspection tabs show before any training: the panel's choice, untrained."""
+    return f"setup: {_arch_title(state.arch_name)}, untrained"
 
 
 class _Bridge(QObject):

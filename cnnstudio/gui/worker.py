@@ -178,6 +178,7 @@ class _SignalBridge(Callback):
             source=source,
             arch_name=str(info.arch),
             epoch=epoch,
+            config=trainer.config,
         )
 
     def live_snapshot(self, source: str) -> ModelHandle | None:

@@ -116,12 +116,14 @@ def _cpu_state(state: Any) -> Any:
 
 
 def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str], None] | None = None,
-                       cancel: Callable[[], bool] | None = None) -> DatasetBundle:
+                       cancel: Callable[[], bool] | None = None, download: bool = True) -> DatasetBundle:
     """The dataset of `config`, loaded as every face loads it (the trainer, the CLI, the app).
 
     The split follows the config's seed and validation fraction, so a resumed run sees the
-    same validation images. Folder images are stored at the input size, or 256/224 of it
-    when a crop or scale augmentation needs the margin (AlexNet's 224 crops of 256).
+    same validation images (and so does anything that inspects a run's validation split).
+    Folder images are stored at the input size, or 256/224 of it when a crop or scale
+    augmentation needs the margin (AlexNet's 224 crops of 256). `download=False` refuses
+    to fetch a torchvision dataset that is not on disk.
     """
     from cnnstudio.data.loaders import load_dataset
     from cnnstudio.data.transforms import crop_source_size
@@ -130,7 +132,7 @@ def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str
     input_size = config.input_size or get_info(config.arch).default_size
     store_size = crop_source_size(input_size) if {"crop", "scale"} & set(config.augment) else input_size
     return load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction, seed=config.seed,
-                        progress=progress, cancel=cancel, store_size=store_size)
+                        progress=progress, cancel=cancel, store_size=store_size, download=download)
 
 
 class Trainer:

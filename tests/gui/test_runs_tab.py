@@ -82,7 +82,8 @@ def test_opening_a_run_sets_the_states_model_handle(make_tab, state, qtbot, tmp_
     with qtbot.waitSignal(state.model_changed, timeout=20_000):
         tab.open_selected()
     handle = state.model_handle
-    assert handle.source == f"run {run_dir.name}"
+    assert handle.source == f"run {run_dir.name} · best weights (epoch 2)"  # says which weights are in use
+    assert handle.run_dir == str(run_dir) and handle.config.arch == "lenet5"
     assert (handle.arch_name, handle.input_size, handle.in_channels) == ("lenet5", 32, 1)
     assert list(handle.spec.classes) == list("0123456789")
     assert not handle.model.training

@@ -213,7 +213,7 @@ def test_the_feature_maps_tab_uses_the_fits_own_copy_of_the_data(window, qtbot, 
 
     quick_setup(window, epochs=1)
     shared = []
-    window.session.dataset_loaded.connect(lambda name, bundle: shared.append((name, bundle)))
+    window.session.dataset_loaded.connect(lambda config, bundle: shared.append((config.dataset, bundle)))
     with qtbot.waitSignal(window.session.finished, timeout=60_000):
         window.start_training()
     assert [name for name, _ in shared] == ["mnist-sample"]

@@ -432,7 +432,7 @@ class ClassifyTab(QWidget):
 
     def _update_model_label(self) -> None:
         handle = self._state.model_handle
-        self.model_label.setText(f"Model: {handle.source}" if handle is not None else f"{NO_MODEL_TEXT}.")
+        self.model_label.setText(f"Model: {handle.describe()}" if handle is not None else f"{NO_MODEL_TEXT}.")
 
     # ------------------------------------------------------------------ display
     def _fill_list(self, row: int = 0) -> None:

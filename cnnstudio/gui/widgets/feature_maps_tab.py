@@ -8,6 +8,7 @@ chosen layer's output is tiled into one grid, each map scaled on its own.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,10 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.format import format_count
-from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.state import ModelHandle, StudioState, setup_caption
 from cnnstudio.gui.widgets.classify_tab import IMAGE_FILTER
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
+from cnnstudio.training.config import TrainConfig
 
 __all__ = ["FeatureMapsTab"]
 
@@ -49,8 +51,9 @@ class _Request:
 
     layer: str
     path: str | None = None  # an image file, or None for the validation image below
-    dataset: str = ""
+    dataset: str = ""  # whose validation split, when the model carries no config of its own
     index: int = 0
+    split: TrainConfig | None = None  # the config whose validation split the model trained with
 
 
 @dataclass(frozen=True)
@@ -65,21 +68,38 @@ class _Result:
     validation_size: int | None  # how many validation images the dataset has
 
 
-# Validation sets for this tab, by dataset name: the running fit's own (`use_dataset`) or
-# loaded here. Held for the process: reloading MNIST-sized data for every index change would
-# make the spin box useless.
+# Validation sets for this tab, by what defines a split: the running fit's own
+# (`use_dataset`) or loaded here. Held for the process: reloading MNIST-sized data for every
+# index change would make the spin box useless.
 _VALIDATION_CACHE: dict[str, Any] = {}
 
 
-def _validation_image(dataset: str, index: int) -> tuple[Any, str, int]:
-    """A validation image (uint8 C×H×W), its caption and the set's size (loads the set once)."""
-    from cnnstudio.data.loaders import load_dataset
+def _split_key(config: TrainConfig) -> str:
+    """What decides `load_training_data`'s validation split and stored images."""
+    return json.dumps([config.dataset, config.data_root, config.val_fraction, config.seed, config.arch,
+                       config.input_size, sorted(config.augment)])
 
-    bundle = _VALIDATION_CACHE.get(dataset)
+
+def _validation_image(dataset: str, index: int, split: TrainConfig | None) -> tuple[Any, str, int]:
+    """A validation image (uint8 C×H×W), its caption and the set's size (loads the set once).
+
+    With `split`, it is the very split that config trained with (its seed and fraction,
+    through the trainer's own loading), so no training image is ever shown as a validation
+    one; without, `dataset` split with the defaults.
+    """
+    key = _split_key(split) if split is not None else json.dumps(["defaults", dataset])
+    bundle = _VALIDATION_CACHE.get(key)
     if bundle is None:
-        bundle = load_dataset(dataset, download=False)
+        if split is not None:
+            from cnnstudio.training.trainer import load_training_data
+
+            bundle = load_training_data(split, download=False)
+        else:
+            from cnnstudio.data.loaders import load_dataset
+
+            bundle = load_dataset(dataset, download=False)
         _VALIDATION_CACHE.clear()  # one dataset at a time is enough
-        _VALIDATION_CACHE[dataset] = bundle
+        _VALIDATION_CACHE[key] = bundle
     val = bundle.val
     count = len(val)
     if count == 0:
@@ -106,7 +126,7 @@ def _compute(handle: ModelHandle, request: _Request) -> _Result:
         image = image_to_tensor(load_image(request.path), handle.spec.channels)
         caption = Path(request.path).name
     else:
-        image, caption, count = _validation_image(request.dataset, request.index)
+        image, caption, count = _validation_image(request.dataset, request.index, request.split)
     x = to_model_input(image, handle.spec, input_size=handle.input_size, in_channels=handle.in_channels)[0]
     maps = feature_maps(handle.model, request.layer, x)
     shown = min(len(maps), MAX_MAPS)
@@ -155,6 +175,8 @@ class FeatureMapsTab(QWidget):
         controls.addWidget(self._layer)
         controls.addStretch(1)
 
+        self.model_label = QLabel()  # which model's maps these are
+        self.model_label.setWordWrap(True)
         self._shape_label = QLabel()
         self._shape_label.setObjectName("tabTitle")
         self.caption_label = QLabel()
@@ -176,6 +198,7 @@ class FeatureMapsTab(QWidget):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
         layout.addLayout(controls)
+        layout.addWidget(self.model_label)
         layout.addWidget(self._shape_label)
         layout.addWidget(self.caption_label)
         layout.addWidget(self._panel, 1)
@@ -191,12 +214,11 @@ class FeatureMapsTab(QWidget):
         self._on_model_changed()
 
     # ------------------------------------------------------------------ public API
-    @Slot(str)
-    def use_dataset(self, name: str, bundle: Any) -> None:
-        """Take validation images from `bundle`, already loaded as dataset `name` (a fit's own
+    def use_dataset(self, config: TrainConfig, bundle: Any) -> None:
+        """Take validation images from `bundle`, already loaded for `config` (a fit's own
         copy), instead of loading a second copy of the same data."""
         _VALIDATION_CACHE.clear()
-        _VALIDATION_CACHE[name] = bundle
+        _VALIDATION_CACHE[_split_key(config)] = bundle
 
     def show_image(self, path: str) -> None:
         """Use this image file (e.g. the one selected in the Classify tab).
@@ -249,6 +271,8 @@ class FeatureMapsTab(QWidget):
     def _on_model_changed(self) -> None:
         handle = self._state.model_handle
         self._layer.setEnabled(handle is not None)
+        self.model_label.setText(f"Model: {handle.describe()}" if handle is not None
+                                 else f"Model: none yet ({setup_caption(self._state)})")
         if handle is None:
             with QSignalBlocker(self._layer):
                 self._layer.clear()
@@ -307,7 +331,8 @@ class FeatureMapsTab(QWidget):
                 return
             request = _Request(layer, path=self._path)
         else:
-            request = _Request(layer, dataset=self._dataset_of(handle), index=self.index_spin.value())
+            request = _Request(layer, dataset=self._dataset_of(handle), index=self.index_spin.value(),
+                               split=handle.config)
         self._stale = False
         self.caption_label.setText("Computing…")
         self._state.run_in_background(_compute, handle, request, on_done=self._on_result,

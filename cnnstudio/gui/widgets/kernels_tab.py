@@ -16,7 +16,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnstudio.errors import CnnStudioError, describe
-from cnnstudio.gui.state import StudioState
+from cnnstudio.gui.state import StudioState, setup_caption
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
 
 __all__ = ["KernelsTab"]
@@ -126,18 +126,20 @@ class KernelsTab(QWidget):
         self._stale = False
         handle = self._state.model_handle
         if handle is not None:
-            source = handle.source
+            shown = handle.describe()
             self._state.run_in_background(
                 _learned_kernels, handle.model,
-                on_done=lambda result: self._show(result, f"Learned kernels · {source}"),
+                on_done=lambda result: self._show(result, f"Learned kernels · {shown}"),
                 on_error=self._on_failed, key=self._key,
             )
             return
         state = self._state
+        setup = setup_caption(state)
         self._state.run_in_background(
             _untrained_kernels, state.arch_name, state.arch_options, state.in_channels, state.num_classes,
             on_done=lambda result: self._show(
-                result, "Untrained kernels (random initial weights) — train or open a run to see learned ones"),
+                result, f"Untrained kernels (random initial weights) · {setup} — train or open a run to see "
+                        "learned ones"),
             on_error=self._on_failed, key=self._key,
         )
 

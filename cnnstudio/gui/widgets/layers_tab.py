@@ -1,9 +1,10 @@
-"""The Layers tab: every layer's output shape, parameters and MACs for the current choice.
+"""The Layers tab: every layer's output shape, parameters and MACs of the model on show.
 
-The table follows the setup panel as the user changes it, before any training: the
-architecture is summarised on the `meta` device by the engine (`summarize_arch`), off
-the GUI thread, a short while after the last change, and only the newest request's
-answer is shown.
+The table follows the setup panel as the user changes it, before any training; opening a
+run (or a fit ending with its saved weights) moves it to that run's network, until the
+setup changes again. Its title names which it shows. The architecture is summarised on
+the `meta` device by the engine (`summarize_arch`), off the GUI thread, a short while
+after the last change, and only the newest request's answer is shown.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QVBoxLayout, QWidget
 
 from cnnstudio.errors import CnnStudioError, InputTooSmallError, describe
 from cnnstudio.gui.format import format_compact, format_count
-from cnnstudio.gui.state import StudioState
+from cnnstudio.gui.state import StudioState, setup_caption
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
@@ -66,6 +67,8 @@ class LayersTab(QWidget):
         super().__init__(parent)
         self._state = state
         self._summary: Any = None
+        self._subject: tuple[str, dict[str, Any], int, int, int] | None = None  # what the table shows
+        self.subject_label = ""  # its name for people: "setup: …, untrained" or the run's weights
 
         self._title = QLabel()
         self._title.setObjectName("tabTitle")
@@ -102,6 +105,7 @@ class LayersTab(QWidget):
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self._request_summary)
         state.selection_changed.connect(self._on_selection_changed)
+        state.model_changed.connect(self._on_model_changed)
         self._on_selection_changed()
 
     # ------------------------------------------------------------------ public view
@@ -123,22 +127,32 @@ class LayersTab(QWidget):
     # ------------------------------------------------------------------ updates
     def _on_selection_changed(self) -> None:
         state = self._state
+        self._show_subject((state.arch_name, state.arch_options, state.in_channels, state.num_classes,
+                            state.input_size), setup_caption(state))
+
+    def _on_model_changed(self) -> None:
+        handle = self._state.model_handle
+        if handle is None or handle.run_dir is None or handle.config is None:
+            return  # live weights have the setup's layers; only an opened run shows another network
+        config = handle.config
+        self._show_subject((config.arch, dict(config.arch_options), handle.in_channels, len(handle.spec.classes),
+                            handle.input_size), handle.source)
+
+    def _show_subject(self, subject: tuple[str, dict[str, Any], int, int, int], label: str) -> None:
+        arch, _options, channels, classes, size = subject
+        self._subject, self.subject_label = subject, label
         self._title.setText(
-            f"{_arch_title(state.arch_name)} at {state.in_channels} × {state.input_size} × {state.input_size}"
-            f" → {format_count(state.num_classes)} classes"
+            f"{_arch_title(arch)} at {channels} × {size} × {size} → {format_count(classes)} classes  ·  {label}"
         )
         self._busy.setText("Computing shapes and parameters…")
         self._debounce.start()
 
     def _request_summary(self) -> None:
-        state = self._state
+        if self._subject is None:
+            return
         self._state.run_in_background(
             _summarize,
-            state.arch_name,
-            state.arch_options,
-            state.in_channels,
-            state.num_classes,
-            state.input_size,
+            *self._subject,
             on_done=self._on_summary,
             on_error=self._on_summary_failed,
             key=f"layers-tab-{id(self)}",

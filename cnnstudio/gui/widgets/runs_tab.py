@@ -1,7 +1,7 @@
 """The Runs tab: past trainings, to open (inspect and classify with), resume or compare.
 
 The list is read from the run folders by the engine (`runs.list_runs`, JSON only) off
-the GUI thread. Opening a run rebuilds its network with the best weights in the
+the GUI thread. Opening a run rebuilds its network with its best (or last) weights in the
 background and makes it the model every other tab inspects; resuming and overlaying
 curves are requests the window routes to the Training tab.
 """
@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -30,7 +31,7 @@ from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
-__all__ = ["RunsTab", "run_columns", "open_run_handle"]
+__all__ = ["RunsTab", "run_columns"]
 
 EMPTY_TEXT = (
     "No runs yet.\n\nEvery training is saved as a run: its settings, curves and best weights.\n"
@@ -57,18 +58,6 @@ def run_columns() -> list[Column]:
                sort_key=lambda r: -1.0 if r.best_val_acc is None else r.best_val_acc, numeric=True),
         Column("Status", lambda r: r.status),
     ]
-
-
-def open_run_handle(run_dir: str) -> ModelHandle:
-    """Load a run's best weights into a `ModelHandle` (slow: call it in the background)."""
-    from cnnstudio.models.catalog import get_info
-    from cnnstudio.training.runs import load_model, open_run
-
-    info = open_run(run_dir)
-    model, spec, config = load_model(info, device="cpu")
-    input_size = config.input_size or get_info(config.arch).default_size
-    return ModelHandle(model=model, spec=spec, input_size=input_size, in_channels=spec.channels,
-                       source=f"run {info.name}", arch_name=config.arch, epoch=info.epochs_done)
 
 
 def _list_runs(root: str | None) -> list[Any]:
@@ -98,7 +87,11 @@ class RunsTab(QWidget):
 
         self.refresh_button = QPushButton("Refresh")
         self.open_button = QPushButton("Open")
-        self.open_button.setToolTip("Load the run's best weights to inspect and classify with them")
+        self.open_button.setToolTip("Load the run's weights to inspect and classify with them")
+        self.checkpoint_combo = QComboBox()
+        self.checkpoint_combo.addItem("best weights", "best")
+        self.checkpoint_combo.addItem("last weights", "last")
+        self.checkpoint_combo.setToolTip("Open the epoch with the best validation accuracy (best.pt), or the last one")
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue training this run where it stopped")
         self.overlay_button = QPushButton("Overlay curves")
@@ -111,7 +104,9 @@ class RunsTab(QWidget):
         self.reveal_button.clicked.connect(self._on_reveal_clicked)
         bar = QHBoxLayout()
         bar.setSpacing(8)
-        for button in (self.open_button, self.resume_button, self.overlay_button, self.reveal_button):
+        bar.addWidget(self.open_button)
+        bar.addWidget(self.checkpoint_combo)
+        for button in (self.resume_button, self.overlay_button, self.reveal_button):
             bar.addWidget(button)
         bar.addStretch(1)
         bar.addWidget(self.refresh_button)
@@ -169,7 +164,7 @@ class RunsTab(QWidget):
 
     @Slot()
     def open_selected(self) -> None:
-        """Load the selected run's best weights and make it the model every tab uses."""
+        """Load the selected run's chosen weights (best or last) and make it the model every tab uses."""
         self._on_open_clicked()
 
     # ------------------------------------------------------------------ events
@@ -218,14 +213,14 @@ class RunsTab(QWidget):
             return
         self.status_label.setText(f"Opening {info.name}…")
         run_dir = str(info.path)
-        self._state.run_in_background(open_run_handle, run_dir,
+        self._state.run_in_background(ModelHandle.from_run, run_dir, self.checkpoint_combo.currentData(),
                                       on_done=lambda handle: self._on_opened(run_dir, handle),
                                       on_error=self._on_open_failed, key=f"{self._key}-open")
 
     def _on_opened(self, run_dir: str, handle: ModelHandle) -> None:
         self._state.model_handle = handle
         self.status_label.setText(f"Opened {Path(run_dir).name}: the other tabs now inspect and classify with its weights.")
-        self._state.report("info", f"Opened {handle.source} ({handle.arch_name})")
+        self._state.report("info", f"Opened {handle.describe()}")
         self.run_opened.emit(run_dir)
 
     def _on_open_failed(self, exc: BaseException) -> None:
