@@ -302,7 +302,10 @@ def load_eval_data(models: Sequence[TrainedModel], data: str | os.PathLike[str] 
     models = list(models)
     check_same_classes(models)
     first = models[0]
-    if data is None or (first.config is not None and os.fspath(data) == first.config.dataset):
+    # The run's own dataset named again (mnist-sample, cifar10) means its split; a folder given
+    # as --data is taken whole (or its val/), whatever the runs trained on.
+    if data is None or (first.config is not None and os.fspath(data) == first.config.dataset
+                        and _is_catalog_name(first.config.dataset)):
         configs = [m.config for m in models]
         if any(c is None for c in configs):
             raise CnnStudioError("live weights have no stored split: give the data to evaluate on")
@@ -311,12 +314,23 @@ def load_eval_data(models: Sequence[TrainedModel], data: str | os.PathLike[str] 
             a, b = models[0], next(m for m in models if _split_key(m.config) != _split_key(first.config))
             raise EnsembleError(
                 f"{a.name} and {b.name} were validated on different splits "
-                f"({_describe_key(a.config)} vs {_describe_key(b.config)}) — give --data to evaluate both on one set"
+                f"({_describe_key(a.config)} vs {_describe_key(b.config)}) — give --data (a folder or a test split) "
+                "to evaluate both on one set"
             )
         return validation_data(first.config, classes=first.classes, progress=progress, cancel=cancel)
     size = max(_store_size(tta, m.input_size) for m in models)
     root = first.config.data_root if first.config is not None else None
     return eval_data(data, first.classes, store_size=size, root=root, progress=progress, cancel=cancel)
+
+
+def _is_catalog_name(name: str) -> bool:
+    from cnnstudio.data import catalog
+
+    try:
+        catalog.get_info(name)
+    except UnknownNameError:
+        return False
+    return True
 
 
 def _describe_key(config: TrainConfig) -> str:
@@ -362,15 +376,21 @@ def _views(trained: TrainedModel, batch: torch.Tensor, tta: str) -> Iterator[tor
         yield x
         yield x.flip(-1)
     elif tta == "tencrop":
-        yield from TF.ten_crop(trained.to_input(batch, input_size=crop_source_size(size)), [size, size])
+        yield from _ten_crops(trained.to_input(batch, input_size=crop_source_size(size)), size)
     elif tta == "multiscale":
         for q in multiscale_sizes(size):
             yield trained.to_input(batch, input_size=q)
     elif tta == "multiscale+tencrop":
         for q in multiscale_sizes(size):
-            yield from TF.ten_crop(trained.to_input(batch, input_size=q), [size, size])
+            yield from _ten_crops(trained.to_input(batch, input_size=q), size)
     else:
         raise UnknownNameError(f"unknown test-time augmentation {tta!r}: choose from {', '.join(TTA_MODES)}")
+
+
+def _ten_crops(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
+    # Contiguous copies: a strided crop view runs the convolutions several times slower.
+    for crop in TF.ten_crop(x, [size, size]):
+        yield crop.contiguous()
 
 
 def _model_probs(trained: TrainedModel, data: EvalData, tta: str, *, batch_size: int,
