@@ -128,7 +128,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         raise CnnStudioError(f"--heatmap {args.heatmap}: the raw map is a NumPy file; give a name ending in .npy")
     (trained,) = _load([args.run], args.checkpoint, _device(args.device))
     image = prepare_image(args.image, trained, auto_invert=not args.no_invert)
-    explainer = Explainer(trained)
+    explainer = Explainer(trained, copy_weights=False)  # loaded for this alone
     method = CLI_METHODS[args.method]
     result = explainer.explain(image.x, method=method, layer=args.layer, target=args.target_class)
     picture = overlay(image.seen, result.heatmap) if result.guided is None else guided_image(result.guided)

@@ -192,11 +192,14 @@ class Explainer:
     """Explains images for one trained model; make one per model and reuse it (it copies the weights once).
 
     `trained` is a `TrainedModel` (classes known, so targets can be named) or a bare
-    `nn.Module` with `input_size`/`in_channels` given.
+    `nn.Module` with `input_size`/`in_channels` given. `copy_weights=False` hands the model
+    over instead (it is switched to eval and its parameters frozen): for a model loaded only
+    to be explained, where a copy of VGG's 550 MB would be waste.
     """
 
     def __init__(self, trained: TrainedModel | nn.Module, *, input_size: int | None = None,
-                 in_channels: int | None = None, classes: Sequence[str] | None = None) -> None:
+                 in_channels: int | None = None, classes: Sequence[str] | None = None,
+                 copy_weights: bool = True) -> None:
         if isinstance(trained, TrainedModel):
             model, input_size = trained.model, input_size or trained.input_size
             in_channels, classes = in_channels or trained.in_channels, classes or trained.classes
@@ -208,7 +211,7 @@ class Explainer:
         self.in_channels = int(in_channels)
         self.classes = tuple(classes) if classes is not None else None
         # Our own copy: eval mode and frozen parameters here never reach the caller's model.
-        self.model = copy.deepcopy(model).eval()
+        self.model = (copy.deepcopy(model) if copy_weights else model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.device = _device_of(self.model)
@@ -276,7 +279,7 @@ class Explainer:
         if method.startswith("guided"):
             probs, tgt, guided = self._guided_gradient(x, target if method == "guided-backprop" else tgt)
             if cam_map is not None:
-                guided = guided * cam_map[None]
+                guided = guided * _scaled(cam_map)[None]  # the map as shown, 0..1
             heatmap = _scaled(guided.abs().amax(dim=0))
         else:
             heatmap = _scaled(cam_map)
