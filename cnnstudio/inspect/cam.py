@@ -250,7 +250,7 @@ class Explainer:
             return int(probs.argmax())
         if isinstance(target, str):
             if self.classes is None or target not in self.classes:
-                known = ", ".join(self.classes) if self.classes else f"indices 0..{num_classes - 1}"
+                known = _listing(self.classes) if self.classes else f"indices 0..{num_classes - 1}"
                 raise UnknownNameError(f"no class {target!r} in this run; its classes: {known}")
             return self.classes.index(target)
         if not 0 <= int(target) < num_classes:
@@ -323,6 +323,12 @@ class Explainer:
             tgt = self.target_index(target, probs)
             logits[0, tgt].backward(inputs=[inp])
         return probs, tgt, inp.grad.detach()[0]
+
+
+def _listing(names: Sequence[str], limit: int = 20) -> str:
+    """Names for a one-line message: all of LeNet's ten digits, the first 20 of ImageNet's 1000."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} … ({len(names)} classes)"
 
 
 def _cam(activation: torch.Tensor, gradient: torch.Tensor, *, plus: bool) -> torch.Tensor:

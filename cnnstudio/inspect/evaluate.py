@@ -686,7 +686,8 @@ class Evaluation:
                 raise UnknownNameError(f"class index {name_or_index} is outside 0..{len(self.classes) - 1}")
             return int(name_or_index)
         if name_or_index not in self.classes:
-            raise UnknownNameError(f"no class {name_or_index!r}: the classes are {', '.join(self.classes)}")
+            shown = ", ".join(self.classes[:20]) + (f" … ({len(self.classes)} classes)" if len(self.classes) > 20 else "")
+            raise UnknownNameError(f"no class {name_or_index!r}: the classes are {shown}")
         return self.classes.index(name_or_index)
 
     def image(self, index: int) -> np.ndarray:
