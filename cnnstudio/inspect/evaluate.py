@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +112,10 @@ class EvalData:
     images: ImageSet
     classes: tuple[str, ...]
     description: str
+    # The whole set already through a model's validation transform, per (spec, size, channels,
+    # device): evaluating the same split again (each epoch, each TTA row) slices it, as the
+    # trainer's DeviceLoader does. Only sets whose converted copy fits CONVERTED_BUDGET.
+    _converted: dict[tuple[Any, ...], torch.Tensor] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -135,6 +139,27 @@ class EvalData:
 
         s = self.images
         return FolderDataset(s.paths, s.labels, store_size=s.store_size, channels=s.channels, cache_dir=s.cache_dir)
+
+    def model_inputs(self, trained: TrainedModel, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(dataset indices, normalised model input) per batch: `trained`'s validation transform."""
+        from cnnstudio.data.loaders import CONVERTED_BUDGET
+
+        images = self.images.images
+        size = trained.input_size
+        if images is None or len(self) * trained.in_channels * size * size * 4 > CONVERTED_BUDGET:
+            for index, batch, _labels in self.batches(batch_size):
+                yield index, trained.to_input(batch)
+            return
+        spec = trained.spec
+        key = (spec.mean, spec.std, size, trained.in_channels, str(trained.device))
+        converted = self._converted.get(key)
+        if converted is None:
+            converted = torch.cat([trained.to_input(images[i:i + 1024]) for i in range(0, len(self), 1024)])
+            self._converted.clear()  # one model's copy at a time: an ensemble of sizes would pile up
+            self._converted[key] = converted
+        for start in range(0, len(self), batch_size):
+            stop = min(start + batch_size, len(self))
+            yield torch.arange(start, stop), converted[start:stop]
 
     def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(dataset indices, uint8 N×C×H×W, labels) in order; files broken since the scan are left out."""
@@ -365,14 +390,25 @@ def multiscale_sizes(input_size: int) -> tuple[int, int, int]:
     return (max(input_size, base - step), base, base + step)
 
 
+def _sources(trained: TrainedModel, data: EvalData, tta: str,
+             batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(indices, batch) to make views of: model inputs for "none"/"flip", uint8 images otherwise."""
+    if tta in ("none", "flip"):
+        yield from data.model_inputs(trained, batch_size)
+    else:
+        for index, images, _labels in data.batches(batch_size):
+            yield index, images
+
+
 def _views(trained: TrainedModel, batch: torch.Tensor, tta: str) -> Iterator[torch.Tensor]:
-    """The normalised model inputs a TTA mode makes of one uint8 batch (crops and flips commute
-    with the per-channel normalisation, so they are cut from the normalised image)."""
+    """The normalised model inputs a TTA mode makes of one batch (crops and flips commute with
+    the per-channel normalisation, so they are cut from the normalised image). "none" and
+    "flip" get model inputs already, the others uint8 images."""
     size = trained.input_size
     if tta == "none":
-        yield trained.to_input(batch)
+        yield batch
     elif tta == "flip":
-        x = trained.to_input(batch)
+        x = batch
         yield x
         yield x.flip(-1)
     elif tta == "tencrop":
@@ -407,11 +443,11 @@ def _model_probs(trained: TrainedModel, data: EvalData, tta: str, *, batch_size:
     try:
         model.eval()
         with torch.inference_mode():
-            for index, images, _labels in data.batches(batch_size):
+            for index, source in _sources(trained, data, tta, batch_size):
                 tick(0)
                 total = None
                 views = 0
-                for x in _views(trained, images, tta):
+                for x in _views(trained, source, tta):
                     p = torch.softmax(model(x).float(), dim=1)
                     total = p if total is None else total.add_(p)
                     views += 1

@@ -64,10 +64,10 @@ def extract_features(trained: TrainedModel, data: EvalData, *, batch_size: int =
     try:
         model.eval()
         with torch.inference_mode():
-            for index, images, _labels in data.batches(batch_size):
+            for index, x in data.model_inputs(trained, batch_size):
                 if cancel is not None and cancel():
                     raise Cancelled("feature extraction cancelled")
-                model(trained.to_input(images))
+                model(x)
                 features = caught.pop()
                 if out is None:
                     out = torch.zeros(len(data), features.shape[1], dtype=torch.float32)
