@@ -423,6 +423,20 @@ def _views(trained: TrainedModel, batch: torch.Tensor, tta: str) -> Iterator[tor
         raise UnknownNameError(f"unknown test-time augmentation {tta!r}: choose from {', '.join(TTA_MODES)}")
 
 
+def _autocast(trained: TrainedModel) -> Any:
+    """The trainer's validation precision: on CUDA with AMP on, bf16 (else fp16) autocast; fp32 elsewhere.
+
+    So a run's recorded validation top-1 is reproduced on the device it trained on too.
+    """
+    from contextlib import nullcontext
+
+    device = trained.device
+    if device.type != "cuda" or trained.config is None or not trained.config.amp:
+        return nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
 def _ten_crops(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
     # Contiguous copies: a strided crop view runs the convolutions several times slower.
     for crop in TF.ten_crop(x, [size, size]):
@@ -442,7 +456,7 @@ def _model_probs(trained: TrainedModel, data: EvalData, tta: str, *, batch_size:
     kept: list[torch.Tensor] = []
     try:
         model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(trained):
             for index, source in _sources(trained, data, tta, batch_size):
                 tick(0)
                 total = None
