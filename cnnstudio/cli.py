@@ -1,4 +1,4 @@
-"""The command line: `cnnstudio [list | summary | train | classify | runs]`; no command opens the app.
+"""The command line: `cnnstudio [list | summary | train | classify | runs | evaluate | explain | neighbours]`; no command opens the app.
 
 It is a thin face on the engine and never imports Qt (only `cnnstudio` with no command
 hands over to the app). A user error prints one line on stderr and exits 2 — never a
@@ -275,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="past runs with their best validation accuracy")
     p.add_argument("--root", help="runs directory (default: the user data folder)")
     p.set_defaults(func=_cmd_runs)
+
+    from cnnstudio.cli_inspect import add_commands
+
+    add_commands(sub)  # evaluate, explain, neighbours
     return parser
 
 

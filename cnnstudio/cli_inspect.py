@@ -1,0 +1,239 @@
+"""The command line's evaluation and explanation verbs: `evaluate`, `explain`, `neighbours`.
+
+Kept apart from `cli.py` (which only registers them) so the verbs grow without touching the
+training face. Every user error is a `CnnStudioError`; `cli.main` prints it as one line and
+exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cnnstudio.errors import CnnStudioError
+
+__all__ = ["add_commands"]
+
+CLI_METHODS = {"gradcam": "gradcam", "gradcam++": "gradcam++", "guided": "guided-gradcam"}
+
+
+def _device(name: str) -> str:
+    from cnnstudio.training.trainer import resolve_device
+
+    return str(resolve_device(name))
+
+
+def _load(runs: list[str], which: str, device: str) -> list[Any]:
+    from cnnstudio.inspect.inputs import TrainedModel
+
+    models = [TrainedModel.from_run(run, which=which, device=device) for run in runs]
+    names = [m.name for m in models]
+    if len(set(names)) < len(names):  # two runs with one folder name: label them by path
+        models = [type(m)(m.model, m.spec, m.input_size, m.in_channels, name=str(m.run_dir), run_dir=m.run_dir,
+                          checkpoint=m.checkpoint, config=m.config) for m in models]
+    return models
+
+
+class _Progress:
+    """A one-line progress count on stderr while a terminal watches (nothing when piped)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.shown = sys.stderr.isatty()
+        self.last = -1
+
+    def __call__(self, done: int, total: int, *_message: Any) -> None:
+        if not self.shown or total <= 0:
+            return
+        pct = int(100 * done / total)
+        if pct != self.last:
+            self.last = pct
+            print(f"\r{self.what}… {pct:3d} %", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.shown and self.last >= 0:
+            print("\r" + " " * (len(self.what) + 8) + "\r", end="", file=sys.stderr, flush=True)
+
+
+def _write_bytes(path: str | Path, payload: bytes) -> None:
+    from cnnstudio.training.checkpoints import atomic_write
+
+    atomic_write(path, lambda handle: handle.write(payload), size_estimate=len(payload))
+
+
+def _write_png(path: str | Path, rgb: Any) -> None:
+    from PIL import Image
+
+    if not str(path).lower().endswith(".png"):
+        raise CnnStudioError(f"{path}: the picture is written as PNG; give a file name ending in .png")
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    _write_bytes(path, buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from cnnstudio.inspect.evaluate import TTA_MODES, compare, evaluate, load_eval_data
+    from cnnstudio.inspect.report import format_comparison, format_evaluation
+
+    if args.batch_size < 1:
+        raise CnnStudioError(f"--batch-size must be at least 1; got {args.batch_size}")
+    models = _load(args.runs, args.checkpoint, _device(args.device))
+    progress = _Progress("loading the data")
+    data = load_eval_data(models, args.data, tta="multiscale+tencrop" if args.compare_tta else args.tta,
+                          progress=progress)
+    progress.close()
+    progress = _Progress("evaluating")
+    rows = None
+    if args.compare_tta or len(models) > 1:
+        settings = TTA_MODES if args.compare_tta else (args.tta,)
+        rows, results = compare(models, data, settings, batch_size=args.batch_size, progress=progress)
+        main = results[("ensemble", args.tta) if len(models) > 1 else (models[0].name, args.tta)]
+    else:
+        main = evaluate(models[0], data, tta=args.tta, batch_size=args.batch_size, progress=progress)
+    progress.close()
+    print(format_evaluation(main))
+    if rows is not None:
+        print()
+        print(format_comparison(rows))
+    if args.json:
+        payload: dict[str, Any] = {"checkpoint": args.checkpoint, "runs": [str(m.run_dir) for m in models],
+                                   "evaluation": main.to_dict()}
+        if rows is not None:
+            payload["comparison"] = [{"model": r.model, "tta": r.tta, "top1": r.top1, "top5": r.top5,
+                                      "samples": r.samples} for r in rows]
+        _write_bytes(args.json, (json.dumps(payload, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+        print(f"\nwritten: {args.json}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- explain
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cnnstudio.inspect.cam import Explainer, guided_image, overlay
+    from cnnstudio.inspect.inputs import prepare_image
+
+    if not args.output.lower().endswith(".png"):
+        raise CnnStudioError(f"-o {args.output}: the overlay is written as PNG; give a file name ending in .png")
+    if args.heatmap and not args.heatmap.lower().endswith(".npy"):
+        raise CnnStudioError(f"--heatmap {args.heatmap}: the raw map is a NumPy file; give a name ending in .npy")
+    (trained,) = _load([args.run], args.checkpoint, _device(args.device))
+    image = prepare_image(args.image, trained, auto_invert=not args.no_invert)
+    explainer = Explainer(trained, copy_weights=False)  # loaded for this alone
+    method = CLI_METHODS[args.method]
+    result = explainer.explain(image.x, method=method, layer=args.layer, target=args.target_class)
+    picture = overlay(image.seen, result.heatmap) if result.guided is None else guided_image(result.guided)
+    _write_png(args.output, picture)
+    if args.heatmap:
+        buffer = io.BytesIO()
+        np.save(buffer, result.heatmap.astype(np.float32), allow_pickle=False)
+        _write_bytes(args.heatmap, buffer.getvalue())
+    classes = trained.classes
+    top = ", ".join(f"{name} {p:.3f}" for name, p in result.topk(classes, 3))
+    shape = next(layer.shape for layer in explainer.layers() if layer.name == result.layer)
+    print(f"{args.image}" + (f"  ({image.note})" if image.note else ""))
+    print(f"  top: {top}")
+    print(f"  {args.method} for class {result.target_name} at {result.layer} ({shape[1]}×{shape[2]})")
+    print(f"  overlay: {args.output}")
+    if args.heatmap:
+        print(f"  heat map: {args.heatmap} ({result.heatmap.shape[0]}×{result.heatmap.shape[1]} float32, 0–1)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- neighbours
+
+
+def _cmd_neighbours(args: argparse.Namespace) -> int:
+    import torch
+
+    from cnnstudio.inspect.inputs import prepare_image
+    from cnnstudio.inspect.neighbours import feature_layer, neighbour_grid, run_feature_bank
+
+    if args.k < 1:
+        raise CnnStudioError(f"-k must be at least 1; got {args.k}")
+    if not args.output.lower().endswith(".png"):
+        raise CnnStudioError(f"-o {args.output}: the grid is written as PNG; give a file name ending in .png")
+    (trained,) = _load([args.run], args.checkpoint, _device(args.device))
+    image = prepare_image(args.image, trained, auto_invert=not args.no_invert)
+    progress = _Progress(f"features of the {args.split} split")
+    bank, data = run_feature_bank(trained, split=args.split, progress=progress)
+    progress.close()
+    caught: list[torch.Tensor] = []
+    handle = feature_layer(trained.model).register_forward_pre_hook(lambda _m, i: caught.append(i[0].flatten(1)))
+    try:
+        with torch.inference_mode():
+            probs = torch.softmax(trained.model(image.x).float(), dim=1)[0]
+    finally:
+        handle.remove()
+    found = bank.query(caught[0], args.k, exclude_self=True)
+    pred = int(probs.argmax())
+    classes = trained.classes
+    picks = [(int(i), float(d)) for i, d in zip(found.indices[0], found.distances[0]) if i >= 0]
+    labels = data.labels
+    images = [data.image(i) for i, _d in picks]
+    captions = [f"{classes[int(labels[i])]}\nd = {d:.3g}" for i, d in picks]
+    grid = neighbour_grid(image.seen.numpy(), f"query: {classes[pred]}\np = {float(probs[pred]):.2f}", images, captions)
+    _write_png(args.output, grid)
+    print(f"{args.image}: predicted {classes[pred]} ({float(probs[pred]):.3f})"
+          + (f"  ({image.note})" if image.note else ""))
+    print(f"nearest in {data.description}, by the {feature_layer(trained.model).in_features}-d features:")
+    for rank, (i, d) in enumerate(picks, 1):
+        print(f"  {rank}. {classes[int(labels[i])]}  distance {d:.4g}  (image {i})")
+    print(f"grid: {args.output}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def add_commands(sub: Any) -> None:
+    """Register `evaluate`, `explain` and `neighbours` on the main parser's subcommands."""
+    from cnnstudio.inspect.evaluate import TTA_MODES
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
+    p.add_argument("--tta", choices=TTA_MODES, default="none",
+                   help="test-time augmentation: flip, ten crops (AlexNet), multi-scale (VGG) or both")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--data", metavar="PATH",
+                   help="evaluate on this image folder or dataset's test split instead of the run's validation split")
+    p.add_argument("--json", metavar="FILE", help="also write everything (with per-image records) as JSON")
+    p.add_argument("--compare-tta", action="store_true",
+                   help="one row per test-time setting (and the ensemble), as in the VGG paper's tables 3-5")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("explain", help="Grad-CAM heat map of an image: which pixels drove the answer")
+    p.add_argument("run")
+    p.add_argument("image")
+    p.add_argument("--layer", help="a conv layer or Inception block (default: the last one larger than 1×1)")
+    p.add_argument("--class", dest="target_class", metavar="NAME", help="the class to explain (default: predicted)")
+    p.add_argument("--method", choices=tuple(CLI_METHODS), default="gradcam",
+                   help="gradcam, gradcam++ or guided (guided Grad-CAM)")
+    p.add_argument("-o", "--output", required=True, metavar="overlay.png")
+    p.add_argument("--heatmap", metavar="map.npy", help="also write the map at input resolution (float32 .npy)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--no-invert", action="store_true", help="keep a grey image's colours (see classify)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("neighbours", help="the training images nearest to an image by the last hidden layer")
+    p.add_argument("run")
+    p.add_argument("image")
+    p.add_argument("-k", type=int, default=8)
+    p.add_argument("-o", "--output", required=True, metavar="grid.png")
+    p.add_argument("--split", choices=("train", "val"), default="train")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--no-invert", action="store_true", help="keep a grey image's colours (see classify)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.set_defaults(func=_cmd_neighbours)

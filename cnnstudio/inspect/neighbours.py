@@ -1,0 +1,235 @@
+"""Nearest neighbours by the last hidden layer (AlexNet §6.1): images the network thinks alike.
+
+A feature vector is what enters the classifier's last `nn.Linear` (AlexNet's and VGG's
+4096-d fc7 output, GoogLeNet's 1024-d pooled features, LeNet-5's 84-d F6), taken in eval
+mode. A run's training (or validation) set is extracted once per checkpoint and cached in
+the run folder as a plain `.npy` (no pickle), written atomically, its name keyed on the
+checkpoint file (size and modification time) and the split, so a retrained or resumed run
+never reuses stale vectors. The search is exact Euclidean k-NN in torch fp32:
+d² = ‖q‖² − 2q·Xᵀ + ‖x‖², then top-k.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnstudio.errors import Cancelled, CnnStudioError
+from cnnstudio.inspect.evaluate import EvalData, split_data
+from cnnstudio.inspect.inputs import TrainedModel
+
+__all__ = ["FEATURES_FOLDER", "FeatureBank", "Neighbours", "cached_features", "extract_features", "feature_layer",
+           "neighbour_grid", "run_feature_bank"]
+
+FEATURES_FOLDER = "features"
+
+
+def feature_layer(model: nn.Module) -> nn.Linear:
+    """The classifier's last `nn.Linear`; its input is the feature vector."""
+    head = getattr(model, "classifier", None)
+    pool = head if isinstance(head, nn.Module) else model
+    linears = [m for m in pool.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise CnnStudioError(f"{type(model).__name__} has no linear classifier layer to take features from")
+    return linears[-1]
+
+
+def extract_features(trained: TrainedModel, data: EvalData, *, batch_size: int = 256,
+                     progress: Callable[[int, int], None] | None = None,
+                     cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """N×D float32 feature vectors of every sample of `data` (validation transform, eval mode).
+
+    Samples are in `data`'s order (a file broken since the scan gets a row of zeros). The
+    model's mode is restored and the hook removed whatever happens.
+    """
+    model = trained.model
+    layer = feature_layer(model)
+    caught: list[torch.Tensor] = []
+
+    def hook(_m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        caught.append(inputs[0].flatten(1).float())
+
+    out: torch.Tensor | None = None
+    done = 0
+    was_training = model.training
+    handle = layer.register_forward_pre_hook(hook)
+    try:
+        model.eval()
+        with torch.inference_mode():
+            for index, x in data.model_inputs(trained, batch_size):
+                if cancel is not None and cancel():
+                    raise Cancelled("feature extraction cancelled")
+                model(x)
+                features = caught.pop()
+                if out is None:
+                    out = torch.zeros(len(data), features.shape[1], dtype=torch.float32)
+                out[index] = features.cpu()
+                done += int(index.numel())
+                if progress is not None:
+                    progress(done, len(data))
+    finally:
+        handle.remove()
+        model.train(was_training)
+    if out is None:
+        return np.zeros((0, layer.in_features), dtype=np.float32)
+    return out.numpy()
+
+
+def _cache_path(trained: TrainedModel, split: str, data: EvalData) -> Path | None:
+    if trained.run_dir is None or trained.checkpoint is None:
+        return None
+    try:
+        stat = trained.checkpoint.stat()
+    except OSError:
+        return None
+    key = f"{trained.checkpoint.name}|{stat.st_size}|{stat.st_mtime_ns}|{split}|{len(data)}|{trained.input_size}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return Path(trained.run_dir) / FEATURES_FOLDER / f"{split}-{trained.checkpoint.stem}-{digest}.npy"
+
+
+def cached_features(trained: TrainedModel, data: EvalData, *, split: str, batch_size: int = 256,
+                    progress: Callable[[int, int], None] | None = None,
+                    cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """`extract_features`, read from the run folder's cache when this checkpoint's vectors are there.
+
+    Live weights (no run folder) are extracted every time. A cache file that does not match
+    (wrong shape, damaged) is recomputed; older caches of the same split and checkpoint name
+    are removed once the new one is written.
+    """
+    from cnnstudio.training.checkpoints import atomic_write
+
+    path = _cache_path(trained, split, data)
+    if path is not None and path.exists():
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.dtype == np.float32 and cached.ndim == 2 and cached.shape[0] == len(data):
+                return cached
+        except (OSError, ValueError):
+            pass  # damaged: extracted again below
+    features = extract_features(trained, data, batch_size=batch_size, progress=progress, cancel=cancel)
+    if path is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, features, allow_pickle=False)
+        payload = buffer.getvalue()
+        try:
+            atomic_write(path, lambda handle: handle.write(payload), size_estimate=len(payload))
+        except CnnStudioError:
+            return features  # a cache that cannot be written only costs time
+        for old in path.parent.glob(f"{split}-{trained.checkpoint.stem}-*.npy"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    return features
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The k nearest bank rows of each query: indices and Euclidean distances, Q×k, nearest first."""
+
+    indices: np.ndarray
+    distances: np.ndarray
+
+
+class FeatureBank:
+    """Feature vectors (N×D) held once as an fp32 tensor with their squared norms, for exact k-NN."""
+
+    def __init__(self, features: np.ndarray | torch.Tensor, *, device: str | torch.device = "cpu") -> None:
+        x = torch.as_tensor(features, dtype=torch.float32, device=device)
+        if x.dim() != 2:
+            raise CnnStudioError(f"a feature bank needs N×D vectors; got shape {tuple(x.shape)}")
+        self.features = x.contiguous()
+        self.norms = self.features.square().sum(dim=1)
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    def query(self, queries: np.ndarray | torch.Tensor, k: int = 8, *,
+              exclude: int | Sequence[int] | None = None, exclude_self: bool = False) -> Neighbours:
+        """The `k` nearest rows to each query (D or Q×D).
+
+        `exclude` leaves out bank rows by index (the query itself when it is one of them);
+        `exclude_self` leaves out rows with the very same vector as the query (a query file
+        that is one of the bank's images), within fp32 rounding.
+        """
+        if k < 1:
+            raise CnnStudioError(f"k must be at least 1; got {k}")
+        q = torch.as_tensor(queries, dtype=torch.float32, device=self.features.device)
+        q = q[None] if q.dim() == 1 else q
+        if q.shape[1] != self.features.shape[1]:
+            raise CnnStudioError(f"queries have {q.shape[1]} features, the bank {self.features.shape[1]}")
+        q_norms = q.square().sum(dim=1, keepdim=True)
+        d2 = torch.addmm(self.norms[None, :], q, self.features.T, alpha=-2.0).add_(q_norms).clamp_(min=0)
+        if exclude is not None:
+            rows = torch.as_tensor([exclude] if isinstance(exclude, (int, np.integer)) else list(exclude),
+                                   dtype=torch.int64, device=d2.device)
+            if rows.numel():
+                d2[:, rows] = float("inf")
+        if exclude_self:
+            d2.masked_fill_(d2 <= 1e-5 * (q_norms + 1e-12), float("inf"))
+        k = min(k, len(self))
+        values, indices = d2.topk(k, dim=1, largest=False)
+        keep = torch.isfinite(values)
+        return Neighbours(np.where(keep.cpu().numpy(), indices.cpu().numpy(), -1),
+                          values.sqrt().cpu().numpy())
+
+
+def run_feature_bank(trained: TrainedModel, *, split: str = "train", data: EvalData | None = None,
+                     progress: Callable[[int, int], None] | None = None,
+                     cancel: Callable[[], bool] | None = None) -> tuple[FeatureBank, EvalData]:
+    """The feature bank of a run's training (or validation) split, with the split's images and labels.
+
+    `data` may be given when the split is already loaded (the window has it); else it is
+    rebuilt through the trainer's own code path.
+    """
+    if data is None:
+        if trained.config is None:
+            raise CnnStudioError("live weights have no stored split: give the images to search")
+        data = split_data(trained.config, split, classes=trained.classes)
+    features = cached_features(trained, data, split=split, progress=progress, cancel=cancel)
+    return FeatureBank(features, device=trained.device), data
+
+
+def _tile(image: np.ndarray, side: int) -> Any:
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = arr.transpose(1, 2, 0)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    img = Image.fromarray(np.ascontiguousarray(arr)).convert("RGB")
+    resample = Image.Resampling.NEAREST if max(img.size) * 2 <= side else Image.Resampling.BILINEAR
+    return img.resize((side, side), resample)
+
+
+def neighbour_grid(query: np.ndarray, query_caption: str, images: Sequence[np.ndarray], captions: Sequence[str],
+                   *, tile: int = 112, columns: int = 9) -> np.ndarray:
+    """The query and its neighbours as one picture, a caption under each tile: uint8 H×W×3."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    tiles = [(_tile(query, tile), query_caption)] + [(_tile(img, tile), cap) for img, cap in zip(images, captions)]
+    line = 14
+    lines = max(len(cap.split("\n")) for _t, cap in tiles)
+    cell_h = tile + 6 + line * lines
+    cols = min(columns, len(tiles))
+    rows = -(-len(tiles) // cols)
+    gap = 8
+    sheet = Image.new("RGB", (cols * (tile + gap) + gap, rows * (cell_h + gap) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (img, caption) in enumerate(tiles):
+        r, c = divmod(i, cols)
+        x, y = gap + c * (tile + gap), gap + r * (cell_h + gap)
+        sheet.paste(img, (x, y))
+        if i == 0:  # the query stands out
+            draw.rectangle((x - 3, y - 3, x + tile + 2, y + tile + 2), outline=(220, 40, 40), width=3)
+        for j, text in enumerate(caption.split("\n")):
+            draw.text((x, y + tile + 4 + j * line), text, fill="black", font=font)
+    return np.asarray(sheet)
