@@ -66,6 +66,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"  {ds.name:<13} {ds.title} — {ds.num_classes} classes, {ds.channels}×{ds.native_size}×"
               f"{ds.native_size}; {where}")
     print("  PATH          any image folder: one sub-folder per class (or train/ and val/ inside)")
+    from cnnstudio.models.pretrained import PRETRAINED
+
+    print("\nPretrained ImageNet weights (torchvision's; classify --pretrained NAME, train --pretrained NAME)")
+    for entry in PRETRAINED:
+        opts = ", ".join(f"{k}={v}" for k, v in entry.arch_options)
+        print(f"  {entry.name:<13} into {entry.arch}{f' ({opts})' if opts else ''}")
     return 0
 
 
@@ -184,9 +190,22 @@ def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
 def _cmd_classify(args: argparse.Namespace) -> int:
     from cnnstudio.inspect.classify import Predictor
 
-    predictor = Predictor.from_run(args.run_dir, which=args.which, auto_invert=not args.no_invert)
+    if args.pretrained:  # every positional is an image: there is no run folder
+        from cnnstudio.models.pretrained import load_pretrained
+        from cnnstudio.training.callbacks import ConsoleProgress
+
+        images = [args.run_dir, *args.images]
+        predictor = Predictor.from_pretrained(
+            load_pretrained(args.pretrained, weights=args.weights, progress=ConsoleProgress().loading))
+    else:
+        if args.weights:
+            raise CnnStudioError("--weights goes with --pretrained NAME (a run folder has its own weights)")
+        if not args.images:
+            raise CnnStudioError("classify needs a run folder and at least one image (or --pretrained NAME IMAGE...)")
+        images = args.images
+        predictor = Predictor.from_run(args.run_dir, which=args.which, auto_invert=not args.no_invert)
     failed = 0
-    for result in predictor.predict_files(args.images, top_k=args.top, tencrop=args.tencrop):
+    for result in predictor.predict_files(images, top_k=args.top, tencrop=args.tencrop):
         if isinstance(result, CnnStudioError):
             print(f"cnnstudio: {result}", file=sys.stderr)
             failed += 1
@@ -258,9 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("classify", help="top-k classes of image files with a trained run")
-    p.add_argument("run_dir")
-    p.add_argument("images", nargs="+")
+    p = sub.add_parser("classify", help="top-k classes of image files with a trained run, or ImageNet weights",
+                       usage="%(prog)s [-h] [options] (RUN_DIR | --pretrained NAME) IMAGE [IMAGE ...]")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (with --pretrained: the first image)")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--pretrained", metavar="NAME",
+                   help="torchvision's ImageNet weights instead of a run: alexnet, vgg11 … vgg19, vgg11_bn … "
+                        "vgg19_bn, googlenet (from torch hub's cache, downloaded when missing)")
+    p.add_argument("--weights", metavar="FILE.pth", help="with --pretrained: a local weights file (offline)")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--tencrop", action="store_true", help="average over ten crops (AlexNet)")

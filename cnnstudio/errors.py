@@ -20,6 +20,7 @@ __all__ = [
     "Cancelled",
     "CheckpointError",
     "TrainingError",
+    "ExportError",
 ]
 
 
@@ -66,3 +67,7 @@ class CheckpointError(CnnStudioError):
 
 class TrainingError(CnnStudioError):
     """Training cannot go on (a NaN loss, an unrecoverable device error, ...)."""
+
+
+class ExportError(CnnStudioError):
+    """An export that cannot be made, or whose file does not give the model's outputs."""
