@@ -1,4 +1,4 @@
-"""The command line: `cnnstudio [list | summary | train | classify | runs]`; no command opens the app.
+"""The command line: `cnnstudio [list | summary | train | classify | export | runs]`; no command opens the app.
 
 It is a thin face on the engine and never imports Qt (only `cnnstudio` with no command
 hands over to the app). A user error prints one line on stderr and exits 2 — never a
@@ -216,6 +216,19 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_USAGE if failed else 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from cnnstudio.training.callbacks import ConsoleProgress
+    from cnnstudio.training.export import export_run
+
+    out = args.output or str(Path(args.run_dir) / f"model.{args.format}")
+    report = export_run(args.run_dir, args.format, out, which=args.which, progress=ConsoleProgress().loading)
+    sizes = " and ".join(str(b) for b in report.batch_sizes)
+    print(f"{report.path}  ({report.size_bytes / 1e6:.1f} MB, {report.format}; checked on batches of {sizes}: "
+          f"largest difference from PyTorch {report.max_abs_diff:.1e})")
+    print(f"{report.sidecar}  (class names, input size, channels, mean/std)")
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from cnnstudio.training.runs import default_runs_dir, list_runs
 
@@ -292,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep a grey image's colours even when its ground is the opposite of the training "
                         "images' (by default a digit drawn black on white is inverted for an MNIST model)")
     p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("export", help="a run's model as ONNX or a torch.export program (.pt2), verified")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx",
+                   help="onnx (needs pip install 'cnnstudio[export]') or pt2 (default: onnx)")
+    p.add_argument("-o", "--output", metavar="FILE", help="the file to write (default: RUN_DIR/model.FORMAT)")
+    p.add_argument("--which", choices=("best", "last"), default="best")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("runs", help="past runs with their best validation accuracy")
     p.add_argument("--root", help="runs directory (default: the user data folder)")
