@@ -142,11 +142,21 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The `train` command's settings: the architecture's quick-start recipe, then the options given."""
     from cnnstudio.training.config import default_config
 
+    arch_options = _parse_options(args.option)
+    if args.pretrained:  # the weights say which net; their options are the defaults (-o still wins)
+        from cnnstudio.models.pretrained import get_pretrained
+
+        entry = get_pretrained(args.pretrained)
+        args.arch = args.arch or entry.arch
+        arch_options = {**entry.options, **arch_options}
     if not args.arch:
         raise CnnStudioError("train needs --arch (see 'cnnstudio list'), or --resume RUN_DIR")
     fields = {
         "arch": args.arch,
-        "arch_options": _parse_options(args.option),
+        "arch_options": arch_options,
+        "pretrained": args.pretrained,
+        "pretrained_weights": args.weights,
+        "finetune": args.finetune,
         "dataset": args.dataset,
         "data_root": args.data_root,
         "input_size": args.input_size,
@@ -274,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=("constant", "step", "cosine", "plateau"))
     p.add_argument("--init", choices=("default", "normal", "kaiming", "xavier"))
     p.add_argument("--init-from", metavar="RUN_DIR", help="VGG: start from a trained config-A run")
+    p.add_argument("--pretrained", metavar="NAME",
+                   help="fine-tune torchvision's ImageNet weights (vgg16, vgg16_bn, alexnet, googlenet, …; "
+                        "sets --arch): the last layer is replaced for the dataset's classes")
+    p.add_argument("--weights", metavar="FILE",
+                   help="the pretrained weights file (offline); without --pretrained, any weights file of --arch "
+                        "(e.g. another run's best.pt)")
+    p.add_argument("--finetune", choices=("all", "head", "lower"),
+                   help="with pretrained weights: train all layers (default), the new last layer only, or the "
+                        "pretrained layers at 0.1× the LR")
     p.add_argument("--augment", metavar="A,B", help="comma-separated: crop,flip,pca,scale")
     p.add_argument("--input-size", type=int)
     p.add_argument("--val-fraction", type=float)

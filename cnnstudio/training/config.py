@@ -23,12 +23,16 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "INITS",
+    "FINETUNE_MODES",
 ]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 # "default" keeps each architecture's own initialisation; "normal" is the papers' N(0, 0.01).
 INITS = ("default", "normal", "kaiming", "xavier")
+# Fine-tuning from pretrained weights: every layer, the new last layer only, or the
+# pretrained layers at a tenth of the LR (training/finetune.py).
+FINETUNE_MODES = ("all", "head", "lower")
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -61,6 +65,10 @@ class TrainConfig:
     max_lr_drops: int | None = 3  # "plateau": after this many drops, the next plateau ends the run
     init: str = "default"
     init_from_run: str | None = None  # VGG's trick: a trained VGG config-A run folder
+    pretrained: str | None = None  # torchvision ImageNet weights to fine-tune (models.pretrained names)
+    pretrained_weights: str | None = None  # their local file; alone: any weights file of this arch
+    finetune: str = "all"  # with pretrained weights: "all", "head" or "lower" (see FINETUNE_MODES)
+    weights_source: str | None = None  # written by the trainer: where the starting weights came from
     augment: tuple[str, ...] = ()
     val_fraction: float = 0.1
     seed: int = 0
@@ -153,6 +161,18 @@ class TrainConfig:
             raise CnnStudioError(
                 f"init_from_run is VGG's trick (start a deeper VGG from a trained config A); {self.arch} is not a VGG"
             )
+        _require_choice("finetune", self.finetune, FINETUNE_MODES)
+        if self.pretrained is not None:
+            from cnnstudio.models.pretrained import get_pretrained
+
+            source = get_pretrained(self.pretrained)  # UnknownNameError listing the names
+            if source.arch != self.arch:
+                raise CnnStudioError(f"the {self.pretrained} weights are for {source.arch}, not {self.arch} — "
+                                     f"use arch {source.arch}")
+        if (self.pretrained or self.pretrained_weights) and self.init_from_run is not None:
+            raise CnnStudioError("start from pretrained weights or from a config-A run (init_from_run), not both")
+        if self.finetune != "all" and not (self.pretrained or self.pretrained_weights):
+            raise CnnStudioError(f"finetune={self.finetune} needs pretrained weights (pretrained or pretrained_weights)")
         if not isinstance(self.dataset, str) or not self.dataset:
             raise CnnStudioError("dataset must be a dataset name or an image folder's path")
         return self

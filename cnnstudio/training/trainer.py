@@ -48,7 +48,8 @@ __all__ = ["Trainer", "resolve_device"]
 T = TypeVar("T")
 
 # Settings that define what is being trained; a resumed run must keep them.
-_FIXED_ON_RESUME = ("arch", "arch_options", "dataset", "input_size", "val_fraction", "seed", "optimizer", "schedule")
+_FIXED_ON_RESUME = ("arch", "arch_options", "dataset", "input_size", "val_fraction", "seed", "optimizer", "schedule",
+                    "pretrained", "finetune")
 # What last.pt must hold for an exact resume.
 _RESUMABLE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "global_step", "rng", "history",
                    "best_val_acc", "lr_drops", "batch_size")
@@ -274,6 +275,7 @@ class Trainer:
                             **cfg.arch_options)
         if checkpoint is None:
             self._initialise(model)
+            cfg = self.config  # it now records where pretrained weights came from
         else:
             self._check_resume_matches(checkpoint)
             load_model_state(model, checkpoint, arch=cfg.arch, path=self._run_dir_arg / runs.LAST_CHECKPOINT)
@@ -334,6 +336,10 @@ class Trainer:
 
         cfg = self.config
         init_weights(model, cfg.init)
+        if cfg.pretrained is not None or cfg.pretrained_weights is not None:
+            from cnnstudio.training.finetune import load_backbone
+
+            self.config = cfg.replace(weights_source=load_backbone(model, cfg, self.spec))
         if cfg.init_from_run is not None:
             source = runs.open_run(cfg.init_from_run)
             weights = load_checkpoint(source.checkpoint_path("best"), map_location="cpu")
@@ -372,8 +378,10 @@ class Trainer:
             )
 
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        from cnnstudio.training.finetune import param_groups
+
         cfg = self.config
-        params = model.parameters()
+        params = param_groups(model, cfg)  # all parameters, unless fine-tuning says otherwise
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                    weight_decay=cfg.weight_decay)
