@@ -113,29 +113,64 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.nproc is not None:
+        return _launch_torchrun(args)
+    from cnnstudio.training import distributed
     from cnnstudio.training.callbacks import ConsoleProgress
     from cnnstudio.training.trainer import Trainer, load_training_data
 
-    console = ConsoleProgress()
     if args.resume:
         from cnnstudio.training.runs import open_run
 
         config = open_run(args.resume).config
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
-        trainer = Trainer(config, callbacks=[console], resume_from=args.resume,
-                          bundle=load_training_data(config.validate(), progress=console.loading))
     else:
         config = train_config(args)
-        out = Path(args.out) if args.out else None
-        # Loaded here so a download or folder scan shows its progress before training starts.
-        trainer = Trainer(config, callbacks=[console], run_dir=out,
-                          bundle=load_training_data(config.validate(), progress=console.loading))
+    config.validate()
+    # Under torchrun every process runs this command; rank 0 alone talks and writes, and
+    # loads the data first (a download happens once), the others after it.
+    ctx = distributed.setup(config.device)
+    main = ctx is None or ctx.is_main
+    console = ConsoleProgress()
+    callbacks = [console] if main else []
+    if ctx is not None and not main:
+        ctx.barrier()
+    # Loaded here so a download or folder scan shows its progress before training starts.
+    bundle = load_training_data(config, progress=console.loading if main else None)
+    if ctx is not None and main:
+        ctx.barrier()
+    if args.resume:
+        trainer = Trainer(config, callbacks=callbacks, resume_from=args.resume, bundle=bundle)
+    else:
+        trainer = Trainer(config, callbacks=callbacks, run_dir=Path(args.out) if args.out else None, bundle=bundle)
     result = _fit_with_ctrl_c_as_stop(trainer)
-    if result.stopped_early and result.reason:
-        print(f"stopped: {result.reason}", file=sys.stderr)
-    print(result.run_dir)
+    if main:
+        if result.stopped_early and result.reason:
+            print(f"stopped: {result.reason}", file=sys.stderr)
+        print(result.run_dir)
     return 0
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    """`train --nproc N`: the same command under torchrun, N processes on this machine."""
+    import subprocess
+
+    from cnnstudio.training.distributed import launched_by_torchrun, torchrun_command
+
+    if args.nproc < 1:
+        raise CnnStudioError(f"--nproc must be at least 1; got {args.nproc}")
+    if launched_by_torchrun():
+        raise CnnStudioError("--nproc starts torchrun itself; under torchrun, leave it out")
+    rest, skip = [], False
+    for arg in args.argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    return subprocess.call(torchrun_command(args.nproc, rest))
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -175,6 +210,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "device": args.device,
         "amp": args.amp,
         "compile": args.compile,
+        "sync_batch_norm": args.sync_bn,
     }
     given = {k: v for k, v in fields.items() if v is not None}
     return default_config(args.arch).replace(**given)
@@ -307,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="where datasets are downloaded and read")
     p.add_argument("--out", help="the run folder (default: a new folder in the runs directory)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train with N processes on this machine (torchrun; N GPUs with --device cuda, else CPU "
+                        "processes); --batch-size stays the global batch")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="distributed on CUDA: BatchNorm statistics over all GPUs (SyncBatchNorm)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("classify", help="top-k classes of image files with a trained run, or ImageNet weights",
@@ -341,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cnnstudio` console script and `python -m cnnstudio`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # train --nproc hands the same arguments to torchrun
     if args.command is None:
         from cnnstudio.gui.app import main as app_main
 

@@ -76,6 +76,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision, used on CUDA only
     channels_last: bool = True  # used on CUDA only
     compile: bool = False
+    sync_batch_norm: bool = False  # distributed training on CUDA: BatchNorm statistics over all GPUs
     progress_interval: float = 1 / 30  # seconds between on_batch_end calls
     aux_weight: float = 0.3  # GoogLeNet: weight of each auxiliary classifier's loss
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
@@ -140,7 +141,7 @@ class TrainConfig:
         _require_choice("init", self.init, INITS)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise CnnStudioError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
-        for flag in ("nesterov", "amp", "channels_last", "compile"):
+        for flag in ("nesterov", "amp", "channels_last", "compile", "sync_batch_norm"):
             if not isinstance(getattr(self, flag), bool):
                 raise CnnStudioError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
