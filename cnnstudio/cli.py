@@ -162,6 +162,9 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
         raise CnnStudioError(f"--nproc must be at least 1; got {args.nproc}")
     if launched_by_torchrun():
         raise CnnStudioError("--nproc starts torchrun itself; under torchrun, leave it out")
+    if args.batch_size is not None and args.batch_size % args.nproc:  # said once, before N processes say it
+        raise CnnStudioError(f"batch_size {args.batch_size} does not split over {args.nproc} processes: use a "
+                             f"multiple of {args.nproc} (it is the global batch)")
     rest, skip = [], False
     for arg in args.argv:
         if skip:
