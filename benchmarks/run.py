@@ -6,7 +6,7 @@
 
 Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5,
 (e) launch to first paint and peak memory, (f) training images/s per architecture,
-(g) evaluation, (h) Grad-CAM, (i) nearest neighbours.
+(g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun).
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
 met — this is a measurement, not a test; a section that crashes is reported and the rest run.
@@ -41,8 +41,9 @@ SECTIONS = {
     "g": "evaluation vs a bare model(x) loop",
     "h": "Grad-CAM vs a bare forward + backward",
     "i": "nearest neighbours: k-NN query, feature extraction",
+    "j": "distributed scaling (1 → 2 processes)",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -217,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
                 measure = {"g": inspect_figures.evaluation_speed, "h": inspect_figures.gradcam_speed,
                            "i": inspect_figures.neighbours_speed}[name]
                 section = in_fresh_thread(measure, device=device, quick=args.quick)
+            elif name == "j":
+                import distributed_figures
+
+                section = distributed_figures.scaling(device=device, quick=args.quick)
             else:
                 import gui_figures
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-__all__ = ["Choice", "DeviceKind", "Init", "Optimizer", "Schedule", "parse_device"]
+__all__ = ["Choice", "DeviceKind", "Finetune", "Init", "Optimizer", "Schedule", "parse_device"]
 
 
 class Choice(str, Enum):
@@ -58,6 +58,14 @@ class Init(Choice):
     XAVIER = "xavier"
 
 
+class Finetune(Choice):
+    """What trains when a run starts from pretrained weights (training/finetune.py)."""
+
+    ALL = "all"  # every layer at the LR
+    HEAD = "head"  # only the new last layer; the rest frozen
+    LOWER = "lower"  # the pretrained layers at a tenth of the LR
+
+
 class DeviceKind(Choice):
     """The kind of device a run trains on; AUTO picks CUDA, then MPS, then the CPU."""
 
@@ -79,6 +87,9 @@ _TITLES: dict[Choice, str] = {
     Init.NORMAL: "N(0, 0.01) — the papers'",
     Init.KAIMING: "Kaiming",
     Init.XAVIER: "Xavier",
+    Finetune.ALL: "Train every layer",
+    Finetune.HEAD: "Train the new head only",
+    Finetune.LOWER: "Pretrained layers at ×0.1 LR",
     DeviceKind.AUTO: "Automatic",
     DeviceKind.CPU: "CPU",
     DeviceKind.CUDA: "CUDA GPU",

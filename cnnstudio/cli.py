@@ -1,4 +1,4 @@
-"""The command line: `cnnstudio [list | summary | train | classify | runs | evaluate | explain | neighbours]`; no command opens the app.
+"""The command line: `cnnstudio [list | summary | train | classify | export | runs | evaluate | explain | neighbours]`; no command opens the app.
 
 It is a thin face on the engine and never imports Qt (only `cnnstudio` with no command
 hands over to the app). A user error prints one line on stderr and exits 2 — never a
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, TextIO
 
-from cnnstudio.choices import Init, Optimizer, Schedule
+from cnnstudio.choices import Finetune, Init, Optimizer, Schedule
 from cnnstudio.errors import CnnStudioError
 from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
 
@@ -70,6 +70,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"  {ds.name:<13} {ds.title} — {ds.num_classes} classes, {ds.channels}×{ds.native_size}×"
               f"{ds.native_size}; {where}")
     print("  PATH          any image folder: one sub-folder per class (or train/ and val/ inside)")
+    from cnnstudio.models.pretrained import PRETRAINED
+
+    print("\nPretrained ImageNet weights (torchvision's; classify --pretrained NAME, train --pretrained NAME)")
+    for entry in PRETRAINED:
+        opts = ", ".join(f"{k}={v}" for k, v in entry.arch_options)
+        print(f"  {entry.name:<13} into {entry.arch}{f' ({opts})' if opts else ''}")
     return 0
 
 
@@ -111,39 +117,87 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.nproc is not None:
+        return _launch_torchrun(args)
+    from cnnstudio.training import distributed
     from cnnstudio.training.trainer import Trainer, load_training_data
 
-    console = ConsoleProgress()
     if args.resume:
         from cnnstudio.training.runs import open_run
 
         config = open_run(args.resume).config
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
-        trainer = Trainer(config, callbacks=[console], resume_from=args.resume,
-                          bundle=load_training_data(config.validate(), progress=console.loading))
     else:
         config = train_config(args)
-        out = Path(args.out) if args.out else None
-        # Loaded here so a download or folder scan shows its progress before training starts.
-        trainer = Trainer(config, callbacks=[console], run_dir=out,
-                          bundle=load_training_data(config.validate(), progress=console.loading))
+    config.validate()
+    # Under torchrun every process runs this command; rank 0 alone talks and writes, and
+    # loads the data first (a download happens once), the others after it.
+    ctx = distributed.setup(config.device)
+    main = ctx is None or ctx.is_main
+    console = ConsoleProgress()
+    callbacks = [console] if main else []
+    if ctx is not None and not main:
+        ctx.barrier()
+    # Loaded here so a download or folder scan shows its progress before training starts.
+    bundle = load_training_data(config, progress=console.loading if main else None)
+    if ctx is not None and main:
+        ctx.barrier()
+    if args.resume:
+        trainer = Trainer(config, callbacks=callbacks, resume_from=args.resume, bundle=bundle)
+    else:
+        trainer = Trainer(config, callbacks=callbacks, run_dir=Path(args.out) if args.out else None, bundle=bundle)
     result = _fit_with_ctrl_c_as_stop(trainer)
-    if result.stopped_early and result.reason:
-        print(f"stopped: {result.reason}", file=sys.stderr)
-    print(result.run_dir)
+    if main:
+        if result.stopped_early and result.reason:
+            print(f"stopped: {result.reason}", file=sys.stderr)
+        print(result.run_dir)
     return 0
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    """`train --nproc N`: the same command under torchrun, N processes on this machine."""
+    import subprocess
+
+    from cnnstudio.training.distributed import launched_by_torchrun, torchrun_command
+
+    if args.nproc < 1:
+        raise CnnStudioError(f"--nproc must be at least 1; got {args.nproc}")
+    if launched_by_torchrun():
+        raise CnnStudioError("--nproc starts torchrun itself; under torchrun, leave it out")
+    if args.batch_size is not None and args.batch_size % args.nproc:  # said once, before N processes say it
+        raise CnnStudioError(f"batch_size {args.batch_size} does not split over {args.nproc} processes: use a "
+                             f"multiple of {args.nproc} (it is the global batch)")
+    rest, skip = [], False
+    for arg in args.argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    return subprocess.call(torchrun_command(args.nproc, rest))
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The `train` command's settings: the architecture's quick-start recipe, then the options given."""
     from cnnstudio.training.config import default_config
 
+    arch_options = _parse_options(args.option)
+    if args.pretrained:  # the weights say which net; their options are the defaults (-o still wins)
+        from cnnstudio.models.pretrained import get_pretrained
+
+        entry = get_pretrained(args.pretrained)
+        args.arch = args.arch or entry.arch
+        arch_options = {**entry.options, **arch_options}
     if not args.arch:
         raise CnnStudioError("train needs --arch (see 'cnnstudio list'), or --resume RUN_DIR")
     fields = {
         "arch": args.arch,
-        "arch_options": _parse_options(args.option),
+        "arch_options": arch_options,
+        "pretrained": args.pretrained,
+        "pretrained_weights": args.weights,
+        "finetune": args.finetune,
         "dataset": args.dataset,
         "data_root": args.data_root,
         "input_size": args.input_size,
@@ -162,6 +216,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "device": args.device,
         "amp": args.amp,
         "compile": args.compile,
+        "sync_batch_norm": args.sync_bn,
     }
     given = {k: v for k, v in fields.items() if v is not None}
     return default_config(args.arch).replace(**given)
@@ -187,9 +242,22 @@ def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
 def _cmd_classify(args: argparse.Namespace) -> int:
     from cnnstudio.inspect.classify import Predictor
 
-    predictor = Predictor.from_run(args.run_dir, which=args.which, auto_invert=not args.no_invert)
+    if args.pretrained:  # every positional is an image: there is no run folder
+        from cnnstudio.models.pretrained import load_pretrained
+        from cnnstudio.training.callbacks import ConsoleProgress
+
+        images = [args.run_dir, *args.images]
+        predictor = Predictor.from_pretrained(
+            load_pretrained(args.pretrained, weights=args.weights, progress=ConsoleProgress().loading))
+    else:
+        if args.weights:
+            raise CnnStudioError("--weights goes with --pretrained NAME (a run folder has its own weights)")
+        if not args.images:
+            raise CnnStudioError("classify needs a run folder and at least one image (or --pretrained NAME IMAGE...)")
+        images = args.images
+        predictor = Predictor.from_run(args.run_dir, which=args.which, auto_invert=not args.no_invert)
     failed = 0
-    for result in predictor.predict_files(args.images, top_k=args.top, tencrop=args.tencrop):
+    for result in predictor.predict_files(images, top_k=args.top, tencrop=args.tencrop):
         if isinstance(result, CnnStudioError):
             print(f"cnnstudio: {result}", file=sys.stderr)
             failed += 1
@@ -198,6 +266,19 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         for name, prob in result.topk:
             print(f"  {name}  {prob:.4f}")
     return EXIT_USAGE if failed else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from cnnstudio.training.callbacks import ConsoleProgress
+    from cnnstudio.training.export import export_run
+
+    out = args.output or str(Path(args.run_dir) / f"model.{args.format}")
+    report = export_run(args.run_dir, args.format, out, which=args.which, progress=ConsoleProgress().loading)
+    sizes = " and ".join(str(b) for b in report.batch_sizes)
+    print(f"{report.path}  ({report.size_bytes / 1e6:.1f} MB, {report.format}; checked on batches of {sizes}: "
+          f"largest difference from PyTorch {report.max_abs_diff:.1e})")
+    print(f"{report.sidecar}  (class names, input size, channels, mean/std)")
+    return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -245,6 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=Schedule.values())
     p.add_argument("--init", choices=Init.values())
     p.add_argument("--init-from", metavar="RUN_DIR", help="VGG: start from a trained config-A run")
+    p.add_argument("--pretrained", metavar="NAME",
+                   help="fine-tune torchvision's ImageNet weights (vgg16, vgg16_bn, alexnet, googlenet, …; "
+                        "sets --arch): the last layer is replaced for the dataset's classes")
+    p.add_argument("--weights", metavar="FILE",
+                   help="the pretrained weights file (offline); without --pretrained, any weights file of --arch "
+                        "(e.g. another run's best.pt)")
+    p.add_argument("--finetune", choices=Finetune.values(),
+                   help="with pretrained weights: train all layers (default), the new last layer only, or the "
+                        "pretrained layers at 0.1× the LR")
     p.add_argument("--augment", metavar="A,B", help="comma-separated: crop,flip,pca,scale")
     p.add_argument("--input-size", type=int)
     p.add_argument("--val-fraction", type=float)
@@ -259,11 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="where datasets are downloaded and read")
     p.add_argument("--out", help="the run folder (default: a new folder in the runs directory)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train with N processes on this machine (torchrun; N GPUs with --device cuda, else CPU "
+                        "processes); --batch-size stays the global batch")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="distributed on CUDA: BatchNorm statistics over all GPUs (SyncBatchNorm)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("classify", help="top-k classes of image files with a trained run")
-    p.add_argument("run_dir")
-    p.add_argument("images", nargs="+")
+    p = sub.add_parser("classify", help="top-k classes of image files with a trained run, or ImageNet weights",
+                       usage="%(prog)s [-h] [options] (RUN_DIR | --pretrained NAME) IMAGE [IMAGE ...]")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (with --pretrained: the first image)")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--pretrained", metavar="NAME",
+                   help="torchvision's ImageNet weights instead of a run: alexnet, vgg11 … vgg19, vgg11_bn … "
+                        "vgg19_bn, googlenet (from torch hub's cache, downloaded when missing)")
+    p.add_argument("--weights", metavar="FILE.pth", help="with --pretrained: a local weights file (offline)")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.add_argument("--tencrop", action="store_true", help="average over ten crops (AlexNet)")
@@ -271,6 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep a grey image's colours even when its ground is the opposite of the training "
                         "images' (by default a digit drawn black on white is inverted for an MNIST model)")
     p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("export", help="a run's model as ONNX or a torch.export program (.pt2), verified")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx",
+                   help="onnx (needs pip install 'cnnstudio[export]') or pt2 (default: onnx)")
+    p.add_argument("-o", "--output", metavar="FILE", help="the file to write (default: RUN_DIR/model.FORMAT)")
+    p.add_argument("--which", choices=("best", "last"), default="best")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("runs", help="past runs with their best validation accuracy")
     p.add_argument("--root", help="runs directory (default: the user data folder)")
@@ -284,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cnnstudio` console script and `python -m cnnstudio`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # train --nproc hands the same arguments to torchrun
     if args.command is None:
         from cnnstudio.gui.app import main as app_main
 

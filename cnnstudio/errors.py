@@ -21,6 +21,7 @@ __all__ = [
     "CheckpointError",
     "TrainingError",
     "describe",
+    "ExportError",
 ]
 
 
@@ -90,3 +91,7 @@ def describe(exc: BaseException, *, doing: str | None = None) -> str:
         lines = str(exc).strip().splitlines()
         text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
     return f"{doing} failed: {text}" if doing else text
+
+
+class ExportError(CnnStudioError):
+    """An export that cannot be made, or whose file does not give the model's outputs."""

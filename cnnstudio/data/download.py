@@ -19,7 +19,7 @@ from pathlib import Path
 from cnnstudio.errors import Cancelled
 from cnnstudio.errors import DownloadError
 
-__all__ = ["CancelFn", "DownloadFailed", "ProgressFn", "download_file", "file_md5"]
+__all__ = ["CancelFn", "DownloadFailed", "ProgressFn", "download_file", "file_md5", "file_sha256"]
 
 ProgressFn = Callable[[int, int, str], None]
 CancelFn = Callable[[], bool]
@@ -31,6 +31,15 @@ _USER_AGENT = "cnnstudio"
 def file_md5(path: str | os.PathLike[str]) -> str:
     """The md5 hex digest of a file (the checksums torchvision publishes are md5)."""
     digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex digest of a file (torch hub's file names end in its first digits)."""
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
@@ -50,12 +59,14 @@ def download_file(
     dest: str | os.PathLike[str],
     *,
     md5: str | None,
+    sha256_prefix: str | None = None,
     timeout: float = 30.0,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     label: str | None = None,
 ) -> Path:
-    """Fetch `url` into `dest` through `dest.part`, verifying `md5` before the rename.
+    """Fetch `url` into `dest` through `dest.part`, verifying `md5` (and/or the start of its
+    sha256, as torch hub's file names carry it) before the rename.
 
     `progress(done_bytes, total_bytes, message)` is called per chunk (`total_bytes` is 0
     when the server does not say); `cancel()` returning True aborts with `Cancelled`.
@@ -82,7 +93,9 @@ def download_file(
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total, message)
-        if md5 is not None and file_md5(part) != md5:
+        if (md5 is not None and file_md5(part) != md5) or (
+            sha256_prefix is not None and not file_sha256(part).startswith(sha256_prefix)
+        ):
             reason = "checksum mismatch"
             raise DownloadFailed(f"{url} arrived corrupted ({reason}); try again", dest.parent, reason)
         os.replace(part, dest)

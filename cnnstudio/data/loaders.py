@@ -337,7 +337,12 @@ class DeviceLoader:
         device: str | torch.device,
         seed: int,
         drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
+        """`rank`/`world_size` (distributed training): this process takes its slice of every
+        batch; training drops the last `n mod world_size` images of each epoch's permutation
+        so that every rank gets as many images as the others."""
         if imageset.images is None:
             raise ValueError("DeviceLoader needs an in-memory ImageSet; use StreamingLoader for file paths")
         if batch_size < 1:
@@ -351,6 +356,7 @@ class DeviceLoader:
         self.augment = check_augmentations(augment) if train else ()
         self.seed = seed
         self.drop_last = drop_last
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         cuda = self.device.type == "cuda"
         images, labels = imageset.images, imageset.labels
@@ -380,18 +386,29 @@ class DeviceLoader:
             )
         return out
 
-    def __len__(self) -> int:
+    def _count(self) -> int:
         n = self.labels.numel()
+        return n - n % self.world_size if self.train else n
+
+    def __len__(self) -> int:
+        n = self._count()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = _epoch_generator(self.seed, self.epoch)
         self.epoch += 1
         n = self.labels.numel()
+        # Every rank draws the same permutation (same seed and epoch): their slices are disjoint.
         order = torch.randperm(n, generator=generator) if self.train else torch.arange(n)
-        order = order.to(self.device, non_blocking=True)
+        order = order[: self._count()].to(self.device, non_blocking=True)
         for b in range(len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            if self.world_size > 1:
+                index = index[self.rank :: self.world_size]
+                if index.numel() == 0:  # validation's last batch can leave a rank nothing
+                    empty = torch.empty(0, self.in_channels, self.input_size, self.input_size, device=self.device)
+                    yield empty, self.labels[:0]
+                    continue
             if self.converted is not None:
                 yield self._from_converted(index, generator), self.labels.index_select(0, index)
                 continue
@@ -439,6 +456,8 @@ class StreamingLoader:
         seed: int,
         drop_last: bool = False,
         num_workers: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.device = _resolve_device(device)
         self.spec = spec
@@ -459,10 +478,21 @@ class StreamingLoader:
             cache_dir=imageset.cache_dir,
         )
         self._shuffle_generator = torch.Generator()
+        self._sampler: Any = None
+        if world_size > 1:
+            # Training: DistributedSampler's disjoint, equal, per-epoch reshuffled shards of the
+            # global batch; validation: every image once, on one rank (no padded duplicates).
+            batch_size = max(1, batch_size // world_size)
+            if train:
+                self._sampler = torch.utils.data.DistributedSampler(
+                    dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
+            else:
+                self._sampler = list(range(rank, len(dataset), world_size))
         self._loader = torch.utils.data.DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=train,
+            shuffle=train and self._sampler is None,
+            sampler=self._sampler,
             drop_last=drop_last,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
@@ -476,6 +506,8 @@ class StreamingLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = _epoch_generator(self.seed, self.epoch)
         self._shuffle_generator.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        if isinstance(self._sampler, torch.utils.data.DistributedSampler):
+            self._sampler.set_epoch(self.epoch)
         self.epoch += 1
         for batch, labels in self._loader:
             good = labels >= 0
@@ -514,11 +546,14 @@ def make_loader(
     seed: int,
     drop_last: bool = False,
     num_workers: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> DeviceLoader | StreamingLoader:
     """Batches `(x float32 N×C×S×S normalised, y int64)` on `device`; `len()` = batches per epoch.
 
     In-memory sets get a `DeviceLoader`; streaming folders a `StreamingLoader`
-    (`num_workers` decoding processes, default min(4, CPUs)).
+    (`num_workers` decoding processes, default min(4, CPUs)). With `world_size` > 1 this
+    process (`rank`) gets its share of every epoch (see `training.distributed`).
     """
     options = dict(
         batch_size=batch_size,
@@ -529,6 +564,8 @@ def make_loader(
         device=device,
         seed=seed,
         drop_last=drop_last,
+        rank=rank,
+        world_size=world_size,
     )
     if imageset.streaming:
         return StreamingLoader(imageset, spec, num_workers=num_workers, **options)

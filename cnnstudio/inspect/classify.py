@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from torch import nn
@@ -14,6 +14,9 @@ from cnnstudio.data.images import image_to_tensor, load_image_checked
 from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.data.transforms import crop_source_size, from_model_input, to_model_input
 from cnnstudio.errors import CnnStudioError, ImageError
+
+if TYPE_CHECKING:
+    from cnnstudio.models.pretrained import PretrainedModel
 
 __all__ = ["Prediction", "Predictor", "border_brightness", "dark_ground"]
 
@@ -73,15 +76,25 @@ class Predictor:
     """
 
     def __init__(self, model: nn.Module, spec: DatasetSpec, *, input_size: int, in_channels: int,
-                 device: str | torch.device = "cpu", auto_invert: bool = True) -> None:
+                 device: str | torch.device = "cpu", auto_invert: bool = True, resize_size: int | None = None) -> None:
         """With `auto_invert`, a grey dataset's images that have the opposite ground to its
-        training images (a digit drawn black on white, for MNIST) are inverted first."""
+        training images (a digit drawn black on white, for MNIST) are inverted first.
+        `resize_size` (ImageNet weights: 256) resizes the shorter side to it before the
+        central `input_size` square is taken, as torchvision's evaluation transform does."""
         self.model = model.eval()
         self.spec = spec
         self.input_size = input_size
         self.in_channels = in_channels
         self.device = torch.device(device)
         self.auto_invert = auto_invert
+        self.resize_size = resize_size
+
+    @classmethod
+    def from_pretrained(cls, pretrained: PretrainedModel, *, device: str = "cpu") -> Predictor:
+        """A predictor for torchvision's ImageNet weights (`models.pretrained.load_pretrained`),
+        seeing a photo exactly as torchvision's `weights.transforms()` would."""
+        return cls(pretrained.model.to(device), pretrained.spec, input_size=pretrained.input_size, in_channels=3,
+                   device=device, auto_invert=False, resize_size=pretrained.resize_size)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, *, which: str = "best", device: str = "cpu",
@@ -116,6 +129,10 @@ class Predictor:
             side = crop_source_size(self.input_size)
             big = F.center_crop(F.resize(image, [side], antialias=True), [side, side])
             batch = torch.stack(F.ten_crop(big, [self.input_size, self.input_size]))
+        elif self.resize_size is not None:
+            # torchvision's ImageClassification on a uint8 tensor: resize, centre crop, then 0..1.
+            resized = F.resize(image, [self.resize_size], interpolation=F.InterpolationMode.BILINEAR, antialias=True)
+            batch = F.center_crop(resized, [self.input_size, self.input_size]).unsqueeze(0)
         else:
             batch = image.unsqueeze(0)  # to_model_input: shorter side, then the centre
         x = to_model_input(batch.to(self.device), self.spec, input_size=self.input_size,

@@ -105,6 +105,7 @@ _LENET_PAPER = "LeCun, Bottou, Bengio & Haffner, Gradient-Based Learning Applied
 _ALEXNET_PAPER = "Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional Neural Networks, NIPS"
 _VGG_PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition, ICLR 2015"
 _GOOGLENET_PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015"
+_ONE_WEIRD_TRICK_PAPER = "Krizhevsky, One weird trick for parallelizing convolutional neural networks, arXiv:1404.5997"
 _TRICKS_PAPER = "Reading notes 'From LeNet to GoogLeNet' (Paddle AI Studio), the tricks ablation"
 
 _ALEXNET_OPTIONS = (_lrn(), _dropout(0.5, "in the two 4096-wide FC layers"))
@@ -146,6 +147,15 @@ _MODELS: tuple[ArchInfo, ...] = (
         options=_ALEXNET_OPTIONS, builder="cnnstudio.models.alexnet:build_alexnet",
         builder_kwargs=(("two_towers", True),),
     ),
+    # torchvision's nets, for its ImageNet weights: not the papers' (see models/torchvision_variants.py).
+    ArchInfo(
+        name="alexnet-torchvision", family="alexnet", title="AlexNet, torchvision's variant (not the paper's)",
+        paper=_ONE_WEIRD_TRICK_PAPER, year=2014, depth=8, default_size=224, min_size=63,
+        description="torchvision's single-tower AlexNet: 64-192-384-256-256 convs, no LRN; 61.1 M parameters. "
+                    "Its ImageNet weights load into it (--pretrained alexnet).",
+        options=(_dropout(0.5, "before fc6 and fc7"),),
+        builder="cnnstudio.models.torchvision_variants:build_alexnet_torchvision",
+    ),
     _vgg("vgg11", "A", 11, "133 M", "Eight 3×3 convs in five stages, then FC 4096-4096;"),
     _vgg("vgg11-lrn", "A-LRN", 11, "133 M",
          "Config A with LRN after the first conv — the paper found it does not help;"),
@@ -163,6 +173,20 @@ _MODELS: tuple[ArchInfo, ...] = (
             _batch_norm(), _lrn(), _dropout(0.4, "before the final FC layer"),
         ),
         builder="cnnstudio.models.googlenet:build_googlenet",
+    ),
+    ArchInfo(
+        name="googlenet-torchvision", family="googlenet", title="GoogLeNet, torchvision's variant (not the paper's)",
+        paper=_GOOGLENET_PAPER, year=2014, depth=22, default_size=224, min_size=15,
+        description="torchvision's GoogLeNet: BatchNorm everywhere, 3×3 in the 5×5 branch, no LRN; 6.6 M parameters. "
+                    "Its ImageNet weights load into it (--pretrained googlenet).",
+        options=(
+            OptionSpec("aux_logits", "bool", True,
+                       help="the two auxiliary classifiers after 4a and 4d (training only, 0.3 of the loss)"),
+            OptionSpec("transform_input", "bool", False,
+                       help="rescale ImageNet-normalised input to [-1, 1] as its TensorFlow-born weights expect"),
+            _dropout(0.2, "before the final FC layer"),
+        ),
+        builder="cnnstudio.models.torchvision_variants:build_googlenet_torchvision",
     ),
     ArchInfo(
         name="tricks", family="tricks", title="Tricks ablation CNN", paper=_TRICKS_PAPER, year=2020, depth=8,
@@ -201,7 +225,8 @@ _BY_NAME = _index(_MODELS)
 
 
 def list_models() -> list[ArchInfo]:
-    """Every architecture, in teaching order (LeNet-5, AlexNet, VGG A–E, GoogLeNet, tricks)."""
+    """Every architecture, in teaching order (LeNet-5, AlexNet, VGG A–E, GoogLeNet, tricks; torchvision's
+    variants beside the papers' nets)."""
     return list(_MODELS)
 
 

@@ -50,7 +50,8 @@ class Inception(nn.Module):
     """An Inception module: 1×1, 1×1→3×3, 1×1→5×5 and 3×3 max-pool→1×1 branches, concatenated."""
 
     def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
-                 pool_proj: int, *, batch_norm: bool) -> None:
+                 pool_proj: int, *, batch_norm: bool, branch3_kernel: int = 5) -> None:
+        # branch3_kernel=3 is torchvision's variant (its 5×5 branch has a 3×3 convolution).
         super().__init__()
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
         self.branch1 = BasicConv2d(in_channels, ch1x1, batch_norm=batch_norm, kernel_size=1)
@@ -60,7 +61,8 @@ class Inception(nn.Module):
         )
         self.branch3 = nn.Sequential(
             BasicConv2d(in_channels, ch5x5red, batch_norm=batch_norm, kernel_size=1),
-            BasicConv2d(ch5x5red, ch5x5, batch_norm=batch_norm, kernel_size=5, padding=2),
+            BasicConv2d(ch5x5red, ch5x5, batch_norm=batch_norm, kernel_size=branch3_kernel,
+                        padding=branch3_kernel // 2),
         )
         self.branch4 = nn.Sequential(
             nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
@@ -74,9 +76,10 @@ class Inception(nn.Module):
 class InceptionAux(nn.Module):
     """An auxiliary classifier: avg-pool 5×5/3 → 1×1 conv 128 → FC 1024 → dropout 0.7 → FC classes."""
 
-    def __init__(self, in_channels: int, num_classes: int, *, batch_norm: bool) -> None:
+    def __init__(self, in_channels: int, num_classes: int, *, batch_norm: bool, paper_pool: bool = True) -> None:
         super().__init__()
-        self.pool = nn.AvgPool2d(kernel_size=5, stride=3)                          # N x C x 4 x 4 at 14×14
+        # torchvision's variant (paper_pool=False) skips the paper's 5×5/3 pool: adaptive only.
+        self.pool = nn.AvgPool2d(kernel_size=5, stride=3) if paper_pool else nn.Identity()  # N x C x 4 x 4 at 14×14
         # Identity at 224×224 (4×4 already); keeps fc1 at 128·4·4 inputs for larger images.
         self.resize = nn.AdaptiveAvgPool2d((4, 4))
         self.conv = BasicConv2d(in_channels, 128, batch_norm=batch_norm, kernel_size=1)  # N x 128 x 4 x 4

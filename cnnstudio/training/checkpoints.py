@@ -33,6 +33,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_model_state",
+    "read_torch_file",
 ]
 
 CHECKPOINT_FORMAT = "cnnstudio-checkpoint"
@@ -108,8 +109,13 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:
     atomic_write(path, lambda handle: torch.save(data, handle), size_estimate=_payload_bytes(data))
 
 
-def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a cnnstudio checkpoint safely (weights only); one clear CheckpointError per failure."""
+def read_torch_file(path: str | Path, *, map_location: Any = "cpu",
+                    damaged_hint: str = "use the run's other checkpoint") -> Any:
+    """Whatever a PyTorch file holds, loaded with weights_only=True; one clear CheckpointError per failure.
+
+    Used for cnnstudio checkpoints and for other people's weights (torchvision's `.pth`);
+    `damaged_hint` is what to do about a truncated or damaged file.
+    """
     import torch
 
     path = Path(path)
@@ -123,10 +129,10 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if not head:
-        raise CheckpointError(f"{path} is empty (0 bytes) — its save was interrupted; use the run's other checkpoint or train again")
+        raise CheckpointError(f"{path} is empty (0 bytes) — its save or copy was interrupted; {damaged_hint}")
     is_zip = head.startswith(b"PK")
     if is_zip and not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path} is truncated (the file ends early) — its copy or save was interrupted")
+        raise CheckpointError(f"{path} is truncated (the file ends early) — its copy or save was interrupted; {damaged_hint}")
     if not is_zip and not head.startswith(b"\x80"):  # neither torch's zip format nor a pickle
         raise CheckpointError(f"{path} is not a checkpoint (it is not a PyTorch file)")
     try:
@@ -145,8 +151,15 @@ def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str,
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         if is_zip or isinstance(exc, EOFError):
-            raise CheckpointError(f"{path} is truncated or damaged ({first}) — use the run's other checkpoint") from exc
+            raise CheckpointError(f"{path} is truncated or damaged ({first}) — {damaged_hint}") from exc
         raise CheckpointError(f"{path} is not a checkpoint ({first})") from exc
+    return data
+
+
+def load_checkpoint(path: str | Path, *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a cnnstudio checkpoint safely (weights only); one clear CheckpointError per failure."""
+    path = Path(path)
+    data = read_torch_file(path, map_location=map_location)
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT or "model" not in data:
         raise CheckpointError(
             f"{path} is a PyTorch file but not a cnnstudio checkpoint (it has no model weights with run settings)"

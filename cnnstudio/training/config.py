@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnstudio.choices import Choice, Init, Optimizer, Schedule, parse_device
+from cnnstudio.choices import Choice, Finetune, Init, Optimizer, Schedule, parse_device
 from cnnstudio.errors import CnnStudioError, UnknownNameError
 
 __all__ = [
@@ -51,6 +51,10 @@ class TrainConfig:
     max_lr_drops: int | None = 3  # "plateau": after this many drops, the next plateau ends the run
     init: str = Init.DEFAULT  # a `choices.Init` value
     init_from_run: str | None = None  # VGG's trick: a trained VGG config-A run folder
+    pretrained: str | None = None  # torchvision ImageNet weights to fine-tune (models.pretrained names)
+    pretrained_weights: str | None = None  # their local file; alone: any weights file of this arch
+    finetune: str = Finetune.ALL  # with pretrained weights: a `choices.Finetune` value
+    weights_source: str | None = None  # written by the trainer: where the starting weights came from
     augment: tuple[str, ...] = ()
     val_fraction: float = 0.1
     seed: int = 0
@@ -58,6 +62,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision, used on CUDA only
     channels_last: bool = True  # used on CUDA only
     compile: bool = False
+    sync_batch_norm: bool = False  # distributed training on CUDA: BatchNorm statistics over all GPUs
     progress_interval: float = 1 / 30  # seconds between on_batch_end calls
     aux_weight: float = 0.3  # GoogLeNet: weight of each auxiliary classifier's loss
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
@@ -68,7 +73,7 @@ class TrainConfig:
         self.arch_options = dict(self.arch_options)
         # Members of the choice enums become their plain strings: a config is plain data
         # (a checkpoint holds it, and weights-only loading refuses any class).
-        for name in ("optimizer", "schedule", "init", "device"):
+        for name in ("optimizer", "schedule", "init", "device", "finetune"):
             value = getattr(self, name)
             if isinstance(value, Choice):
                 setattr(self, name, value.value)
@@ -130,7 +135,7 @@ class TrainConfig:
             parse_device(self.device)
         except ValueError as exc:
             raise CnnStudioError(str(exc)) from None
-        for flag in ("nesterov", "amp", "channels_last", "compile"):
+        for flag in ("nesterov", "amp", "channels_last", "compile", "sync_batch_norm"):
             if not isinstance(getattr(self, flag), bool):
                 raise CnnStudioError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
         if self.nesterov and (self.optimizer != Optimizer.SGD or self.momentum <= 0):
@@ -148,6 +153,18 @@ class TrainConfig:
             raise CnnStudioError(
                 f"init_from_run is VGG's trick (start a deeper VGG from a trained config A); {self.arch} is not a VGG"
             )
+        _require_choice("finetune", self.finetune, Finetune)
+        if self.pretrained is not None:
+            from cnnstudio.models.pretrained import get_pretrained
+
+            source = get_pretrained(self.pretrained)  # UnknownNameError listing the names
+            if source.arch != self.arch:
+                raise CnnStudioError(f"the {self.pretrained} weights are for {source.arch}, not {self.arch} — "
+                                     f"use arch {source.arch}")
+        if (self.pretrained or self.pretrained_weights) and self.init_from_run is not None:
+            raise CnnStudioError("start from pretrained weights or from a config-A run (init_from_run), not both")
+        if self.finetune != "all" and not (self.pretrained or self.pretrained_weights):
+            raise CnnStudioError(f"finetune={self.finetune} needs pretrained weights (pretrained or pretrained_weights)")
         if not isinstance(self.dataset, str) or not self.dataset:
             raise CnnStudioError("dataset must be a dataset name or an image folder's path")
         return self

@@ -49,7 +49,8 @@ __all__ = ["Trainer", "resolve_device"]
 T = TypeVar("T")
 
 # Settings that define what is being trained; a resumed run must keep them.
-_FIXED_ON_RESUME = ("arch", "arch_options", "dataset", "input_size", "val_fraction", "seed", "optimizer", "schedule")
+_FIXED_ON_RESUME = ("arch", "arch_options", "dataset", "input_size", "val_fraction", "seed", "optimizer", "schedule",
+                    "pretrained", "finetune")
 # What last.pt must hold for an exact resume.
 _RESUMABLE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "global_step", "rng", "history",
                    "best_val_acc", "lr_drops", "batch_size")
@@ -165,6 +166,8 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._model_lock = threading.Lock()  # held while the weights change; snapshot_model waits on it
+        self._dist: Any = None  # a distributed.DistContext under torchrun (set by fit)
+        self._main = True  # the process that writes the run folder
 
     # -- control from any thread -------------------------------------------------------
 
@@ -241,15 +244,23 @@ class Trainer:
         from cnnstudio.models.catalog import get_info
         from cnnstudio.models.registry import build_model, check_input_size, resolve_options
 
+        from cnnstudio.training import distributed
+
         cfg = self.config
-        self.device = resolve_device(cfg.device)
+        # Under torchrun: one process of several (training/distributed.py); None otherwise.
+        self._dist = distributed.setup(cfg.device)
+        self._main = self._dist is None or self._dist.is_main
+        self.device = self._dist.device if self._dist is not None else resolve_device(cfg.device)
         # This thread states its own count: in the app, the GUI thread runs PyTorch on one.
         use_torch_threads(cfg.num_threads)
         checkpoint = None
         if self._resume:
             assert self._run_dir_arg is not None
-            checkpoint = self._load_resume_checkpoint(self._run_dir_arg)
-        elif self._run_dir_arg is not None and (self._run_dir_arg / runs.CONFIG_FILE).exists():
+            # Rank 0 reads it and hands it on: the other machines need no copy of the run folder.
+            checkpoint = self._load_resume_checkpoint(self._run_dir_arg) if self._main else None
+            if self._dist is not None:
+                checkpoint = self._dist.broadcast(checkpoint)
+        elif self._main and self._run_dir_arg is not None and (self._run_dir_arg / runs.CONFIG_FILE).exists():
             raise CnnStudioError(f"{self._run_dir_arg} already holds a run — resume it, or choose a new folder")
         else:
             torch.manual_seed(cfg.seed)
@@ -267,14 +278,21 @@ class Trainer:
                             **cfg.arch_options)
         if checkpoint is None:
             self._initialise(model)
+            cfg = self.config  # it now records where pretrained weights came from
         else:
             self._check_resume_matches(checkpoint)
             load_model_state(model, checkpoint, arch=cfg.arch, path=self._run_dir_arg / runs.LAST_CHECKPOINT)
         cuda = self.device.type == "cuda"
         self._channels_last = cuda and cfg.channels_last
         model.to(self.device, memory_format=torch.channels_last if self._channels_last else torch.preserve_format)
+        trained: nn.Module = model
+        if self._dist is not None:  # checkpoints keep the bare model: no "module." prefixes
+            model, trained = self._dist.wrap(model, sync_batch_norm=cfg.sync_batch_norm)
         self.model = model
-        self._forward = torch.compile(model) if cfg.compile else model
+        self._forward = torch.compile(trained) if cfg.compile else trained
+        # Validation runs the bare model: DDP would sync buffers at each forward, which
+        # needs every rank to take part, and ranks may hold different numbers of batches.
+        self._eval_forward = self._forward if self._dist is None else (torch.compile(model) if cfg.compile else model)
         if cuda:
             torch.backends.cudnn.benchmark = True
         self._amp_dtype: torch.dtype | None = None
@@ -313,9 +331,12 @@ class Trainer:
             self.run_dir = self._run_dir_arg
         else:
             # Created only now, so a dataset or model that fails to load leaves no empty run behind.
-            self.run_dir = self._run_dir_arg or runs.new_run_dir(arch=cfg.arch, dataset=cfg.dataset)
+            if self._main:
+                self.run_dir = self._run_dir_arg or runs.new_run_dir(arch=cfg.arch, dataset=cfg.dataset)
+            if self._dist is not None:
+                self.run_dir = Path(self._dist.broadcast(str(self.run_dir)))
 
-        writer = runs.RunWriter(self.run_dir)
+        writer = runs.RunWriter(self.run_dir) if self._main else distributed.NullRunWriter(self.run_dir)
         writer.start(cfg, self.spec.to_dict(), resumed=checkpoint is not None)
         if checkpoint is not None:
             writer.truncate_metrics(self._start_epoch)  # lines written after last.pt was saved
@@ -327,6 +348,11 @@ class Trainer:
 
         cfg = self.config
         init_weights(model, cfg.init)
+        if (cfg.pretrained is not None or cfg.pretrained_weights is not None) and self._main:
+            # Other ranks get rank 0's weights when DDP wraps the model.
+            from cnnstudio.training.finetune import load_backbone
+
+            self.config = cfg.replace(weights_source=load_backbone(model, cfg, self.spec))
         if cfg.init_from_run is not None:
             source = runs.open_run(cfg.init_from_run)
             weights = load_checkpoint(source.checkpoint_path("best"), map_location="cpu")
@@ -365,8 +391,10 @@ class Trainer:
             )
 
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        from cnnstudio.training.finetune import param_groups
+
         cfg = self.config
-        params = model.parameters()
+        params = param_groups(model, cfg)  # all parameters, unless fine-tuning says otherwise
         if cfg.optimizer == Optimizer.SGD:
             return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                    weight_decay=cfg.weight_decay)
@@ -394,6 +422,11 @@ class Trainer:
 
         cfg, bundle = self.config, self._bundle_loaded
         common = dict(input_size=cfg.input_size, in_channels=self.spec.channels, device=self.device, seed=cfg.seed)
+        if self._dist is not None:
+            if self._batch_size % self._dist.world_size:
+                raise CnnStudioError(f"batch_size {self._batch_size} does not split over {self._dist.world_size} "
+                                     f"processes: use a multiple of {self._dist.world_size} (it is the global batch)")
+            common.update(rank=self._dist.rank, world_size=self._dist.world_size)
         self._train_loader = make_loader(bundle.train, self.spec, batch_size=self._batch_size, train=True,
                                          augment=cfg.augment, **common)
         self._val_loader = make_loader(bundle.val, self.spec, batch_size=self._batch_size, train=False, **common)
@@ -458,11 +491,15 @@ class Trainer:
                           f"(max_lr_drops)")
                 stopped_early = True
                 break
-            if self._stop.is_set():
+            if self._stop_everywhere():
                 reason, stopped_early = "stopped by the user", True
                 break
         return FitResult(run_dir=str(self.run_dir), epochs_done=epoch, best_val_acc=self._best_val_acc,
                          stopped_early=stopped_early, reason=reason)
+
+    def _stop_everywhere(self) -> bool:
+        """Whether to stop now; distributed, every rank agrees (a stop asked of one stops all at once)."""
+        return self._stop.is_set() if self._dist is None else self._dist.any(self._stop.is_set())
 
     def _lr(self) -> float:
         return float(self._optimizer.param_groups[0]["lr"])
@@ -494,6 +531,9 @@ class Trainer:
             try:
                 return run()
             except torch.cuda.OutOfMemoryError:
+                if self._dist is not None:  # the other ranks cannot retry in step with this one
+                    raise TrainingError(f"out of {self.device} memory at batch size {self._batch_size} — "
+                                        "use a smaller --batch-size (it is the global batch)") from None
                 pass  # memory is freed below: until this block ends, the traceback holds the failed step's tensors
             gc.collect()
             if self.device is not None and self.device.type == "cuda":
@@ -541,7 +581,7 @@ class Trainer:
         started = last_report = time.monotonic()
         for batch, (x, y) in enumerate(loader, 1):
             paused_s += self._wait_if_paused()
-            if self._stop.is_set():
+            if self._stop_everywhere():
                 return None
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -604,6 +644,8 @@ class Trainer:
                 window_seen = 0
                 last_report = now
         elapsed = max(time.monotonic() - started - paused_s, 1e-9)
+        if self._dist is not None:  # the epoch's figures over every rank's images
+            *totals, seen = self._dist.sum([*totals, seen]).tolist()
         seen = max(seen, 1)
         return {
             "loss": totals[0] / seen,
@@ -624,12 +666,15 @@ class Trainer:
         with torch.inference_mode():
             for x, y in self._val_loader:
                 self._wait_if_paused()
-                if self._stop.is_set():
+                # Distributed ranks finish validation (short) and see a stop at the next batch.
+                if self._stop.is_set() and self._dist is None:
                     return None
+                if y.numel() == 0:
+                    continue
                 if self._channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with self._autocast():
-                    logits = self._forward(x)
+                    logits = self._eval_forward(x)
                 logits = logits.float()
                 top = logits.topk(min(5, num_classes), dim=1).indices
                 hits = top == y.unsqueeze(1)
@@ -639,13 +684,18 @@ class Trainer:
                     hits.any(dim=1).sum().float(),
                 ])
                 seen += int(y.shape[0])
-        loss, top1, top5 = sums.tolist()
+        if self._dist is not None:  # every image counted once, on the rank that evaluated it
+            loss, top1, top5, seen = self._dist.sum([*sums.tolist(), seen]).tolist()
+        else:
+            loss, top1, top5 = sums.tolist()
         seen = max(seen, 1)
         return {"val_loss": loss / seen, "val_acc": top1 / seen, "val_top5": top5 / seen if num_classes >= 5 else None}
 
     def _checkpoint(self, *, epochs_done: int, weights_only: bool = False) -> dict[str, Any]:
         """The payload of last.pt (everything to resume) or best.pt (weights and run facts only)."""
         assert self.model is not None
+        if not self._main:
+            return {}  # only rank 0 writes checkpoints
         with self._model_lock:
             payload: dict[str, Any] = {
                 "arch": self.config.arch,

@@ -12,8 +12,8 @@ from cnnstudio.errors import UnknownNameError
 from cnnstudio.models import catalog
 from cnnstudio.models.catalog import ArchInfo, get_info, list_models
 
-REGISTRY_NAMES = ["lenet5", "alexnet", "alexnet-2gpu", "vgg11", "vgg11-lrn", "vgg13", "vgg16-1x1", "vgg16", "vgg19",
-                  "googlenet", "tricks"]
+REGISTRY_NAMES = ["lenet5", "alexnet", "alexnet-2gpu", "alexnet-torchvision", "vgg11", "vgg11-lrn", "vgg13",
+                  "vgg16-1x1", "vgg16", "vgg19", "googlenet", "googlenet-torchvision", "tricks"]
 
 
 def test_importing_the_catalog_does_not_import_torch():
@@ -21,7 +21,7 @@ def test_importing_the_catalog_does_not_import_torch():
         "import sys\n"
         "import cnnstudio.models.catalog as c\n"
         "import cnnstudio.models\n"
-        "assert len(c.list_models()) == 11\n"
+        "assert len(c.list_models()) == 13\n"
         "assert 'torch' not in sys.modules, 'catalog imported torch'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -53,8 +53,9 @@ def test_every_entry_has_usable_metadata_and_a_resolvable_builder(name):
 
 def test_paper_facts_in_the_metadata():
     depths = {info.name: info.depth for info in list_models()}
-    assert depths == {"lenet5": 5, "alexnet": 8, "alexnet-2gpu": 8, "vgg11": 11, "vgg11-lrn": 11, "vgg13": 13,
-                      "vgg16-1x1": 16, "vgg16": 16, "vgg19": 19, "googlenet": 22, "tricks": 8}
+    assert depths == {"lenet5": 5, "alexnet": 8, "alexnet-2gpu": 8, "alexnet-torchvision": 8, "vgg11": 11,
+                      "vgg11-lrn": 11, "vgg13": 13, "vgg16-1x1": 16, "vgg16": 16, "vgg19": 19, "googlenet": 22,
+                      "googlenet-torchvision": 22, "tricks": 8}
     assert get_info("lenet5").default_size == 32
     assert {get_info(n).default_size for n in REGISTRY_NAMES if n != "lenet5"} == {224}
     assert get_info("googlenet").option("aux_logits").default is True
@@ -78,6 +79,13 @@ def test_a_name_listed_twice_is_refused():
     entry = get_info("lenet5")
     with pytest.raises(RuntimeError, match="'lenet5' is listed twice"):
         catalog._index((entry, get_info("alexnet"), entry))
+
+
+def test_torchvisions_variants_are_labelled_as_such_never_as_the_papers():
+    for name in ("alexnet-torchvision", "googlenet-torchvision"):
+        info = get_info(name)
+        assert "torchvision's variant (not the paper's)" in info.title and "torchvision" in info.description
+    assert "One weird trick" in get_info("alexnet-torchvision").paper
 
 
 def test_entries_are_frozen_plain_values():

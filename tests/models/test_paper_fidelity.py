@@ -31,6 +31,9 @@ def _params(name: str, *, in_channels: int = 3, num_classes: int = 1000, **optio
         ("vgg19", {}, 143_667_240),
         ("googlenet", {"aux_logits": False}, 6_998_552),
         ("googlenet", {}, 6_998_552 + 6_379_728),
+        # torchvision's variants: the num_params its weights' metadata states.
+        ("alexnet-torchvision", {}, 61_100_840),
+        ("googlenet-torchvision", {"aux_logits": False}, 6_624_904),
     ],
 )
 def test_parameter_counts_at_1000_classes_equal_the_papers(name, options, expected):
