@@ -70,7 +70,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"  {ds.name:<13} {ds.title} — {ds.num_classes} classes, {ds.channels}×{ds.native_size}×"
               f"{ds.native_size}; {where}")
     print("  PATH          any image folder: one sub-folder per class (or train/ and val/ inside)")
-    from cnnstudio.models.pretrained import PRETRAINED
+    from cnnstudio.training.pretrained import PRETRAINED
 
     print("\nPretrained ImageNet weights (torchvision's; classify --pretrained NAME, train --pretrained NAME)")
     for entry in PRETRAINED:
@@ -185,7 +185,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
     arch_options = _parse_options(args.option)
     if args.pretrained:  # the weights say which net; their options are the defaults (-o still wins)
-        from cnnstudio.models.pretrained import get_pretrained
+        from cnnstudio.training.pretrained import get_pretrained
 
         entry = get_pretrained(args.pretrained)
         args.arch = args.arch or entry.arch
@@ -243,7 +243,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from cnnstudio.inspect.classify import Predictor
 
     if args.pretrained:  # every positional is an image: there is no run folder
-        from cnnstudio.models.pretrained import load_pretrained
+        from cnnstudio.training.pretrained import load_pretrained
         from cnnstudio.training.callbacks import ConsoleProgress
 
         images = [args.run_dir, *args.images]

@@ -16,7 +16,7 @@ from cnnstudio.data.transforms import crop_source_size, from_model_input, to_mod
 from cnnstudio.errors import CnnStudioError, ImageError
 
 if TYPE_CHECKING:
-    from cnnstudio.models.pretrained import PretrainedModel
+    from cnnstudio.training.pretrained import PretrainedModel
 
 __all__ = ["Prediction", "Predictor", "border_brightness", "dark_ground"]
 
@@ -91,7 +91,7 @@ class Predictor:
 
     @classmethod
     def from_pretrained(cls, pretrained: PretrainedModel, *, device: str = "cpu") -> Predictor:
-        """A predictor for torchvision's ImageNet weights (`models.pretrained.load_pretrained`),
+        """A predictor for torchvision's ImageNet weights (`training.pretrained.load_pretrained`),
         seeing a photo exactly as torchvision's `weights.transforms()` would."""
         return cls(pretrained.model.to(device), pretrained.spec, input_size=pretrained.input_size, in_channels=3,
                    device=device, auto_invert=False, resize_size=pretrained.resize_size)

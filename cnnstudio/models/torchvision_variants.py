@@ -10,7 +10,7 @@ scaling those weights expect.
 
 Both are built here in the studio's layout (`features` → `avgpool` → `classifier`, named
 layers) so every tab works on them; `TORCHVISION_KEYS` maps torchvision's parameter names
-onto these (see `models.pretrained`).
+onto these (see `training.pretrained`).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class TrainConfig:
     max_lr_drops: int | None = 3  # "plateau": after this many drops, the next plateau ends the run
     init: str = Init.DEFAULT  # a `choices.Init` value
     init_from_run: str | None = None  # VGG's trick: a trained VGG config-A run folder
-    pretrained: str | None = None  # torchvision ImageNet weights to fine-tune (models.pretrained names)
+    pretrained: str | None = None  # torchvision ImageNet weights to fine-tune (training.pretrained names)
     pretrained_weights: str | None = None  # their local file; alone: any weights file of this arch
     finetune: str = Finetune.ALL  # with pretrained weights: a `choices.Finetune` value
     weights_source: str | None = None  # written by the trainer: where the starting weights came from
@@ -155,7 +155,7 @@ class TrainConfig:
             )
         _require_choice("finetune", self.finetune, Finetune)
         if self.pretrained is not None:
-            from cnnstudio.models.pretrained import get_pretrained
+            from cnnstudio.training.pretrained import get_pretrained
 
             source = get_pretrained(self.pretrained)  # UnknownNameError listing the names
             if source.arch != self.arch:

@@ -1,7 +1,7 @@
 """Fine-tuning: start a training from pretrained weights instead of a random initialisation.
 
 The weights are torchvision's ImageNet ones (`config.pretrained`, a name of
-`models.pretrained`; `config.pretrained_weights` may point at the local file) or any weights
+`training.pretrained`; `config.pretrained_weights` may point at the local file) or any weights
 file of the same architecture (`config.pretrained_weights` alone: another run's best.pt, a
 state dict). Everything loads except the classifier's last layer (and GoogLeNet's
 auxiliary heads' last layers), which stay freshly initialised for the dataset's classes. A
@@ -74,8 +74,8 @@ def adapt_first_conv(state: dict[str, torch.Tensor], model: nn.Module) -> dict[s
 
 def load_backbone(model: nn.Module, config: TrainConfig, spec: DatasetSpec) -> str:
     """Load `config`'s pretrained weights into `model` (all but the new head); returns where they came from."""
-    from cnnstudio.models.pretrained import fetch_weights, get_pretrained, read_state_dict, studio_state
-    from cnnstudio.models.pretrained import load_strict
+    from cnnstudio.training.pretrained import fetch_weights, get_pretrained, read_state_dict, studio_state
+    from cnnstudio.training.pretrained import load_strict
 
     if config.pretrained is not None:
         info = get_pretrained(config.pretrained)

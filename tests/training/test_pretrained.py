@@ -22,7 +22,7 @@ from cnnstudio.cli import main as cli_main
 from cnnstudio.data.download import download_file
 from cnnstudio.errors import Cancelled, CheckpointError, DownloadError, UnknownNameError
 from cnnstudio.inspect.classify import Predictor
-from cnnstudio.models.pretrained import (
+from cnnstudio.training.pretrained import (
     PRETRAINED,
     cache_path,
     fetch_weights,
