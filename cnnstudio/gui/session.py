@@ -245,10 +245,10 @@ class TrainingSession(QObject):
             return True
         done = thread.wait(timeout_ms)
         if done:
-            # Deliver now: the queued signals may never see another event loop turn.
-            for obj in (self._worker, self):
-                if obj is not None:
-                    QCoreApplication.sendPostedEvents(obj, QEvent.Type.MetaCall)
+            # Deliver now the worker's queued signals to this object (they may never see
+            # another event loop turn). Only this object's: posted events may be sent only in
+            # the thread their receiver lives in, and the worker lived in the fit's thread.
+            QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
             self._on_thread_finished()
         return done
 
