@@ -421,6 +421,8 @@ class TrainingTab(QWidget):
         """Dataset download/scan progress before the fit starts."""
         self.summary.setText(message or "Loading the dataset…")
         if total > 0:
+            if self.progress.maximum() != 1000:  # after an unknown total ("connecting…"), a known one
+                self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * done / total))
         else:
             self.progress.setRange(0, 0)  # busy indicator for an unknown total
