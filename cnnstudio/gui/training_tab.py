@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (QCheckBox, QFrame, QGraphicsItem, QGridLayout, QH
 from cnnstudio.gui.format import format_duration, format_lr, format_percent, format_rate
 from cnnstudio.gui.session import FitRequest, TrainingSession
 from cnnstudio.gui.state import StudioState
+from cnnstudio.gui.text import escape, plain
 from cnnstudio.training.callbacks import BatchStats, EpochStats, FitResult, FitStart
 
 __all__ = ["SeriesBuffer", "TrainingTab"]
@@ -112,7 +113,7 @@ class _Stat(QWidget):
         layout.setSpacing(0)
         title = QLabel(name)
         title.setObjectName("statName")
-        self.value = QLabel("–")
+        self.value = plain(QLabel("–"))
         self.value.setObjectName("statValue")
         self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(title)
@@ -151,7 +152,7 @@ class _SummaryLine(QWidget):
 
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = QLabel(text, self)
+        self.label = plain(QLabel(text, self))  # run folders, architecture and dataset names
         self.label.setObjectName("hint")
         self.label.setWordWrap(True)
         self.label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
@@ -280,7 +281,7 @@ class TrainingTab(QWidget):
         layout.addWidget(self.summary)
 
         overlay_row = QHBoxLayout()
-        self.overlay_hint = QLabel()
+        self.overlay_hint = plain(QLabel())  # run names
         self.overlay_hint.setObjectName("hint")
         self.clear_overlays_button = QPushButton("Clear overlays")
         self.clear_overlays_button.clicked.connect(self.clear_overlays)
@@ -622,14 +623,15 @@ class TrainingTab(QWidget):
             self._state.report("warning", f"{label} has no finished epoch to overlay yet")
             return
         colour = _OVERLAY_COLOURS[len(self.overlays) % len(_OVERLAY_COLOURS)]
+        name = escape(label)  # pyqtgraph draws legend entries as HTML
         pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
         x = np.array([float(stats.epoch) for stats in history])
         val_loss = np.array([stats.val_loss for stats in history], dtype=np.float64)
         val_acc = 100.0 * np.array([stats.val_acc for stats in history], dtype=np.float64)
         items = [
-            self._epoch_plot.plot(x, val_loss, pen=pen, name=f"{label} val", antialias=False,
+            self._epoch_plot.plot(x, val_loss, pen=pen, name=f"{name} val", antialias=False,
                                   symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
-            self._acc_plot.plot(x, val_acc, pen=pen, name=f"{label} val top-1", antialias=False,
+            self._acc_plot.plot(x, val_acc, pen=pen, name=f"{name} val top-1", antialias=False,
                                 symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
         ]
         self.overlays[label] = items
