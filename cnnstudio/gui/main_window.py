@@ -35,6 +35,7 @@ from cnnstudio.gui.session import TrainingSession, TrainingState
 from cnnstudio.gui.setup_panel import SetupPanel
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
+from cnnstudio.gui.text import plain
 from cnnstudio.gui.training_tab import TrainingTab
 from cnnstudio.gui.widgets.classify_tab import ClassifyTab
 from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
@@ -86,8 +87,8 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([340, 940])
         self.setCentralWidget(self.splitter)
 
-        self.status_label = QLabel("Loading PyTorch…")
-        self.device_label = QLabel("Device: …")
+        self.status_label = plain(QLabel("Loading PyTorch…"))  # run names, paths, errors: the user's text
+        self.device_label = plain(QLabel("Device: …"))
         self.device_label.setToolTip("The device training runs on")
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.device_label)

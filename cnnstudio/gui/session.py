@@ -365,16 +365,27 @@ class TrainingSession(QObject):
             self.status.emit("The dataset could not be downloaded")
             return
         self.failed.emit(describe(error, doing=None if isinstance(error, CnnStudioError) else "Training"), False)
-        if started:
+        if not started:
+            self.status.emit("Training ended with an error before its first batch")
+        elif self._saved_checkpoints():
             self.status.emit("Training ended with an error; the checkpoints saved so far are kept")
         else:
-            self.status.emit("Training ended with an error before its first batch")
+            self.status.emit("Training ended with an error before any checkpoint was saved")
+
+    def _saved_checkpoints(self) -> bool:
+        """Whether the failed fit's run folder holds a checkpoint (a resumed run's older ones count)."""
+        if self._info is None:
+            return False
+        run_dir = Path(self._info.run_dir)
+        return any((run_dir / name).is_file() for name in ("last.pt", "best.pt"))
 
     def failure_summary(self) -> str:
-        """The Training tab's line after a failed fit: what is kept depends on how far it got."""
+        """The Training tab's line after a failed fit: what is kept depends on what is on disk."""
         if self._info is None:
             return "Training could not start (see the message); nothing was trained."
-        if self._latest_epoch is None:
-            return "Training ended with an error in its first epoch (see the message); no epoch was saved."
+        if not self._saved_checkpoints():
+            return "Training ended with an error in its first epoch (see the message); no checkpoint was saved."
+        if self._latest_epoch is None:  # a resumed run that failed before finishing a new epoch
+            return f"Training ended with an error (see the message); the earlier checkpoints are kept in {self._info.run_dir}."
         return (f"Training ended with an error (see the message); the checkpoints of epoch "
                 f"{self._latest_epoch.epoch} and before are kept in {self._info.run_dir}.")

@@ -42,6 +42,7 @@ from cnnstudio.gui.format import format_compact
 from cnnstudio.gui.session import FitRequest, TrainingSession, TrainingState
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
+from cnnstudio.gui.text import plain, tooltip
 from cnnstudio.models import catalog as model_catalog
 from cnnstudio.training.config import TrainConfig, default_config, paper_defaults
 
@@ -122,7 +123,7 @@ class SetupPanel(QWidget):
         self.arch_combo = QComboBox()
         self.arch_combo.setToolTip("The network to train, from the papers")
         model_form.addRow("Architecture", self.arch_combo)
-        self.arch_facts = QLabel()
+        self.arch_facts = plain(QLabel())
         self.arch_facts.setObjectName("archFacts")
         self.arch_facts.setWordWrap(True)
         model_form.addRow(self.arch_facts)
@@ -136,7 +137,7 @@ class SetupPanel(QWidget):
         self.input_size_spin.setSuffix(" px")
         self.input_size_spin.setToolTip("Side of the square image the network sees; images are resized to it")
         model_form.addRow("Input size", self.input_size_spin)
-        self.input_error = QLabel()
+        self.input_error = plain(QLabel())  # the engine's message may name a folder
         self.input_error.setObjectName("inlineError")
         self.input_error.setWordWrap(True)
         self.input_error.hide()
@@ -150,7 +151,7 @@ class SetupPanel(QWidget):
         self.dataset_combo = QComboBox()
         self.dataset_combo.setToolTip("A built-in dataset, or a folder with one sub-folder per class")
         data_form.addRow("Dataset", self.dataset_combo)
-        self.dataset_facts = QLabel()
+        self.dataset_facts = plain(QLabel())
         self.dataset_facts.setObjectName("hint")
         self.dataset_facts.setWordWrap(True)
         data_form.addRow(self.dataset_facts)
@@ -526,7 +527,7 @@ class SetupPanel(QWidget):
         with QSignalBlocker(self.dataset_combo):
             index = self.dataset_combo.findData(_OPEN_FOLDER)
             self.dataset_combo.insertItem(index, icon("folder"), Path(folder).name or folder, folder)
-            self.dataset_combo.setItemData(index, folder, Qt.ItemDataRole.ToolTipRole)
+            self.dataset_combo.setItemData(index, tooltip(folder), Qt.ItemDataRole.ToolTipRole)
 
     def _on_dataset_changed(self) -> None:
         if self.dataset == _OPEN_FOLDER:

@@ -7,6 +7,10 @@ the buffers that changed into curves created once (`setData`). The GUI thread co
 with torch for the same cores, so repaints are kept rare: each plot's x range is fixed to
 the fit's epochs and the y ranges only move when the data leaves them (a changed range
 makes pyqtgraph regenerate and repaint the axis and its grid, the bulk of a frame's cost).
+The accuracy plot follows its data too (curves between 96 and 98 % must not sit on one
+line), unless its "0–100 %" box asks for the whole scale; the learning rate's log axis
+spans whole decades and names only them ("1e-3"), so its range moves only when the rate
+crosses a decade.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QResizeEvent, QShowEvent
-from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFrame, QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from cnnstudio.gui.format import format_duration, format_lr, format_percent, format_rate
 from cnnstudio.gui.session import FitRequest, TrainingSession
 from cnnstudio.gui.state import StudioState
+from cnnstudio.gui.text import escape, plain
 from cnnstudio.training.callbacks import BatchStats, EpochStats, FitResult, FitStart
 
 __all__ = ["SeriesBuffer", "TrainingTab"]
@@ -43,6 +48,9 @@ EPOCH_SERIES = frozenset({"train_loss", "val_loss", "train_acc", "val_acc", "val
 Y_MARGIN = 0.1  # headroom added (as a share of the span) when a y range has to grow
 FLOOR_MARGIN = 0.04  # below a loss's 0: room for the "0" tick label, which pyqtgraph drops at the edge
 EMA_ALPHA = 0.15  # smoothing of the batch loss (each point is already a mean of a few batches)
+ACC_MIN_SPAN = 2.0  # percentage points: a flat accuracy is drawn in a readable range, not ±0.0001
+DECADE_MARGIN = 0.05  # beyond the learning rate's whole decades (share of the span): room for their labels
+EMPTY_LR_DECADES = (-4, -1)  # the learning-rate plot before any rate: 1e-4 … 1e-1
 
 _COLOURS = {
     "raw": "#b7c4d1",
@@ -105,7 +113,7 @@ class _Stat(QWidget):
         layout.setSpacing(0)
         title = QLabel(name)
         title.setObjectName("statName")
-        self.value = QLabel("–")
+        self.value = plain(QLabel("–"))
         self.value.setObjectName("statValue")
         self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(title)
@@ -144,7 +152,7 @@ class _SummaryLine(QWidget):
 
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = QLabel(text, self)
+        self.label = plain(QLabel(text, self))  # run folders, architecture and dataset names
         self.label.setObjectName("hint")
         self.label.setWordWrap(True)
         self.label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
@@ -168,6 +176,50 @@ class _SummaryLine(QWidget):
         needed = self.label.heightForWidth(self.width())
         if needed > self.height():
             self.setFixedHeight(needed)
+
+
+class _DecadeAxis(pg.AxisItem):
+    """A log axis labelled at whole decades only ("1e-3", "1e-2"), with unlabelled ticks at 2…9
+    between them where there is room.
+
+    pyqtgraph's own log axis labels the 2…9 ticks with bare digits ("2", "3" … "9", no
+    exponent) that overlap near each decade's top.
+    """
+
+    MIN_LABEL_GAP_PX = 28  # between two labelled decades (a label is ~12 px high)
+    MIN_MINOR_DECADE_PX = 60  # a decade this tall or more also gets its 2…9 ticks
+
+    def logTickValues(self, minVal: float, maxVal: float, size: float,  # noqa: N802, N803 - pyqtgraph override
+                      stdTicks: list) -> list:  # noqa: N803
+        low, high = sorted((minVal, maxVal))
+        per_decade = size / max(high - low, 1e-9)
+        step = max(1, math.ceil(self.MIN_LABEL_GAP_PX / per_decade))
+        decades = [float(d) for d in range(math.ceil(low), math.floor(high) + 1) if d % step == 0]
+        levels: list[tuple[float | None, list[float]]] = [(float(step), decades)]
+        if step == 1 and per_decade >= self.MIN_MINOR_DECADE_PX:
+            minor = [d + math.log10(m) for d in range(math.floor(low), math.ceil(high)) for m in range(2, 10)]
+            levels.append((None, [v for v in minor if low < v < high]))
+        return levels
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float | None) -> list[str]:  # noqa: N802
+        if spacing is None:  # the 2…9 ticks: lines only
+            return []
+        return [decade_label(round(v)) for v in values]
+
+
+def decade_label(exponent: int) -> str:
+    """How a power of ten is named on a log axis: ``-3 -> "1e-3"``, ``0 -> "1"``."""
+    return "1" if exponent == 0 else f"1e{exponent}"
+
+
+def _decade_range(low: float, high: float) -> tuple[float, float]:
+    """The whole decades (log10 units) around `low`…`high`, with a margin for the edge labels
+    (pyqtgraph hides a label that would stick out of the axis)."""
+    bottom, top = math.floor(low), math.ceil(high)
+    if bottom == top:  # a constant rate that is a power of ten: in the middle of two decades
+        bottom, top = bottom - 1, top + 1
+    margin = DECADE_MARGIN * (top - bottom)
+    return bottom - margin, top + margin
 
 
 class TrainingTab(QWidget):
@@ -229,13 +281,16 @@ class TrainingTab(QWidget):
         layout.addWidget(self.summary)
 
         overlay_row = QHBoxLayout()
-        self.overlay_hint = QLabel()
+        self.overlay_hint = plain(QLabel())  # run names
         self.overlay_hint.setObjectName("hint")
         self.clear_overlays_button = QPushButton("Clear overlays")
         self.clear_overlays_button.clicked.connect(self.clear_overlays)
         overlay_row.addWidget(self.overlay_hint)
         overlay_row.addWidget(self.clear_overlays_button)
         overlay_row.addStretch(1)
+        self.full_accuracy_box = QCheckBox("0–100 %")
+        self.full_accuracy_box.setToolTip("Show the accuracy plot's whole scale; unticked, it follows the curves")
+        overlay_row.addWidget(self.full_accuracy_box)
         self.overlay_hint.setVisible(False)
         self.clear_overlays_button.setVisible(False)
         layout.addLayout(overlay_row)
@@ -247,9 +302,10 @@ class TrainingTab(QWidget):
         epoch = self._plot("Loss per epoch", "loss", row=0, col=1)
         # Accuracies climb to the top of their plot: their legend sits at the bottom.
         acc = self._plot("Accuracy", "%", row=1, col=0, legend_at_bottom=True)
-        lr = self._plot("Learning rate", "", row=1, col=1)
-        acc.setYRange(0, 100, padding=FLOOR_MARGIN)
+        lr = self._plot("Learning rate", "", row=1, col=1, left_axis=_DecadeAxis("left"))
+        acc.setYRange(0, 100, padding=FLOOR_MARGIN)  # until the first epoch
         lr.setLogMode(x=False, y=True)
+        lr.setYRange(*_decade_range(*EMPTY_LR_DECADES), padding=0)
         self._curve(batch, "batch_loss", "raw", "batch loss", width=1)
         self._curve(batch, "batch_loss_smooth", "smooth", "smoothed", width=2)
         # GoogLeNet's auxiliary losses join the legend only when a fit reports them.
@@ -270,15 +326,20 @@ class TrainingTab(QWidget):
         self._y_followed: dict[pg.PlotItem, tuple[tuple[str, ...], float | None]] = {
             batch: (("batch_loss", "batch_loss_smooth", "aux1_loss", "aux2_loss"), 0.0),
             epoch: (("train_loss", "val_loss"), 0.0),
+            acc: (("train_acc", "val_acc", "val_top5"), None),
             lr: (("lr",), None),
         }
+        self._acc_followed = self._y_followed[acc]
         for plot in self._y_followed:
             plot.enableAutoRange(y=False)
         self._y_fitted: set[pg.PlotItem] = set()  # followed plots whose range this fit has set
+        self.full_accuracy_box.toggled.connect(self._on_full_accuracy_changed)
         layout.addWidget(self.plots, 1)
 
-    def _plot(self, title: str, unit: str, *, row: int, col: int, legend_at_bottom: bool = False) -> pg.PlotItem:
-        plot = self.plots.addPlot(row=row, col=col, title=title)
+    def _plot(self, title: str, unit: str, *, row: int, col: int, legend_at_bottom: bool = False,
+              left_axis: pg.AxisItem | None = None) -> pg.PlotItem:
+        plot = self.plots.addPlot(row=row, col=col, title=title,
+                                  axisItems={"left": left_axis} if left_axis is not None else None)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setLabel("bottom", "epoch")
         for side in ("bottom", "left"):
@@ -296,6 +357,8 @@ class TrainingTab(QWidget):
         # their range or entries change.
         for item in (plot.getAxis("bottom"), plot.getAxis("left"), legend):
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # Ranges follow the data, so a curve may pass under a legend: it stays readable.
+        legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         return plot
 
     def _curve(self, plot: pg.PlotItem, key: str, colour: str, name: str | None, *, width: int = 1,
@@ -304,7 +367,14 @@ class TrainingTab(QWidget):
         kwargs: dict[str, Any] = {"pen": pen, "name": name, "antialias": False}
         if symbol:
             kwargs.update(symbol="o", symbolSize=5, symbolPen=pen, symbolBrush=_COLOURS[colour])
-        self.curves[key] = plot.plot([], [], **kwargs)
+        curve = self.curves[key] = plot.plot([], [], **kwargs)
+        if symbol:
+            # The legend draws a marker from the curve's scatter, which takes the symbol options
+            # only with its first points: until then (and as long as nothing repaints that corner)
+            # the first fit's legend showed pyqtgraph's grey-purple defaults.
+            curve.scatter.setPen(pen)
+            curve.scatter.setBrush(_COLOURS[colour])
+            curve.scatter.setSize(5)
         self._series[key] = SeriesBuffer(64 if symbol else 1024)
 
     # ------------------------------------------------------------------ feeding
@@ -421,6 +491,8 @@ class TrainingTab(QWidget):
         """Dataset download/scan progress before the fit starts."""
         self.summary.setText(message or "Loading the dataset…")
         if total > 0:
+            if self.progress.maximum() != 1000:  # after an unknown total ("connecting…"), a known one
+                self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * done / total))
         else:
             self.progress.setRange(0, 0)  # busy indicator for an unknown total
@@ -471,11 +543,19 @@ class TrainingTab(QWidget):
                 low, high = min(low, float(np.nanmin(y))), max(high, float(np.nanmax(y)))
         if not low <= high:
             return
-        if plot.getAxis("left").logMode:  # the learning rate (always > 0): view range in log10 units
-            low, high = math.log10(low), math.log10(high)
+        shown_low, shown_high = plot.viewRange()[1]
+        if plot.getAxis("left").logMode:  # the learning rate (always > 0): whole decades, in log10 units
+            bottom, top = _decade_range(math.log10(low), math.log10(high))
+            if plot not in self._y_fitted or not (math.isclose(bottom, shown_low, abs_tol=1e-6)
+                                                  and math.isclose(top, shown_high, abs_tol=1e-6)):
+                self._y_fitted.add(plot)
+                plot.setYRange(bottom, top, padding=0)
+            return
+        if plot is self._acc_plot:  # a flat accuracy still gets a readable range
+            middle = (low + high) / 2
+            low, high = min(low, middle - ACC_MIN_SPAN / 2), max(high, middle + ACC_MIN_SPAN / 2)
         if floor is not None:
             low = min(low, floor)
-        shown_low, shown_high = plot.viewRange()[1]
         span = max(high - low, 1e-9 + 1e-3 * abs(high))
         if (plot in self._y_fitted and low >= shown_low and high <= shown_high
                 and span >= 0.5 * (shown_high - shown_low)):
@@ -483,7 +563,21 @@ class TrainingTab(QWidget):
         self._y_fitted.add(plot)
         # At a floor, just enough below it for its tick label ("0") to be drawn.
         bottom = low - (FLOOR_MARGIN if floor is not None and low == floor else Y_MARGIN) * span
-        plot.setYRange(bottom, high + Y_MARGIN * span, padding=0)
+        top = high + Y_MARGIN * span
+        if plot is self._acc_plot:  # never beyond the scale, but room for its "0" and "100" labels
+            bottom, top = max(bottom, -FLOOR_MARGIN * span), min(top, 100 + FLOOR_MARGIN * span)
+        plot.setYRange(bottom, top, padding=0)
+
+    def _on_full_accuracy_changed(self, full: bool) -> None:
+        """The "0–100 %" box: the accuracy plot's whole scale, or a range that follows its curves."""
+        acc = self._acc_plot
+        self._y_fitted.discard(acc)
+        if full:
+            self._y_followed.pop(acc, None)
+            acc.setYRange(0, 100, padding=FLOOR_MARGIN)
+        else:
+            self._y_followed[acc] = self._acc_followed
+            self._follow_y(acc, *self._acc_followed)
 
     def _overlay_items(self, plot: pg.PlotItem) -> list[pg.PlotDataItem]:
         """The overlaid past runs' curves drawn in `plot`."""
@@ -529,14 +623,15 @@ class TrainingTab(QWidget):
             self._state.report("warning", f"{label} has no finished epoch to overlay yet")
             return
         colour = _OVERLAY_COLOURS[len(self.overlays) % len(_OVERLAY_COLOURS)]
+        name = escape(label)  # pyqtgraph draws legend entries as HTML
         pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine)
         x = np.array([float(stats.epoch) for stats in history])
         val_loss = np.array([stats.val_loss for stats in history], dtype=np.float64)
         val_acc = 100.0 * np.array([stats.val_acc for stats in history], dtype=np.float64)
         items = [
-            self._epoch_plot.plot(x, val_loss, pen=pen, name=f"{label} val", antialias=False,
+            self._epoch_plot.plot(x, val_loss, pen=pen, name=f"{name} val", antialias=False,
                                   symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
-            self._acc_plot.plot(x, val_acc, pen=pen, name=f"{label} val top-1", antialias=False,
+            self._acc_plot.plot(x, val_acc, pen=pen, name=f"{name} val top-1", antialias=False,
                                 symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
         ]
         self.overlays[label] = items

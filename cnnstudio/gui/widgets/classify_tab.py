@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.errors import ImageError, describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.text import escape, plain, tooltip
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 
 __all__ = ["ClassifyTab", "TopKView", "paths_from_mime"]
@@ -175,6 +176,7 @@ class TopKView(QWidget):
         self._values: list[tuple[str, float]] = []
         for row in range(TOP_K):
             name = QLabel()
+            name.setTextFormat(Qt.TextFormat.RichText)  # the top class in bold; class names escaped
             name.setMinimumWidth(120)
             bar = QProgressBar()
             bar.setRange(0, 1000)
@@ -198,7 +200,7 @@ class TopKView(QWidget):
                 widget.setVisible(visible)
             if visible:
                 name, prob = self._values[index]
-                name_label.setText(f"<b>{name}</b>" if index == 0 else name)
+                name_label.setText(f"<b>{escape(name)}</b>" if index == 0 else escape(name))
                 bar.setValue(round(prob * 1000))
                 percent.setText(format_percent(prob))
 
@@ -230,7 +232,7 @@ class ClassifyTab(QWidget):
         open_button.clicked.connect(self._on_open_clicked)
         self._clear_button = QPushButton("Clear")
         self._clear_button.clicked.connect(self.clear)
-        self.model_label = QLabel()
+        self.model_label = plain(QLabel())
         self.model_label.setObjectName("muted")
         bar = QHBoxLayout()
         bar.addWidget(open_button)
@@ -246,10 +248,10 @@ class ClassifyTab(QWidget):
         self.results_list.currentRowChanged.connect(self._on_current_row_changed)
 
         self._preview = _Preview()
-        self._file_label = QLabel()
+        self._file_label = plain(QLabel())
         self._file_label.setObjectName("tabTitle")
         self._file_label.setWordWrap(True)
-        self.note_label = QLabel()
+        self.note_label = plain(QLabel())
         self.note_label.setWordWrap(True)
         self._topk = TopKView()
         # What the network was given: the image after resize, crop, grey and any inversion
@@ -258,7 +260,7 @@ class ClassifyTab(QWidget):
         self.seen_view.setFixedSize(SEEN_SIDE, SEEN_SIDE)
         self.seen_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.seen_view.setObjectName("networkInput")
-        self._seen_caption = QLabel()
+        self._seen_caption = plain(QLabel())
         self._seen_caption.setObjectName("muted")
         self._seen_caption.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self._seen_caption.setWordWrap(True)
@@ -441,7 +443,7 @@ class ClassifyTab(QWidget):
         self.results_list.clear()
         for entry in self._entries:
             item = QListWidgetItem(_row_text(entry))
-            item.setToolTip(entry.path)
+            item.setToolTip(tooltip(entry.path))
             if isinstance(entry.result, ImageError):
                 item.setForeground(self.palette().placeholderText())
             self.results_list.addItem(item)
@@ -459,7 +461,7 @@ class ClassifyTab(QWidget):
             return
         entry = self._entries[row]
         self._file_label.setText(entry.name)
-        self._file_label.setToolTip(entry.path)
+        self._file_label.setToolTip(tooltip(entry.path))
         result = entry.result
         self._show_seen(entry)
         if result is None:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.format import format_count
 from cnnstudio.gui.state import ModelHandle, StudioState, setup_caption
+from cnnstudio.gui.text import plain
 from cnnstudio.gui.widgets.classify_tab import IMAGE_FILTER
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
 from cnnstudio.training.config import TrainConfig
@@ -175,11 +176,11 @@ class FeatureMapsTab(QWidget):
         controls.addWidget(self._layer)
         controls.addStretch(1)
 
-        self.model_label = QLabel()  # which model's maps these are
+        self.model_label = plain(QLabel())  # which model's maps these are (a run's name)
         self.model_label.setWordWrap(True)
-        self._shape_label = QLabel()
+        self._shape_label = plain(QLabel())
         self._shape_label.setObjectName("tabTitle")
-        self.caption_label = QLabel()
+        self.caption_label = plain(QLabel())  # a file's name, a class name
         self.caption_label.setWordWrap(True)
 
         self._input_view = ImageView()

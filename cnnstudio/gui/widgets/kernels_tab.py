@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.state import StudioState, setup_caption
+from cnnstudio.gui.text import plain
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
 
 __all__ = ["KernelsTab"]
@@ -75,9 +76,9 @@ class KernelsTab(QWidget):
         self._key = f"kernels-tab-{id(self)}"
         self._stale = False  # a refresh was skipped while the tab was hidden
 
-        self._caption = QLabel()
+        self._caption = plain(QLabel())  # a run's name
         self._caption.setObjectName("tabTitle")
-        self._detail = QLabel()
+        self._detail = plain(QLabel())
         self._detail.setWordWrap(True)
         self._view = ImageView()
         self._panel = StackedPanel(self._view, EMPTY_TEXT)

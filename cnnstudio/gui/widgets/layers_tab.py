@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QVBoxLayout, QWidget
 from cnnstudio.errors import CnnStudioError, InputTooSmallError, describe
 from cnnstudio.gui.format import format_compact, format_count
 from cnnstudio.gui.state import StudioState, setup_caption
+from cnnstudio.gui.text import plain
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
@@ -70,9 +71,9 @@ class LayersTab(QWidget):
         self._subject: tuple[str, dict[str, Any], int, int, int] | None = None  # what the table shows
         self.subject_label = ""  # its name for people: "setup: …, untrained" or the run's weights
 
-        self._title = QLabel()
+        self._title = plain(QLabel())  # a run's name
         self._title.setObjectName("tabTitle")
-        self._busy = QLabel()
+        self._busy = plain(QLabel())
         self._busy.setObjectName("muted")
 
         self._model, self.table_view = record_table(layer_columns(), self)
@@ -86,6 +87,7 @@ class LayersTab(QWidget):
         self._panel = StackedPanel(self.table_view, "Choose an architecture to see its layers.")
 
         self._totals = QLabel()
+        self._totals.setTextFormat(Qt.TextFormat.RichText)  # bold total; only numbers in it (escape any name added)
         self._totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._totals.setWordWrap(True)
 

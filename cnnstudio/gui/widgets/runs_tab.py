@@ -28,6 +28,7 @@ from cnnstudio.errors import describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.session import TrainingSession, TrainingState
 from cnnstudio.gui.state import ModelHandle, StudioState
+from cnnstudio.gui.text import plain
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
@@ -119,7 +120,7 @@ class RunsTab(QWidget):
         self.table_view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.content_panel = StackedPanel(self.table_view, EMPTY_TEXT)
 
-        self.status_label = QLabel()
+        self.status_label = plain(QLabel())  # run names, folders, errors
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 

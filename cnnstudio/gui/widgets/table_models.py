@@ -13,6 +13,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QTableView, QWidget
 
+from cnnstudio.gui.text import tooltip
+
 __all__ = ["SORT_ROLE", "Column", "RecordTableModel"]
 
 #: The role a `QSortFilterProxyModel` sorts by (`proxy.setSortRole(SORT_ROLE)`): numbers
@@ -73,7 +75,7 @@ class RecordTableModel(QAbstractTableModel):
             horizontal = Qt.AlignmentFlag.AlignRight if column.numeric else Qt.AlignmentFlag.AlignLeft
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
-            return column.tooltip(record)
+            return tooltip(column.tooltip(record))  # paths and names: shown as typed
         if role == Qt.ItemDataRole.UserRole:
             return record
         if role == SORT_ROLE:
