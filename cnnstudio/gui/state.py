@@ -42,6 +42,8 @@ import importlib
 import itertools
 import logging
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +56,7 @@ from cnnstudio.errors import describe
 from cnnstudio.threads import default_threads, use_torch_threads
 from cnnstudio.training.config import TrainConfig
 
-__all__ = ["ModelHandle", "StudioState", "import_engine", "setup_caption"]
+__all__ = ["Job", "ModelHandle", "StudioState", "import_engine", "setup_caption"]
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +150,18 @@ class _Bridge(QObject):
 
     done = Signal(object)
     failed = Signal(object)
+    progressed = Signal(int, int)
 
-    def __init__(self, deliver: Callable[[Any, bool], None], parent: QObject) -> None:
+    def __init__(self, deliver: Callable[[Any, bool], None], parent: QObject,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
         # A child of the state: when the window (and its state) goes, undelivered results
         # go with it instead of reaching widgets that no longer exist.
         super().__init__(parent)
         self._deliver = deliver
         self.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
         self.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
+        if on_progress is not None:
+            self.progressed.connect(on_progress, Qt.ConnectionType.QueuedConnection)
 
     @Slot(object)
     def _on_done(self, result: Any) -> None:
@@ -166,29 +172,63 @@ class _Bridge(QObject):
         self._deliver(exc, True)
 
 
+class Job:
+    """A long background call's handle: `cancel()` asks it to stop at its next check."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the job to stop; it ends with `errors.Cancelled` (delivered to `on_error`)."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel()` was called (the job's `cancel` callback; any thread)."""
+        return self._cancelled.is_set()
+
+
+# Progress crosses to the GUI thread at most this often (and once at the end): each queued
+# signal wakes the GUI thread, and a pass over a dataset reports every batch.
+PROGRESS_INTERVAL_S = 0.1
+
+
 class _Job(QRunnable):
     """Runs ``fn(*args)`` on a pool thread and reports through its bridge."""
 
-    def __init__(self, bridge: _Bridge, fn: Callable[..., Any], args: tuple) -> None:
+    def __init__(self, bridge: _Bridge, fn: Callable[..., Any], args: tuple, handle: Job | None = None) -> None:
         super().__init__()
         self._bridge = bridge
         self._fn = fn
         self._args = args
+        self._handle = handle
+        self._last_report = 0.0
+
+    def _progress(self, done: int, total: int, *_message: Any) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last_report < PROGRESS_INTERVAL_S:
+            return
+        self._last_report = now
+        self._deliver(self._bridge.progressed, int(done), int(total))
 
     def run(self) -> None:  # noqa: D102 - QRunnable entry point
         try:
             if "torch" in sys.modules:  # not for the import itself
                 use_torch_threads()  # the full count here; the GUI thread runs PyTorch on one
-            result = self._fn(*self._args)
+            if self._handle is not None:
+                handle = self._handle
+                result = self._fn(*self._args, progress=self._progress, cancel=lambda: handle.cancelled)
+            else:
+                result = self._fn(*self._args)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
             self._deliver(self._bridge.failed, exc)
         else:
             self._deliver(self._bridge.done, result)
 
     @staticmethod
-    def _deliver(signal: Any, value: Any) -> None:
+    def _deliver(signal: Any, *values: Any) -> None:
         try:
-            signal.emit(value)
+            signal.emit(*values)
         except RuntimeError:
             pass  # the state (and its bridge) is gone: the app is closing, nobody is waiting
 
@@ -226,7 +266,7 @@ class StudioState(QObject):
         self._bridges: dict[int, _Bridge] = {}
         self._latest: dict[str, int] = {}
         self._ids = itertools.count()
-        self._deferred: list[tuple[Callable[..., Any], tuple, Any, Any, str | None]] = []
+        self._deferred: list[tuple[Any, ...]] = []  # (fn, args, on_done, on_error, key, on_progress, job)
 
     # ----------------------------------------------------------------- selection
     @property
@@ -383,8 +423,8 @@ class StudioState(QObject):
             # transform took up to 38 ms instead of 0.5).
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
             deferred, self._deferred = self._deferred, []
-            for fn, args, on_done, on_error, key in deferred:
-                self.run_in_background(fn, *args, on_done=on_done, on_error=on_error, key=key)
+            for fn, args, on_done, on_error, key, on_progress, handle in deferred:
+                self._start(fn, args, on_done, on_error, key, on_progress, handle)
             self.engine_ready.emit()
 
     def report(self, level: str, text: str) -> None:
@@ -400,19 +440,30 @@ class StudioState(QObject):
         on_error: Callable[[BaseException], None] | None = None,
         key: str | None = None,
         before_engine: bool = False,
-    ) -> None:
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Job | None:
         """Run ``fn(*args)`` off the GUI thread; deliver its result or exception in the GUI thread.
 
         Without ``on_error``, a failure is reported through ``message`` ("error", `errors.describe(exc)`).
         With ``key``, a result is dropped when a newer call with the same key was made.
-        Calls made before the engine import finished wait for it (``engine_ready``) unless
-        ``before_engine`` is true (torch-free work such as the import itself).
+        With ``on_progress``, it is a long job: ``fn`` is called with ``progress(done, total)``
+        and ``cancel() -> bool`` keywords (the engine's convention), ``on_progress(done, total)``
+        is called in the GUI thread at most every `PROGRESS_INTERVAL_S`, and the returned `Job`
+        cancels it. Calls made before the engine import finished wait for it
+        (``engine_ready``) unless ``before_engine`` is true (torch-free work such as the import).
         """
         if not self._torch_ready and not before_engine:
             # Importing torch holds the interpreter for seconds; engine calls queued behind
             # it keep the first paint fast and run as soon as the import is done.
-            self._deferred.append((fn, args, on_done, on_error, key))
-            return
+            handle = Job() if on_progress is not None else None
+            self._deferred.append((fn, args, on_done, on_error, key, on_progress, handle))
+            return handle
+        return self._start(fn, args, on_done, on_error, key, on_progress,
+                           Job() if on_progress is not None else None)
+
+    def _start(self, fn: Callable[..., Any], args: tuple, on_done: Callable[[Any], None],
+               on_error: Callable[[BaseException], None] | None, key: str | None,
+               on_progress: Callable[[int, int], None] | None, handle: Job | None) -> Job | None:
         job_id = next(self._ids)
         if key is not None:
             self._latest[key] = job_id
@@ -430,9 +481,10 @@ class StudioState(QObject):
             else:
                 self.report("error", describe(value))
 
-        bridge = _Bridge(deliver, self)  # created here, so it lives in the GUI thread
+        bridge = _Bridge(deliver, self, on_progress)  # created here, so it lives in the GUI thread
         self._bridges[job_id] = bridge  # keeps the bridge alive until it delivers
-        self._pool.start(_Job(bridge, fn, args))
+        self._pool.start(_Job(bridge, fn, args, handle))
+        return handle
 
     def busy(self) -> bool:
         """Whether background calls are still running or waiting to deliver."""
