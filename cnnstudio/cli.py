@@ -165,12 +165,12 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
-    """Ctrl-C asks the trainer to stop after the current batch (it saves `last.pt`, so the
-    run can be resumed); a second Ctrl-C interrupts at once."""
+    """Ctrl-C asks the trainer to stop at its next layer (the batch in progress is discarded;
+    it saves `last.pt`, so the run can be resumed); a second Ctrl-C interrupts at once."""
     import signal
 
     def stop(_signum: int, _frame: object) -> None:
-        print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
+        print("\nstopping: this batch is discarded, the run is saved (Ctrl-C again to abort)…", file=sys.stderr)
         signal.signal(signal.SIGINT, previous)
         trainer.request_stop()
 

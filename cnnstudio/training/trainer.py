@@ -8,7 +8,9 @@ cudnn.benchmark.
 
 Control is cooperative and thread-safe: `request_stop()`, `pause()` and `resume()` set
 `threading.Event`s that the loop checks between batches, so another thread (the app's
-window) can steer a fit running on a worker thread. A stop still saves `last.pt`.
+window) can steer a fit running on a worker thread. A stop is also checked between layers
+(`interrupt.LayerInterrupt`): the batch in progress is discarded, so Stop acts within a
+layer's time even when one batch takes minutes. A stop still saves `last.pt`.
 
 Faults: a NaN/Inf loss raises `TrainingError` naming the epoch, batch and learning rate,
 and leaves the last good checkpoint as it was. A CUDA out-of-memory error frees memory,
@@ -39,6 +41,7 @@ from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
 from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
 from cnnstudio.training.config import TrainConfig
+from cnnstudio.training.interrupt import Interrupted, LayerInterrupt
 
 if TYPE_CHECKING:
     from cnnstudio.data.loaders import DatasetBundle
@@ -162,11 +165,16 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._model_lock = threading.Lock()  # held while the weights change; snapshot_model waits on it
+        self._interrupt: LayerInterrupt | None = None
 
     # -- control from any thread -------------------------------------------------------
 
     def request_stop(self) -> None:
-        """Ask the fit to stop before its next batch (also releases a pause); it still saves last.pt."""
+        """Ask the fit to stop at its next layer (also releases a pause); it still saves last.pt.
+
+        The batch in progress is discarded (its optimizer step never runs), so a stop acts
+        within one layer's time even when one batch takes minutes.
+        """
         self._stop.set()
         self._running.set()
 
@@ -230,6 +238,9 @@ class Trainer:
             # Streaming loaders keep worker processes alive; a finished fit must not.
             self._train_loader = self._val_loader = None
             torch.set_num_threads(threads_before)  # the thread budget is this fit's, not the process's
+            if self._interrupt is not None:
+                self._interrupt.remove()  # the model outlives the fit without the stop hooks
+                self._interrupt = None
         writer.finish("stopped" if result.stopped_early else "finished", result.reason)
         self._emit("on_fit_end", result)
         return result
@@ -282,6 +293,8 @@ class Trainer:
         model.to(self.device, memory_format=torch.channels_last if self._channels_last else torch.preserve_format)
         self.model = model
         self._forward = torch.compile(model) if cfg.compile else model
+        if not cfg.compile:  # a compiled graph would bake the check in: it stops between batches
+            self._interrupt = LayerInterrupt(model, self._stop.is_set)
         if cuda:
             torch.backends.cudnn.benchmark = True
         self._amp_dtype: torch.dtype | None = None
@@ -553,20 +566,24 @@ class Trainer:
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._model_lock:
-                with self._autocast():
-                    out = self._forward(x)
-                    if isinstance(out, tuple):  # GoogLeNetOutputs(logits, aux1, aux2) in train mode
-                        logits, aux1, aux2 = out
-                        main = F.cross_entropy(logits, y)
-                        aux_losses = torch.stack([F.cross_entropy(aux1, y), F.cross_entropy(aux2, y)]).float()
-                        loss = main + cfg.aux_weight * aux_losses.sum()
-                        has_aux = True
-                    else:
-                        logits = out
-                        loss = main = F.cross_entropy(logits, y)
-                        aux_losses = None
-                self._optimizer.zero_grad(set_to_none=True)
-                self._scaler.scale(loss).backward()
+                try:
+                    with self._autocast():
+                        out = self._forward(x)
+                        if isinstance(out, tuple):  # GoogLeNetOutputs(logits, aux1, aux2) in train mode
+                            logits, aux1, aux2 = out
+                            main = F.cross_entropy(logits, y)
+                            aux_losses = torch.stack([F.cross_entropy(aux1, y), F.cross_entropy(aux2, y)]).float()
+                            loss = main + cfg.aux_weight * aux_losses.sum()
+                            has_aux = True
+                        else:
+                            logits = out
+                            loss = main = F.cross_entropy(logits, y)
+                            aux_losses = None
+                    self._optimizer.zero_grad(set_to_none=True)
+                    self._scaler.scale(loss).backward()
+                except Interrupted:  # stopped between two layers: this batch never reaches the weights
+                    self._optimizer.zero_grad(set_to_none=True)
+                    return None
                 self._scaler.step(self._optimizer)
                 self._scaler.update()
             self._global_step += 1
@@ -578,7 +595,9 @@ class Trainer:
             seen += n
             window_seen += n
             now = time.monotonic()
-            if batch == num_batches or now - last_report >= cfg.progress_interval:
+            # The first batch is always reported: a slow network shows its speed and time left
+            # after one batch instead of "–" until the throttle interval has passed.
+            if batch == 1 or batch == num_batches or now - last_report >= cfg.progress_interval:
                 rows = torch.stack(pending).tolist()  # the one sync point
                 first = batch - len(rows) + 1
                 window = [0.0, 0.0, 0.0, 0.0]
@@ -635,8 +654,11 @@ class Trainer:
                     return None
                 if self._channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with self._autocast():
-                    logits = self._forward(x)
+                try:
+                    with self._autocast():
+                        logits = self._forward(x)
+                except Interrupted:
+                    return None
                 logits = logits.float()
                 top = logits.topk(min(5, num_classes), dim=1).indices
                 hits = top == y.unsqueeze(1)
