@@ -244,7 +244,9 @@ def scan_folder(
     given = os.fspath(path)
     root = Path(given).expanduser()
     if not root.exists():
-        raise DatasetError(f"the folder {given} does not exist ({root.absolute()})")
+        absolute = str(root.absolute())
+        where = f" ({absolute})" if absolute != given else ""  # the full path only when it adds something
+        raise DatasetError(f"the folder {given} does not exist{where}")
     if not root.is_dir():
         raise DatasetError(f"{given} is not a folder: give a folder with one sub-folder of images per class")
     root = root.resolve()
