@@ -91,10 +91,10 @@ class Predictor:
 
         model, spec, config = load_model(run_dir, which=which, device=device)
         input_size = config.input_size
-        if input_size is None:
-            from cnnstudio.models.catalog import get_info
+        if input_size is None:  # runs always store theirs; a hand-written config may not
+            from cnnstudio.training.input_size import config_input_size
 
-            input_size = get_info(config.arch).default_size
+            input_size = config_input_size(config, fallback_native=spec.native_size).size
         return cls(model, spec, input_size=input_size, in_channels=spec.channels, device=device,
                    auto_invert=auto_invert)
 

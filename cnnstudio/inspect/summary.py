@@ -109,11 +109,13 @@ def summarize_arch(name: str, *, in_channels: int = 3, num_classes: int = 1000, 
     Raises `InputTooSmallError` (with the minimum size) before building anything when the
     input is too small for the design.
     """
-    from cnnstudio.models.catalog import get_info
     from cnnstudio.models.registry import build_model, check_input_size
+    from cnnstudio.training.input_size import choose_input_size
 
-    size = input_size or get_info(name).default_size
-    check_input_size(name, size)
+    # No size given: the paper's, as for the paper's own network (a dataset's size comes
+    # from `choose_input_size(name, dataset)`, which the faces call first).
+    size = choose_input_size(name, input_size=input_size, arch_options=options or None).size
+    check_input_size(name, size, **options)
     with torch.device("meta"):
         model = build_model(name, in_channels=in_channels, num_classes=num_classes, **options)
     # Train mode so optional heads that only run in training (GoogLeNet's auxiliary

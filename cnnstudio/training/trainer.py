@@ -127,9 +127,9 @@ def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str
     """
     from cnnstudio.data.loaders import load_dataset
     from cnnstudio.data.transforms import crop_source_size
-    from cnnstudio.models.catalog import get_info
+    from cnnstudio.training.input_size import config_input_size
 
-    input_size = config.input_size or get_info(config.arch).default_size
+    input_size = config_input_size(config).size
     store_size = crop_source_size(input_size) if {"crop", "scale"} & set(config.augment) else input_size
     return load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction, seed=config.seed,
                         progress=progress, cancel=cancel, store_size=store_size)
@@ -256,8 +256,8 @@ class Trainer:
     # -- setup -------------------------------------------------------------------------
 
     def _setup(self) -> runs.RunWriter:
-        from cnnstudio.models.catalog import get_info
         from cnnstudio.models.registry import build_model, check_input_size, resolve_options
+        from cnnstudio.training.input_size import config_input_size
 
         cfg = self.config
         self.device = resolve_device(cfg.device)
@@ -276,8 +276,10 @@ class Trainer:
 
         bundle = self._bundle or load_training_data(cfg)
         self.spec = bundle.spec
-        input_size = cfg.input_size or get_info(cfg.arch).default_size
-        check_input_size(cfg.arch, input_size)
+        # The dataset's size raised to the architecture's minimum unless one was asked for;
+        # a bundle outside the catalog (no folder, no name) tells its own size.
+        input_size = config_input_size(cfg, fallback_native=self.spec.native_size).size
+        check_input_size(cfg.arch, input_size, **cfg.arch_options)
         # The run folder records the resolved settings, so it rebuilds the same model later.
         cfg = self.config = cfg.replace(input_size=input_size, arch_options=resolve_options(cfg.arch, cfg.arch_options))
 
