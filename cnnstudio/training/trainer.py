@@ -46,7 +46,7 @@ from cnnstudio.training.interrupt import Interrupted, LayerInterrupt
 if TYPE_CHECKING:
     from cnnstudio.data.loaders import DatasetBundle
 
-__all__ = ["Trainer", "resolve_device"]
+__all__ = ["Trainer", "make_optimizer", "resolve_device"]
 
 T = TypeVar("T")
 
@@ -76,6 +76,17 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise TrainingError(f"device {name} is not available on this machine — use --device cpu or auto")
     return device
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer `config` asks for, over `model`'s parameters (the trainer's and the estimate's)."""
+    params = model.parameters()
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -387,14 +398,7 @@ class Trainer:
             )
 
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        cfg = self.config
-        params = model.parameters()
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                   weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return make_optimizer(self.config, model)
 
     def _make_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
         cfg = self.config
