@@ -113,6 +113,7 @@ class GoogLeNet(ClassicCNN):
         # which takes 79 px in; without them, 31 px is the least that the four 3×3/2 max-pools pass.
         super().__init__(arch_name="googlenet", in_channels=in_channels, min_size=79 if aux_logits else 31)
         self.aux_logits = aux_logits
+        self.aux_heads = ("aux1", "aux2") if aux_logits else ()  # what a summary counts apart
 
         def norm() -> nn.Module:
             return LocalResponseNorm() if lrn else nn.Identity()
