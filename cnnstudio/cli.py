@@ -8,6 +8,7 @@ traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -58,8 +59,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("Architectures")
     for info in list_models():
         opts = ", ".join(f"{o.name}={o.default}" for o in info.options) or "-"
-        print(f"  {info.name:<13} {info.title} — {info.paper} ({info.year}); {info.depth} weight layers; "
-              f"input {info.default_size}×{info.default_size} (min {info.min_size}); options: {opts}")
+        print(f"  {info.name:<13} {info.title} — {info.citation}; {info.depth} weight layers; "
+              f"paper's input {info.default_size}×{info.default_size} (min {info.min_size}); options: {opts}")
     print("\nDatasets")
     for ds in list_datasets():
         where = "downloads on first use" if ds.downloadable else "offline, ships with the install"
@@ -69,17 +70,21 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary_input(args: argparse.Namespace) -> tuple[int, int, int | None]:
-    """(channels, classes, size) from --input / --dataset / --num-classes."""
+def _summary_input(args: argparse.Namespace, options: dict[str, object]) -> tuple[int, int, int | None]:
+    """(channels, classes, size) from --input / --dataset / --paper-size / --num-classes."""
     from cnnstudio.models.catalog import get_info
 
     info = get_info(args.arch)  # unknown names fail first, with the list of valid ones
     channels, classes, size = info.paper_channels, info.paper_classes, None  # the paper's own net
     if args.dataset:
         from cnnstudio.data.catalog import get_info as dataset_info
+        from cnnstudio.training.input_size import choose_input_size
 
         ds = dataset_info(args.dataset)
         channels, classes = ds.channels, ds.num_classes
+        # The size training would use: the dataset's, raised to the architecture's minimum.
+        size = choose_input_size(args.arch, args.dataset, paper_size=args.paper_size,
+                                 arch_options=options or None).size
     if args.input:
         parts = args.input.replace("x", ",").split(",")
         try:
@@ -99,9 +104,9 @@ def _summary_input(args: argparse.Namespace) -> tuple[int, int, int | None]:
 def _cmd_summary(args: argparse.Namespace) -> int:
     from cnnstudio.inspect.summary import format_summary, summarize_arch
 
-    channels, classes, size = _summary_input(args)
-    summary = summarize_arch(args.arch, in_channels=channels, num_classes=classes, input_size=size,
-                             **_parse_options(args.option))
+    options = _parse_options(args.option)
+    channels, classes, size = _summary_input(args, options)
+    summary = summarize_arch(args.arch, in_channels=channels, num_classes=classes, input_size=size, **options)
     print(format_summary(summary))
     return 0
 
@@ -117,19 +122,43 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = open_run(args.resume).config
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
-        trainer = Trainer(config, callbacks=[console], resume_from=args.resume,
-                          bundle=load_training_data(config.validate(), progress=console.loading))
+        bundle = load_training_data(config.validate(), progress=console.loading)
+        if _estimate_first(config, bundle, only=args.estimate):
+            return 0
+        trainer = Trainer(config, callbacks=[console], resume_from=args.resume, bundle=bundle)
     else:
         config = train_config(args)
         out = Path(args.out) if args.out else None
         # Loaded here so a download or folder scan shows its progress before training starts.
-        trainer = Trainer(config, callbacks=[console], run_dir=out,
-                          bundle=load_training_data(config.validate(), progress=console.loading))
+        bundle = load_training_data(config.validate(), progress=console.loading)
+        if _estimate_first(config, bundle, only=args.estimate, say_size=True):
+            return 0
+        trainer = Trainer(config, callbacks=[console], run_dir=out, bundle=bundle)
     result = _fit_with_ctrl_c_as_stop(trainer)
     if result.stopped_early and result.reason:
         print(f"stopped: {result.reason}", file=sys.stderr)
     print(result.run_dir)
     return 0
+
+
+def _estimate_first(config: TrainConfig, bundle: object, *, only: bool, say_size: bool = False) -> bool:
+    """Measure a few steps before training: print the estimate (and exit, with --estimate)
+    or warn when the memory would not fit. True when the command is done."""
+    from cnnstudio.training.estimate import estimate_training
+    from cnnstudio.training.input_size import config_input_size
+
+    if say_size and config.input_size is None:
+        choice = config_input_size(config, fallback_native=bundle.spec.native_size)  # type: ignore[attr-defined]
+        paper = f" (--paper-size for the paper's {choice.paper}×{choice.paper})" if choice.size != choice.paper else ""
+        print(f"input {choice.sentence}{paper}", file=sys.stderr)
+    estimate = estimate_training(config, bundle=bundle)
+    if only:
+        print(f"estimate: {estimate.sentence}\n  {estimate.details}")
+    else:
+        print(f"estimate: {estimate.sentence}", file=sys.stderr)
+    if estimate.warning:
+        print(f"warning: {estimate.warning}", file=sys.stderr)
+    return only
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -143,7 +172,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "arch_options": _parse_options(args.option),
         "dataset": args.dataset,
         "data_root": args.data_root,
-        "input_size": args.input_size,
+        "input_size": _train_input_size(args),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
@@ -162,6 +191,15 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     }
     given = {k: v for k, v in fields.items() if v is not None}
     return default_config(args.arch).replace(**given)
+
+
+def _train_input_size(args: argparse.Namespace) -> int | None:
+    """--input-size, or the paper's size with --paper-size; None: the dataset's (the trainer's rule)."""
+    if not args.paper_size:
+        return args.input_size
+    from cnnstudio.training.input_size import choose_input_size
+
+    return choose_input_size(args.arch, input_size=args.input_size, paper_size=True).size
 
 
 def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
@@ -192,6 +230,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(result.path + (f"  ({result.note})" if result.note else ""))
+        if result.low_confidence:
+            print("  far from the training images: the scores below say little about it")
         for name, prob in result.topk:
             print(f"  {name}  {prob:.4f}")
     return EXIT_USAGE if failed else 0
@@ -210,9 +250,29 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _default(field: str) -> str:
+    """"default: 128; lenet5: 64" — the config's default and the architectures that start elsewhere."""
+    from cnnstudio.models.catalog import list_models
+    from cnnstudio.training.config import TrainConfig, default_config
+
+    base = getattr(TrainConfig(), field)
+    special = [f"{info.name}: {_show(value)}" for info in list_models()
+               if (value := getattr(default_config(info.name), field)) != base]
+    return "; ".join([f"default: {_show(base)}", *special])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnnstudio", description=__doc__.splitlines()[0])
     from cnnstudio import __version__
+    from cnnstudio.training.config import INITS, OPTIMIZERS, SCHEDULES
 
     parser.add_argument("--version", action="version", version=f"cnnstudio {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -220,70 +280,130 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="architectures and datasets with their key facts")
     p.set_defaults(func=_cmd_list)
 
+    size_rule = "the dataset's size raised to the architecture's minimum, e.g. VGG on 28×28 MNIST → 32"
     p = sub.add_parser("summary", help="every layer's output shape, parameters and MACs")
-    p.add_argument("arch")
-    p.add_argument("--dataset", help="take channels and classes from this dataset")
-    p.add_argument("--input", help="C,H,W (default: the paper's input, e.g. 1,32,32 for LeNet-5)")
-    p.add_argument("--num-classes", type=int)
+    p.add_argument("arch", help="an architecture (see 'cnnstudio list')")
+    p.add_argument("--dataset", help="take channels, classes and input size from this dataset "
+                                     f"({size_rule}; default: none, the paper's own network)")
+    p.add_argument("--paper-size", action="store_true",
+                   help="with --dataset: the paper's input size instead of the dataset's (default: off)")
+    p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input, e.g. 1,32,32 for LeNet-5)")
+    p.add_argument("--num-classes", type=int, help="output classes (default: the dataset's, or the paper's)")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="architecture option, e.g. -o batch_norm=true")
+                   help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("train", help="train an architecture on a dataset; prints the run folder")
-    p.add_argument("--arch")
-    p.add_argument("--dataset", help="a dataset name (see 'cnnstudio list') or an image folder")
-    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
-    p.add_argument("--schedule", choices=("constant", "step", "cosine", "plateau"))
-    p.add_argument("--init", choices=("default", "normal", "kaiming", "xavier"))
-    p.add_argument("--init-from", metavar="RUN_DIR", help="VGG: start from a trained config-A run")
-    p.add_argument("--augment", metavar="A,B", help="comma-separated: crop,flip,pca,scale")
-    p.add_argument("--input-size", type=int)
-    p.add_argument("--val-fraction", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--arch", help="the architecture to train, see 'cnnstudio list' "
+                                  "(no default: required unless --resume)")
+    p.add_argument("--dataset", help=f"a dataset name (see 'cnnstudio list') or an image folder ({_default('dataset')})")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
+    p.add_argument("--epochs", type=int, help=f"epochs to train; with --resume, the new total ({_default('epochs')})")
+    p.add_argument("--batch-size", type=int, help=f"images per training step ({_default('batch_size')})")
+    p.add_argument("--lr", type=float, help=f"learning rate ({_default('lr')})")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum ({_default('momentum')})")
+    p.add_argument("--weight-decay", type=float, help=f"L2 weight decay ({_default('weight_decay')})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"the optimizer ({_default('optimizer')})")
+    p.add_argument("--schedule", choices=SCHEDULES,
+                   help=f"learning-rate schedule: step ×0.1 every 30 epochs, cosine to 0, or ×0.1 when validation "
+                        f"accuracy stalls ({_default('schedule')})")
+    p.add_argument("--init", choices=INITS,
+                   help=f"weight initialisation: 'default' is each architecture's own, 'normal' the papers' "
+                        f"N(0, 0.01) ({_default('init')})")
+    p.add_argument("--init-from", metavar="RUN_DIR",
+                   help="VGG: start from a trained config-A (vgg11) run, as the paper did (default: none)")
+    p.add_argument("--augment", metavar="A,B",
+                   help="comma-separated augmentations: crop, flip, pca, scale (default: none)")
+    p.add_argument("--input-size", type=int,
+                   help=f"side of the square input in pixels (default: {size_rule})")
+    p.add_argument("--paper-size", action="store_true",
+                   help="train at the paper's input size (224 for AlexNet, VGG, GoogLeNet) instead of the "
+                        "dataset's: slower and heavier, the same information (default: off)")
+    p.add_argument("--val-fraction", type=float,
+                   help=f"share of the training images held out for validation when the dataset has no "
+                        f"validation split ({_default('val_fraction')})")
+    p.add_argument("--seed", type=int, help=f"seed of the initialisation, split and shuffling ({_default('seed')})")
+    p.add_argument("--device", help=f"auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps "
+                                    f"({_default('device')})")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="mixed precision on CUDA (default on)")
+                   help="mixed precision on CUDA, bf16 where supported (default: on)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="compile the model with torch.compile: the first batches wait for the compile "
                         "(~15 s for LeNet-5 on 2 CPU cores), later ones run faster (+20-30%% there); "
-                        "pays on long runs")
-    p.add_argument("--data-root", help="where datasets are downloaded and read")
-    p.add_argument("--out", help="the run folder (default: a new folder in the runs directory)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+                        "pays on long runs; Stop then acts between batches (default: off)")
+    p.add_argument("--estimate", action="store_true",
+                   help="measure a few steps and print the time per epoch and the peak memory, without "
+                        "training (default: off; every training prints the estimate and warns when the "
+                        "memory would not fit)")
+    p.add_argument("--data-root", help="where datasets are downloaded and read (default: $CNNSTUDIO_DATA, or the "
+                                       "user data folder)")
+    p.add_argument("--out", help="the run folder (default: a new folder in the runs directory, $CNNSTUDIO_RUNS "
+                                 "or the user data folder)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a stopped or finished run in its folder (default: a new run)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("classify", help="top-k classes of image files with a trained run")
-    p.add_argument("run_dir")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--top", type=int, default=5)
-    p.add_argument("--which", choices=("best", "last"), default="best")
-    p.add_argument("--tencrop", action="store_true", help="average over ten crops (AlexNet)")
+    p.add_argument("run_dir", help="a run folder (printed by 'cnnstudio train', listed by 'cnnstudio runs')")
+    p.add_argument("images", nargs="+", help="image files (PNG, JPEG, …)")
+    p.add_argument("--top", type=int, default=5, help="how many classes to show per image (default: 5)")
+    p.add_argument("--which", choices=("best", "last"), default="best",
+                   help="the checkpoint: best validation accuracy or the latest (default: best)")
+    p.add_argument("--tencrop", action="store_true",
+                   help="average over ten crops, as AlexNet's paper did (default: off)")
     p.add_argument("--no-invert", action="store_true",
                    help="keep a grey image's colours even when its ground is the opposite of the training "
                         "images' (by default a digit drawn black on white is inverted for an MNIST model)")
     p.set_defaults(func=_cmd_classify)
 
     p = sub.add_parser("runs", help="past runs with their best validation accuracy")
-    p.add_argument("--root", help="runs directory (default: the user data folder)")
+    p.add_argument("--root", help="runs directory (default: $CNNSTUDIO_RUNS, or the user data folder)")
     p.set_defaults(func=_cmd_runs)
     return parser
+
+
+_HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
+
+
+def _no_display() -> bool:
+    """True on Linux/BSD when there is nowhere to show a window (Qt would abort with exit 134)."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return False
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
+    if platform in _HEADLESS_PLATFORMS:
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (`cnnstudio list | head -2`): no traceback.
+
+    Python's own advice: point stdout at devnull so the interpreter's final flush is quiet.
+    Exit 141 = 128 + SIGPIPE, what a command killed by the broken pipe would return.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cnnstudio` console script and `python -m cnnstudio`."""
     args = build_parser().parse_args(argv)
     if args.command is None:
+        if _no_display():
+            print("cnnstudio: no display: the app needs a graphical session — set DISPLAY (or WAYLAND_DISPLAY), "
+                  "or use the command line (cnnstudio --help)", file=sys.stderr)
+            return EXIT_USAGE
         from cnnstudio.gui.app import main as app_main
 
         return app_main(sys.argv[:1])
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except CnnStudioError as err:
         print(f"cnnstudio: {err}", file=sys.stderr)
         return EXIT_USAGE
