@@ -9,8 +9,9 @@ step has not run, so the weights are those after the previous batch — and save
 as any stop does. A single layer's kernel cannot be interrupted, so the latency is that
 of the slowest layer (well under a second for every catalog network at its dataset's size).
 
-The hooks cost a Python call per layer per batch (about 1 µs each; under 1 % of a LeNet-5
-step on a CPU). They are not installed on a `torch.compile`d model: a compiled graph would
+The hooks cost a Python call per layer per batch (about 1 µs each): measured on LeNet-5
+(batch 64, one CPU thread), the step time with and without them differed by less than the
+run-to-run noise of a busy 2-core machine (−4 % to +1.5 %). They are not installed on a `torch.compile`d model: a compiled graph would
 bake the check in or break at every layer, so a compiled fit stops between batches.
 """
 
