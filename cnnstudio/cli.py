@@ -119,11 +119,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         from cnnstudio.training.runs import open_run
 
-        config = open_run(args.resume).config
+        run = open_run(args.resume)
+        config = run.config
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
         bundle = load_training_data(config.validate(), progress=console.loading)
-        if _estimate_first(config, bundle, only=args.estimate):
+        remaining = config.replace(epochs=max(1, config.epochs - run.epochs_done))  # what the estimate covers
+        if _estimate_first(remaining, bundle, only=args.estimate):
             return 0
         trainer = Trainer(config, callbacks=[console], resume_from=args.resume, bundle=bundle)
     else:
