@@ -8,6 +8,7 @@ traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -62,8 +63,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("Architectures")
     for info in list_models():
         opts = ", ".join(f"{o.name}={o.default}" for o in info.options) or "-"
-        print(f"  {info.name:<13} {info.title} — {info.paper} ({info.year}); {info.depth} weight layers; "
-              f"input {info.default_size}×{info.default_size} (min {info.min_size}); options: {opts}")
+        print(f"  {info.name:<13} {info.title} — {info.citation}; {info.depth} weight layers; "
+              f"paper's input {info.default_size}×{info.default_size} (min {info.min_size}); options: {opts}")
     print("\nDatasets")
     for ds in list_datasets():
         where = "downloads on first use" if ds.downloadable else "offline, ships with the install"
@@ -79,17 +80,21 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary_input(args: argparse.Namespace) -> tuple[int, int, int | None]:
-    """(channels, classes, size) from --input / --dataset / --num-classes."""
+def _summary_input(args: argparse.Namespace, options: dict[str, object]) -> tuple[int, int, int | None]:
+    """(channels, classes, size) from --input / --dataset / --paper-size / --num-classes."""
     from cnnstudio.models.catalog import get_info
 
     info = get_info(args.arch)  # unknown names fail first, with the list of valid ones
     channels, classes, size = info.paper_channels, info.paper_classes, None  # the paper's own net
     if args.dataset:
         from cnnstudio.data.catalog import get_info as dataset_info
+        from cnnstudio.training.input_size import choose_input_size
 
         ds = dataset_info(args.dataset)
         channels, classes = ds.channels, ds.num_classes
+        # The size training would use: the dataset's, raised to the architecture's minimum.
+        size = choose_input_size(args.arch, args.dataset, paper_size=args.paper_size,
+                                 arch_options=options or None).size
     if args.input:
         parts = args.input.replace("x", ",").split(",")
         try:
@@ -109,9 +114,9 @@ def _summary_input(args: argparse.Namespace) -> tuple[int, int, int | None]:
 def _cmd_summary(args: argparse.Namespace) -> int:
     from cnnstudio.inspect.summary import format_summary, summarize_arch
 
-    channels, classes, size = _summary_input(args)
-    summary = summarize_arch(args.arch, in_channels=channels, num_classes=classes, input_size=size,
-                             **_parse_options(args.option))
+    options = _parse_options(args.option)
+    channels, classes, size = _summary_input(args, options)
+    summary = summarize_arch(args.arch, in_channels=channels, num_classes=classes, input_size=size, **options)
     print(format_summary(summary))
     return 0
 
@@ -125,11 +130,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         from cnnstudio.training.runs import open_run
 
-        config = open_run(args.resume).config
+        run = open_run(args.resume)
+        config = run.config
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
+        estimated = config.replace(epochs=max(1, config.epochs - run.epochs_done))  # what the estimate covers
     else:
         config = train_config(args)
+        estimated = config
     config.validate()
     # Under torchrun every process runs this command; rank 0 alone talks and writes, and
     # loads the data first (a download happens once), the others after it.
@@ -143,6 +151,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     bundle = load_training_data(config, progress=console.loading if main else None)
     if ctx is not None and main:
         ctx.barrier()
+    # A few measured steps first (one process only: under torchrun the ranks would wait on each other).
+    if ctx is None and _estimate_first(estimated, bundle, only=args.estimate, say_size=not args.resume):
+        return 0
     if args.resume:
         trainer = Trainer(config, callbacks=callbacks, resume_from=args.resume, bundle=bundle)
     else:
@@ -179,6 +190,26 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     return subprocess.call(torchrun_command(args.nproc, rest))
 
 
+def _estimate_first(config: TrainConfig, bundle: object, *, only: bool, say_size: bool = False) -> bool:
+    """Measure a few steps before training: print the estimate (and exit, with --estimate)
+    or warn when the memory would not fit. True when the command is done."""
+    from cnnstudio.training.estimate import estimate_training
+    from cnnstudio.training.input_size import config_input_size
+
+    if say_size and config.input_size is None:
+        choice = config_input_size(config, fallback_native=bundle.spec.native_size)  # type: ignore[attr-defined]
+        paper = f" (--paper-size for the paper's {choice.paper}×{choice.paper})" if choice.size != choice.paper else ""
+        print(f"input {choice.sentence}{paper}", file=sys.stderr)
+    estimate = estimate_training(config, bundle=bundle)
+    if only:
+        print(f"estimate: {estimate.sentence}\n  {estimate.details}")
+    else:
+        print(f"estimate: {estimate.sentence}", file=sys.stderr)
+    if estimate.warning:
+        print(f"warning: {estimate.warning}", file=sys.stderr)
+    return only
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The `train` command's settings: the architecture's quick-start recipe, then the options given."""
     from cnnstudio.training.config import default_config
@@ -200,7 +231,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "finetune": args.finetune,
         "dataset": args.dataset,
         "data_root": args.data_root,
-        "input_size": args.input_size,
+        "input_size": _train_input_size(args),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
@@ -222,13 +253,22 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return default_config(args.arch).replace(**given)
 
 
+def _train_input_size(args: argparse.Namespace) -> int | None:
+    """--input-size, or the paper's size with --paper-size; None: the dataset's (the trainer's rule)."""
+    if not args.paper_size:
+        return args.input_size
+    from cnnstudio.training.input_size import choose_input_size
+
+    return choose_input_size(args.arch, input_size=args.input_size, paper_size=True).size
+
+
 def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
-    """Ctrl-C asks the trainer to stop after the current batch (it saves `last.pt`, so the
-    run can be resumed); a second Ctrl-C interrupts at once."""
+    """Ctrl-C asks the trainer to stop at its next layer (the batch in progress is discarded;
+    it saves `last.pt`, so the run can be resumed); a second Ctrl-C interrupts at once."""
     import signal
 
     def stop(_signum: int, _frame: object) -> None:
-        print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
+        print("\nstopping: this batch is discarded, the run is saved (Ctrl-C again to abort)…", file=sys.stderr)
         signal.signal(signal.SIGINT, previous)
         trainer.request_stop()
 
@@ -263,6 +303,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(result.path + (f"  ({result.note})" if result.note else ""))
+        if result.low_confidence:
+            print("  far from the training images: the scores below say little about it")
         for name, prob in result.topk:
             print(f"  {name}  {prob:.4f}")
     return EXIT_USAGE if failed else 0
@@ -294,6 +336,25 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _default(field: str) -> str:
+    """"default: 128; lenet5: 64" — the config's default and the architectures that start elsewhere."""
+    from cnnstudio.models.catalog import list_models
+    from cnnstudio.training.config import TrainConfig, default_config
+
+    base = getattr(TrainConfig(), field)
+    special = [f"{info.name}: {_show(value)}" for info in list_models()
+               if (value := getattr(default_config(info.name), field)) != base]
+    return "; ".join([f"default: {_show(base)}", *special])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnnstudio", description=__doc__.splitlines()[0])
     from cnnstudio import __version__
@@ -304,69 +365,97 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="architectures and datasets with their key facts")
     p.set_defaults(func=_cmd_list)
 
+    size_rule = "the dataset's size raised to the architecture's minimum, e.g. VGG on 28×28 MNIST → 32"
     p = sub.add_parser("summary", help="every layer's output shape, parameters and MACs")
-    p.add_argument("arch")
-    p.add_argument("--dataset", help="take channels and classes from this dataset")
-    p.add_argument("--input", help="C,H,W (default: the paper's input, e.g. 1,32,32 for LeNet-5)")
-    p.add_argument("--num-classes", type=int)
+    p.add_argument("arch", help="an architecture (see 'cnnstudio list')")
+    p.add_argument("--dataset", help="take channels, classes and input size from this dataset "
+                                     f"({size_rule}; default: none, the paper's own network)")
+    p.add_argument("--paper-size", action="store_true",
+                   help="with --dataset: the paper's input size instead of the dataset's (default: off)")
+    p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input, e.g. 1,32,32 for LeNet-5)")
+    p.add_argument("--num-classes", type=int, help="output classes (default: the dataset's, or the paper's)")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="architecture option, e.g. -o batch_norm=true")
+                   help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("train", help="train an architecture on a dataset; prints the run folder")
-    p.add_argument("--arch")
-    p.add_argument("--dataset", help="a dataset name (see 'cnnstudio list') or an image folder")
-    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--optimizer", choices=Optimizer.values())
-    p.add_argument("--schedule", choices=Schedule.values())
-    p.add_argument("--init", choices=Init.values())
-    p.add_argument("--init-from", metavar="RUN_DIR", help="VGG: start from a trained config-A run")
+    p.add_argument("--arch", help="the architecture to train, see 'cnnstudio list' "
+                                  "(no default: required unless --resume)")
+    p.add_argument("--dataset", help=f"a dataset name (see 'cnnstudio list') or an image folder ({_default('dataset')})")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
+    p.add_argument("--epochs", type=int, help=f"epochs to train; with --resume, the new total ({_default('epochs')})")
+    p.add_argument("--batch-size", type=int, help=f"images per training step ({_default('batch_size')})")
+    p.add_argument("--lr", type=float, help=f"learning rate ({_default('lr')})")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum ({_default('momentum')})")
+    p.add_argument("--weight-decay", type=float, help=f"L2 weight decay ({_default('weight_decay')})")
+    p.add_argument("--optimizer", choices=Optimizer.values(), help=f"the optimizer ({_default('optimizer')})")
+    p.add_argument("--schedule", choices=Schedule.values(),
+                   help=f"learning-rate schedule: step ×0.1 every 30 epochs, cosine to 0, or ×0.1 when validation "
+                        f"accuracy stalls ({_default('schedule')})")
+    p.add_argument("--init", choices=Init.values(),
+                   help=f"weight initialisation: 'default' is each architecture's own, 'normal' the papers' "
+                        f"N(0, 0.01) ({_default('init')})")
+    p.add_argument("--init-from", metavar="RUN_DIR",
+                   help="VGG: start from a trained config-A (vgg11) run, as the paper did (default: none)")
     p.add_argument("--pretrained", metavar="NAME",
                    help="fine-tune torchvision's ImageNet weights (vgg16, vgg16_bn, alexnet, googlenet, …; "
-                        "sets --arch): the last layer is replaced for the dataset's classes")
+                        "sets --arch): the last layer is replaced for the dataset's classes (default: none)")
     p.add_argument("--weights", metavar="FILE",
                    help="the pretrained weights file (offline); without --pretrained, any weights file of --arch "
-                        "(e.g. another run's best.pt)")
+                        "(e.g. another run's best.pt) (default: none)")
     p.add_argument("--finetune", choices=Finetune.values(),
-                   help="with pretrained weights: train all layers (default), the new last layer only, or the "
-                        "pretrained layers at 0.1× the LR")
-    p.add_argument("--augment", metavar="A,B", help="comma-separated: crop,flip,pca,scale")
-    p.add_argument("--input-size", type=int)
-    p.add_argument("--val-fraction", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+                   help="with pretrained weights: train all layers, the new last layer only, or the "
+                        f"pretrained layers at 0.1× the LR ({_default('finetune')})")
+    p.add_argument("--augment", metavar="A,B",
+                   help="comma-separated augmentations: crop, flip, pca, scale (default: none)")
+    p.add_argument("--input-size", type=int,
+                   help=f"side of the square input in pixels (default: {size_rule})")
+    p.add_argument("--paper-size", action="store_true",
+                   help="train at the paper's input size (224 for AlexNet, VGG, GoogLeNet) instead of the "
+                        "dataset's: slower and heavier, the same information (default: off)")
+    p.add_argument("--val-fraction", type=float,
+                   help=f"share of the training images held out for validation when the dataset has no "
+                        f"validation split ({_default('val_fraction')})")
+    p.add_argument("--seed", type=int, help=f"seed of the initialisation, split and shuffling ({_default('seed')})")
+    p.add_argument("--device", help=f"auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps "
+                                    f"({_default('device')})")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="mixed precision on CUDA (default on)")
+                   help="mixed precision on CUDA, bf16 where supported (default: on)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="compile the model with torch.compile: the first batches wait for the compile "
                         "(~15 s for LeNet-5 on 2 CPU cores), later ones run faster (+20-30%% there); "
-                        "pays on long runs")
-    p.add_argument("--data-root", help="where datasets are downloaded and read")
-    p.add_argument("--out", help="the run folder (default: a new folder in the runs directory)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+                        "pays on long runs; Stop then acts between batches (default: off)")
+    p.add_argument("--estimate", action="store_true",
+                   help="measure a few steps and print the time per epoch and the peak memory, without "
+                        "training (default: off; every training prints the estimate and warns when the "
+                        "memory would not fit)")
+    p.add_argument("--data-root", help="where datasets are downloaded and read (default: $CNNSTUDIO_DATA, or the "
+                                       "user data folder)")
+    p.add_argument("--out", help="the run folder (default: a new folder in the runs directory, $CNNSTUDIO_RUNS "
+                                 "or the user data folder)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a stopped or finished run in its folder (default: a new run)")
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train with N processes on this machine (torchrun; N GPUs with --device cuda, else CPU "
-                        "processes); --batch-size stays the global batch")
+                        "processes); --batch-size stays the global batch (default: one process)")
     p.add_argument("--sync-bn", action="store_true", default=None,
-                   help="distributed on CUDA: BatchNorm statistics over all GPUs (SyncBatchNorm)")
+                   help="distributed on CUDA: BatchNorm statistics over all GPUs (SyncBatchNorm) (default: off)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("classify", help="top-k classes of image files with a trained run, or ImageNet weights",
                        usage="%(prog)s [-h] [options] (RUN_DIR | --pretrained NAME) IMAGE [IMAGE ...]")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (with --pretrained: the first image)")
-    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, …)")
     p.add_argument("--pretrained", metavar="NAME",
                    help="torchvision's ImageNet weights instead of a run: alexnet, vgg11 … vgg19, vgg11_bn … "
                         "vgg19_bn, googlenet (from torch hub's cache, downloaded when missing)")
     p.add_argument("--weights", metavar="FILE.pth", help="with --pretrained: a local weights file (offline)")
-    p.add_argument("--top", type=int, default=5)
-    p.add_argument("--which", choices=("best", "last"), default="best")
-    p.add_argument("--tencrop", action="store_true", help="average over ten crops (AlexNet)")
+    p.add_argument("--top", type=int, default=5, help="how many classes to show per image (default: 5)")
+    p.add_argument("--which", choices=("best", "last"), default="best",
+                   help="the checkpoint: best validation accuracy or the latest (default: best)")
+    p.add_argument("--tencrop", action="store_true",
+                   help="average over ten crops, as AlexNet's paper did (default: off)")
     p.add_argument("--no-invert", action="store_true",
                    help="keep a grey image's colours even when its ground is the opposite of the training "
                         "images' (by default a digit drawn black on white is inverted for an MNIST model)")
@@ -381,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("runs", help="past runs with their best validation accuracy")
-    p.add_argument("--root", help="runs directory (default: the user data folder)")
+    p.add_argument("--root", help="runs directory (default: $CNNSTUDIO_RUNS, or the user data folder)")
     p.set_defaults(func=_cmd_runs)
 
     from cnnstudio.cli_inspect import add_commands
@@ -390,17 +479,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
+
+
+def _no_display() -> bool:
+    """True on Linux/BSD when there is nowhere to show a window (Qt would abort with exit 134)."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return False
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
+    if platform in _HEADLESS_PLATFORMS:
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (`cnnstudio list | head -2`): no traceback.
+
+    Python's own advice: point stdout at devnull so the interpreter's final flush is quiet.
+    Exit 141 = 128 + SIGPIPE, what a command killed by the broken pipe would return.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cnnstudio` console script and `python -m cnnstudio`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # train --nproc hands the same arguments to torchrun
     if args.command is None:
+        if _no_display():
+            print("cnnstudio: no display: the app needs a graphical session — set DISPLAY (or WAYLAND_DISPLAY), "
+                  "or use the command line (cnnstudio --help)", file=sys.stderr)
+            return EXIT_USAGE
         from cnnstudio.gui.app import main as app_main
 
         return app_main(sys.argv[:1])
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except CnnStudioError as err:
         print(f"cnnstudio: {err}", file=sys.stderr)
         return EXIT_USAGE

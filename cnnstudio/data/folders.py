@@ -45,6 +45,7 @@ __all__ = [
     "cache_file",
     "decode_for_store",
     "scan_folder",
+    "typical_image_size",
 ]
 
 DEFAULT_MEMORY_BUDGET = 1_500_000_000  # bytes of decoded uint8 images held in memory
@@ -188,6 +189,29 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+def typical_image_size(path: str | os.PathLike[str], *, sample: int = 24) -> int | None:
+    """The median shorter side of a folder's first `sample` images (headers only: no decode).
+
+    What "the dataset's size" means for a folder when choosing the input size; None when
+    no image can be read (the scan then says why in words).
+    """
+    root = Path(path)
+    sides: list[int] = []
+    for current, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        for name in sorted(files):
+            if is_hidden(name) or not has_file_allowed_extension(name, IMG_EXTENSIONS):
+                continue
+            try:
+                with Image.open(os.path.join(current, name)) as img:  # reads the header only
+                    sides.append(min(img.size))
+            except (OSError, ValueError, Image.DecompressionBombError):
+                continue
+            if len(sides) >= sample:
+                return int(np.median(sides))
+    return int(np.median(sides)) if sides else None
+
+
 def scan_folder(
     path: str | os.PathLike[str],
     *,
@@ -209,7 +233,9 @@ def scan_folder(
     given = os.fspath(path)
     root = Path(given).expanduser()
     if not root.exists():
-        raise DatasetError(f"the folder {given} does not exist ({root.absolute()})")
+        absolute = str(root.absolute())
+        where = f" ({absolute})" if absolute != given else ""  # the full path only when it adds something
+        raise DatasetError(f"the folder {given} does not exist{where}")
     if not root.is_dir():
         raise DatasetError(f"{given} is not a folder: give a folder with one sub-folder of images per class")
     root = root.resolve()

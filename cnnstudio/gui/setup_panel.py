@@ -86,6 +86,7 @@ class SetupPanel(QWidget):
         self._recipe_arch: str | None = None  # whose quick-start recipe the training settings show
         self.option_widgets: dict[str, QWidget] = {}
         self._folders: list[str] = []
+        self._folder_sizes: dict[str, int | None] = {}  # a folder's typical image side, once measured
         self._pending_device: str | None = None
         self._augment_boxes: dict[str, QCheckBox] = {}
         self._build()
@@ -136,7 +137,19 @@ class SetupPanel(QWidget):
         self.input_size_spin.setRange(1, 1024)
         self.input_size_spin.setSuffix(" px")
         self.input_size_spin.setToolTip("Side of the square image the network sees; images are resized to it")
-        model_form.addRow("Input size", self.input_size_spin)
+        self.paper_size_button = QPushButton("Paper size")
+        self.paper_size_button.setToolTip("Train at the paper's input size: slower and far heavier on small "
+                                          "datasets, whose images hold no more detail than their own size")
+        self.paper_size_button.clicked.connect(lambda: self.apply_size_rule(paper_size=True))
+        size_row = QHBoxLayout()
+        size_row.setContentsMargins(0, 0, 0, 0)
+        size_row.addWidget(self.input_size_spin, 1)
+        size_row.addWidget(self.paper_size_button)
+        model_form.addRow("Input size", size_row)
+        self.size_hint = plain(QLabel())
+        self.size_hint.setObjectName("hint")
+        self.size_hint.setWordWrap(True)
+        model_form.addRow(self.size_hint)
         self.input_error = plain(QLabel())  # the engine's message may name a folder
         self.input_error.setObjectName("inlineError")
         self.input_error.setWordWrap(True)
@@ -421,11 +434,49 @@ class SetupPanel(QWidget):
 
     # ------------------------------------------------------------------ reactions
     def _on_arch_changed(self) -> None:
-        info = self._arch_infos[self.arch_name]
-        with QSignalBlocker(self.input_size_spin):
-            self.input_size_spin.setValue(info.default_size)
         self._rebuild_options()
+        self.apply_size_rule()
         self._follow_quick_start()
+
+    def apply_size_rule(self, *, paper_size: bool = False) -> None:
+        """Set the input size by the engine's rule: the dataset's own size raised to the
+        architecture's minimum (VGG on 28×28 digits: 32), or the paper's with `paper_size`."""
+        from cnnstudio.training.input_size import choose_input_size
+
+        dataset = self.dataset
+        if dataset == _OPEN_FOLDER:
+            return
+        try:
+            data_catalog.get_info(dataset)
+            native = None  # the rule reads the catalog's size
+        except UnknownNameError:
+            native = self._folder_sizes.get(dataset)  # measured in the background (below)
+            if native is None and dataset not in self._folder_sizes and self._state.torch_ready:
+                self._measure_folder(dataset)
+            dataset_arg = None if native is None else dataset
+            choice = choose_input_size(self.arch_name, dataset_arg, arch_options=self.arch_options(),
+                                       native_size=native, paper_size=paper_size)
+        else:
+            choice = choose_input_size(self.arch_name, dataset, arch_options=self.arch_options(), paper_size=paper_size)
+        with QSignalBlocker(self.input_size_spin):
+            self.input_size_spin.setValue(choice.size)
+        self.size_hint.setText(choice.sentence)
+        self.paper_size_button.setText(f"Paper size ({choice.paper})")
+        self.paper_size_button.setEnabled(choice.size != choice.paper)
+        self._push_selection()
+
+    def _measure_folder(self, folder: str) -> None:
+        from cnnstudio.data.folders import typical_image_size
+
+        self._folder_sizes[folder] = None  # measuring: asked once
+
+        def measured(side: int | None) -> None:
+            self._folder_sizes[folder] = side
+            if side is not None and self.dataset == folder:
+                self.apply_size_rule()
+
+        self._state.run_in_background(typical_image_size, folder, on_done=measured, on_error=lambda _exc: None,
+                                      key=f"folder-size-{id(self)}")
 
     # The settings an architecture's quick-start recipe may change (training.config.default_config).
     _RECIPE_FIELDS = ("batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "init")
@@ -473,7 +524,7 @@ class SetupPanel(QWidget):
                 widget.setValue(float(value))
                 widget.valueChanged.connect(self._on_option_changed)
             widget.setToolTip(spec.help)
-            label = QLabel(spec.name.replace("_", " ").capitalize())
+            label = QLabel(spec.label)
             label.setToolTip(spec.help)
             self.options_form.addRow(label, widget)
             self.option_widgets[spec.name] = widget
@@ -491,6 +542,7 @@ class SetupPanel(QWidget):
         self._push_selection()
 
     def _on_input_size_changed(self) -> None:
+        self.size_hint.setText(f"{self.input_size_spin.value()}×{self.input_size_spin.value()}: your choice")
         self._push_selection()
 
     def _on_dataset_activated(self, index: int) -> None:
@@ -532,7 +584,7 @@ class SetupPanel(QWidget):
     def _on_dataset_changed(self) -> None:
         if self.dataset == _OPEN_FOLDER:
             return  # the dialog decides what happens next
-        self._push_selection()
+        self.apply_size_rule()
 
     def _on_optimizer_changed(self) -> None:
         self.momentum_spin.setEnabled(self.optimizer_combo.currentData() == Optimizer.SGD)
@@ -571,7 +623,7 @@ class SetupPanel(QWidget):
 
     def _refresh_arch_facts(self, params: int | None = None) -> None:
         info = self._arch_infos[self.arch_name]
-        facts = f"{info.paper}, {info.year} · {info.depth} layers"
+        facts = f"{info.citation} · {info.depth} layers"
         if params is not None:
             facts += f" · {format_compact(params)} parameters here"
         self.arch_facts.setText(facts)

@@ -18,7 +18,7 @@ from cnnstudio.errors import CnnStudioError, ImageError
 if TYPE_CHECKING:
     from cnnstudio.training.pretrained import PretrainedModel
 
-__all__ = ["Prediction", "Predictor", "border_brightness", "dark_ground"]
+__all__ = ["Prediction", "Predictor", "border_brightness", "dark_ground", "input_warnings"]
 
 
 # A grey dataset whose mean pixel is under this is light strokes on a dark ground (MNIST's
@@ -27,6 +27,15 @@ DARK_DATASET_MEAN = 0.35
 UNCLEAR_GROUND = 0.4  # a border between this and 1 − this (0–1 brightness) is not inverted
 INVERTED_NOTE = "colours inverted to match the training images: light on dark"
 INVERTED_TO_LIGHT_NOTE = "colours inverted to match the training images: dark on light"
+
+# How far an input may be from the training images before a prediction says so. A
+# network's softmax is confident on anything (a blank square scores 99 % for some digit),
+# so these look at the input itself, never at the scores.
+TINY_SIDE = 8  # pixels: under this an image holds too little to recognise anything
+COLOURFUL = 0.06  # mean (max − min) over R, G, B in 0–1: above this a photo is in colour
+BLANK_STD = 2 / 255  # pixel standard deviation under this: one colour all over
+FAR_MEAN = 1.5  # |image mean − dataset mean| in dataset standard deviations
+LOW_CONTRAST = 0.25  # image std / dataset std under this: a washed-out, near-flat image
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,17 @@ class Prediction:
     note: str | None = None
     seen: torch.Tensor | None = None
     inverted: bool = False
+    # How the input differs from the training images (also in `note`); never a refusal.
+    warnings: tuple[str, ...] = ()
 
     @property
     def top1(self) -> tuple[str, float]:
         return self.topk[0]
+
+    @property
+    def low_confidence(self) -> bool:
+        """True when the input is far from the training data: the scores say little about it."""
+        return bool(self.warnings)
 
 
 def dark_ground(spec: DatasetSpec) -> bool | None:
@@ -67,6 +83,63 @@ def border_brightness(image: torch.Tensor) -> float:
     left, right = image[:, 1:-1, 0], image[:, 1:-1, -1]
     ring = torch.cat([top.flatten(), bottom.flatten(), left.flatten(), right.flatten()])
     return float(ring.float().mean()) / 255.0
+
+
+def _colourful(img: object) -> bool:
+    """Whether a decoded "L"/"RGB" PIL image has real colour (not grey stored as RGB)."""
+    if getattr(img, "mode", "L") != "RGB":
+        return False
+    import numpy as np
+
+    small = np.asarray(img.resize((64, 64)) if max(img.size) > 64 else img, dtype=np.int16)  # type: ignore[attr-defined]
+    return float((small.max(axis=2) - small.min(axis=2)).mean()) / 255.0 > COLOURFUL
+
+
+def input_warnings(image: torch.Tensor, seen: torch.Tensor, spec: DatasetSpec, *, input_size: int,
+                   colourful: bool, grey_source: bool) -> tuple[str, ...]:
+    """How an input differs from the training images, in words (empty when it looks like them).
+
+    `image` is the decoded uint8 C×H×W image at the dataset's channels (after any
+    inversion), `seen` what the network got (C×S×S); `colourful`/`grey_source` describe
+    the file before its channels were converted.
+    """
+    notes: list[str] = []
+    height, width = (int(v) for v in image.shape[1:])
+    trained = f"{spec.native_size}×{spec.native_size}"
+    tiny = min(height, width) < TINY_SIDE
+    if tiny:
+        notes.append(f"a {width}×{height} image is far too small to show what the network learnt from "
+                     f"{trained} images")
+    elif 2 * min(height, width) < input_size:
+        notes.append(f"a small image ({width}×{height}) enlarged to {input_size}×{input_size}: blurrier than "
+                     "the training images")
+    if spec.channels == 1 and colourful:
+        notes.append("a colour image for a network trained on grey images: it sees the brightness only")
+    elif spec.channels == 3 and grey_source:
+        notes.append("a grey image for a network trained on colour images")
+    pixels = seen.float().flatten(1) / 255.0  # C × S·S
+    if float(pixels.std()) < BLANK_STD:
+        if not tiny:
+            notes.append("a blank image (one colour all over): there is nothing to recognise")
+        return tuple(notes)
+    dark = dark_ground(spec)
+    if dark is not None:
+        border = border_brightness(image)
+        if (border > UNCLEAR_GROUND) if dark else (border < 1 - UNCLEAR_GROUND):
+            ground = "dark" if dark else "light"
+            notes.append(f"its background ({border:.0%} bright) is not the {ground} ground of the training images")
+    mean = torch.tensor(spec.mean)
+    std = torch.tensor(spec.std).clamp_min(1e-3)
+    image_mean = pixels.mean(dim=1)
+    far = ((image_mean - mean) / std).abs()
+    worst = int(far.argmax())
+    if float(far[worst]) > FAR_MEAN:
+        side = "darker" if float(image_mean[worst]) < float(mean[worst]) else "brighter"
+        notes.append(f"much {side} than the training images (mean brightness {float(image_mean.mean()):.2f}, "
+                     f"theirs {float(mean.mean()):.2f})")
+    if float((pixels.std(dim=1) / std).mean()) < LOW_CONTRAST:
+        notes.append("much lower contrast than the training images")
+    return tuple(notes)
 
 
 class Predictor:
@@ -104,10 +177,10 @@ class Predictor:
 
         model, spec, config = load_model(run_dir, which=which, device=device)
         input_size = config.input_size
-        if input_size is None:
-            from cnnstudio.models.catalog import get_info
+        if input_size is None:  # runs always store theirs; a hand-written config may not
+            from cnnstudio.training.input_size import config_input_size
 
-            input_size = get_info(config.arch).default_size
+            input_size = config_input_size(config, fallback_native=spec.native_size).size
         return cls(model, spec, input_size=input_size, in_channels=spec.channels, device=device,
                    auto_invert=auto_invert)
 
@@ -150,7 +223,10 @@ class Predictor:
                       tencrop: bool = False) -> list[Prediction | ImageError]:
         """Top-k for each file; a file that cannot be used comes back as its `ImageError`.
 
-        One bad file never stops the others from being classified.
+        One bad file never stops the others from being classified. An image far from the
+        training data (tiny, blank, the wrong colours or ground, odd brightness) is still
+        classified; its `warnings` (also in `note`) say how it differs, `low_confidence`
+        flags it.
         """
         if top_k < 1:
             raise CnnStudioError(f"top-k must be at least 1; got {top_k}")
@@ -168,5 +244,10 @@ class Predictor:
                 change = INVERTED_NOTE if dark_ground(self.spec) else INVERTED_TO_LIGHT_NOTE
                 note = f"{note}; {change}" if note else change
             probs, seen = self._run(image, tencrop=tencrop)
-            results.append(Prediction(str(path), self.topk(probs, top_k), note, seen=seen, inverted=inverted))
+            colourful = _colourful(img)
+            warnings = input_warnings(image, seen, self.spec, input_size=self.input_size, colourful=colourful,
+                                      grey_source=not colourful)
+            note = "; ".join(part for part in (note, *warnings) if part) or None
+            results.append(Prediction(str(path), self.topk(probs, top_k), note, seen=seen, inverted=inverted,
+                                      warnings=warnings))
         return results

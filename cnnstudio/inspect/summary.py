@@ -28,12 +28,17 @@ class LayerInfo:
     output_shape: tuple[int, ...]  # without the batch dimension
     params: int
     trainable_params: int
-    macs: int
+    macs: int  # multiply-accumulates per image of a convolution or a fully connected layer; 0 for others
 
 
 @dataclass(frozen=True)
 class ModelSummary:
-    """Every leaf layer of a model at one input shape, with totals."""
+    """Every leaf layer of a model at one input shape, with totals.
+
+    `aux_params`/`aux_macs` are the share of the auxiliary heads (GoogLeNet's two extra
+    classifiers, used in training only and dropped at inference); the totals include them,
+    `main_params`/`main_macs` do not.
+    """
 
     layers: tuple[LayerInfo, ...]
     input_shape: tuple[int, ...]  # C, H, W
@@ -41,6 +46,24 @@ class ModelSummary:
     total_params: int
     trainable_params: int
     total_macs: int
+    aux_params: int = 0
+    aux_macs: int = 0
+
+    @property
+    def main_params(self) -> int:
+        """Parameters of the network used at inference (the total minus the auxiliary heads)."""
+        return self.total_params - self.aux_params
+
+    @property
+    def main_macs(self) -> int:
+        """MACs per image of the network used at inference."""
+        return self.total_macs - self.aux_macs
+
+    def params_text(self) -> str:
+        """"61,706", or "6,998,552 main network + 6,379,728 aux heads = 13,378,280"."""
+        if not self.aux_params:
+            return f"{self.total_params:,}"
+        return f"{self.main_params:,} main network + {self.aux_params:,} aux heads = {self.total_params:,}"
 
 
 def _shape_without_batch(shape: object) -> tuple[int, ...]:
@@ -49,6 +72,18 @@ def _shape_without_batch(shape: object) -> tuple[int, ...]:
     if isinstance(shape, (list, tuple)) and shape:  # a tuple of outputs: show the first
         return _shape_without_batch(shape[0])
     return ()
+
+
+# Layers that multiply-accumulate their inputs with weights. torchinfo gives every layer
+# with a `weight` "batch × weight.numel()" mult-adds, which for BatchNorm is one per
+# channel (128), not per pixel: a figure that measures nothing. Normalisation, activations
+# and pooling do elementwise work, not multiply-accumulates: they show "–" (0).
+_MAC_LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
+
+
+def _aux_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Qualified-name prefixes of the model's auxiliary heads (`model.aux_heads`)."""
+    return tuple(f"{name}." for name in getattr(model, "aux_heads", ()))
 
 
 def summarize(model: nn.Module, input_shape: tuple[int, int, int], *, device: str | torch.device | None = None,
@@ -86,19 +121,25 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int], *, device: st
                 params=int(info.num_params),
                 trainable_params=int(info.trainable_params),
                 # torchinfo counts MACs for the whole batch
-                macs=int(info.macs) // batch_size,
+                macs=int(info.macs) // batch_size if isinstance(info.module, _MAC_LAYERS) else 0,
             )
         )
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    output_shape = layers[-1].output_shape if layers else ()
+    aux = _aux_prefixes(model)
+    aux_params = sum(p.numel() for name, p in model.named_parameters() if name.startswith(aux))
+    main_layers = [layer for layer in layers if not layer.name.startswith(aux)]
+    output_shape = main_layers[-1].output_shape if main_layers else ()
+    total_macs = sum(layer.macs for layer in layers)
     return ModelSummary(
         layers=tuple(layers),
         input_shape=tuple(input_shape),
         output_shape=output_shape,
         total_params=total,
         trainable_params=trainable,
-        total_macs=sum(layer.macs for layer in layers),
+        total_macs=total_macs,
+        aux_params=aux_params if aux else 0,
+        aux_macs=total_macs - sum(layer.macs for layer in main_layers),
     )
 
 
@@ -109,11 +150,13 @@ def summarize_arch(name: str, *, in_channels: int = 3, num_classes: int = 1000, 
     Raises `InputTooSmallError` (with the minimum size) before building anything when the
     input is too small for the design.
     """
-    from cnnstudio.models.catalog import get_info
     from cnnstudio.models.registry import build_model, check_input_size
+    from cnnstudio.training.input_size import choose_input_size
 
-    size = input_size or get_info(name).default_size
-    check_input_size(name, size)
+    # No size given: the paper's, as for the paper's own network (a dataset's size comes
+    # from `choose_input_size(name, dataset)`, which the faces call first).
+    size = choose_input_size(name, input_size=input_size, arch_options=options or None).size
+    check_input_size(name, size, **options)
     with torch.device("meta"):
         model = build_model(name, in_channels=in_channels, num_classes=num_classes, **options)
     # Train mode so optional heads that only run in training (GoogLeNet's auxiliary
@@ -132,7 +175,7 @@ def format_summary(summary: ModelSummary) -> str:
     header = ("Layer", "Type", "Output shape", "Params", "MACs")
     rows = [
         ("  " * (layer.depth - 1) + layer.name, layer.type, "×".join(map(str, layer.output_shape)),
-         f"{layer.params:,}", f"{layer.macs:,}")
+         f"{layer.params:,}", f"{layer.macs:,}" if layer.macs else "–")
         for layer in summary.layers
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -146,8 +189,13 @@ def format_summary(summary: ModelSummary) -> str:
     out = [line(header), rule, *(line(r) for r in rows), rule]
     out.append(f"Input shape: {'×'.join(map(str, summary.input_shape))}")
     out.append(f"Output shape: {'×'.join(map(str, summary.output_shape))}")
-    out.append(f"Total MACs: {summary.total_macs:,}")
-    # The total comes last: it is the figure people check against the papers.
+    if summary.aux_macs:
+        out.append(f"Total MACs: {summary.main_macs:,} main network + {summary.aux_macs:,} aux heads = "
+                   f"{summary.total_macs:,} per image")
+    else:
+        out.append(f"Total MACs: {summary.total_macs:,} per image")
     out.append(f"Trainable params: {summary.trainable_params:,}")
-    out.append(f"Total params: {summary.total_params:,}")
+    # The total comes last: it is the figure people check against the papers (GoogLeNet's
+    # 7.0 M is its main network: the auxiliary heads are dropped at inference).
+    out.append(f"Total params: {summary.params_text()}")
     return "\n".join(out)

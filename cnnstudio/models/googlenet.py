@@ -116,6 +116,7 @@ class GoogLeNet(ClassicCNN):
         super().__init__(arch_name="googlenet", in_channels=in_channels,
                          min_size=GOOGLENET_MIN_SIZE if aux_logits else GOOGLENET_NO_AUX_MIN_SIZE)
         self.aux_logits = aux_logits
+        self.aux_heads = ("aux1", "aux2") if aux_logits else ()  # what a summary counts apart
 
         def norm() -> nn.Module:
             return LocalResponseNorm() if lrn else nn.Identity()

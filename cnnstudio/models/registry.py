@@ -16,7 +16,7 @@ from torch import nn
 from cnnstudio.errors import CnnStudioError, InputTooSmallError
 from cnnstudio.models.catalog import OptionSpec, get_info
 
-__all__ = ["OptionValueError", "build_model", "check_input_size", "resolve_options"]
+__all__ = ["OptionValueError", "build_model", "check_input_size", "min_input_size", "resolve_options"]
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -96,16 +96,21 @@ def build_model(name: str, *, in_channels: int = 3, num_classes: int = 1000, **o
     return model
 
 
+def min_input_size(name: str, **options: object) -> int:
+    """The smallest square side `name` accepts with these options (the catalog's for the defaults)."""
+    info = get_info(name)
+    if not options:
+        return info.min_size
+    with torch.device("meta"):  # no weights are allocated: this is only to read the geometry
+        return int(build_model(name, **options).min_size)
+
+
 def check_input_size(name: str, size: int, **options: object) -> None:
     """Refuse, before any work, a square input of side `size` that `name`'s design cannot take.
 
     Without options the catalog's minimum (for the default options) applies; with options
     the minimum of that exact variant (GoogLeNet without auxiliary heads takes smaller inputs).
     """
-    info = get_info(name)
-    minimum = info.min_size
-    if options:
-        with torch.device("meta"):  # no weights are allocated: this is only to read the geometry
-            minimum = build_model(name, **options).min_size
+    minimum = min_input_size(name, **options)
     if size < minimum:
         raise InputTooSmallError.for_size(name, minimum, size)

@@ -8,7 +8,9 @@ cudnn.benchmark.
 
 Control is cooperative and thread-safe: `request_stop()`, `pause()` and `resume()` set
 `threading.Event`s that the loop checks between batches, so another thread (the app's
-window) can steer a fit running on a worker thread. A stop still saves `last.pt`.
+window) can steer a fit running on a worker thread. A stop is also checked between layers
+(`interrupt.LayerInterrupt`): the batch in progress is discarded, so Stop acts within a
+layer's time even when one batch takes minutes. A stop still saves `last.pt`.
 
 Faults: a NaN/Inf loss raises `TrainingError` naming the epoch, batch and learning rate,
 and leaves the last good checkpoint as it was. A CUDA out-of-memory error frees memory,
@@ -40,11 +42,12 @@ from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart
 from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
 from cnnstudio.training.config import TrainConfig
+from cnnstudio.training.interrupt import Interrupted, LayerInterrupt
 
 if TYPE_CHECKING:
     from cnnstudio.data.loaders import DatasetBundle
 
-__all__ = ["Trainer", "resolve_device"]
+__all__ = ["Trainer", "make_optimizer", "resolve_device"]
 
 T = TypeVar("T")
 
@@ -75,6 +78,20 @@ def resolve_device(name: str) -> torch.device:
     if device.type == DeviceKind.MPS and not torch.backends.mps.is_available():
         raise TrainingError(f"device {name} is not available on this machine — use --device cpu or auto")
     return device
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer `config` asks for, over `model`'s parameters (the trainer's and the estimate's);
+    fine-tuning's groups when it starts from pretrained weights."""
+    from cnnstudio.training.finetune import param_groups
+
+    params = param_groups(model, config)  # all parameters, unless fine-tuning says otherwise
+    if config.optimizer == Optimizer.SGD:
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=config.weight_decay)
+    if config.optimizer == Optimizer.ADAM:
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -128,9 +145,9 @@ def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str
     """
     from cnnstudio.data.loaders import load_dataset
     from cnnstudio.data.transforms import crop_source_size
-    from cnnstudio.models.catalog import get_info
+    from cnnstudio.training.input_size import config_input_size
 
-    input_size = config.input_size or get_info(config.arch).default_size
+    input_size = config_input_size(config).size
     store_size = crop_source_size(input_size) if {"crop", "scale"} & set(config.augment) else input_size
     return load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction, seed=config.seed,
                         progress=progress, cancel=cancel, store_size=store_size, download=download)
@@ -168,11 +185,16 @@ class Trainer:
         self._model_lock = threading.Lock()  # held while the weights change; snapshot_model waits on it
         self._dist: Any = None  # a distributed.DistContext under torchrun (set by fit)
         self._main = True  # the process that writes the run folder
+        self._interrupt: LayerInterrupt | None = None
 
     # -- control from any thread -------------------------------------------------------
 
     def request_stop(self) -> None:
-        """Ask the fit to stop before its next batch (also releases a pause); it still saves last.pt."""
+        """Ask the fit to stop at its next layer (also releases a pause); it still saves last.pt.
+
+        The batch in progress is discarded (its optimizer step never runs), so a stop acts
+        within one layer's time even when one batch takes minutes.
+        """
         self._stop.set()
         self._running.set()
 
@@ -234,6 +256,9 @@ class Trainer:
             # Streaming loaders keep worker processes alive; a finished fit must not.
             self._train_loader = self._val_loader = None
             torch.set_num_threads(threads_before)  # the thread budget is this fit's, not the process's
+            if self._interrupt is not None:
+                self._interrupt.remove()  # the model outlives the fit without the stop hooks
+                self._interrupt = None
         writer.finish("stopped" if result.stopped_early else "finished", result.reason)
         self.callbacks.on_fit_end(self, result)
         return result
@@ -241,8 +266,8 @@ class Trainer:
     # -- setup -------------------------------------------------------------------------
 
     def _setup(self) -> runs.RunWriter:
-        from cnnstudio.models.catalog import get_info
         from cnnstudio.models.registry import build_model, check_input_size, resolve_options
+        from cnnstudio.training.input_size import config_input_size
 
         from cnnstudio.training import distributed
 
@@ -269,8 +294,10 @@ class Trainer:
 
         bundle = self._bundle or load_training_data(cfg)
         self.spec = bundle.spec
-        input_size = cfg.input_size or get_info(cfg.arch).default_size
-        check_input_size(cfg.arch, input_size)
+        # The dataset's size raised to the architecture's minimum unless one was asked for;
+        # a bundle outside the catalog (no folder, no name) tells its own size.
+        input_size = config_input_size(cfg, fallback_native=self.spec.native_size).size
+        check_input_size(cfg.arch, input_size, **cfg.arch_options)
         # The run folder records the resolved settings, so it rebuilds the same model later.
         cfg = self.config = cfg.replace(input_size=input_size, arch_options=resolve_options(cfg.arch, cfg.arch_options))
 
@@ -293,6 +320,10 @@ class Trainer:
         # Validation runs the bare model: DDP would sync buffers at each forward, which
         # needs every rank to take part, and ranks may hold different numbers of batches.
         self._eval_forward = self._forward if self._dist is None else (torch.compile(model) if cfg.compile else model)
+        # The stop flag is checked between layers, so Stop acts inside a long batch. Not under
+        # torchrun (ranks must agree on every batch) nor compiled (the graph would bake it in).
+        if not cfg.compile and self._dist is None:
+            self._interrupt = LayerInterrupt(model, self._stop.is_set)
         if cuda:
             torch.backends.cudnn.benchmark = True
         self._amp_dtype: torch.dtype | None = None
@@ -391,16 +422,7 @@ class Trainer:
             )
 
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        from cnnstudio.training.finetune import param_groups
-
-        cfg = self.config
-        params = param_groups(model, cfg)  # all parameters, unless fine-tuning says otherwise
-        if cfg.optimizer == Optimizer.SGD:
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                   weight_decay=cfg.weight_decay)
-        if cfg.optimizer == Optimizer.ADAM:
-            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return make_optimizer(self.config, model)
 
     def _make_scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
         cfg = self.config
@@ -586,20 +608,24 @@ class Trainer:
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._model_lock:
-                with self._autocast():
-                    out = self._forward(x)
-                    if isinstance(out, tuple):  # GoogLeNetOutputs(logits, aux1, aux2) in train mode
-                        logits, aux1, aux2 = out
-                        main = F.cross_entropy(logits, y)
-                        aux_losses = torch.stack([F.cross_entropy(aux1, y), F.cross_entropy(aux2, y)]).float()
-                        loss = main + cfg.aux_weight * aux_losses.sum()
-                        has_aux = True
-                    else:
-                        logits = out
-                        loss = main = F.cross_entropy(logits, y)
-                        aux_losses = None
-                self._optimizer.zero_grad(set_to_none=True)
-                self._scaler.scale(loss).backward()
+                try:
+                    with self._autocast():
+                        out = self._forward(x)
+                        if isinstance(out, tuple):  # GoogLeNetOutputs(logits, aux1, aux2) in train mode
+                            logits, aux1, aux2 = out
+                            main = F.cross_entropy(logits, y)
+                            aux_losses = torch.stack([F.cross_entropy(aux1, y), F.cross_entropy(aux2, y)]).float()
+                            loss = main + cfg.aux_weight * aux_losses.sum()
+                            has_aux = True
+                        else:
+                            logits = out
+                            loss = main = F.cross_entropy(logits, y)
+                            aux_losses = None
+                    self._optimizer.zero_grad(set_to_none=True)
+                    self._scaler.scale(loss).backward()
+                except Interrupted:  # stopped between two layers: this batch never reaches the weights
+                    self._optimizer.zero_grad(set_to_none=True)
+                    return None
                 self._scaler.step(self._optimizer)
                 self._scaler.update()
             self._global_step += 1
@@ -611,7 +637,9 @@ class Trainer:
             seen += n
             window_seen += n
             now = time.monotonic()
-            if batch == num_batches or now - last_report >= cfg.progress_interval:
+            # The first batch is always reported: a slow network shows its speed and time left
+            # after one batch instead of "–" until the throttle interval has passed.
+            if batch == 1 or batch == num_batches or now - last_report >= cfg.progress_interval:
                 rows = torch.stack(pending).tolist()  # the one sync point
                 first = batch - len(rows) + 1
                 window = [0.0, 0.0, 0.0, 0.0]
@@ -673,8 +701,11 @@ class Trainer:
                     continue
                 if self._channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with self._autocast():
-                    logits = self._eval_forward(x)
+                try:
+                    with self._autocast():
+                        logits = self._eval_forward(x)
+                except Interrupted:
+                    return None
                 logits = logits.float()
                 top = logits.topk(min(5, num_classes), dim=1).indices
                 hits = top == y.unsqueeze(1)

@@ -109,7 +109,10 @@ def test_train_then_classify_good_and_bad_images(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[0] == f"{drawn}  (colours inverted to match the training images: light on dark)"
     assert result.stdout.splitlines()[1:] == lines[1:]
     result = run_cli("classify", str(out), str(drawn), "--top", "3", "--no-invert", tmp_path=tmp_path)
-    assert result.stdout.splitlines()[0] == str(drawn) and result.stdout.splitlines()[1:] != lines[1:]
+    # Kept black on white, it is still classified, and said to be unlike the training images.
+    assert result.stdout.splitlines()[0].startswith(f"{drawn}  (its background (100% bright) is not the dark ground")
+    assert result.stdout.splitlines()[1].startswith("  far from the training images")
+    assert result.stdout.splitlines()[2:] != lines[1:]
 
     result = run_cli("runs", "--root", str(tmp_path), tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr

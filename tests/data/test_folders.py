@@ -169,3 +169,14 @@ def test_file_broken_after_the_scan_is_dropped_not_fatal(tmp_path: Path) -> None
                          device="cpu", seed=0, num_workers=0)
     (x, y), = list(loader)
     assert x.shape[0] == len(bundle.train) - 1 and loader.bad_files == 1
+
+
+def test_a_missing_folder_names_its_path_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    absolute = tmp_path / "nowhere"
+    with pytest.raises(DatasetError) as err:
+        scan_folder(absolute)
+    assert str(err.value) == f"the folder {absolute} does not exist"
+    monkeypatch.chdir(tmp_path)  # a relative path: the full one is worth adding
+    with pytest.raises(DatasetError) as err:
+        scan_folder("nowhere")
+    assert str(err.value) == f"the folder nowhere does not exist ({absolute})"

@@ -58,3 +58,32 @@ def test_text_table_ends_with_the_total() -> None:
     assert lines[-1].startswith("Total params: ")
     assert lines[-2].startswith("Trainable params: ")
     assert any("Conv2d" in line for line in lines)
+
+
+def test_batchnorm_and_other_elementwise_layers_count_no_macs() -> None:
+    # torchinfo's formula gives BatchNorm "batch × weights" = one MAC per channel (128):
+    # a figure that measures nothing. Only convolutions and FC layers multiply-accumulate.
+    summary = summarize_arch("vgg11", in_channels=3, num_classes=10, input_size=32, batch_norm=True)
+    kinds = {layer.type for layer in summary.layers if layer.macs}
+    assert kinds == {"Conv2d", "Linear"}
+    assert all(layer.macs == 0 for layer in summary.layers if layer.type in ("BatchNorm2d", "ReLU", "MaxPool2d"))
+    assert summary.total_macs == sum(layer.macs for layer in summary.layers)
+    rows = [line for line in format_summary(summary).splitlines() if "BatchNorm2d" in line]
+    assert rows and all(line.rstrip().endswith("–") for line in rows)
+
+
+def test_googlenet_totals_are_main_network_plus_aux_heads() -> None:
+    summary = summarize_arch("googlenet", in_channels=3, num_classes=1000, input_size=224)
+    assert (summary.main_params, summary.aux_params) == (6_998_552, 6_379_728)
+    assert summary.main_macs + summary.aux_macs == summary.total_macs and summary.aux_macs > 0
+    lines = format_summary(summary).splitlines()
+    assert lines[-1] == "Total params: 6,998,552 main network + 6,379,728 aux heads = 13,378,280"
+    assert "main network" in next(line for line in lines if line.startswith("Total MACs"))
+    plain = summarize_arch("googlenet", in_channels=3, num_classes=1000, input_size=224, aux_logits=False)
+    assert (plain.total_params, plain.aux_params) == (6_998_552, 0)
+    assert format_summary(plain).splitlines()[-1] == "Total params: 6,998,552"
+
+
+def test_googlenet_without_aux_heads_takes_its_own_smaller_minimum() -> None:
+    assert summarize_arch("googlenet", in_channels=3, num_classes=10, input_size=31, aux_logits=False).input_shape \
+        == (3, 31, 31)

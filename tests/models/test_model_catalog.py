@@ -94,3 +94,34 @@ def test_entries_are_frozen_plain_values():
     with pytest.raises(AttributeError):
         info.min_size = 1  # type: ignore[misc]
     assert hash(info) == hash(get_info("vgg16"))
+
+
+@pytest.mark.parametrize("name", REGISTRY_NAMES)
+def test_citations_name_each_year_once(name):
+    import re
+
+    info = get_info(name)
+    for text in (f"{info.paper}, {info.year}", info.citation):  # how the app and the CLI write them
+        assert not re.search(r"\d{4}, \d{4}", text), text
+        assert text.count(str(info.year)) == 1, text
+    assert get_info("vgg16").citation.endswith("ICLR 2015 (arXiv 2014)")
+    assert get_info("googlenet").citation.endswith("CVPR 2015 (arXiv 2014)")
+
+
+def test_option_labels_live_in_the_catalog():
+    assert get_info("alexnet").option("lrn").label == "LRN"
+    assert get_info("tricks").option("gap").label == "Global average pooling"
+    assert get_info("vgg16").option("batch_norm").label == "BatchNorm"
+    assert get_info("tricks").option("dropout").label == "Dropout"  # the default: the name in words
+    for info in list_models():
+        assert all(spec.label and spec.label[0].isupper() for spec in info.options)
+
+
+def test_only_close_names_are_suggested():
+    with pytest.raises(UnknownNameError) as wrong:
+        get_info("resnet50")
+    assert "did you mean" not in str(wrong.value)
+    with pytest.raises(UnknownNameError, match="did you mean googlenet"):
+        get_info("googlnet")
+    with pytest.raises(UnknownNameError, match="did you mean vgg16"):
+        get_info("vgg-16")

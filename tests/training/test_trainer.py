@@ -325,8 +325,12 @@ def test_callbacks_receive_plain_values_only(run_dir: Path, bundle) -> None:
 def test_batch_reports_are_throttled(run_dir: Path, bundle) -> None:
     recorder = Recorder()
     Trainer(tiny_config(epochs=2, progress_interval=3600.0), [recorder], run_dir=run_dir, bundle=bundle).fit()
-    # Only each epoch's last batch reports when the interval never elapses.
-    assert [(b.epoch, b.batch) for b in recorder.of("batch")] == [(1, 7), (2, 7)]
+    # Only each epoch's first batch (so speed and time left show after one batch) and its
+    # last batch report when the interval never elapses.
+    assert [(b.epoch, b.batch) for b in recorder.of("batch")] == [(1, 1), (1, 7), (2, 1), (2, 7)]
+    first = recorder.of("batch")[0]
+    assert first.images_per_s > 0 and first.eta_s > 0 and first.elapsed_s > 0
+    assert [name for name, _ in recorder.events][:2] == ["fit_start", "batch"]
 
 
 def test_metrics_jsonl_has_one_line_per_epoch(run_dir: Path, bundle) -> None:
