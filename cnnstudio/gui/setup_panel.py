@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.choices import Choice, DeviceKind, Init, Optimizer, Schedule
 from cnnstudio.data import catalog as data_catalog
 from cnnstudio.data.layout import detect_layout
-from cnnstudio.errors import CnnStudioError, UnknownNameError
+from cnnstudio.errors import CnnStudioError, UnknownNameError, describe
 from cnnstudio.gui.format import format_compact
 from cnnstudio.gui.session import FitRequest, TrainingSession, TrainingState
 from cnnstudio.gui.state import StudioState
@@ -59,6 +59,14 @@ def _count_params(arch: str, options: dict[str, Any], in_channels: int, num_clas
 
     return summarize_arch(arch, in_channels=in_channels, num_classes=num_classes, input_size=size,
                           **options).total_params
+
+
+def _estimate(config: TrainConfig) -> Any:
+    """Background job: the engine's estimate of `config` (loads its data, runs a few steps)."""
+    from cnnstudio.training.estimate import estimate_training
+    from cnnstudio.training.trainer import load_training_data
+
+    return estimate_training(config, bundle=load_training_data(config, download=False))
 
 
 def _folder_class_count(path: str) -> int | None:
@@ -212,6 +220,15 @@ class SetupPanel(QWidget):
         self.defaults_button = QPushButton(icon("defaults"), "Paper defaults")
         self.defaults_button.setToolTip("Set the training settings to the architecture's paper recipe")
         train_form.addRow(self.defaults_button)
+        self.estimate_button = QPushButton("Estimate time and memory")
+        self.estimate_button.setToolTip("Measure a few training steps on the chosen device: time per epoch, "
+                                        "total time and peak memory, before committing to a long run")
+        self.estimate_button.clicked.connect(self.estimate)
+        train_form.addRow(self.estimate_button)
+        self.estimate_label = plain(QLabel())
+        self.estimate_label.setObjectName("hint")
+        self.estimate_label.setWordWrap(True)
+        train_form.addRow(self.estimate_label)
         column.addWidget(train_box)
         column.addStretch(1)
         # Long titles ("MNIST sample (5,000 digits, offline)") must not widen the panel.
@@ -555,6 +572,34 @@ class SetupPanel(QWidget):
         else:
             self._select_data(self.dataset_combo, self._state.dataset)
 
+    def estimate(self) -> None:
+        """Measure a few steps of the configured training in the background and say what it costs."""
+        config = self.config()
+        try:
+            config.validate()
+        except CnnStudioError as exc:
+            self._show_estimate(str(exc), warning=True)
+            return
+        self.estimate_button.setEnabled(False)
+        self._show_estimate("Measuring a few training steps…", warning=False)
+        self._state.run_in_background(_estimate, config, on_done=self._on_estimated,
+                                      on_error=lambda exc: self._on_estimated(exc), key=f"estimate-{id(self)}")
+
+    def _on_estimated(self, result: Any) -> None:
+        self.estimate_button.setEnabled(self._session.state == TrainingState.IDLE and self._state.torch_ready)
+        if isinstance(result, BaseException):
+            self._show_estimate(describe(result), warning=True)
+        elif result.warning:
+            self._show_estimate(f"{result.sentence}. {result.warning}", warning=True)
+        else:
+            self._show_estimate(result.sentence, warning=False)
+
+    def _show_estimate(self, text: str, *, warning: bool) -> None:
+        self.estimate_label.setObjectName("inlineError" if warning else "hint")
+        self.estimate_label.style().unpolish(self.estimate_label)
+        self.estimate_label.style().polish(self.estimate_label)
+        self.estimate_label.setText(text)
+
     def open_folder(self) -> None:
         """Ask for an image folder and choose it as the dataset (File ▸ Open image folder…)."""
         index = self.dataset_combo.findData(_OPEN_FOLDER)
@@ -672,7 +717,7 @@ class SetupPanel(QWidget):
         for widget in (self.arch_combo, self.options_box, self.input_size_spin, self.dataset_combo,
                        self.augment_box, self.epochs_spin, self.batch_spin, self.optimizer_combo,
                        self.lr_spin, self.momentum_spin, self.weight_decay_spin, self.schedule_combo,
-                       self.init_combo, self.seed_spin, self.defaults_button):
+                       self.init_combo, self.seed_spin, self.defaults_button, self.estimate_button):
             widget.setEnabled(idle)
         self.device_combo.setEnabled(idle and self._state.torch_ready)
         if idle:

@@ -237,6 +237,7 @@ class TrainingTab(QWidget):
         self._epoch_seconds: list[float] = []
         self._latest_batch: BatchStats | None = None
         self._figures_final = False  # the fit is over: the progress figures keep their last values
+        self._started_at = 0.0  # when the running fit started (monotonic s)
         self._epoch_pushed_at = -math.inf  # when the epoch curves were last pushed (monotonic s)
         self.overlays: dict[str, list[pg.PlotDataItem]] = {}
         self._build()
@@ -415,6 +416,7 @@ class TrainingTab(QWidget):
         self._fix_x_range()
         # Loading is over: the busy bar's animation (60 repaints a second) must not run into training.
         self.progress.setRange(0, 1000)
+        self._started_at = time.monotonic()
         self._timer.start()
 
     def on_progress(self, bundle: tuple[BatchStats, ...]) -> None:
@@ -597,6 +599,12 @@ class TrainingTab(QWidget):
 
     def _update_figures(self) -> None:
         stats = self._latest_batch
+        if stats is None and self._timer.isActive() and not self._figures_final:
+            # Before the first batch has reported (minutes for a VGG step on a CPU): say so,
+            # with the time it has taken, instead of dashes that look frozen.
+            self.stats["batch"].set("first batch…")
+            self.stats["elapsed"].set(format_duration(time.monotonic() - self._started_at))
+            return
         if stats is not None and not self._figures_final:
             epochs_left = self._epochs - stats.epoch
             span = max(self._epochs - self._start_epoch, 1)

@@ -90,6 +90,9 @@ def _minimum(arch: str, options: Mapping[str, object] | None) -> tuple[int, bool
     from cnnstudio.models.catalog import get_info
 
     info = get_info(arch)
+    # Only options that change the design can change its minimum; defaults need no model
+    # built (and so no torch: the window's form asks this before torch has loaded).
+    options = {k: v for k, v in (options or {}).items() if v != info.option(k).default}
     if not options:
         hard = info.min_size
     else:

@@ -81,3 +81,16 @@ def test_the_layers_built_with_all_tricks_are_what_the_panel_shows():
     assert implied["activation"] == "leaky_relu" and "LeakyReLU" in kinds and "Sigmoid" not in kinds
     assert implied["gap"] and isinstance(model.avgpool, __import__("torch").nn.AdaptiveAvgPool2d)
     assert model.avgpool.output_size in (1, (1, 1))
+
+
+def test_the_estimate_button_says_what_a_training_costs_before_start(qtbot, state):
+    panel = SetupPanel(state, TrainingSession(state))
+    qtbot.addWidget(panel)
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("lenet5"))
+    panel.dataset_combo.setCurrentIndex(panel.dataset_combo.findData("mnist-sample"))
+    panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
+    panel.epochs_spin.setValue(3)
+    panel.estimate()
+    qtbot.waitUntil(lambda: "per epoch on CPU" in panel.estimate_label.text(), timeout=60_000)
+    assert "3 epochs" in panel.estimate_label.text() and panel.estimate_button.isEnabled()
+    state.wait_for_background()

@@ -411,3 +411,18 @@ def _new_tab():
 
     state = StudioState()
     return TrainingTab(state, TrainingSession(state))
+
+
+def test_before_the_first_batch_reports_the_tab_says_so_with_the_time_taken(qtbot):
+    from types import SimpleNamespace
+
+    tab = _new_tab()
+    qtbot.addWidget(tab)
+    tab.show()
+    tab.on_started(SimpleNamespace(epochs=2, start_epoch=0, arch="vgg16", input_size=224, device="cpu",
+                                   precision="float32", num_params=1, batch_size=128, run_dir="run"))
+    qtbot.wait(1100)
+    tab.redraw()
+    assert tab.stats["batch"].value.text() == "first batch…"
+    assert tab.stats["elapsed"].value.text() not in ("–", "0:00")  # the clock runs: it is not frozen
+    tab.on_finished(None)

@@ -39,6 +39,9 @@ def test_option_widgets_follow_the_catalog(window, qtbot):
     kinds = {"bool": QCheckBox, "choice": QComboBox, "float": QDoubleSpinBox}
     for spec in info.options:
         assert isinstance(panel.option_widgets[spec.name], kinds[spec.kind])
+    # The size follows the dataset: mnist-sample's 28×28 raised to GoogLeNet's minimum, not the paper's 224.
+    assert panel.input_size_spin.value() == info.min_size and "raised to googlenet's minimum" in panel.size_hint.text()
+    panel.paper_size_button.click()
     assert panel.input_size_spin.value() == info.default_size
     aux = panel.option_widgets["aux_logits"]
     aux.setChecked(not aux.isChecked())
