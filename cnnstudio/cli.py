@@ -88,6 +88,8 @@ def _summary_input(args: argparse.Namespace) -> tuple[int, int, int | None]:
             raise CnnStudioError(f"--input {args.input!r} is not C,H,W (e.g. --input 3,224,224)") from None
         if h != w:
             raise CnnStudioError(f"--input {args.input!r}: only square inputs are supported (H = W)")
+        if c < 1 or h < 1:
+            raise CnnStudioError(f"--input {args.input!r}: channels and sizes must be at least 1")
         channels, size = c, h
     if args.num_classes is not None:
         classes = args.num_classes
@@ -112,16 +114,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     console = ConsoleProgress()
     if args.resume:
-        from cnnstudio.training.runs import open_run
+        from cnnstudio.training.runs import check_not_in_use, open_run
 
         config = open_run(args.resume).config
+        check_not_in_use(args.resume)  # before the data loads; the trainer's lock is the guard
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
         trainer = Trainer(config, callbacks=[console], resume_from=args.resume,
                           bundle=load_training_data(config.validate(), progress=console.loading))
     else:
+        from cnnstudio.training.run_dirs import check_new_run_dir, ensure_runs_root
+        from cnnstudio.training.runs import default_runs_dir
+
         config = train_config(args)
         out = Path(args.out) if args.out else None
+        # Refused before the data loads: a bad --out, an unwritable runs folder.
+        check_new_run_dir(out) if out is not None else ensure_runs_root(default_runs_dir())
         # Loaded here so a download or folder scan shows its progress before training starts.
         trainer = Trainer(config, callbacks=[console], run_dir=out,
                           bundle=load_training_data(config.validate(), progress=console.loading))
@@ -165,20 +173,26 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
-    """Ctrl-C asks the trainer to stop after the current batch (it saves `last.pt`, so the
-    run can be resumed); a second Ctrl-C interrupts at once."""
+    """Ctrl-C or SIGTERM (`timeout`, `kill`, a scheduler) asks the trainer to stop after the
+    current batch: it saves `last.pt` and marks the run stopped, so it can be resumed; a
+    second one interrupts at once."""
     import signal
 
-    def stop(_signum: int, _frame: object) -> None:
-        print("\nstopping after this batch (Ctrl-C again to abort)…", file=sys.stderr)
-        signal.signal(signal.SIGINT, previous)
+    previous = {signal.SIGINT: signal.getsignal(signal.SIGINT), signal.SIGTERM: signal.getsignal(signal.SIGTERM)}
+
+    def stop(signum: int, _frame: object) -> None:
+        again = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        print(f"\nstopping after this batch ({again} again to abort)…", file=sys.stderr)
+        signal.signal(signum, previous[signum])
         trainer.request_stop()
 
-    previous = signal.signal(signal.SIGINT, stop)
+    for signum in previous:
+        signal.signal(signum, stop)
     try:
         return trainer.fit()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
@@ -200,13 +214,24 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from cnnstudio.training.runs import default_runs_dir, list_runs
 
+    from cnnstudio.training.run_files import readable
+
     runs = list_runs(args.root)
     if not runs:
         print(f"no runs yet in {args.root or default_runs_dir()}")
         return 0
     for run in runs:
-        best = f"{run.best_val_acc * 100:.1f} %" if run.best_val_acc is not None else "-"
-        print(f"{run.path}  {run.arch}  {run.dataset}  epochs {run.epochs_done}  best val {best}")
+        if not run.readable:
+            print(f"{readable(str(run.path))}  unreadable: {run.problem}")
+            continue
+        best = f"{run.best_val_acc * 100:.1f} %" if run.best_val_acc is not None else "–"
+        notes = ""
+        if run.skipped_files:
+            notes += f"  ({run.skipped_files:,} unusable files skipped)"
+        if run.problems:
+            notes += "  note: " + "; ".join(run.problems)
+        print(f"{readable(str(run.path))}  {run.variant}  {readable(run.dataset)}  {run.status}  {run.progress_text}  "
+              f"best val {best}  [{run.hyperparameters_text}]{notes}")
     return 0
 
 
@@ -269,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "images' (by default a digit drawn black on white is inverted for an MNIST model)")
     p.set_defaults(func=_cmd_classify)
 
-    p = sub.add_parser("runs", help="past runs with their best validation accuracy")
+    p = sub.add_parser("runs", help="past runs: status, progress (epoch and batch of the saved checkpoint), best "
+                                    "validation accuracy, key settings; one line per unreadable folder")
     p.add_argument("--root", help="runs directory (default: the user data folder)")
     p.set_defaults(func=_cmd_runs)
     return parser
@@ -277,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cnnstudio` console script and `python -m cnnstudio`."""
+    for stream in (sys.stdout, sys.stderr):
+        try:  # a name that is not UTF-8, or a terminal that is not, must never end in a traceback
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
     args = build_parser().parse_args(argv)
     if args.command is None:
         from cnnstudio.gui.app import main as app_main

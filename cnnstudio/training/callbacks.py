@@ -115,7 +115,9 @@ class Callback:
         """The fit is ending with `exc`, which `fit()` raises next."""
 
 
-def _percent(value: float) -> str:
+def _percent(value: float | None) -> str:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return "–"  # no validation set: never "nan %"
     return f"{100 * value:.1f} %"
 
 
@@ -183,9 +185,11 @@ class ConsoleProgress(Callback):
             aux = f"  aux loss {stats.aux1_loss:.2f}/{stats.aux2_loss:.2f}"
         best = "  *" if stats.is_best else ""
         self._clear_bar()
+        val = (f"val loss {stats.val_loss:.2f} acc {_percent(stats.val_acc)}{top5}"
+               if stats.val_acc == stats.val_acc else "no validation")
         self._write(
             f"epoch {stats.epoch}/{stats.epochs}  train loss {stats.train_loss:.2f} acc {_percent(stats.train_acc)}  "
-            f"val loss {stats.val_loss:.2f} acc {_percent(stats.val_acc)}{top5}{aux}  "
+            f"{val}{aux}  "
             f"{stats.seconds:.1f} s  {stats.images_per_s:,.0f} img/s  lr {stats.lr:.3g}{best}\n"
         )
 

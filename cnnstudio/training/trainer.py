@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnstudio.training import runs
+from cnnstudio.training import preflight, run_dirs, runs
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
 from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
@@ -114,6 +114,14 @@ def _cpu_state(state: Any) -> Any:
 
 
 
+def _scan_record(report: Any) -> dict[str, Any] | None:
+    """A folder scan's report as run.json stores it (None for the catalog's datasets)."""
+    if report is None:
+        return None
+    return {"used": int(report.used), "skipped_count": int(report.skipped_count),
+            "skipped": [[str(path), str(reason)] for path, reason in report.skipped]}
+
+
 def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str], None] | None = None,
                        cancel: Callable[[], bool] | None = None) -> DatasetBundle:
     """The dataset of `config`, loaded as every face loads it (the trainer, the CLI, the app).
@@ -126,6 +134,7 @@ def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str
     from cnnstudio.data.transforms import crop_source_size
     from cnnstudio.models.catalog import get_info
 
+    preflight.check_input_fits(config)  # before a dataset is downloaded or scanned for nothing
     input_size = config.input_size or get_info(config.arch).default_size
     store_size = crop_source_size(input_size) if {"crop", "scale"} & set(config.augment) else input_size
     return load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction, seed=config.seed,
@@ -162,6 +171,12 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._model_lock = threading.Lock()  # held while the weights change; snapshot_model waits on it
+        self._run_lock: runs.RunLock | None = None  # the run folder's OS lock, held for the whole fit
+        self._made_dir = False  # this fit created its run folder (a refused start takes it away)
+        self._started = False  # the run folder has been written: from here on a failure is the run's
+        self._has_val = True
+        self._resume_partial: dict[str, Any] | None = None  # where a mid-epoch stop left the epoch
+        self._partial: dict[str, Any] | None = None  # where this fit stopped mid-epoch
 
     # -- control from any thread -------------------------------------------------------
 
@@ -223,6 +238,10 @@ class Trainer:
                     writer.finish("failed", reason)
                 except CheckpointError:
                     pass  # the original failure is what the user needs to see
+            elif not self._started and not self._resume and self.run_dir is not None:
+                # A refused start leaves no half-made run folder behind.
+                run_dirs.discard_new_run_dir(self.run_dir, made=self._made_dir)
+            self._release_run_lock()
             for callback in self.callbacks:
                 callback.on_exception(self, exc)
             raise
@@ -230,9 +249,17 @@ class Trainer:
             # Streaming loaders keep worker processes alive; a finished fit must not.
             self._train_loader = self._val_loader = None
             torch.set_num_threads(threads_before)  # the thread budget is this fit's, not the process's
-        writer.finish("stopped" if result.stopped_early else "finished", result.reason)
+        try:
+            writer.finish("stopped" if result.stopped_early else "finished", result.reason)
+        finally:
+            self._release_run_lock()
         self._emit("on_fit_end", result)
         return result
+
+    def _release_run_lock(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
     def _emit(self, hook: str, payload: Any) -> None:
         for callback in self.callbacks:
@@ -250,21 +277,39 @@ class Trainer:
 
         cfg = self.config
         self.device = resolve_device(cfg.device)
+        preflight.check_input_fits(cfg, device=self.device, channels=self._bundle.spec.channels if self._bundle else None)
         # This thread states its own count: in the app, the GUI thread runs PyTorch on one.
         use_torch_threads(cfg.num_threads)
         checkpoint = None
         if self._resume:
             assert self._run_dir_arg is not None
+            if not self._run_dir_arg.is_dir():
+                raise CheckpointError(f"no run folder at {self._run_dir_arg}")
+            self._run_lock = runs.RunLock.acquire(self._run_dir_arg)  # before reading what another writer may change
             checkpoint = self._load_resume_checkpoint(self._run_dir_arg)
-        elif self._run_dir_arg is not None and (self._run_dir_arg / runs.CONFIG_FILE).exists():
-            raise CnnStudioError(f"{self._run_dir_arg} already holds a run — resume it, or choose a new folder")
         else:
+            if self._run_dir_arg is not None:
+                self._made_dir = run_dirs.prepare_run_dir(self._run_dir_arg)  # refuses a run or a non-empty folder
+                self.run_dir = self._run_dir_arg
+                self._run_lock = runs.RunLock.acquire(self._run_dir_arg)
             torch.manual_seed(cfg.seed)
             random.seed(cfg.seed)
             np.random.seed(cfg.seed)
 
         bundle = self._bundle or load_training_data(cfg)
         self.spec = bundle.spec
+        self._has_val = len(bundle.val) > 0
+        if not self._has_val:
+            if cfg.schedule == "plateau":
+                raise CnnStudioError(
+                    "the validation split is empty (every class has fewer than 2 images), and the plateau schedule "
+                    "needs a validation accuracy — add images, give a val/ folder, or choose another schedule"
+                )
+            self._notice("the validation split is empty (every class has fewer than 2 images): training without "
+                         "validation — best.pt holds the last epoch's weights")
+        report = getattr(bundle, "scan_report", None)
+        if report is not None and report.skipped_count:
+            self._notice(report.summary())
         input_size = cfg.input_size or get_info(cfg.arch).default_size
         check_input_size(cfg.arch, input_size)
         # The run folder records the resolved settings, so it rebuilds the same model later.
@@ -317,16 +362,25 @@ class Trainer:
                 self._batch_size = int(checkpoint["batch_size"])  # keeps an out-of-memory reduction
             self.history = list(checkpoint["history"])
             _set_rng_state(checkpoint["rng"])
+            self._resume_partial = checkpoint.get("partial") or None
+            if self._resume_partial:
+                p = self._resume_partial
+                done = "its training batches" if p.get("train") else f"batch {p['batch']}/{p['batches']}"
+                self._notice(f"resuming inside epoch {p['epoch']} after {done}: the batches before are drawn "
+                             "again but not trained on, so the run goes on exactly as if never stopped")
             self.run_dir = self._run_dir_arg
-        else:
+        elif self.run_dir is None:
             # Created only now, so a dataset or model that fails to load leaves no empty run behind.
-            self.run_dir = self._run_dir_arg or runs.new_run_dir(arch=cfg.arch, dataset=cfg.dataset)
+            self.run_dir = runs.new_run_dir(arch=cfg.arch, dataset=cfg.dataset, options=cfg.arch_options)
+            self._made_dir = True
+            self._run_lock = runs.RunLock.acquire(self.run_dir)
 
-        writer = runs.RunWriter(self.run_dir)
-        writer.start(cfg, self.spec.to_dict(), resumed=checkpoint is not None)
-        if checkpoint is not None:
-            writer.truncate_metrics(self._start_epoch)  # lines written after last.pt was saved
+        writer = runs.RunWriter(self.run_dir)  # removes temp files a kill during a save left
         self._make_loaders()
+        writer.start(cfg, self.spec.to_dict(), resumed=checkpoint is not None, scan=_scan_record(report))
+        if checkpoint is not None:
+            writer.rewrite_metrics(self.history)  # last.pt's own history: later or damaged lines go
+        self._started = True
         return writer
 
     def _initialise(self, model: nn.Module) -> None:
@@ -433,18 +487,33 @@ class Trainer:
         for epoch in range(self._start_epoch + 1, cfg.epochs + 1):
             lr = self._lr()
             started = time.monotonic()
-            train = self._with_oom_retry(lambda: self._train_epoch(epoch))
+            resumed = self._take_resume_partial(epoch)
+            if resumed is not None and resumed.get("train") is not None:
+                train = resumed["train"]  # stopped during validation: the training pass was complete
+            else:
+                # An out-of-memory retry starts the epoch over, at the new batch size.
+                attempts = iter([resumed])
+                train = self._with_oom_retry(lambda: self._train_epoch(epoch, next(attempts, None)))
             val = None if train is None else self._with_oom_retry(self._validate)
             if train is None or val is None:
-                # Stopped mid-epoch: keep the partly trained weights; a resume redoes this epoch.
+                # Stopped mid-epoch: last.pt holds the partly trained weights and where the epoch
+                # stood (batch, running totals, RNG), so a resume continues exactly from there.
+                if train is not None:
+                    self._partial = {"epoch": epoch, "batch": len(self._train_loader),
+                                     "batches": len(self._train_loader), "batch_size": self._batch_size,
+                                     "train": train}
                 writer.save_last(self._checkpoint(epochs_done=epoch - 1))
                 epoch -= 1
                 reason, stopped_early = "stopped by the user", True
                 break
+            self._partial = None
             val_acc = val["val_acc"]
-            is_best = self._best_val_acc is None or val_acc > self._best_val_acc
-            if is_best:
-                self._best_val_acc = val_acc
+            if self._has_val:
+                is_best = self._best_val_acc is None or val_acc > self._best_val_acc
+                if is_best:
+                    self._best_val_acc = val_acc
+            else:
+                is_best = True  # nothing to rank on: best.pt is the last epoch's weights
             plateau_exhausted = self._step_scheduler(val_acc)
             seconds = time.monotonic() - started
             stats = EpochStats(
@@ -453,6 +522,9 @@ class Trainer:
                 images_per_s=train["images_per_s"], aux1_loss=train["aux1"], aux2_loss=train["aux2"], is_best=is_best,
             )
             row = {k: getattr(stats, k) for k in EpochStats.__dataclass_fields__}
+            for key in ("val_loss", "val_acc"):
+                if not math.isfinite(row[key]):
+                    row[key] = None  # no validation: null in the log, never a NaN to rank or print
             row["batch_size"] = self._batch_size
             self.history.append(row)
             writer.append_metrics(row)
@@ -470,6 +542,17 @@ class Trainer:
                 break
         return FitResult(run_dir=str(self.run_dir), epochs_done=epoch, best_val_acc=self._best_val_acc,
                          stopped_early=stopped_early, reason=reason)
+
+    def _take_resume_partial(self, epoch: int) -> dict[str, Any] | None:
+        """The saved state of a mid-epoch stop, if it belongs to `epoch` and this batch size (used once)."""
+        partial, self._resume_partial = self._resume_partial, None
+        if not partial or int(partial.get("epoch", 0)) != epoch:
+            return None
+        if int(partial.get("batch_size", 0)) != self._batch_size:
+            self._notice(f"the batch size changed since the stop (was {partial.get('batch_size')}): "
+                         f"epoch {epoch} starts over from its first batch, with the weights as they were saved")
+            return None
+        return partial
 
     def _lr(self) -> float:
         return float(self._optimizer.param_groups[0]["lr"])
@@ -528,8 +611,10 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type="cuda", dtype=self._amp_dtype)
 
-    def _train_epoch(self, epoch: int) -> dict[str, Any] | None:
-        """One pass over the training set; None when stopped before its end."""
+    def _train_epoch(self, epoch: int, resumed: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """One pass over the training set; None when stopped before its end (`self._partial` then
+        says where). `resumed` is a mid-epoch stop's state: its batches are drawn again (so every
+        random draw after them is the same) but not trained on, and its running totals carried on."""
         assert self.model is not None and self.device is not None
         model, cfg = self.model, self.config
         loader = self._train_loader
@@ -545,10 +630,22 @@ class Trainer:
         seen = window_seen = 0
         has_aux = False
         paused_s = 0.0
-        started = last_report = time.monotonic()
+        skip = 0
+        if resumed is not None:
+            skip = int(resumed["batch"])
+            totals = [float(v) for v in resumed["totals"]]
+            seen, has_aux = int(resumed["seen"]), bool(resumed["has_aux"])
+        started = last_report = time.monotonic() - (float(resumed["elapsed"]) if resumed is not None else 0.0)
         for batch, (x, y) in enumerate(loader, 1):
+            if batch <= skip:
+                continue  # trained before the stop; drawn again only to replay the loader's random stream
             paused_s += self._wait_if_paused()
             if self._stop.is_set():
+                for i, value in enumerate(self._fold_pending(pending, pending_sizes, epoch, batch)):
+                    totals[i] += value
+                self._partial = {"epoch": epoch, "batch": batch - 1, "batches": num_batches,
+                                 "batch_size": self._batch_size, "totals": totals, "seen": seen,
+                                 "has_aux": has_aux, "elapsed": time.monotonic() - started - paused_s, "train": None}
                 return None
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -579,24 +676,7 @@ class Trainer:
             window_seen += n
             now = time.monotonic()
             if batch == num_batches or now - last_report >= cfg.progress_interval:
-                rows = torch.stack(pending).tolist()  # the one sync point
-                first = batch - len(rows) + 1
-                window = [0.0, 0.0, 0.0, 0.0]
-                for offset, (row, size) in enumerate(zip(rows, pending_sizes)):
-                    bad = next((v for i, v in enumerate(row) if i != 1 and not math.isfinite(v)), None)
-                    if bad is not None:
-                        kind = "NaN" if math.isnan(bad) else "infinite"
-                        raise TrainingError(
-                            f"loss became {kind} at epoch {epoch}, batch {first + offset} — "
-                            f"try a lower learning rate (now {self._lr():g})"
-                        )
-                    window[0] += row[0] * size
-                    window[1] += row[1]
-                    if len(row) == 4:
-                        window[2] += row[2] * size
-                        window[3] += row[3] * size
-                pending.clear()
-                pending_sizes.clear()
+                window = self._fold_pending(pending, pending_sizes, epoch, batch + 1)
                 for i in range(4):
                     totals[i] += window[i]
                 now = time.monotonic()
@@ -620,12 +700,39 @@ class Trainer:
             "images_per_s": seen / elapsed,
         }
 
+    def _fold_pending(self, pending: list[torch.Tensor], sizes: list[int], epoch: int, next_batch: int) -> list[float]:
+        """Read back the batches' figures kept on the device (one sync), check them, and sum them:
+        [loss × n, correct, aux1 × n, aux2 × n]. Empties both lists."""
+        window = [0.0, 0.0, 0.0, 0.0]
+        if not pending:
+            return window
+        rows = torch.stack(pending).tolist()  # the one sync point
+        first = next_batch - len(rows)
+        for offset, (row, size) in enumerate(zip(rows, sizes)):
+            bad = next((v for i, v in enumerate(row) if i != 1 and not math.isfinite(v)), None)
+            if bad is not None:
+                kind = "NaN" if math.isnan(bad) else "infinite"
+                raise TrainingError(
+                    f"loss became {kind} at epoch {epoch}, batch {first + offset} — "
+                    f"try a lower learning rate (now {self._lr():g})"
+                )
+            window[0] += row[0] * size
+            window[1] += row[1]
+            if len(row) == 4:
+                window[2] += row[2] * size
+                window[3] += row[3] * size
+        pending.clear()
+        sizes.clear()
+        return window
+
     def _validate(self) -> dict[str, Any] | None:
         """Loss, top-1 and top-5 accuracy on the validation set; None when stopped before its end."""
         assert self.model is not None and self.device is not None
         model, device = self.model, self.device
         model.eval()
         num_classes = len(self.spec.classes)
+        if not self._has_val:
+            return {"val_loss": math.nan, "val_acc": math.nan, "val_top5": None}
         sums = torch.zeros(3, dtype=torch.float32, device=device)  # loss, top-1, top-5
         seen = 0
         with torch.inference_mode():
@@ -673,6 +780,7 @@ class Trainer:
                     history=list(self.history),
                     lr_drops=self._lr_drops,
                     batch_size=self._batch_size,
+                    partial=self._partial or {},
                 )
         return payload
 
