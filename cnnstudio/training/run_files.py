@@ -410,15 +410,15 @@ def check_run_meta(data: Any) -> dict[str, Any]:
         need_int("pid", data["pid"], 1, 2**31 - 1)
     if "host" in data:
         need_str("host", data["host"], max_len=256)
-    if data.get("checkpoint") is not None:
-        point = need_object("checkpoint", data["checkpoint"], "a checkpoint's progress")
-        need_int("checkpoint.epoch", point.get("epoch"), 0, 1_000_000)
-        need_int("checkpoint.batch", point.get("batch", 0), 0, 100_000_000)
-        need_int("checkpoint.batches", point.get("batches", 0), 0, 100_000_000)
+    for key in ("last", "best"):  # what the checkpoint files held when they were last saved
+        if data.get(key) is None:
+            continue
+        point = need_object(key, data[key], "a checkpoint's progress")
+        need_int(f"{key}.epoch", point.get("epoch"), 0, 1_000_000)
+        need_int(f"{key}.batch", point.get("batch", 0), 0, 100_000_000)
+        need_int(f"{key}.batches", point.get("batches", 0), 0, 100_000_000)
         if point.get("batch", 0) > point.get("batches", 0):
-            raise SchemaError("checkpoint.batch", "is past the epoch's last batch")
-        if point.get("best_val_acc") is not None and _is_number(point["best_val_acc"]):
-            need_number("checkpoint.best_val_acc", point["best_val_acc"], 0.0, 1.0)
+            raise SchemaError(f"{key}.batch", "is past the epoch's last batch")
     if data.get("scan") is not None:
         scan = need_object("scan", data["scan"], "a folder scan's report")
         need_int("scan.used", scan.get("used"), 0, 1_000_000_000)

@@ -23,6 +23,7 @@ import math
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
@@ -563,7 +564,11 @@ class Trainer:
         if scheduler is None:
             return False
         if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step()
+            with warnings.catch_warnings():
+                # A resume that lands after an epoch's training (stopped in validation) steps the
+                # schedule before this process's first optimizer step: correct here, not a misuse.
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+                scheduler.step()
             return False
         before = [group["lr"] for group in self._optimizer.param_groups]
         scheduler.step(val_acc)
