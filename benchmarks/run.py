@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/run.py --only a,c      # some sections
 
 Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5,
-(e) launch to first paint and peak memory, (f) training images/s per architecture.
+(e) launch to first paint and peak memory, (f) training images/s per architecture,
+(g) folder scan files/s at 10k and 50k files.
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
 met — this is a measurement, not a test; a section that crashes is reported and the rest run.
@@ -37,8 +38,9 @@ SECTIONS = {
     "d": "drop-to-top-5 latency vs bare forward",
     "e": "launch to first paint, peak memory",
     "f": "training images/s per architecture",
+    "g": "folder scan files/s (10k and 50k files)",
 }
-ORDER = ("e", "b", "a", "c", "d", "f")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -129,6 +131,8 @@ def _format(value: float | None, unit: str) -> str:
         return f"{value:.{3 if unit == 's' else 1}f} {unit}".replace(" %", " %")
     if unit == "MB":
         return f"{value:,.0f} MB"
+    if unit == "files/s":
+        return f"{value:,.0f} files/s"
     return f"{value:g} {unit}".strip()
 
 
@@ -207,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                 import engine_figures
 
                 section = in_fresh_thread(engine_figures.throughput, device=device, quick=args.quick)
+            elif name == "g":
+                import scan_figures
+
+                section = scan_figures.folder_scan(quick=args.quick, scratch=scratch)
             else:
                 import gui_figures
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import threading
 import time
 from collections import deque
@@ -120,7 +119,8 @@ class FolderScan:
 def decode_for_store(path: str | os.PathLike[str], store_size: int) -> np.ndarray:
     """A file decoded, validated and cut to its centre `store_size` square (uint8 H×W or H×W×3)."""
     img, _ = load_image_checked(path, draft=(store_size, store_size))
-    img = ImageOps.fit(img, (store_size, store_size), method=Image.Resampling.BILINEAR)
+    if img.size != (store_size, store_size):  # already square at that size (MNIST-like folders): nothing to cut
+        img = ImageOps.fit(img, (store_size, store_size), method=Image.Resampling.BILINEAR)
     return np.array(img)  # a writable copy: torch.from_numpy refuses read-only buffers
 
 
@@ -179,19 +179,24 @@ def _walk_images(folder: Path, root: Path, skipped: list[tuple[str, str]]) -> li
         for entry in entries:
             if is_hidden(entry.name):
                 continue
-            rel = _relative(Path(entry.path), root)
+            # DirEntry's d_type answers without a stat call for plain files and folders (the
+            # 50,000-file case); links and odd entries take the slow path that says why.
             try:
-                st_entry = os.stat(entry.path)  # follows links
+                if entry.is_dir():  # follows links
+                    pending.append(Path(entry.path))
+                    continue
+                regular = entry.is_file()
             except OSError:
-                reason = "dangling link" if entry.is_symlink() else "cannot be read"
-                skipped.append((rel, reason))
-                continue
-            if stat.S_ISDIR(st_entry.st_mode):
-                pending.append(Path(entry.path))
-            elif not stat.S_ISREG(st_entry.st_mode):
-                skipped.append((rel, "not a regular file"))
+                regular = False
+            if not regular:
+                try:
+                    os.stat(entry.path)  # follows links
+                    reason = "not a regular file"
+                except OSError:
+                    reason = "dangling link" if entry.is_symlink() else "cannot be read"
+                skipped.append((_relative(Path(entry.path), root), reason))
             elif not has_file_allowed_extension(entry.name, IMG_EXTENSIONS):
-                skipped.append((rel, "not an image file"))
+                skipped.append((_relative(Path(entry.path), root), "not an image file"))
             else:
                 found.append(entry.path)
     return sorted(found)

@@ -539,9 +539,9 @@ class UnreadableRun:
 def _scan_line(scan: dict[str, Any]) -> str:
     line = f"{scan['used']:,} images used"
     if scan["skipped_count"]:
-        shown = ", ".join(f"{shown(path)} ({reason})" for path, reason in scan.get("skipped", [])[:5])
+        examples = ", ".join(f"{shown(path)} ({reason})" for path, reason in scan.get("skipped", [])[:5])
         more = scan["skipped_count"] - min(5, len(scan.get("skipped", [])))
-        line += f"; skipped {scan['skipped_count']:,} unusable files: {shown}" + (f" and {more:,} more" if more > 0 else "")
+        line += f"; skipped {scan['skipped_count']:,} unusable files: {examples}" + (f" and {more:,} more" if more > 0 else "")
     return line
 
 
