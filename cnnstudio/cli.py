@@ -303,9 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cnnstudio` console script and `python -m cnnstudio`."""
+    from cnnstudio.training.run_files import READABLE_ERRORS
+
     for stream in (sys.stdout, sys.stderr):
-        try:  # a name that is not UTF-8, or a terminal that is not, must never end in a traceback
-            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        try:  # a name that is not UTF-8 (shown as caf\xe9), or a terminal that is not, never ends in a traceback
+            stream.reconfigure(errors=READABLE_ERRORS)  # type: ignore[union-attr]
         except (AttributeError, ValueError):
             pass
     args = build_parser().parse_args(argv)

@@ -269,3 +269,13 @@ def test_a_run_killed_in_its_first_save_lists_no_progress(tmp_path: Path, root: 
     assert (info.epochs_done, info.best_val_acc, info.status) == (0, None, "interrupted")
     assert info.progress_text == "0 / 2 epochs (no checkpoint yet)"
     assert info.metrics() == []
+
+
+@pytest.mark.parametrize("arch", [info.name for info in __import__("cnnstudio.models.catalog", fromlist=["x"]).list_models()])
+def test_every_starting_config_passes_the_schema_it_is_read_back_with(arch: str) -> None:
+    from cnnstudio.training import run_files
+    from cnnstudio.training.config import default_config, paper_defaults
+
+    for config in (default_config(arch), paper_defaults(arch)):
+        config.validate()
+        assert run_files.check_config(json.loads(json.dumps(config.to_dict()))) is not None
