@@ -115,6 +115,27 @@ def _cpu_state(state: Any) -> Any:
 
 
 
+def _checked_partial(partial: Any, path: Path) -> dict[str, Any] | None:
+    """last.pt's mid-epoch state, checked like any other input (None: stopped between epochs)."""
+    if not partial:
+        return None
+
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    ok = isinstance(partial, dict) and all(whole(partial.get(k)) for k in ("epoch", "batch", "batches", "batch_size"))
+    if ok and partial.get("train") is None:
+        totals = partial.get("totals")
+        ok = (isinstance(totals, list) and len(totals) == 4 and all(isinstance(v, float) for v in totals)
+              and whole(partial.get("seen")) and isinstance(partial.get("elapsed"), float))
+    elif ok:
+        ok = isinstance(partial["train"], dict) and isinstance(partial["train"].get("loss"), float)
+    if not ok or partial["batch"] > partial["batches"]:
+        raise CheckpointError(f"{path}: its mid-epoch state is damaged — resume is not possible; "
+                              "its weights can still be used for classifying")
+    return partial
+
+
 def _scan_record(report: Any) -> dict[str, Any] | None:
     """A folder scan's report as run.json stores it (None for the catalog's datasets)."""
     if report is None:
@@ -363,7 +384,7 @@ class Trainer:
                 self._batch_size = int(checkpoint["batch_size"])  # keeps an out-of-memory reduction
             self.history = list(checkpoint["history"])
             _set_rng_state(checkpoint["rng"])
-            self._resume_partial = checkpoint.get("partial") or None
+            self._resume_partial = _checked_partial(checkpoint.get("partial"), self._run_dir_arg / runs.LAST_CHECKPOINT)
             if self._resume_partial:
                 p = self._resume_partial
                 done = "its training batches" if p.get("train") else f"batch {p['batch']}/{p['batches']}"

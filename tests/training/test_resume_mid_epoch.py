@@ -94,3 +94,16 @@ def test_a_changed_batch_size_restarts_the_stopped_epoch_and_says_so(tmp_path: P
     assert result.epochs_done == 2
     assert any("starts over from its first batch" in note for note in recorder.of("notice"))
     assert recorder.of("batch")[0].batch == 1
+
+
+def test_a_damaged_mid_epoch_state_is_refused_in_words(tmp_path: Path, bundle) -> None:
+    from cnnstudio.errors import CheckpointError
+    from cnnstudio.training.checkpoints import save_checkpoint
+
+    Trainer(tiny_config(epochs=2), [StopAt(1, 2)], run_dir=tmp_path / "run", bundle=bundle).fit()
+    checkpoint = load_checkpoint(tmp_path / "run" / "last.pt")
+    checkpoint["partial"]["batch"] = "two"
+    save_checkpoint(tmp_path / "run" / "last.pt", checkpoint)
+    with pytest.raises(CheckpointError, match=r"last\.pt: its mid-epoch state is damaged"):
+        Trainer(tiny_config(epochs=2), resume_from=tmp_path / "run", bundle=bundle).fit()
+    assert runs.open_run(tmp_path / "run").status == "stopped"  # the refused resume changed nothing
