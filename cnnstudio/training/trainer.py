@@ -127,7 +127,8 @@ def _checked_partial(partial: Any, path: Path) -> dict[str, Any] | None:
     if ok and partial.get("train") is None:
         totals = partial.get("totals")
         ok = (isinstance(totals, list) and len(totals) == 4 and all(isinstance(v, float) for v in totals)
-              and whole(partial.get("seen")) and isinstance(partial.get("elapsed"), float))
+              and whole(partial.get("seen")) and isinstance(partial.get("elapsed"), float)
+              and isinstance(partial.get("has_aux"), bool))
     elif ok:
         ok = isinstance(partial["train"], dict) and isinstance(partial["train"].get("loss"), float)
     if not ok or partial["batch"] > partial["batches"]:
