@@ -6,7 +6,7 @@
 
 Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5,
 (e) launch to first paint and peak memory, (f) training images/s per architecture,
-(g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun).
+(g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun), (k) folder scan files/s at 10k and 50k files.
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
 met — this is a measurement, not a test; a section that crashes is reported and the rest run.
@@ -42,8 +42,9 @@ SECTIONS = {
     "h": "Grad-CAM vs a bare forward + backward",
     "i": "nearest neighbours: k-NN query, feature extraction",
     "j": "distributed scaling (1 → 2 processes)",
+    "k": "folder scan files/s (10k and 50k files)",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -134,6 +135,8 @@ def _format(value: float | None, unit: str) -> str:
         return f"{value:.{3 if unit == 's' else 1}f} {unit}".replace(" %", " %")
     if unit == "MB":
         return f"{value:,.0f} MB"
+    if unit == "files/s":
+        return f"{value:,.0f} files/s"
     return f"{value:g} {unit}".strip()
 
 
@@ -222,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                 import distributed_figures
 
                 section = distributed_figures.scaling(device=device, quick=args.quick)
+            elif name == "k":
+                import scan_figures
+
+                section = scan_figures.folder_scan(quick=args.quick, scratch=scratch)
             else:
                 import gui_figures
 

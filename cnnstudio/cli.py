@@ -103,6 +103,8 @@ def _summary_input(args: argparse.Namespace, options: dict[str, object]) -> tupl
             raise CnnStudioError(f"--input {args.input!r} is not C,H,W (e.g. --input 3,224,224)") from None
         if h != w:
             raise CnnStudioError(f"--input {args.input!r}: only square inputs are supported (H = W)")
+        if c < 1 or h < 1:
+            raise CnnStudioError(f"--input {args.input!r}: channels and sizes must be at least 1")
         channels, size = c, h
     if args.num_classes is not None:
         classes = args.num_classes
@@ -128,14 +130,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from cnnstudio.training.trainer import Trainer, load_training_data
 
     if args.resume:
-        from cnnstudio.training.runs import open_run
+        from cnnstudio.training.runs import check_not_in_use, open_run
 
         run = open_run(args.resume)
         config = run.config
+        check_not_in_use(args.resume)  # before the data loads; the trainer's lock is the guard
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
         estimated = config.replace(epochs=max(1, config.epochs - run.epochs_done))  # what the estimate covers
     else:
+        from cnnstudio.training.run_dirs import check_new_run_dir, ensure_runs_root
+        from cnnstudio.training.runs import default_runs_dir
+
         config = train_config(args)
         estimated = config
     config.validate()
@@ -143,6 +149,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # loads the data first (a download happens once), the others after it.
     ctx = distributed.setup(config.device)
     main = ctx is None or ctx.is_main
+    out = Path(args.out) if args.out else None
+    if main and not args.resume:
+        # Refused before the data loads: a bad --out, an unwritable runs folder.
+        check_new_run_dir(out) if out is not None else ensure_runs_root(default_runs_dir())
     console = ConsoleProgress()
     callbacks = [console] if main else []
     if ctx is not None and not main:
@@ -157,7 +167,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         trainer = Trainer(config, callbacks=callbacks, resume_from=args.resume, bundle=bundle)
     else:
-        trainer = Trainer(config, callbacks=callbacks, run_dir=Path(args.out) if args.out else None, bundle=bundle)
+        trainer = Trainer(config, callbacks=callbacks, run_dir=out, bundle=bundle)
     result = _fit_with_ctrl_c_as_stop(trainer)
     if main:
         if result.stopped_early and result.reason:
@@ -263,20 +273,26 @@ def _train_input_size(args: argparse.Namespace) -> int | None:
 
 
 def _fit_with_ctrl_c_as_stop(trainer: object) -> object:
-    """Ctrl-C asks the trainer to stop at its next layer (the batch in progress is discarded;
-    it saves `last.pt`, so the run can be resumed); a second Ctrl-C interrupts at once."""
+    """Ctrl-C or SIGTERM (`timeout`, `kill`, a scheduler) asks the trainer to stop at its next
+    layer (the batch in progress is discarded): it saves `last.pt` and marks the run stopped,
+    so it can be resumed; a second one interrupts at once."""
     import signal
 
-    def stop(_signum: int, _frame: object) -> None:
-        print("\nstopping: this batch is discarded, the run is saved (Ctrl-C again to abort)…", file=sys.stderr)
-        signal.signal(signal.SIGINT, previous)
+    previous = {signal.SIGINT: signal.getsignal(signal.SIGINT), signal.SIGTERM: signal.getsignal(signal.SIGTERM)}
+
+    def stop(signum: int, _frame: object) -> None:
+        again = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        print(f"\nstopping: this batch is discarded, the run is saved ({again} again to abort)…", file=sys.stderr)
+        signal.signal(signum, previous[signum])
         trainer.request_stop()
 
-    previous = signal.signal(signal.SIGINT, stop)
+    for signum in previous:
+        signal.signal(signum, stop)
     try:
         return trainer.fit()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
@@ -284,7 +300,6 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
     if args.pretrained:  # every positional is an image: there is no run folder
         from cnnstudio.training.pretrained import load_pretrained
-        from cnnstudio.training.callbacks import ConsoleProgress
 
         images = [args.run_dir, *args.images]
         predictor = Predictor.from_pretrained(
@@ -326,13 +341,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from cnnstudio.training.runs import default_runs_dir, list_runs
 
+    from cnnstudio.training.run_files import readable
+
     runs = list_runs(args.root)
     if not runs:
         print(f"no runs yet in {args.root or default_runs_dir()}")
         return 0
     for run in runs:
-        best = f"{run.best_val_acc * 100:.1f} %" if run.best_val_acc is not None else "-"
-        print(f"{run.path}  {run.arch}  {run.dataset}  epochs {run.epochs_done}  best val {best}")
+        if not run.readable:
+            print(f"{readable(str(run.path))}  unreadable: {run.problem}")
+            continue
+        best = f"{run.best_val_acc * 100:.1f} %" if run.best_val_acc is not None else "–"
+        notes = ""
+        if run.skipped_files:
+            notes += f"  ({run.skipped_files:,} unusable files skipped)"
+        if run.problems:
+            notes += "  note: " + "; ".join(run.problems)
+        print(f"{readable(str(run.path))}  {run.variant}  {readable(run.dataset)}  {run.status}  {run.progress_text}  "
+              f"best val {best}  [{run.hyperparameters_text}]{notes}")
     return 0
 
 
@@ -469,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--which", choices=("best", "last"), default="best")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("runs", help="past runs with their best validation accuracy")
+    p = sub.add_parser("runs", help="past runs: status, progress (epoch and batch of the saved checkpoint), best "
+                                    "validation accuracy, key settings; one line per unreadable folder")
     p.add_argument("--root", help="runs directory (default: $CNNSTUDIO_RUNS, or the user data folder)")
     p.set_defaults(func=_cmd_runs)
 
@@ -505,6 +532,13 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cnnstudio` console script and `python -m cnnstudio`."""
+    from cnnstudio.training.run_files import READABLE_ERRORS
+
+    for stream in (sys.stdout, sys.stderr):
+        try:  # a name that is not UTF-8 (shown as caf\xe9), or a terminal that is not, never ends in a traceback
+            stream.reconfigure(errors=READABLE_ERRORS)  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # train --nproc hands the same arguments to torchrun
@@ -532,7 +566,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ---------------------------------------------------------------- the console's view of a fit
 
-def _percent(value: float) -> str:
+def _percent(value: float | None) -> str:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return "–"  # no validation set: never "nan %"
     return f"{100 * value:.1f} %"
 
 
@@ -600,9 +636,11 @@ class ConsoleProgress(Callback):
             aux = "  aux loss " + "/".join(f"{loss:.2f}" for loss in stats.aux_losses)
         best = "  *" if stats.is_best else ""
         self._clear_bar()
+        val = (f"val loss {stats.val_loss:.2f} acc {_percent(stats.val_acc)}{top5}"
+               if stats.val_acc == stats.val_acc else "no validation")
         self._write(
             f"epoch {stats.epoch}/{stats.epochs}  train loss {stats.train_loss:.2f} acc {_percent(stats.train_acc)}  "
-            f"val loss {stats.val_loss:.2f} acc {_percent(stats.val_acc)}{top5}{aux}  "
+            f"{val}{aux}  "
             f"{stats.seconds:.1f} s  {stats.images_per_s:,.0f} img/s  lr {stats.lr:.3g}{best}\n"
         )
 

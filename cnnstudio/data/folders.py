@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +54,10 @@ __all__ = [
 DEFAULT_MEMORY_BUDGET = 1_500_000_000  # bytes of decoded uint8 images held in memory
 DEFAULT_STORE_SIZE = 256  # = crop_source_size(224): random 224 crops of a 256 image
 _REPORT_FIRST = 5
+# The decode-check works in chunks of files, a fixed window of chunks in flight, collected
+# in order: the cost per file stays constant however large the folder (issue 15 #13).
+SCAN_CHUNK = 32
+_PROGRESS_EVERY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,8 @@ class FolderScan:
 def decode_for_store(path: str | os.PathLike[str], store_size: int) -> np.ndarray:
     """A file decoded, validated and cut to its centre `store_size` square (uint8 H×W or H×W×3)."""
     img, _ = load_image_checked(path, draft=(store_size, store_size))
-    img = ImageOps.fit(img, (store_size, store_size), method=Image.Resampling.BILINEAR)
+    if img.size != (store_size, store_size):  # already square at that size (MNIST-like folders): nothing to cut
+        img = ImageOps.fit(img, (store_size, store_size), method=Image.Resampling.BILINEAR)
     return np.array(img)  # a writable copy: torch.from_numpy refuses read-only buffers
 
 
@@ -164,19 +172,24 @@ def _walk_images(folder: Path, root: Path, skipped: list[tuple[str, str]]) -> li
         for entry in entries:
             if is_hidden(entry.name):
                 continue
-            rel = _relative(Path(entry.path), root)
+            # DirEntry's d_type answers without a stat call for plain files and folders (the
+            # 50,000-file case); links and odd entries take the slow path that says why.
             try:
-                st_entry = os.stat(entry.path)  # follows links
+                if entry.is_dir():  # follows links
+                    pending.append(Path(entry.path))
+                    continue
+                regular = entry.is_file()
             except OSError:
-                reason = "dangling link" if entry.is_symlink() else "cannot be read"
-                skipped.append((rel, reason))
-                continue
-            if stat.S_ISDIR(st_entry.st_mode):
-                pending.append(Path(entry.path))
-            elif not stat.S_ISREG(st_entry.st_mode):
-                skipped.append((rel, "not a regular file"))
+                regular = False
+            if not regular:
+                try:
+                    os.stat(entry.path)  # follows links
+                    reason = "not a regular file"
+                except OSError:
+                    reason = "dangling link" if entry.is_symlink() else "cannot be read"
+                skipped.append((_relative(Path(entry.path), root), reason))
             elif not has_file_allowed_extension(entry.name, IMG_EXTENSIONS):
-                skipped.append((rel, "not an image file"))
+                skipped.append((_relative(Path(entry.path), root), "not an image file"))
             else:
                 found.append(entry.path)
     return sorted(found)
@@ -272,33 +285,58 @@ def scan_folder(
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
 
-    def check(path_: str) -> np.ndarray:
-        array = decode_for_store(path_, store_size)
-        if cache is not None:
-            _save_cache(cache, path_, store_size, array)
-        return array
+    stop = threading.Event()  # set when the user cancels: workers stop between two files
+
+    def check(start: int) -> list[np.ndarray | ImageError | None]:
+        out: list[np.ndarray | ImageError | None] = []
+        for _split, path_, _label in candidates[start : start + SCAN_CHUNK]:
+            if stop.is_set():
+                break
+            try:
+                array = decode_for_store(path_, store_size)
+            except ImageError as exc:
+                out.append(exc)
+                continue
+            if cache is not None:
+                _save_cache(cache, path_, store_size, array)
+            out.append(array)
+        return out
 
     results: list[np.ndarray | None] = [None] * len(candidates)
     total = len(candidates)
     done = 0
-    pool = ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1), thread_name_prefix="scan")
+    n_workers = workers or min(8, os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="scan")
+    in_flight: deque[tuple[int, Future[list[np.ndarray | ImageError | None]]]] = deque()
+    next_start = 0
+    last_report = 0.0
     try:
-        futures: dict[Future[np.ndarray], int] = {pool.submit(check, c[1]): i for i, c in enumerate(candidates)}
-        remaining: set[Future[np.ndarray]] = set(futures)
-        while remaining:
-            finished, remaining = wait(remaining, timeout=0.2, return_when=FIRST_COMPLETED)
-            if cancel is not None and cancel():
-                raise Cancelled("folder scan cancelled")
-            for future in finished:
-                index = futures[future]
+        while next_start < total or in_flight:
+            while next_start < total and len(in_flight) < 2 * n_workers:  # a fixed window: memory stays flat
+                in_flight.append((next_start, pool.submit(check, next_start)))
+                next_start += SCAN_CHUNK
+            start, future = in_flight.popleft()
+            while True:
+                if cancel is not None and cancel():
+                    stop.set()
+                    raise Cancelled("folder scan cancelled")
                 try:
-                    results[index] = future.result()
-                except ImageError as exc:
-                    skipped.append((_relative(Path(candidates[index][1]), root), exc.reason))
-                done += 1
-            if progress is not None and finished:
+                    chunk = future.result(timeout=0.2)
+                    break
+                except FutureTimeout:
+                    continue
+            for offset, outcome in enumerate(chunk):
+                if isinstance(outcome, ImageError):
+                    skipped.append((_relative(Path(candidates[start + offset][1]), root), outcome.reason))
+                else:
+                    results[start + offset] = outcome
+            done += len(chunk)
+            now = time.monotonic()
+            if progress is not None and (now - last_report >= _PROGRESS_EVERY_S or done == total):
+                last_report = now
                 progress(done, total, f"Checking images in {root.name}/ ({done}/{total})")
     finally:
+        stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
 
     splits = [FolderImages(arrays=[] if in_memory else None), FolderImages(arrays=[] if in_memory else None)]

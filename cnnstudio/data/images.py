@@ -65,7 +65,7 @@ def resolve_image_path(path: str | os.PathLike[str]) -> Path:
 def _check_file(path: Path) -> None:
     """Refuse, before Pillow sees it, anything that is not a non-empty regular file."""
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         if path.is_symlink():
             raise ImageError(path, "dangling link: the file it points to does not exist") from None
@@ -175,7 +175,8 @@ def load_image_checked(
                 if draft is not None and img.format == "JPEG":
                     img.draft(img.mode, draft)
                 img.load()
-                img = ImageOps.exif_transpose(img)
+                if img.format != "PNG" or "exif" in img.info:  # a PNG without an eXIf chunk has no orientation
+                    img = ImageOps.exif_transpose(img)
                 img = _to_l_or_rgb(img)
                 img.load()
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):

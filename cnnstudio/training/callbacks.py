@@ -10,6 +10,7 @@ fractions in 0..1; callbacks format them as they like.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,9 @@ class EpochStats:
                 ok = isinstance(value, bool)
             elif name == "val_top5":
                 ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+            elif name in ("val_loss", "val_acc") and value is None:  # a run without validation
+                values[name] = math.nan
+                continue
             else:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not ok:

@@ -54,12 +54,17 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_e
     except OSError as exc:
         raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from exc
     needed = int(size_estimate * 1.05) + _MiB
+    # Only say the old file is safe when there is one (a run's first save has none).
+    kept = "; the previous file is intact" if path.exists() else ""
     if free < needed:
         raise CheckpointError(
             f"not enough free disk space to save {path}: about {needed / _MiB:,.0f} MB needed, "
-            f"{free / _MiB:,.0f} MB free — free some space; the previous file is intact"
+            f"{free / _MiB:,.0f} MB free — free some space{kept}"
         )
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}{kept}") from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -70,7 +75,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_e
     except Exception as exc:  # any failure of the writer, whatever its type, must keep the old file
         tmp.unlink(missing_ok=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise CheckpointError(f"could not save {path}: {reason} — the previous file is intact") from exc
+        raise CheckpointError(f"could not save {path}: {reason}{' —' + kept[1:] if kept else ''}") from exc
     _fsync_folder(folder)
 
 

@@ -167,6 +167,11 @@ class TrainConfig:
             raise CnnStudioError(f"finetune={self.finetune} needs pretrained weights (pretrained or pretrained_weights)")
         if not isinstance(self.dataset, str) or not self.dataset:
             raise CnnStudioError("dataset must be a dataset name or an image folder's path")
+        from cnnstudio.training.run_files import check_config_fields
+
+        # The schema a run's config.json is read back with (types, upper bounds, sizes): a run
+        # this accepts is always readable later.
+        check_config_fields({**self.to_dict(), "arch_options": resolve_options(self.arch, self.arch_options)})
         return self
 
 

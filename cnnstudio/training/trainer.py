@@ -25,6 +25,7 @@ import math
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnstudio.training import runs
+from cnnstudio.training import preflight, run_dirs, runs
 from cnnstudio.choices import DeviceKind, Optimizer, Schedule
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError, describe
 from cnnstudio.threads import use_torch_threads
@@ -133,6 +134,36 @@ def _cpu_state(state: Any) -> Any:
 
 
 
+def _checked_partial(partial: Any, path: Path) -> dict[str, Any] | None:
+    """last.pt's mid-epoch state, checked like any other input (None: stopped between epochs)."""
+    if not partial:
+        return None
+
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    ok = isinstance(partial, dict) and all(whole(partial.get(k)) for k in ("epoch", "batch", "batches", "batch_size"))
+    if ok and partial.get("train") is None:
+        totals = partial.get("totals")
+        ok = (isinstance(totals, list) and len(totals) == 4 and all(isinstance(v, float) for v in totals)
+              and whole(partial.get("seen")) and isinstance(partial.get("elapsed"), float)
+              and isinstance(partial.get("has_aux"), bool))
+    elif ok:
+        ok = isinstance(partial["train"], dict) and isinstance(partial["train"].get("loss"), float)
+    if not ok or partial["batch"] > partial["batches"]:
+        raise CheckpointError(f"{path}: its mid-epoch state is damaged — resume is not possible; "
+                              "its weights can still be used for classifying")
+    return partial
+
+
+def _scan_record(report: Any) -> dict[str, Any] | None:
+    """A folder scan's report as run.json stores it (None for the catalog's datasets)."""
+    if report is None:
+        return None
+    return {"used": int(report.used), "skipped_count": int(report.skipped_count),
+            "skipped": [[str(path), str(reason)] for path, reason in report.skipped]}
+
+
 def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str], None] | None = None,
                        cancel: Callable[[], bool] | None = None, download: bool = True) -> DatasetBundle:
     """The dataset of `config`, loaded as every face loads it (the trainer, the CLI, the app).
@@ -147,6 +178,7 @@ def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str
     from cnnstudio.data.transforms import crop_source_size
     from cnnstudio.training.input_size import config_input_size
 
+    preflight.check_input_fits(config)  # before a dataset is downloaded or scanned for nothing
     input_size = config_input_size(config).size
     store_size = crop_source_size(input_size) if {"crop", "scale"} & set(config.augment) else input_size
     return load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction, seed=config.seed,
@@ -186,6 +218,12 @@ class Trainer:
         self._dist: Any = None  # a distributed.DistContext under torchrun (set by fit)
         self._main = True  # the process that writes the run folder
         self._interrupt: LayerInterrupt | None = None
+        self._run_lock: runs.RunLock | None = None  # the run folder's OS lock, held for the whole fit
+        self._made_dir = False  # this fit created its run folder (a refused start takes it away)
+        self._started = False  # the run folder has been written: from here on a failure is the run's
+        self._has_val = True
+        self._resume_partial: dict[str, Any] | None = None  # where a mid-epoch stop left the epoch
+        self._partial: dict[str, Any] | None = None  # where this fit stopped mid-epoch
 
     # -- control from any thread -------------------------------------------------------
 
@@ -250,6 +288,10 @@ class Trainer:
                     writer.finish("failed", describe(exc))
                 except CheckpointError:
                     pass  # the original failure is what the user needs to see
+            elif not self._started and not self._resume and self.run_dir is not None:
+                # A refused start leaves no half-made run folder behind.
+                run_dirs.discard_new_run_dir(self.run_dir, made=self._made_dir)
+            self._release_run_lock()
             self.callbacks.on_exception(self, exc)
             raise
         finally:
@@ -259,9 +301,17 @@ class Trainer:
             if self._interrupt is not None:
                 self._interrupt.remove()  # the model outlives the fit without the stop hooks
                 self._interrupt = None
-        writer.finish("stopped" if result.stopped_early else "finished", result.reason)
+        try:
+            writer.finish("stopped" if result.stopped_early else "finished", result.reason)
+        finally:
+            self._release_run_lock()
         self.callbacks.on_fit_end(self, result)
         return result
+
+    def _release_run_lock(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
     # -- setup -------------------------------------------------------------------------
 
@@ -276,24 +326,44 @@ class Trainer:
         self._dist = distributed.setup(cfg.device)
         self._main = self._dist is None or self._dist.is_main
         self.device = self._dist.device if self._dist is not None else resolve_device(cfg.device)
+        preflight.check_input_fits(cfg, device=self.device, channels=self._bundle.spec.channels if self._bundle else None)
         # This thread states its own count: in the app, the GUI thread runs PyTorch on one.
         use_torch_threads(cfg.num_threads)
         checkpoint = None
         if self._resume:
             assert self._run_dir_arg is not None
+            if self._main:
+                if not self._run_dir_arg.is_dir():
+                    raise CheckpointError(f"no run folder at {self._run_dir_arg}")
+                self._run_lock = runs.RunLock.acquire(self._run_dir_arg)  # before reading what another writer may change
             # Rank 0 reads it and hands it on: the other machines need no copy of the run folder.
             checkpoint = self._load_resume_checkpoint(self._run_dir_arg) if self._main else None
             if self._dist is not None:
                 checkpoint = self._dist.broadcast(checkpoint)
-        elif self._main and self._run_dir_arg is not None and (self._run_dir_arg / runs.CONFIG_FILE).exists():
-            raise CnnStudioError(f"{self._run_dir_arg} already holds a run — resume it, or choose a new folder")
         else:
+            if self._run_dir_arg is not None:
+                if self._main:
+                    self._made_dir = run_dirs.prepare_run_dir(self._run_dir_arg)  # refuses a run or a non-empty folder
+                    self._run_lock = runs.RunLock.acquire(self._run_dir_arg)
+                self.run_dir = self._run_dir_arg
             torch.manual_seed(cfg.seed)
             random.seed(cfg.seed)
             np.random.seed(cfg.seed)
 
         bundle = self._bundle or load_training_data(cfg)
         self.spec = bundle.spec
+        self._has_val = len(bundle.val) > 0
+        if not self._has_val:
+            if cfg.schedule == Schedule.PLATEAU:
+                raise CnnStudioError(
+                    "the validation split is empty (every class has fewer than 2 images), and the plateau schedule "
+                    "needs a validation accuracy — add images, give a val/ folder, or choose another schedule"
+                )
+            self.callbacks.on_notice(self, "the validation split is empty (every class has fewer than 2 images): training without "
+                         "validation — best.pt holds the last epoch's weights")
+        report = getattr(bundle, "scan_report", None)
+        if report is not None and report.skipped_count:
+            self.callbacks.on_notice(self, report.summary())
         # The dataset's size raised to the architecture's minimum unless one was asked for;
         # a bundle outside the catalog (no folder, no name) tells its own size.
         input_size = config_input_size(cfg, fallback_native=self.spec.native_size).size
@@ -359,19 +429,29 @@ class Trainer:
                 self._batch_size = int(checkpoint["batch_size"])  # keeps an out-of-memory reduction
             self.history = list(checkpoint["history"])
             _set_rng_state(checkpoint["rng"])
+            self._resume_partial = _checked_partial(checkpoint.get("partial"), self._run_dir_arg / runs.LAST_CHECKPOINT)
+            if self._resume_partial:
+                p = self._resume_partial
+                done = "its training batches" if p.get("train") else f"batch {p['batch']}/{p['batches']}"
+                self.callbacks.on_notice(self, f"resuming inside epoch {p['epoch']} after {done}: the batches before are drawn "
+                             "again but not trained on, so the run goes on exactly as if never stopped")
             self.run_dir = self._run_dir_arg
-        else:
+        elif self.run_dir is None:
             # Created only now, so a dataset or model that fails to load leaves no empty run behind.
             if self._main:
-                self.run_dir = self._run_dir_arg or runs.new_run_dir(arch=cfg.arch, dataset=cfg.dataset)
+                self.run_dir = runs.new_run_dir(arch=cfg.arch, dataset=cfg.dataset, options=cfg.arch_options)
+                self._made_dir = True
+                self._run_lock = runs.RunLock.acquire(self.run_dir)
             if self._dist is not None:
                 self.run_dir = Path(self._dist.broadcast(str(self.run_dir)))
 
+        # Rank 0 writes the folder (its RunWriter removes temp files a kill during a save left).
         writer = runs.RunWriter(self.run_dir) if self._main else distributed.NullRunWriter(self.run_dir)
-        writer.start(cfg, self.spec.to_dict(), resumed=checkpoint is not None)
-        if checkpoint is not None:
-            writer.truncate_metrics(self._start_epoch)  # lines written after last.pt was saved
         self._make_loaders()
+        writer.start(cfg, self.spec.to_dict(), resumed=checkpoint is not None, scan=_scan_record(report))
+        if checkpoint is not None:
+            writer.rewrite_metrics(self.history)  # last.pt's own history: later or damaged lines go
+        self._started = True
         return writer
 
     def _initialise(self, model: nn.Module) -> None:
@@ -481,18 +561,33 @@ class Trainer:
         for epoch in range(self._start_epoch + 1, cfg.epochs + 1):
             lr = self._lr()
             started = time.monotonic()
-            train = self._with_oom_retry(lambda: self._train_epoch(epoch))
+            resumed = self._take_resume_partial(epoch)
+            if resumed is not None and resumed.get("train") is not None:
+                train = resumed["train"]  # stopped during validation: the training pass was complete
+            else:
+                # An out-of-memory retry starts the epoch over, at the new batch size.
+                attempts = iter([resumed])
+                train = self._with_oom_retry(lambda: self._train_epoch(epoch, next(attempts, None)))
             val = None if train is None else self._with_oom_retry(self._validate)
             if train is None or val is None:
-                # Stopped mid-epoch: keep the partly trained weights; a resume redoes this epoch.
+                # Stopped mid-epoch: last.pt holds the partly trained weights and where the epoch
+                # stood (batch, running totals, RNG), so a resume continues exactly from there.
+                if train is not None:
+                    self._partial = {"epoch": epoch, "batch": len(self._train_loader),
+                                     "batches": len(self._train_loader), "batch_size": self._batch_size,
+                                     "train": train}
                 writer.save_last(self._checkpoint(epochs_done=epoch - 1))
                 epoch -= 1
                 reason, stopped_early = "stopped by the user", True
                 break
+            self._partial = None
             val_acc = val["val_acc"]
-            is_best = self._best_val_acc is None or val_acc > self._best_val_acc
-            if is_best:
-                self._best_val_acc = val_acc
+            if self._has_val:
+                is_best = self._best_val_acc is None or val_acc > self._best_val_acc
+                if is_best:
+                    self._best_val_acc = val_acc
+            else:
+                is_best = True  # nothing to rank on: best.pt is the last epoch's weights
             plateau_exhausted = self._step_scheduler(val_acc)
             seconds = time.monotonic() - started
             stats = EpochStats(
@@ -502,6 +597,9 @@ class Trainer:
                 aux_losses=tuple(train[k] for k in ("aux1", "aux2") if train[k] is not None),
             )
             row = stats.to_row(batch_size=self._batch_size)
+            for key in ("val_loss", "val_acc"):
+                if not math.isfinite(row[key]):
+                    row[key] = None  # no validation: null in the log, never a NaN to rank or print
             self.history.append(row)
             writer.append_metrics(row)
             writer.save_last(self._checkpoint(epochs_done=epoch))
@@ -523,6 +621,17 @@ class Trainer:
         """Whether to stop now; distributed, every rank agrees (a stop asked of one stops all at once)."""
         return self._stop.is_set() if self._dist is None else self._dist.any(self._stop.is_set())
 
+    def _take_resume_partial(self, epoch: int) -> dict[str, Any] | None:
+        """The saved state of a mid-epoch stop, if it belongs to `epoch` and this batch size (used once)."""
+        partial, self._resume_partial = self._resume_partial, None
+        if not partial or int(partial.get("epoch", 0)) != epoch:
+            return None
+        if int(partial.get("batch_size", 0)) != self._batch_size:
+            self.callbacks.on_notice(self, f"the batch size changed since the stop (was {partial.get('batch_size')}): "
+                         f"epoch {epoch} starts over from its first batch, with the weights as they were saved")
+            return None
+        return partial
+
     def _lr(self) -> float:
         return float(self._optimizer.param_groups[0]["lr"])
 
@@ -532,7 +641,11 @@ class Trainer:
         if scheduler is None:
             return False
         if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step()
+            with warnings.catch_warnings():
+                # A resume that lands after an epoch's training (stopped in validation) steps the
+                # schedule before this process's first optimizer step: correct here, not a misuse.
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+                scheduler.step()
             return False
         before = [group["lr"] for group in self._optimizer.param_groups]
         scheduler.step(val_acc)
@@ -583,8 +696,10 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type="cuda", dtype=self._amp_dtype)
 
-    def _train_epoch(self, epoch: int) -> dict[str, Any] | None:
-        """One pass over the training set; None when stopped before its end."""
+    def _train_epoch(self, epoch: int, resumed: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """One pass over the training set; None when stopped before its end (`self._partial` then
+        says where). `resumed` is a mid-epoch stop's state: its batches are drawn again (so every
+        random draw after them is the same) but not trained on, and its running totals carried on."""
         assert self.model is not None and self.device is not None
         model, cfg = self.model, self.config
         loader = self._train_loader
@@ -600,10 +715,22 @@ class Trainer:
         seen = window_seen = 0
         has_aux = False
         paused_s = 0.0
-        started = last_report = time.monotonic()
+        skip = 0
+        if resumed is not None:
+            skip = int(resumed["batch"])
+            totals = [float(v) for v in resumed["totals"]]
+            seen, has_aux = int(resumed["seen"]), bool(resumed["has_aux"])
+        started = last_report = time.monotonic() - (float(resumed["elapsed"]) if resumed is not None else 0.0)
         for batch, (x, y) in enumerate(loader, 1):
+            if batch <= skip:
+                continue  # trained before the stop; drawn again only to replay the loader's random stream
             paused_s += self._wait_if_paused()
             if self._stop_everywhere():
+                for i, value in enumerate(self._fold_pending(pending, pending_sizes, epoch, batch)):
+                    totals[i] += value
+                self._partial = {"epoch": epoch, "batch": batch - 1, "batches": num_batches,
+                                 "batch_size": self._batch_size, "totals": totals, "seen": seen,
+                                 "has_aux": has_aux, "elapsed": time.monotonic() - started - paused_s, "train": None}
                 return None
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -640,24 +767,7 @@ class Trainer:
             # The first batch is always reported: a slow network shows its speed and time left
             # after one batch instead of "–" until the throttle interval has passed.
             if batch == 1 or batch == num_batches or now - last_report >= cfg.progress_interval:
-                rows = torch.stack(pending).tolist()  # the one sync point
-                first = batch - len(rows) + 1
-                window = [0.0, 0.0, 0.0, 0.0]
-                for offset, (row, size) in enumerate(zip(rows, pending_sizes)):
-                    bad = next((v for i, v in enumerate(row) if i != 1 and not math.isfinite(v)), None)
-                    if bad is not None:
-                        kind = "NaN" if math.isnan(bad) else "infinite"
-                        raise TrainingError(
-                            f"loss became {kind} at epoch {epoch}, batch {first + offset} — "
-                            f"try a lower learning rate (now {self._lr():g})"
-                        )
-                    window[0] += row[0] * size
-                    window[1] += row[1]
-                    if len(row) == 4:
-                        window[2] += row[2] * size
-                        window[3] += row[3] * size
-                pending.clear()
-                pending_sizes.clear()
+                window = self._fold_pending(pending, pending_sizes, epoch, batch + 1)
                 for i in range(4):
                     totals[i] += window[i]
                 now = time.monotonic()
@@ -683,12 +793,39 @@ class Trainer:
             "images_per_s": seen / elapsed,
         }
 
+    def _fold_pending(self, pending: list[torch.Tensor], sizes: list[int], epoch: int, next_batch: int) -> list[float]:
+        """Read back the batches' figures kept on the device (one sync), check them, and sum them:
+        [loss × n, correct, aux1 × n, aux2 × n]. Empties both lists."""
+        window = [0.0, 0.0, 0.0, 0.0]
+        if not pending:
+            return window
+        rows = torch.stack(pending).tolist()  # the one sync point
+        first = next_batch - len(rows)
+        for offset, (row, size) in enumerate(zip(rows, sizes)):
+            bad = next((v for i, v in enumerate(row) if i != 1 and not math.isfinite(v)), None)
+            if bad is not None:
+                kind = "NaN" if math.isnan(bad) else "infinite"
+                raise TrainingError(
+                    f"loss became {kind} at epoch {epoch}, batch {first + offset} — "
+                    f"try a lower learning rate (now {self._lr():g})"
+                )
+            window[0] += row[0] * size
+            window[1] += row[1]
+            if len(row) == 4:
+                window[2] += row[2] * size
+                window[3] += row[3] * size
+        pending.clear()
+        sizes.clear()
+        return window
+
     def _validate(self) -> dict[str, Any] | None:
         """Loss, top-1 and top-5 accuracy on the validation set; None when stopped before its end."""
         assert self.model is not None and self.device is not None
         model, device = self.model, self.device
         model.eval()
         num_classes = len(self.spec.classes)
+        if not self._has_val:
+            return {"val_loss": math.nan, "val_acc": math.nan, "val_top5": None}
         sums = torch.zeros(3, dtype=torch.float32, device=device)  # loss, top-1, top-5
         seen = 0
         with torch.inference_mode():
@@ -747,6 +884,7 @@ class Trainer:
                     history=list(self.history),
                     lr_drops=self._lr_drops,
                     batch_size=self._batch_size,
+                    partial=self._partial or {},
                 )
         return payload
 

@@ -38,10 +38,11 @@ def test_a_trainer_without_run_dir_writes_under_the_default_root(tmp_path: Path,
     monkeypatch.setenv("CNNSTUDIO_RUNS", str(tmp_path))
     result = Trainer(tiny_config(epochs=1), bundle=bundle).fit()
     assert Path(result.run_dir).parent == tmp_path
-    assert Path(result.run_dir).name.endswith("_lenet5_blocks")
+    # Named after the variant trained: tiny_config's ReLU + max-pool LeNet-5.
+    assert Path(result.run_dir).name.endswith("_lenet5-relu-maxpool_blocks")
 
 
-def test_list_runs_skips_broken_folders(tmp_path: Path, bundle) -> None:
+def test_list_runs_lists_broken_folders_after_the_readable_ones(tmp_path: Path, bundle) -> None:
     Trainer(tiny_config(epochs=1), run_dir=tmp_path / "a", bundle=bundle).fit()
     Trainer(tiny_config(epochs=2), run_dir=tmp_path / "b", bundle=bundle).fit()
     (tmp_path / "empty").mkdir()
@@ -51,8 +52,14 @@ def test_list_runs_skips_broken_folders(tmp_path: Path, bundle) -> None:
     (tmp_path / "alien" / "config.json").write_text(json.dumps({"colour": "blue"}))
     (tmp_path / "stray.txt").write_text("not a folder")
     listed = runs.list_runs(tmp_path)
-    assert sorted(r.name for r in listed) == ["a", "b"]
-    by_name = {r.name: r for r in listed}
+    readable = [r for r in listed if r.readable]
+    assert sorted(r.name for r in readable) == ["a", "b"] and listed[:2] == readable
+    # Folders with run files that cannot be read come after, each saying why; "empty" is no run at all.
+    problems = {r.name: r.problem for r in listed if not r.readable}
+    assert set(problems) == {"garbage", "alien"}
+    assert problems["garbage"].startswith("config.json is not valid JSON")
+    assert problems["alien"].startswith("config.json: arch is missing")
+    by_name = {r.name: r for r in readable}
     assert by_name["b"].epochs_done == 2 and by_name["b"].epochs == 2 and by_name["b"].status == "finished"
     assert by_name["b"].arch == "lenet5" and by_name["b"].dataset == "blocks" and by_name["b"].created is not None
     assert 0.0 <= by_name["b"].best_val_acc <= 1.0
@@ -65,7 +72,7 @@ def test_open_run_explains_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="is not a cnnstudio run folder"):
         runs.open_run(tmp_path)
     (tmp_path / "config.json").write_text("{oops")
-    with pytest.raises(CheckpointError, match=r"config\.json is damaged"):
+    with pytest.raises(CheckpointError, match=r"config\.json is not valid JSON"):
         runs.open_run(tmp_path)
 
 

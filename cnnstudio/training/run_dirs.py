@@ -1,0 +1,173 @@
+"""Making, refusing and tidying run folders: the file-system side of starting a run.
+
+`prepare_run_dir` is the one gate a new run's folder passes (a path given with `--out`
+or picked in the app): it refuses a file, a path under a file, a folder that already
+holds a run or anything else, a read-only or too-long path — each in one sentence — and
+says whether it made the folder, so a start refused later can take it away again
+(`discard_new_run_dir`) instead of leaving a half-made run behind. `clean_leftovers`
+removes the temp files a kill during an atomic save leaves. Torch-free.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from cnnstudio.errors import CheckpointError
+from cnnstudio.training.run_files import readable
+
+__all__ = ["os_problem", "check_new_run_dir", "prepare_run_dir", "ensure_runs_root", "discard_new_run_dir", "clean_leftovers",
+           "RUN_FILE_NAMES"]
+
+# Everything a run folder may hold; only these are removed when a refused start takes its folder away.
+RUN_FILE_NAMES = ("run.json", "config.json", "spec.json", "metrics.jsonl", "last.pt", "best.pt", ".lock")
+_NAME_MAX = 255
+
+
+def os_problem(exc: OSError, path: str | os.PathLike[str]) -> str:
+    """What an OSError on `path` means to a user, in words (the path shown readably)."""
+    where = readable(os.fspath(path))
+    code = exc.errno
+    if code == errno.ENAMETOOLONG or any(len(os.fsencode(p)) > _NAME_MAX for p in Path(path).parts):
+        longest = max((len(os.fsencode(p)) for p in Path(path).parts), default=0)
+        return (f"the name is too long for the file system ({longest} bytes in one name; at most "
+                f"{_NAME_MAX}): {where[:80]}… — choose a shorter name")
+    if code == errno.ENOTDIR:
+        return f"{where}: a part of this path is a file, not a folder — choose another folder"
+    if code == errno.EEXIST:
+        return f"{where} exists and is not a folder — choose another name"
+    if code == errno.EROFS:
+        return f"{where} is on a read-only file system — choose a folder you can write to"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"no permission to write in {where} — choose a folder you can write to"
+    if code == errno.ENOSPC:
+        return f"the disk holding {where} is full — free some space"
+    return f"cannot write {where} ({exc.strerror or exc})"
+
+
+def _create(path: Path) -> None:
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise CheckpointError(os_problem(exc, path)) from None
+
+
+def ensure_runs_root(root: Path) -> None:
+    """Create the runs folder if needed; one sentence when it cannot be (CNNSTUDIO_RUNS unwritable…)."""
+    if root.is_dir():
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise CheckpointError(f"no permission to write in the runs folder {readable(str(root))} — set "
+                                  "CNNSTUDIO_RUNS to a folder you can write to, or give --out")
+        return
+    if root.exists():
+        raise CheckpointError(f"the runs folder {readable(str(root))} is a file, not a folder — set CNNSTUDIO_RUNS "
+                              "to a folder, or give --out")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"cannot create the runs folder: {os_problem(exc, root)}") from None
+
+
+def check_new_run_dir(path: str | os.PathLike[str]) -> bool:
+    """Refuse `path` as a new run's folder without creating anything; True if it does not exist yet.
+
+    The same refusals as `prepare_run_dir`, early: a command line checks `--out` before it
+    spends minutes scanning a dataset. A missing folder's nearest existing parent must be a
+    folder this process may write in.
+    """
+    path = Path(path)
+    where = readable(str(path))
+    if any(len(os.fsencode(p)) > _NAME_MAX for p in path.parts):
+        raise CheckpointError(os_problem(OSError(errno.ENAMETOOLONG, "File name too long"), path))
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:
+        raise CheckpointError(os_problem(exc, path)) from None
+    if not exists:
+        parent = path.absolute().parent
+        while not parent.exists() and parent != parent.parent:
+            if parent.is_symlink():
+                break
+            parent = parent.parent
+        if parent.exists() and not parent.is_dir():
+            raise CheckpointError(os_problem(OSError(errno.ENOTDIR, "Not a directory"), path))
+        if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+            raise CheckpointError(os_problem(OSError(errno.EACCES, "Permission denied"), parent))
+        return True
+    _check_existing(path, where, is_dir)
+    return False
+
+
+def prepare_run_dir(path: str | os.PathLike[str]) -> bool:
+    """Make `path` ready to hold a new run; True if this call created it (False: it was an empty folder).
+
+    Refuses, in one sentence each: a folder that already holds a run (resume it instead),
+    a non-empty folder that is not a run (its files would be overwritten or appended to),
+    a file, a path under a file, a name too long, a read-only or unwritable place.
+    """
+    path = Path(path)
+    if check_new_run_dir(path):
+        _create(path)
+        return True
+    return False
+
+
+def _check_existing(path: Path, where: str, is_dir: bool) -> None:
+    if not is_dir:
+        raise CheckpointError(f"{where} is a file, not a folder — give --out a new folder's name")
+    if (path / "config.json").exists():
+        raise CheckpointError(f"{where} already holds a run — resume it, or choose a new folder")
+    try:
+        entries = [entry.name for entry in os.scandir(path) if entry.name != ".lock"]  # a writer's lock: it says who
+    except OSError as exc:
+        raise CheckpointError(os_problem(exc, path)) from None
+    if entries:
+        shown = ", ".join(readable(name) for name in sorted(entries)[:3])
+        raise CheckpointError(
+            f"{where} is not empty and holds no cnnstudio run ({shown}{'…' if len(entries) > 3 else ''}) — "
+            "choose a new or empty folder"
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CheckpointError(os_problem(OSError(errno.EACCES, "Permission denied"), path))
+
+
+def discard_new_run_dir(path: str | os.PathLike[str], *, made: bool) -> None:
+    """Undo a refused start: remove the run files written so far, and the folder if this run made it.
+
+    Only cnnstudio's own files (and its temp files) are removed, never anything else.
+    """
+    path = Path(path)
+    for name in RUN_FILE_NAMES:
+        try:
+            (path / name).unlink(missing_ok=True)
+        except OSError:
+            pass
+    clean_leftovers(path)
+    if made:
+        try:
+            path.rmdir()
+        except OSError:
+            pass  # something else is in it now: leave it
+
+
+def clean_leftovers(path: str | os.PathLike[str]) -> list[str]:
+    """Remove the temp files an interrupted atomic save left (`.last.pt.k3j2.tmp`); returns their names.
+
+    Call it only with the run's lock held: a live writer's temp file is not a leftover.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") and name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in RUN_FILE_NAMES):
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+                    removed.append(name)
+            except OSError:
+                pass
+    return removed
