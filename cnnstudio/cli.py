@@ -150,7 +150,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     ctx = distributed.setup(config.device)
     main = ctx is None or ctx.is_main
     out = Path(args.out) if args.out else None
-    if main and not args.resume:
+    if main and not args.resume and not args.estimate:  # an estimate makes no run
         # Refused before the data loads: a bad --out, an unwritable runs folder.
         check_new_run_dir(out) if out is not None else ensure_runs_root(default_runs_dir())
     console = ConsoleProgress()

@@ -287,7 +287,7 @@ def _augment(field: str, value: Any) -> list[str]:
 
 
 def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
-    from cnnstudio.training.config import INITS, OPTIMIZERS, SCHEDULES
+    from cnnstudio.choices import Finetune, Init, Optimizer, Schedule
 
     big = 1_000_000
     return {
@@ -298,17 +298,17 @@ def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
         "input_size": _optional(lambda f, v: need_int(f, v, 1, MAX_INPUT_SIZE)),
         "epochs": lambda f, v: need_int(f, v, 1, big),
         "batch_size": lambda f, v: need_int(f, v, 1, 65_536),
-        "optimizer": lambda f, v: need_choice(f, v, OPTIMIZERS),
+        "optimizer": lambda f, v: need_choice(f, v, Optimizer.values()),
         "lr": lambda f, v: need_number(f, v, 0.0, None, low_open=True),
         "momentum": lambda f, v: need_number(f, v, 0.0, 1.0, high_open=True),
         "nesterov": need_bool,
         "weight_decay": lambda f, v: need_number(f, v, 0.0, None),
-        "schedule": lambda f, v: need_choice(f, v, SCHEDULES),
+        "schedule": lambda f, v: need_choice(f, v, Schedule.values()),
         "step_size": lambda f, v: need_int(f, v, 1, big),
         "gamma": lambda f, v: need_number(f, v, 0.0, 1.0, low_open=True),
         "plateau_patience": lambda f, v: need_int(f, v, 0, big),
         "max_lr_drops": _optional(lambda f, v: need_int(f, v, 0, 1000)),
-        "init": lambda f, v: need_choice(f, v, INITS),
+        "init": lambda f, v: need_choice(f, v, Init.values()),
         "init_from_run": _optional(need_str),
         "augment": _augment,
         "val_fraction": lambda f, v: need_number(f, v, 0.0, 1.0, low_open=True, high_open=True),
@@ -320,6 +320,11 @@ def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
         "progress_interval": lambda f, v: need_number(f, v, 0.0, 3600.0),
         "aux_weight": lambda f, v: need_number(f, v, 0.0, None),
         "num_threads": _optional(lambda f, v: need_int(f, v, 1, 4096)),
+        "pretrained": _optional(lambda f, v: need_str(f, v, max_len=64)),
+        "pretrained_weights": _optional(need_str),
+        "finetune": lambda f, v: need_choice(f, v, Finetune.values()),
+        "weights_source": _optional(need_str),
+        "sync_batch_norm": need_bool,
     }
 
 

@@ -118,3 +118,23 @@ def test_a_run_with_a_damaged_checkpoint_gives_a_message_and_keeps_the_model(mak
     qtbot.waitUntil(lambda: any(level == "error" for level, _ in messages), timeout=20_000)
     assert state.model_handle is None
     assert "Could not open the run" in tab.status_label.text()
+
+
+def test_a_damaged_run_is_listed_with_its_problem_beside_the_good_ones(make_tab, qtbot, tmp_path):
+    root = tmp_path / "runs"
+    good, _ = _write_run(root)
+    bad = root / "zz"
+    bad.mkdir()
+    (bad / "config.json").write_text("[]")
+    tab = make_tab(root)
+    qtbot.waitUntil(lambda: len(tab.runs()) == 2, timeout=10_000)
+    model = tab.table_view.model()
+    rows = {model.index(r, 0).data(): [model.index(r, c).data() for c in range(model.columnCount())]
+            for r in range(model.rowCount())}
+    assert "zz" in rows and "unreadable" in rows["zz"]
+    assert any("config.json" in str(cell) for cell in rows["zz"])  # what is wrong, in its row
+    assert any("epochs" in str(cell) for cell in rows["lenet5"])  # the good run's progress
+    tab.select_run(bad)
+    assert not tab.open_button.isEnabled() and not tab.resume_button.isEnabled() and tab.reveal_button.isEnabled()
+    tab.select_run(good)
+    assert tab.open_button.isEnabled()

@@ -77,3 +77,12 @@ def test_vgg_paper_recipe() -> None:
     assert (vgg.batch_size, vgg.weight_decay, vgg.schedule, vgg.gamma, vgg.max_lr_drops, vgg.init) == (
         256, 5e-4, "plateau", 0.1, 3, "normal")
     assert paper_defaults("googlenet").schedule == "step" and paper_defaults("googlenet").gamma == 0.96
+
+
+def test_the_run_folder_schema_knows_every_setting() -> None:
+    # config.json is read back through this schema: a setting it lacks makes every new run unreadable.
+    import dataclasses
+
+    from cnnstudio.training.run_files import _config_rules
+
+    assert set(_config_rules()) == {f.name for f in dataclasses.fields(TrainConfig)}

@@ -28,7 +28,7 @@ from cnnstudio.errors import describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.session import TrainingSession, TrainingState
 from cnnstudio.gui.state import ModelHandle, StudioState
-from cnnstudio.gui.text import plain
+from cnnstudio.gui.text import plain, tooltip
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
@@ -48,16 +48,19 @@ def _dataset_name(dataset: str) -> str:
 
 
 def run_columns() -> list[Column]:
-    """The Runs table's columns over `runs.RunInfo` records."""
+    """The Runs table's columns over `runs.RunInfo` (and `UnreadableRun`) records."""
     return [
-        Column("Architecture", lambda r: r.arch, tooltip=lambda r: str(r.path)),
-        Column("Dataset", lambda r: _dataset_name(r.dataset), tooltip=lambda r: r.dataset),
+        Column("Run", lambda r: r.variant if r.readable else r.name, tooltip=lambda r: tooltip(str(r.path))),
+        Column("Dataset", lambda r: _dataset_name(r.dataset), tooltip=lambda r: tooltip(r.dataset)),
         Column("Date", lambda r: r.created.strftime("%Y-%m-%d %H:%M") if r.created else "–",
                sort_key=lambda r: r.created.timestamp() if r.created else 0.0),
-        Column("Epochs", lambda r: f"{r.epochs_done} / {r.epochs}", sort_key=lambda r: r.epochs_done, numeric=True),
+        Column("Status", lambda r: r.status),
+        # Where the checkpoint on disk stands ("stopped in epoch 1 at batch 10/36"), or what is wrong.
+        Column("Progress", lambda r: r.progress_text, sort_key=lambda r: r.epochs_done,
+               tooltip=lambda r: tooltip("\n".join((r.progress_text, *r.problems)))),
         Column("Best val accuracy", lambda r: format_percent(r.best_val_acc),
                sort_key=lambda r: -1.0 if r.best_val_acc is None else r.best_val_acc, numeric=True),
-        Column("Status", lambda r: r.status),
+        Column("Settings", lambda r: r.hyperparameters_text, tooltip=lambda r: tooltip(r.scan_summary or "")),
     ]
 
 
@@ -198,13 +201,15 @@ class RunsTab(QWidget):
         self.status_label.clear()
 
     def _update_buttons(self, *_: Any) -> None:
-        has = self.selected_run() is not None
+        selected = self.selected_run()
+        has = selected is not None
+        usable = has and selected.readable  # an unreadable folder can only be revealed
         training = self._session.state != TrainingState.IDLE
-        self.open_button.setEnabled(has)
-        self.resume_button.setEnabled(has and not training)
+        self.open_button.setEnabled(usable)
+        self.resume_button.setEnabled(usable and not training)
         self.resume_button.setToolTip(
             "Stop the current training first" if training else "Continue training this run where it stopped")
-        self.overlay_button.setEnabled(has)
+        self.overlay_button.setEnabled(usable)
         self.reveal_button.setEnabled(has)
 
     # ------------------------------------------------------------------ actions
