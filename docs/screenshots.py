@@ -49,7 +49,7 @@ def main() -> int:
 
     apply_style(app)
     window = MainWindow()
-    window.resize(1280, 800)
+    window.resize(1400, 900)
     window.show()
     wait_until(app, lambda: window.state.torch_ready)
     panel = window.setup_panel
@@ -94,6 +94,20 @@ def main() -> int:
         window.tabs.setCurrentIndex(TAB_TITLES.index(title))
         settle(app, 1.5)
         window.grab().save(str(OUT / f"{title.lower().replace(' ', '_')}.png"))
+
+    # Evaluate: the run's best weights on its own validation split, the biggest confusion's
+    # images, the first of them explained.
+    evaluate = window.evaluate_tab
+    window.tabs.setCurrentWidget(evaluate)
+    evaluate.evaluate()
+    wait_until(app, lambda: evaluate.evaluation is not None, timeout=120)
+    wait_until(app, lambda: bool(evaluate.cell_images()), timeout=60)
+    evaluate.open_image(0)
+    wait_until(app, lambda: bool(evaluate.detail.top5()), timeout=60)
+    evaluate.detail.neighbours_button.click()
+    wait_until(app, lambda: evaluate.detail.neighbours_view.image is not None, timeout=120)
+    settle(app, 1.5)
+    window.grab().save(str(OUT / "evaluate.png"))
     window.close()
     print(f"screenshots written to {OUT}")
     return 0

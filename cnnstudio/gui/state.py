@@ -81,7 +81,6 @@ class ModelHandle:
     def from_run(cls, run_dir: str | Path, which: str = "best") -> ModelHandle:
         """A run's `which` weights ("best" or "last"), labelled with the epoch they are from
         (slow: call it in the background)."""
-        from cnnstudio.models.catalog import get_info
         from cnnstudio.training.runs import load_model, open_run
 
         info = open_run(run_dir)
@@ -89,7 +88,10 @@ class ModelHandle:
         model, spec, config = load_model(info, which=used, device="cpu")
         bests = [stats.epoch for stats in info.history() if stats.is_best]
         epoch = bests[-1] if used == "best" and bests else info.epochs_done
-        input_size = config.input_size or get_info(config.arch).default_size
+        from cnnstudio.training.input_size import config_input_size
+
+        # The size it trained at: stored in the run; the one rule for a config that left it open.
+        input_size = config_input_size(config).size
         return cls(model=model, spec=spec, input_size=input_size, in_channels=spec.channels,
                    source=f"run {info.name} · {used} weights (epoch {epoch})", arch_name=config.arch, epoch=epoch,
                    config=config, run_dir=str(info.path))

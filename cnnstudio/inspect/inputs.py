@@ -56,12 +56,14 @@ class TrainedModel:
     @classmethod
     def from_run(cls, run: RunInfo | str | Path, *, which: str = "best", device: str = "cpu") -> TrainedModel:
         """The weights of a saved run (`best` or `last` checkpoint), eval mode, on `device`."""
-        from cnnstudio.models.catalog import get_info
         from cnnstudio.training.runs import RunInfo, load_model, open_run
 
         info = run if isinstance(run, RunInfo) else open_run(run)
         model, spec, config = load_model(info, which=which, device=device)
-        input_size = config.input_size or get_info(config.arch).default_size
+        from cnnstudio.training.input_size import config_input_size
+
+        # The size it trained at: stored in the run; the one rule for a config that left it open.
+        input_size = config_input_size(config).size
         return cls(model, spec, input_size=input_size, in_channels=spec.channels, name=info.name,
                    run_dir=info.path, checkpoint=info.checkpoint_path(which), config=config)
 

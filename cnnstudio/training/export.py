@@ -86,13 +86,15 @@ def _check_format(format: str) -> None:
 def export_run(run: RunInfo | str | Path, format: str, path: str | Path, *, which: str = "best",
                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ExportReport:
     """Export a run's trained model (its `which` checkpoint) to `path` as `format` ("onnx" or "pt2")."""
-    from cnnstudio.models.catalog import get_info
     from cnnstudio.training.runs import load_model, open_run
 
     _check_format(format)
     info = run if not isinstance(run, (str, Path)) else open_run(run)
     model, spec, config = load_model(info, which=which)
-    input_size = config.input_size or get_info(config.arch).default_size
+    from cnnstudio.training.input_size import config_input_size
+
+    # The size it trained at: stored in the run; the one rule for a config that left it open.
+    input_size = config_input_size(config).size
     return export_model(model, spec, arch=config.arch, arch_options=config.arch_options, input_size=input_size,
                         format=format, path=path, progress=progress, cancel=cancel,
                         extra={"run": str(info.path), "checkpoint": which})

@@ -46,7 +46,10 @@ def check_input_fits(config: TrainConfig, *, device: torch.device | None = None,
     from cnnstudio.models.memory import largest_activation
 
     info = get_info(config.arch)
-    size = config.input_size or info.default_size
+    from cnnstudio.training.input_size import config_input_size
+
+    # The size it trained at: stored in the run; the one rule for a config that left it open.
+    size = config_input_size(config).size
     if device is None:
         from cnnstudio.training.trainer import resolve_device
 

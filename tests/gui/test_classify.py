@@ -220,3 +220,16 @@ def test_each_file_shows_what_the_network_was_given(tab, state, qtbot, tmp_path)
     assert shown.pixelColor(1, 1).value() < 30  # the white paper became the dark ground
     tab.select_row(1)  # a colour photo for a grey 32 px model: that is what LeNet-5 sees
     assert tab.seen_caption() == "network input\n32×32 grey"
+
+
+def test_a_dropped_file_gets_the_same_detail_view_as_an_evaluated_image(tab, state, qtbot, tmp_path):
+    state.model_handle = _handle()
+    tab.classify_paths([_png(tmp_path / "digit.png", 1)])
+    qtbot.waitUntil(lambda: tab.explain_button.isEnabled(), timeout=20_000)
+    tab.explain_selected()
+    detail = tab.detail_view
+    qtbot.waitUntil(lambda: bool(detail.top5()), timeout=20_000)
+    assert not detail.isHidden() and detail.caption_label.text() == "digit.png"
+    assert detail.seen_view.image is not None and detail.cam_view.image is not None
+    assert any("explained" in row for row in detail.top5())
+    state.wait_for_background()

@@ -64,8 +64,9 @@ def test_a_run_folder_is_listed_with_its_facts(make_tab, qtbot, tmp_path):
     tab = make_tab(root)
     qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
     assert tab.content_panel.showing_content
-    arch, dataset, date, epochs, best, status = _cells(tab, 0)
-    assert (arch, dataset, epochs, best, status) == ("lenet5", "mnist-sample", "2 / 3", "75.0 %", "finished")
+    run, dataset, date, status, progress, best, settings = _cells(tab, 0)
+    assert (run, dataset, status, progress, best) == ("lenet5", "mnist-sample", "finished", "2 / 3 epochs", "75.0 %")
+    assert settings.startswith("lenet5 32 px, batch 128")  # the run's key settings
     assert len(date) == len("2026-01-01 12:00")
     # A second run appears after Refresh.
     _write_run(root, val_accs=(0.9,))

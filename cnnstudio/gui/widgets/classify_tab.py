@@ -34,6 +34,7 @@ from cnnstudio.errors import ImageError, describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.text import escape, plain, tooltip
+from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 
 __all__ = ["ClassifyTab", "TopKView", "paths_from_mime"]
@@ -286,6 +287,14 @@ class ClassifyTab(QWidget):
         detail_layout.addWidget(self._preview, 1)
         detail_layout.addWidget(self._file_label)
         detail_layout.addLayout(answer)
+        self.explain_button = QPushButton("Why? Grad-CAM, feature maps, nearest training images")
+        self.explain_button.setToolTip("Explain the selected image with the model on show")
+        self.explain_button.clicked.connect(self.explain_selected)
+        self.explain_button.setEnabled(False)
+        detail_layout.addWidget(self.explain_button, 0, Qt.AlignmentFlag.AlignLeft)
+        # The same detail view as the Evaluate tab's, for a dropped file; shown on request.
+        self.detail_view = ImageDetail(state)
+        self.detail_view.hide()
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
         self._splitter.addWidget(self.results_list)
@@ -293,7 +302,12 @@ class ClassifyTab(QWidget):
         self._splitter.setStretchFactor(0, 1)
         self._splitter.setStretchFactor(1, 2)
         self._splitter.setSizes([300, 700])
-        self._panel = StackedPanel(self._splitter, EMPTY_TEXT)
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(self._splitter)
+        body.addWidget(self.detail_view)
+        body.setStretchFactor(0, 1)
+        body.setStretchFactor(1, 2)
+        self._panel = StackedPanel(body, EMPTY_TEXT)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
@@ -470,6 +484,7 @@ class ClassifyTab(QWidget):
             handle = self._state.model_handle
             self.note_label.setText("Classifying…" if handle is not None else f"{NO_MODEL_TEXT} — this file is waiting.")
             return
+        self.explain_button.setEnabled(False)
         if isinstance(result, ImageError):
             self._topk.setVisible(False)
             self._preview.clear()
@@ -480,7 +495,20 @@ class ClassifyTab(QWidget):
         self._topk.setVisible(True)
         self.note_label.setText(result.note or "")
         self._set_preview(entry)
+        self.explain_button.setEnabled(True)
+        if not self.detail_view.isHidden():  # asked for once: it follows the selection
+            self.explain_selected()
         self.image_selected.emit(entry.path)
+
+    @Slot()
+    def explain_selected(self) -> None:
+        """Show the selected file in the detail view: what the network saw, why, its neighbours."""
+        row = self.results_list.currentRow()
+        if not 0 <= row < len(self._entries) or isinstance(self._entries[row].result, ImageError):
+            return
+        entry = self._entries[row]
+        self.detail_view.show()
+        self.detail_view.show_subject(DetailSubject(caption=entry.name, path=entry.path))
 
     def _show_seen(self, entry: _Entry) -> None:
         image = entry.seen

@@ -166,7 +166,8 @@ class LayersTab(QWidget):
         self._model.set_records(summary.layers)
         self._panel.show_content()
         self._totals.setText(
-            f"<b>Total params: {format_count(summary.total_params)}</b> ({format_compact(summary.total_params)})"
+            # GoogLeNet: "main network + aux heads = total", as the command line says it.
+            f"<b>Total params: {summary.params_text()}</b> ({format_compact(summary.total_params)})"
             f" &nbsp;·&nbsp; trainable {format_count(summary.trainable_params)}"
             f" &nbsp;·&nbsp; {format_compact(summary.total_macs)} MACs per image"
             f" &nbsp;·&nbsp; {len(summary.layers)} layers"
