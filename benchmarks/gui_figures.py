@@ -23,7 +23,8 @@ from cnnstudio.training.config import TrainConfig
 from engine_figures import ReadyBatches, bare_step, epoch_rate, place
 from timing import Figure, Section, in_fresh_thread, median, percentile, time_calls
 
-__all__ = ["LatencyProbe", "classify_latency", "gui_overhead", "open_window", "responsiveness"]
+__all__ = ["LatencyProbe", "classify_latency", "evaluate_responsiveness", "gui_overhead", "open_window",
+           "responsiveness"]
 
 PROBE_INTERVAL_MS = 10
 
@@ -397,3 +398,54 @@ def _drop(tab: Any, state: Any, path: Path, name: str) -> float:
     # A person drops one file at a time: let what a drop starts elsewhere (feature maps) finish.
     wait_until(lambda: not state.busy(), timeout_s=120, what="the tabs' work after a drop")
     return seconds
+
+
+# ---------------------------------------------------------------------------- (l)
+
+
+def evaluate_responsiveness(window: Any, *, quick: bool) -> Section:
+    """(l) Event-loop lateness while the Evaluate tab evaluates (background job) and then
+    explains images of a confusion cell with Grad-CAM, feature maps and the top-5."""
+    from cnnstudio.gui.state import ModelHandle
+    from cnnstudio.models.registry import build_model
+    from cnnstudio.training.trainer import load_training_data
+
+    config = TrainConfig(arch="vgg11", arch_options={"batch_norm": True}, dataset="mnist-sample", input_size=32,
+                         epochs=1, device="cpu")
+    bundle = load_training_data(config)
+    torch.manual_seed(0)
+    model = build_model("vgg11", in_channels=1, num_classes=10, batch_norm=True).eval()
+    window.state.model_handle = ModelHandle(model, bundle.spec, 32, 1, source="benchmark weights", arch_name="vgg11",
+                                            config=config)
+    tab = window.evaluate_tab
+    window.tabs.setCurrentWidget(tab)
+    tta = "tencrop" if quick else "multiscale+tencrop"
+    tab.tta_combo.setCurrentIndex(tab.tta_combo.findData(tta))
+    section = Section("l", f"responsiveness of the Evaluate tab: 10 ms QTimer probe while it evaluates vgg11+BN "
+                           f"at 32×32 on mnist-sample's 500 validation digits ({tta}), then explains images")
+    probe = LatencyProbe()
+    probe.start()
+    started = time.perf_counter()
+    tab.evaluate()
+    wait_until(lambda: tab.evaluation is not None and not tab.running, timeout_s=900, what="the evaluation")
+    evaluation_s = time.perf_counter() - started
+    probe.stop()
+    during_eval = probe.summary()
+    wait_until(lambda: bool(tab.cell_images()), timeout_s=120, what="a cell's images")
+    probe.start()
+    shown = min(3 if quick else 6, len(tab.cell_images()))
+    for row in range(shown):
+        tab.open_image(row)
+        wait_until(lambda: bool(tab.detail.top5()) and tab.detail.maps_view.image is not None, timeout_s=120,
+                   what="an explanation")
+    probe.stop()
+    during_cam = probe.summary()
+    section.raw = {"evaluation": during_eval, "explanations": during_cam, "evaluation_s": evaluation_s,
+                   "explained_images": shown}
+    section.figures += [
+        Figure("l.eval_p99", "event-loop lateness p99 while evaluating", during_eval["p99_ms"], "ms", "≤ 30 ms",
+               during_eval["p99_ms"] <= 30, f"{during_eval['ticks']} ticks over {evaluation_s:.1f} s"),
+        Figure("l.cam_p99", "event-loop lateness p99 while explaining (Grad-CAM, maps, top-5)", during_cam["p99_ms"],
+               "ms", "≤ 30 ms", during_cam["p99_ms"] <= 30, f"{shown} images, {during_cam['ticks']} ticks"),
+    ]
+    return section

@@ -6,7 +6,7 @@
 
 Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5,
 (e) launch to first paint and peak memory, (f) training images/s per architecture,
-(g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun), (k) folder scan files/s at 10k and 50k files.
+(g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun), (k) folder scan files/s at 10k and 50k files, (l) the Evaluate tab's event-loop lateness.
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
 met — this is a measurement, not a test; a section that crashes is reported and the rest run.
@@ -43,8 +43,9 @@ SECTIONS = {
     "i": "nearest neighbours: k-NN query, feature extraction",
     "j": "distributed scaling (1 → 2 processes)",
     "k": "folder scan files/s (10k and 50k files)",
+    "l": "responsiveness of the Evaluate tab (evaluation, Grad-CAM)",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                     section = gui_figures.gui_overhead(win, device=device, quick=args.quick, runs_dir=scratch)
                 elif name == "c":
                     section = gui_figures.responsiveness(win, device=device, quick=args.quick)
+                elif name == "l":
+                    section = gui_figures.evaluate_responsiveness(win, quick=args.quick)
                 else:
                     section = gui_figures.classify_latency(win, quick=args.quick, folder=scratch)
         except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others' figures

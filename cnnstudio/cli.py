@@ -326,7 +326,6 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from cnnstudio.training.callbacks import ConsoleProgress
     from cnnstudio.training.export import export_run
 
     out = args.output or str(Path(args.run_dir) / f"model.{args.format}")

@@ -130,7 +130,7 @@ _LENET_PAPER = "LeCun, Bottou, Bengio & Haffner, Gradient-Based Learning Applied
 _ALEXNET_PAPER = "Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional Neural Networks"
 _VGG_PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition"
 _GOOGLENET_PAPER = "Szegedy et al., Going Deeper with Convolutions"
-_ONE_WEIRD_TRICK_PAPER = "Krizhevsky, One weird trick for parallelizing convolutional neural networks, arXiv:1404.5997"
+_ONE_WEIRD_TRICK_PAPER = "Krizhevsky, One weird trick for parallelizing convolutional neural networks"
 _TRICKS_PAPER = "Reading notes 'From LeNet to GoogLeNet' (Paddle AI Studio), the tricks ablation"
 
 _ALEXNET_OPTIONS = (_lrn(), _dropout(0.5, "in the two 4096-wide FC layers"))
@@ -185,7 +185,7 @@ _MODELS: tuple[ArchInfo, ...] = (
         description="torchvision's single-tower AlexNet: 64-192-384-256-256 convs, no LRN; 61.1 M parameters. "
                     "Its ImageNet weights load into it (--pretrained alexnet).",
         options=(_dropout(0.5, "before fc6 and fc7"),),
-        builder="cnnstudio.models.torchvision_variants:build_alexnet_torchvision",
+        builder="cnnstudio.models.torchvision_variants:build_alexnet_torchvision", venue="arXiv:1404.5997 (2014)",
     ),
     _vgg("vgg11", "A", 11, "133 M", "Eight 3×3 convs in five stages, then FC 4096-4096;"),
     _vgg("vgg11-lrn", "A-LRN", 11, "133 M",
@@ -218,7 +218,7 @@ _MODELS: tuple[ArchInfo, ...] = (
                        help="rescale ImageNet-normalised input to [-1, 1] as its TensorFlow-born weights expect"),
             _dropout(0.2, "before the final FC layer"),
         ),
-        builder="cnnstudio.models.torchvision_variants:build_googlenet_torchvision",
+        builder="cnnstudio.models.torchvision_variants:build_googlenet_torchvision", venue="CVPR 2015",
     ),
     ArchInfo(
         name="tricks", family="tricks", title="Tricks ablation CNN", paper=_TRICKS_PAPER, year=2020, depth=8,

@@ -725,12 +725,18 @@ class Trainer:
             if batch <= skip:
                 continue  # trained before the stop; drawn again only to replay the loader's random stream
             paused_s += self._wait_if_paused()
-            if self._stop_everywhere():
+
+            def stopped_before_this_batch() -> None:
+                # last.pt will hold where the epoch stood (batches done, running totals), so a
+                # resume continues exactly from here: this batch is drawn again and trained then.
                 for i, value in enumerate(self._fold_pending(pending, pending_sizes, epoch, batch)):
                     totals[i] += value
                 self._partial = {"epoch": epoch, "batch": batch - 1, "batches": num_batches,
                                  "batch_size": self._batch_size, "totals": totals, "seen": seen,
                                  "has_aux": has_aux, "elapsed": time.monotonic() - started - paused_s, "train": None}
+
+            if self._stop_everywhere():
+                stopped_before_this_batch()
                 return None
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -752,6 +758,7 @@ class Trainer:
                     self._scaler.scale(loss).backward()
                 except Interrupted:  # stopped between two layers: this batch never reaches the weights
                     self._optimizer.zero_grad(set_to_none=True)
+                    stopped_before_this_batch()
                     return None
                 self._scaler.step(self._optimizer)
                 self._scaler.update()

@@ -24,9 +24,18 @@ def test_a_row_round_trips_and_keeps_the_aux_keys_every_run_folder_has() -> None
     assert EpochStats.from_row(row) == plain
 
 
-@pytest.mark.parametrize(("field", "value"), [("epoch", "two"), ("val_acc", None), ("is_best", 1), ("lr", True)])
+@pytest.mark.parametrize(("field", "value"), [("epoch", "two"), ("val_acc", "high"), ("is_best", 1), ("lr", True)])
 def test_a_mistyped_row_names_its_field(field: str, value: object) -> None:
     row = _stats().to_row()
     row[field] = value
     with pytest.raises(ValueError, match=repr(field)):
         EpochStats.from_row(row)
+
+
+def test_a_run_without_validation_reads_back_with_nan_accuracy() -> None:
+    import math
+
+    row = _stats().to_row()
+    row["val_loss"] = row["val_acc"] = None  # what the trainer writes when the split is empty
+    stats = EpochStats.from_row(row)
+    assert math.isnan(stats.val_acc) and math.isnan(stats.val_loss)

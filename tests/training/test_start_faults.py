@@ -190,7 +190,7 @@ def test_an_empty_validation_split_trains_without_validation_and_says_so(tmp_pat
 def test_console_progress_never_prints_nan_percent(tmp_path: Path) -> None:
     import io
 
-    from cnnstudio.training.callbacks import ConsoleProgress
+    from cnnstudio.cli import ConsoleProgress
 
     folder = _tiny_folder(tmp_path / "data", [b"a", b"b"], per_class=1)
     bundle = load_dataset(str(folder), store_size=16)
