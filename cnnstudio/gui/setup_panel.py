@@ -668,11 +668,12 @@ class SetupPanel(QWidget):
 
     def _refresh_arch_facts(self, params: int | None = None) -> None:
         info = self._arch_infos[self.arch_name]
-        facts = f"{info.citation} · {info.depth} layers"
+        # Short enough for two lines of the narrow panel; the whole citation is in the tooltip.
+        facts = f"{info.venue or info.year} · {info.depth} layers"
         if params is not None:
             facts += f" · {format_compact(params)} parameters here"
         self.arch_facts.setText(facts)
-        self.arch_facts.setToolTip(info.description)
+        self.arch_facts.setToolTip(tooltip(f"{info.citation}\n\n{info.description}"))
         if params is None and self._state.torch_ready:
             state = self._state
             self._state.run_in_background(

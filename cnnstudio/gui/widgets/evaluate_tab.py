@@ -22,6 +22,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
+    QHeaderView,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -255,6 +256,9 @@ class EvaluateTab(QWidget):
         self._confusions_model, self.confusions_view = record_table(_confusion_columns(), self)
         self.confusions_view.clicked.connect(self._on_confusion_clicked)
         self._classes_model, self.classes_view = record_table(_class_columns(), self)
+        for view in (self.confusions_view, self.classes_view):
+            view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            view.verticalHeader().setDefaultSectionSize(22)
         tables = QTabWidget()
         tables.addTab(self.confusions_view, "Top confusions")
         tables.addTab(self.classes_view, "Per class")
