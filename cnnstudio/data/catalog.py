@@ -39,7 +39,7 @@ class DatasetInfo:
 _DATASETS: tuple[DatasetInfo, ...] = (
     DatasetInfo(
         name="mnist-sample",
-        title="MNIST sample (5,000 digits, offline)",
+        title="MNIST sample (5,000 digits)",
         channels=1,
         num_classes=10,
         native_size=28,

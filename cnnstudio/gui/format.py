@@ -15,12 +15,15 @@ __all__ = [
 
 
 def format_compact(value: float, *, digits: int = 1) -> str:
-    """A large quantity with a unit prefix: ``138357544 -> "138.4 M"``, ``950 -> "950"``."""
+    """A large quantity with a unit prefix: ``138357544 -> "138.4 M"``, ``950 -> "950"``.
+
+    The space is a no-break one: "58.3 M parameters" never parts as "58.3" / "M parameters".
+    """
     if value is None or not math.isfinite(value):
         return "–"
     for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
-            return f"{value / factor:.{digits}f} {suffix}"
+            return f"{value / factor:.{digits}f}\u00a0{suffix}"
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.{digits}f}"
 
 

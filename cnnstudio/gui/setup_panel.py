@@ -231,7 +231,7 @@ class SetupPanel(QWidget):
         train_form.addRow(self.estimate_label)
         column.addWidget(train_box)
         column.addStretch(1)
-        # Long titles ("MNIST sample (5,000 digits, offline)") must not widen the panel.
+        # Long titles ("VGG config E (19 layers)", a folder's name) must not widen the panel.
         for combo in body.findChildren(QComboBox):
             self._compact(combo)
 

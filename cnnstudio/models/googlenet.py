@@ -160,19 +160,25 @@ class GoogLeNet(ClassicCNN):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
         self.check_input(x)
-        with_aux = self.aux_logits and self.training
-        aux: dict[str, torch.Tensor] = {}
-        for name, layer in self.features.named_children():
-            x = layer(x)
-            if with_aux and name == "inception4a":
-                aux["aux1"] = self.aux1(x)
-            elif with_aux and name == "inception4d":
-                aux["aux2"] = self.aux2(x)
-        x = self.avgpool(x)
-        logits = self.classifier(torch.flatten(x, 1))
-        if with_aux:
-            return GoogLeNetOutputs(logits, aux["aux1"], aux["aux2"])
-        return logits
+        return forward_with_aux(self, x)
+
+
+def forward_with_aux(model: nn.Module, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
+    """features → pool → classifier, with the auxiliary heads after inception 4a and 4d in
+    training mode (the paper's GoogLeNet and torchvision's variant share it)."""
+    with_aux = model.aux_logits and model.training
+    aux: dict[str, torch.Tensor] = {}
+    for name, layer in model.features.named_children():
+        x = layer(x)
+        if with_aux and name == "inception4a":
+            aux["aux1"] = model.aux1(x)
+        elif with_aux and name == "inception4d":
+            aux["aux2"] = model.aux2(x)
+    x = model.avgpool(x)
+    logits = model.classifier(torch.flatten(x, 1))
+    if with_aux:
+        return GoogLeNetOutputs(logits, aux["aux1"], aux["aux2"])
+    return logits
 
 
 def build_googlenet(*, in_channels: int, num_classes: int, aux_logits: bool = True, batch_norm: bool = False,

@@ -20,7 +20,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from cnnstudio.models.googlenet import BasicConv2d, GoogLeNetOutputs, Inception, InceptionAux, inception_cfgs
+from cnnstudio.models.googlenet import (BasicConv2d, GoogLeNetOutputs, Inception, InceptionAux, forward_with_aux,
+                                        inception_cfgs)
 from cnnstudio.models.layers import ClassicCNN
 
 __all__ = ["TorchvisionAlexNet", "TorchvisionGoogLeNet", "build_alexnet_torchvision",
@@ -125,19 +126,7 @@ class TorchvisionGoogLeNet(ClassicCNN):
         self.check_input(x)
         if self.transform_input:
             x = self._transform_input(x)
-        with_aux = self.aux_logits and self.training
-        aux: dict[str, torch.Tensor] = {}
-        for name, layer in self.features.named_children():
-            x = layer(x)
-            if with_aux and name == "inception4a":
-                aux["aux1"] = self.aux1(x)
-            elif with_aux and name == "inception4d":
-                aux["aux2"] = self.aux2(x)
-        x = self.avgpool(x)
-        logits = self.classifier(torch.flatten(x, 1))
-        if with_aux:
-            return GoogLeNetOutputs(logits, aux["aux1"], aux["aux2"])
-        return logits
+        return forward_with_aux(self, x)
 
 
 def build_alexnet_torchvision(*, in_channels: int, num_classes: int, dropout: float = 0.5) -> TorchvisionAlexNet:

@@ -18,7 +18,7 @@ def tab(qtbot, state):
 def test_vgg16_at_224_shows_138_357_544_parameters(tab, state, qtbot):
     state.update_selection(arch_name="vgg16", input_size=224, in_channels=3, num_classes=1000)
     qtbot.waitUntil(lambda: "138,357,544" in tab.totals_text, timeout=20_000)
-    assert "138.4 M" in tab.totals_text
+    assert "138.4\u00a0M" in tab.totals_text
     assert tab.message_text is None
     summary = tab.summary
     assert summary.total_params == 138_357_544

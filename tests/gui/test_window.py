@@ -107,7 +107,7 @@ def test_open_image_folder_adds_it_as_a_dataset(window, tmp_path, monkeypatch):
 
 
 def test_numbers_are_formatted_for_people():
-    assert format_compact(138_357_544) == "138.4 M"
+    assert format_compact(138_357_544) == "138.4\u00a0M"  # a no-break space: never split across lines
     assert format_count(138_357_544) == "138,357,544"
     assert format_percent(0.973) == "97.3 %"
     assert format_duration(65) == "1:05"
