@@ -10,6 +10,7 @@ then lets the window go.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import (
@@ -23,6 +24,7 @@ from PySide6.QtGui import (
     QShowEvent,
 )
 from PySide6.QtWidgets import (
+    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -31,9 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.errors import describe
 from cnnstudio.gui.session import TrainingSession, TrainingState
 from cnnstudio.gui.setup_panel import SetupPanel
-from cnnstudio.gui.state import StudioState
+from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.style import icon
 from cnnstudio.gui.text import plain
 from cnnstudio.gui.training_tab import TrainingTab
@@ -123,6 +126,18 @@ class MainWindow(QMainWindow):
 
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_folder_action)
+        # torchvision's ImageNet weights: drop a photo for its ImageNet top-5, no training.
+        pretrained = file_menu.addMenu("Pretrained ImageNet weights (torchvision)")
+        from cnnstudio.training.pretrained import PRETRAINED
+
+        for info in PRETRAINED:
+            act = QAction(f"{info.name}  (from torch's hub cache; downloaded when missing)", self)
+            act.triggered.connect(lambda _checked=False, name=info.name: self.load_pretrained(name))
+            pretrained.addAction(act)
+        pretrained.addSeparator()
+        from_file = QAction("From a weights file (offline)…", self)
+        from_file.triggered.connect(self._load_pretrained_file)
+        pretrained.addAction(from_file)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         train_menu = self.menuBar().addMenu("&Training")
@@ -202,6 +217,32 @@ class MainWindow(QMainWindow):
     def resume_run(self, run_dir: str) -> None:
         """Continue a saved run where it stopped; a finished run gets the panel's epochs more."""
         self.session.resume(run_dir, more_epochs=self.setup_panel.config().epochs)
+
+    def load_pretrained(self, name: str, weights: str | None = None) -> None:
+        """Make torchvision's ImageNet weights `name` the model on show (in the background)."""
+        state = self.state
+        self._set_status(f"Loading torchvision's {name} ImageNet weights…")
+
+        def loaded(handle: ModelHandle) -> None:
+            state.model_handle = handle
+            self.tabs.setCurrentWidget(self.classify_tab)
+            self._set_status(f"{handle.describe()} — drop photos on the window for their ImageNet top-5")
+
+        def failed(exc: BaseException) -> None:
+            self._set_status("The pretrained weights could not be loaded")
+            self.show_error(describe(exc))
+
+        state.run_in_background(ModelHandle.from_pretrained, name, weights, on_done=loaded, on_error=failed,
+                                key="pretrained", on_progress=lambda done, total: self._set_status(
+                                    f"Downloading {name}'s weights… {100 * done / total:.0f} %" if total else
+                                    f"Downloading {name}'s weights…"))
+
+    def _load_pretrained_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open torchvision weights (e.g. vgg16-397923af.pth)", "",
+                                              "PyTorch weights (*.pth *.pt)")
+        if path:
+            # torchvision's file names start with the builder's name: vgg16_bn-6c64b313.pth
+            self.load_pretrained(Path(path).name.split("-")[0], path)
 
     def _on_overlay_requested(self, label: str, history: list) -> None:
         self.training_tab.add_overlay(label, history)

@@ -216,7 +216,13 @@ class SetupPanel(QWidget):
         self.device_combo = QComboBox()
         self.device_combo.addItem("Loading PyTorch…", DeviceKind.AUTO.value)
         self.device_combo.setEnabled(False)
+        self.device_combo.setToolTip("The window trains in one process on one device; for several GPUs or "
+                                     "machines, train from the command line with torchrun (see the README)")
         train_form.addRow("Device", self.device_combo)
+        device_note = QLabel("One process here; several GPUs or machines: torchrun (README)")
+        device_note.setObjectName("hint")
+        device_note.setWordWrap(True)
+        train_form.addRow(device_note)
         self.defaults_button = QPushButton(icon("defaults"), "Paper defaults")
         self.defaults_button.setToolTip("Set the training settings to the architecture's paper recipe")
         train_form.addRow(self.defaults_button)

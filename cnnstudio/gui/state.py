@@ -76,6 +76,19 @@ class ModelHandle:
     epoch: int | None = None
     config: TrainConfig | None = None  # what trained it: its options, and the data split it saw
     run_dir: str | None = None  # an opened run's folder (None for the live weights of a fit)
+    resize_size: int | None = None  # torchvision's ImageNet weights: shorter side resized to this, then centre-cropped
+
+    @classmethod
+    def from_pretrained(cls, name: str, weights: str | None = None, *, progress: Any = None,
+                        cancel: Any = None) -> ModelHandle:
+        """torchvision's ImageNet weights `name` in the studio's net (from torch hub's cache,
+        downloaded when missing, or the local file `weights`), ready to classify photos."""
+        from cnnstudio.training.pretrained import load_pretrained
+
+        pm = load_pretrained(name, weights=weights, progress=progress, cancel=cancel)
+        return cls(model=pm.model, spec=pm.spec, input_size=pm.input_size, in_channels=pm.in_channels,
+                   source=f"torchvision's ImageNet weights ({pm.weights})", arch_name=pm.arch,
+                   resize_size=pm.resize_size)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best") -> ModelHandle:

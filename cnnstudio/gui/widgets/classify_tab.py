@@ -105,7 +105,9 @@ def _classify(handle: ModelHandle, paths: list[str]) -> tuple[list[Any], QImage 
     network input as an image."""
     from cnnstudio.inspect.classify import Predictor
 
-    predictor = Predictor(handle.model, handle.spec, input_size=handle.input_size, in_channels=handle.in_channels)
+    # ImageNet weights see a photo as torchvision's transform does (resize, centre crop, no inversion).
+    predictor = Predictor(handle.model, handle.spec, input_size=handle.input_size, in_channels=handle.in_channels,
+                          resize_size=handle.resize_size, auto_invert=handle.resize_size is None)
     results = predictor.predict_files(paths, top_k=TOP_K)
     first_good = next((r.path for r in results if not isinstance(r, ImageError)), None)
     seen = [None if isinstance(r, ImageError) else _seen_image(r.seen) for r in results]

@@ -16,6 +16,7 @@ from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -64,6 +65,13 @@ def run_columns() -> list[Column]:
     ]
 
 
+def _export(run_dir: str, fmt: str, path: str, *, progress: Any, cancel: Any) -> Any:
+    """Background job: the engine's verified export of a run (an `ExportReport`)."""
+    from cnnstudio.training.export import export_run
+
+    return export_run(run_dir, fmt, path, progress=progress, cancel=cancel)
+
+
 def _list_runs(root: str | None) -> list[Any]:
     from cnnstudio.training.runs import list_runs
 
@@ -88,6 +96,7 @@ class RunsTab(QWidget):
         self._root = str(root) if root is not None else None
         self._key = f"runs-tab-{id(self)}"
         self._loaded_once = False
+        self._export_job: Any = None
 
         self.refresh_button = QPushButton("Refresh")
         self.open_button = QPushButton("Open")
@@ -101,6 +110,10 @@ class RunsTab(QWidget):
         self.overlay_button = QPushButton("Overlay curves")
         self.overlay_button.setToolTip("Draw this run's curves beside the current training's")
         self.reveal_button = QPushButton("Reveal folder")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the run's best weights as ONNX or a torch.export program (.pt2), "
+                                      "checked against PyTorch before it is kept")
+        self.export_button.clicked.connect(self._on_export_clicked)
         self.refresh_button.clicked.connect(self.refresh)
         self.open_button.clicked.connect(self._on_open_clicked)
         self.resume_button.clicked.connect(self._on_resume_clicked)
@@ -110,7 +123,7 @@ class RunsTab(QWidget):
         bar.setSpacing(8)
         bar.addWidget(self.open_button)
         bar.addWidget(self.checkpoint_combo)
-        for button in (self.resume_button, self.overlay_button, self.reveal_button):
+        for button in (self.resume_button, self.overlay_button, self.export_button, self.reveal_button):
             bar.addWidget(button)
         bar.addStretch(1)
         bar.addWidget(self.refresh_button)
@@ -210,6 +223,7 @@ class RunsTab(QWidget):
         self.resume_button.setToolTip(
             "Stop the current training first" if training else "Continue training this run where it stopped")
         self.overlay_button.setEnabled(usable)
+        self.export_button.setEnabled(usable and self._export_job is None)
         self.reveal_button.setEnabled(has)
 
     # ------------------------------------------------------------------ actions
@@ -248,6 +262,38 @@ class RunsTab(QWidget):
             self._state.report("warning", f"{info.name} has no finished epoch to draw yet")
             return
         self.overlay_requested.emit(info.name, history)
+
+    def _on_export_clicked(self) -> None:
+        info = self.selected_run()
+        if info is None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(self, f"Export {info.name}", str(info.path / "model.onnx"),
+                                                   "ONNX (*.onnx);;torch.export program (*.pt2)")
+        if path:
+            self.export_run(str(info.path), path)
+
+    def export_run(self, run_dir: str, path: str) -> None:
+        """Export the run's best weights to `path` (.onnx or .pt2) in the background, verified."""
+        fmt = "pt2" if path.endswith(".pt2") else "onnx"
+        self.status_label.setText(f"Exporting to {path}…")
+
+        def done(report: Any) -> None:
+            self._export_job = None
+            self._update_buttons()
+            self.status_label.setText(
+                f"Exported {report.path} ({report.size_bytes / 1e6:.1f} MB): on batches of "
+                f"{' and '.join(map(str, report.batch_sizes))} it gives PyTorch's outputs (max |Δ| "
+                f"{report.max_abs_diff:.1e}); {report.sidecar} holds its classes and input")
+
+        def failed(exc: BaseException) -> None:
+            self._export_job = None
+            self._update_buttons()
+            self.status_label.setText(f"Not exported: {describe(exc)}")
+
+        self._export_job = self._state.run_in_background(
+            _export, run_dir, fmt, path, on_done=done, on_error=failed, key=f"{self._key}-export",
+            on_progress=lambda d, t: self.status_label.setText(f"Exporting to {path}… step {d} of {t}"))
+        self._update_buttons()
 
     def _on_reveal_clicked(self) -> None:
         info = self.selected_run()
