@@ -6,11 +6,30 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtWidgets import QCheckBox
+import pytest
+from PySide6.QtWidgets import QApplication, QCheckBox
 
 from cnnstudio.data.folders import scan_folder
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.setup_panel import SetupPanel
+
+
+@pytest.fixture
+def make_panel(qtbot):
+    """A panel on a state; its background jobs are delivered before it goes (the app's panel
+    lives as long as its state, so a job's answer never finds it deleted)."""
+    made = []
+
+    def make(state):
+        panel = SetupPanel(state, TrainingSession(state))
+        qtbot.addWidget(panel)
+        made.append((panel, state))
+        return panel
+
+    yield make
+    for _panel, state in made:
+        state.wait_for_background()
+    QApplication.processEvents()
 
 
 def _folder(root: Path) -> Path:
@@ -25,10 +44,9 @@ def _folder(root: Path) -> Path:
     return root
 
 
-def test_the_panel_counts_a_folders_classes_as_the_scan_does(qtbot, state, tmp_path, monkeypatch):
+def test_the_panel_counts_a_folders_classes_as_the_scan_does(make_panel, qtbot, state, tmp_path, monkeypatch):
     root = _folder(tmp_path / "pets")
-    panel = SetupPanel(state, TrainingSession(state))
-    qtbot.addWidget(panel)
+    panel = make_panel(state)
     monkeypatch.setattr(panel, "ask_folder", lambda: str(root))
     panel.open_folder()
     scan = scan_folder(root)
@@ -38,21 +56,19 @@ def test_the_panel_counts_a_folders_classes_as_the_scan_does(qtbot, state, tmp_p
     assert state.num_classes == 3
 
 
-def test_the_augmentations_are_offered_before_torch_has_loaded(qtbot):
+def test_the_augmentations_are_offered_before_torch_has_loaded(make_panel, qtbot):
     from cnnstudio.data.catalog import AUGMENTATIONS
     from cnnstudio.gui.state import StudioState
 
     state = StudioState()  # torch_ready is False: the window paints before the engine import
-    panel = SetupPanel(state, TrainingSession(state))
-    qtbot.addWidget(panel)
+    panel = make_panel(state)
     boxes = {box.text() for box in panel.augment_box.findChildren(QCheckBox)}
     assert boxes == {a.name for a in AUGMENTATIONS}
     assert not panel.start_button.isEnabled()  # but nothing can start until it has
 
 
-def test_all_tricks_shows_the_options_it_sets_ticked_and_disabled(qtbot, state):
-    panel = SetupPanel(state, TrainingSession(state))
-    qtbot.addWidget(panel)
+def test_all_tricks_shows_the_options_it_sets_ticked_and_disabled(make_panel, qtbot, state):
+    panel = make_panel(state)
     panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("tricks"))
     widgets = panel.option_widgets
     widgets["dropout"].setValue(0.2)  # the user's own value, before the switch
@@ -83,9 +99,8 @@ def test_the_layers_built_with_all_tricks_are_what_the_panel_shows():
     assert model.avgpool.output_size in (1, (1, 1))
 
 
-def test_the_estimate_button_says_what_a_training_costs_before_start(qtbot, state):
-    panel = SetupPanel(state, TrainingSession(state))
-    qtbot.addWidget(panel)
+def test_the_estimate_button_says_what_a_training_costs_before_start(make_panel, qtbot, state):
+    panel = make_panel(state)
     panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("lenet5"))
     panel.dataset_combo.setCurrentIndex(panel.dataset_combo.findData("mnist-sample"))
     panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))

@@ -52,12 +52,14 @@ def test_cancel_stops_the_estimate(bundle) -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RSS sampling reads /proc")
 def test_the_rss_sampler_sees_memory_freed_before_the_block_ends() -> None:
+    import time
+
     with estimate_module._PeakRSS() as watch:
         start = watch.peak
-        block = torch.ones(40_000_000 // 4)  # 40 MB, touched
-        import time
-
-        time.sleep(0.05)
+        # 64 MB of fresh pages (above glibc's largest mmap threshold, so never memory the
+        # process already holds), held long enough for the 2 ms sampler on a loaded machine.
+        block = torch.ones(64_000_000 // 4)
+        time.sleep(0.3)
         del block
     assert watch.peak - start >= 30_000_000
 
