@@ -135,6 +135,10 @@ class SetupPanel(QWidget):
         self.arch_facts = plain(QLabel())
         self.arch_facts.setObjectName("archFacts")
         self.arch_facts.setWordWrap(True)
+        # Two lines reserved: a wrapping label in a form is not given a second line when its
+        # text grows later (the parameter count arrives after the first paint).
+        self.arch_facts.ensurePolished()
+        self.arch_facts.setMinimumHeight(2 * self.arch_facts.fontMetrics().lineSpacing() + 2)
         model_form.addRow(self.arch_facts)
         self.options_box = QWidget()
         self.options_form = QFormLayout(self.options_box)
@@ -149,11 +153,9 @@ class SetupPanel(QWidget):
         self.paper_size_button.setToolTip("Train at the paper's input size: slower and far heavier on small "
                                           "datasets, whose images hold no more detail than their own size")
         self.paper_size_button.clicked.connect(lambda: self.apply_size_rule(paper_size=True))
-        size_row = QHBoxLayout()
-        size_row.setContentsMargins(0, 0, 0, 0)
-        size_row.addWidget(self.input_size_spin, 1)
-        size_row.addWidget(self.paper_size_button)
-        model_form.addRow("Input size", size_row)
+        model_form.addRow("Input size", self.input_size_spin)
+        # On its own row: beside the spin box it widened the panel past its width for VGG.
+        model_form.addRow("", self.paper_size_button)
         self.size_hint = plain(QLabel())
         self.size_hint.setObjectName("hint")
         self.size_hint.setWordWrap(True)
@@ -230,11 +232,11 @@ class SetupPanel(QWidget):
         self.estimate_button.setToolTip("Measure a few training steps on the chosen device: time per epoch, "
                                         "total time and peak memory, before committing to a long run")
         self.estimate_button.clicked.connect(self.estimate)
-        train_form.addRow(self.estimate_button)
+
         self.estimate_label = plain(QLabel())
         self.estimate_label.setObjectName("hint")
         self.estimate_label.setWordWrap(True)
-        train_form.addRow(self.estimate_label)
+
         column.addWidget(train_box)
         column.addStretch(1)
         # Long titles ("VGG config E (19 layers)", a folder's name) must not widen the panel.
@@ -254,6 +256,9 @@ class SetupPanel(QWidget):
         for button in (self.start_button, self.pause_button, self.stop_button):
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             controls.addWidget(button)
+        # The estimate stays in view below the form, next to Start, whatever the scroll position.
+        outer.addWidget(self.estimate_button)
+        outer.addWidget(self.estimate_label)
         outer.addLayout(controls)
 
         self.start_button.clicked.connect(self.start_requested)
@@ -675,7 +680,7 @@ class SetupPanel(QWidget):
     def _refresh_arch_facts(self, params: int | None = None) -> None:
         info = self._arch_infos[self.arch_name]
         # Short enough for two lines of the narrow panel; the whole citation is in the tooltip.
-        facts = f"{info.venue or info.year} · {info.depth} layers"
+        facts = f"{info.venue or info.year} · {info.depth} weight layers"
         if params is not None:
             facts += f" · {format_compact(params)} parameters here"
         self.arch_facts.setText(facts)

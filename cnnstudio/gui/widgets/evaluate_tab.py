@@ -22,6 +22,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
+    QGraphicsRectItem,
     QHeaderView,
     QHBoxLayout,
     QLabel,
@@ -135,7 +136,7 @@ def _confusion_columns() -> list[Column]:
         Column("True", lambda r: r.true_name),
         Column("Predicted", lambda r: r.pred_name),
         Column("Images", lambda r: format_count(r.count), sort_key=lambda r: r.count, numeric=True),
-        Column("Of the class", lambda r: format_percent(r.fraction), sort_key=lambda r: r.fraction, numeric=True),
+        Column("% of class", lambda r: format_percent(r.fraction), sort_key=lambda r: r.fraction, numeric=True),
     ]
 
 
@@ -157,6 +158,11 @@ class _ConfusionPlot(pg.GraphicsLayoutWidget):
         self.image.setColorMap(pg.colormap.get("viridis"))
         self.plot.addItem(self.image)
         self._texts: list[pg.TextItem] = []
+        # The cell whose images are shown, outlined.
+        self.selection = QGraphicsRectItem(0, 0, 1, 1)
+        self.selection.setPen(pg.mkPen("#e8413c", width=3))
+        self.selection.setVisible(False)
+        self.plot.addItem(self.selection)
         self._on_hover, self._on_click = on_hover, on_click
         self._size = 0
         self.scene().sigMouseMoved.connect(self._moved)
@@ -186,6 +192,11 @@ class _ConfusionPlot(pg.GraphicsLayoutWidget):
         for side in ("left", "bottom"):
             self.plot.getAxis(side).setTicks([ticks] if ticks else None)
         self.plot.setRange(xRange=(0, c), yRange=(0, c), padding=0.02)
+
+    def select(self, true: int, pred: int) -> None:
+        """Outline the cell (`true` row, `pred` column)."""
+        self.selection.setRect(pred, true, 1, 1)
+        self.selection.setVisible(True)
 
     def cell_at(self, scene_pos: Any) -> tuple[int, int] | None:
         if not self._size or not self.plot.sceneBoundingRect().contains(scene_pos):
@@ -296,8 +307,9 @@ class EvaluateTab(QWidget):
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(top)
         body.addWidget(bottom)
-        body.setStretchFactor(0, 1)
-        body.setStretchFactor(1, 1)
+        body.setStretchFactor(0, 3)  # the matrix gets the height: it keeps its cells square
+        body.setStretchFactor(1, 2)
+        body.setSizes([520, 360])
         self._panel = StackedPanel(body, EMPTY_TEXT)
 
         layout = QVBoxLayout(self)
@@ -354,11 +366,11 @@ class EvaluateTab(QWidget):
         self._cell = (true, pred)
         indices = evaluation.cell(true, pred)
         classes = evaluation.classes
-        kind = "correct" if true == pred else "mistaken for"
         more = f" (the {MAX_CELL_IMAGES} most confident shown)" if len(indices) > MAX_CELL_IMAGES else ""
-        self.cell_label.setText(
-            f"{format_count(len(indices))} × {classes[true]} " + (f"{kind} {classes[pred]}" if true != pred else kind)
-            + f", most confident first{more}")
+        images = f"{format_count(len(indices))} image{'s' if len(indices) != 1 else ''} of {classes[true]}"
+        what = f"{images} mistaken for {classes[pred]}" if true != pred else f"{images} recognised"
+        self.cell_label.setText(f"{what}, most confident first{more}")
+        self.matrix_view.select(true, pred)
         self.cell_list.clear()
         if len(indices):
             self._state.run_in_background(_thumbnails, evaluation, indices, on_done=self._on_thumbnails,
@@ -371,7 +383,7 @@ class EvaluateTab(QWidget):
                                  else "Model: none yet — train one, or open a run in the Runs tab")
         self.weights_combo.clear()
         if handle is not None and handle.run_dir is not None:
-            self.weights_combo.addItem("as shown", "shown")
+            self.weights_combo.addItem("the weights on show", "shown")
             self.weights_combo.addItem("best (best.pt)", "best")
             self.weights_combo.addItem("last (last.pt)", "last")
         else:
@@ -397,7 +409,7 @@ class EvaluateTab(QWidget):
         tta = dict(TTA_TITLES).get(evaluation.tta, evaluation.tta)
         where = evaluation.data.description if evaluation.data is not None else ""
         self.summary_label.setText(
-            f"top-1 {format_percent(evaluation.top1)}{top5} · {format_count(evaluation.samples)} images of {where}"
+            f"top-1 {format_percent(evaluation.top1)}{top5} · {where}"
             f" · test-time: {tta} · {evaluation.seconds:.2g} s")
         self._confusions_model.set_records(list(evaluation.top_confusions(n=50)))
         self._classes_model.set_records(list(evaluation.class_metrics()))

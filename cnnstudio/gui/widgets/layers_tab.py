@@ -170,7 +170,7 @@ class LayersTab(QWidget):
             f"<b>Total params: {summary.params_text()}</b> ({format_compact(summary.total_params)})"
             f" &nbsp;·&nbsp; trainable {format_count(summary.trainable_params)}"
             f" &nbsp;·&nbsp; {format_compact(summary.total_macs)} MACs per image"
-            f" &nbsp;·&nbsp; {len(summary.layers)} layers"
+            f" &nbsp;·&nbsp; {len(summary.layers)} modules"
             f" &nbsp;·&nbsp; output {_shape(summary.output_shape)}"
         )
 
