@@ -153,10 +153,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_neighbours(args: argparse.Namespace) -> int:
-    import torch
-
     from cnnstudio.inspect.inputs import prepare_image
-    from cnnstudio.inspect.neighbours import feature_layer, neighbour_grid, run_feature_bank
+    from cnnstudio.inspect.neighbours import feature_layer, neighbour_grid, query_features, run_feature_bank
 
     if args.k < 1:
         raise CnnStudioError(f"-k must be at least 1; got {args.k}")
@@ -167,14 +165,8 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
     progress = _Progress(f"features of the {args.split} split")
     bank, data = run_feature_bank(trained, split=args.split, progress=progress)
     progress.close()
-    caught: list[torch.Tensor] = []
-    handle = feature_layer(trained.model).register_forward_pre_hook(lambda _m, i: caught.append(i[0].flatten(1)))
-    try:
-        with torch.inference_mode():
-            probs = torch.softmax(trained.model(image.x).float(), dim=1)[0]
-    finally:
-        handle.remove()
-    found = bank.query(caught[0], args.k, exclude_self=True)
+    features, probs = query_features(trained, image.x)
+    found = bank.query(features, args.k, exclude_self=True)
     pred = int(probs.argmax())
     classes = trained.classes
     picks = [(int(i), float(d)) for i, d in zip(found.indices[0], found.distances[0]) if i >= 0]

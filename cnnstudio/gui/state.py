@@ -94,20 +94,33 @@ class ModelHandle:
     def from_run(cls, run_dir: str | Path, which: str = "best") -> ModelHandle:
         """A run's `which` weights ("best" or "last"), labelled with the epoch they are from
         (slow: call it in the background)."""
-        from cnnstudio.training.runs import load_model, open_run
+        from cnnstudio.inspect.inputs import TrainedModel
+        from cnnstudio.training.runs import open_run
 
         info = open_run(run_dir)
         used = info.checkpoint_path(which).stem  # "best" falls back to last.pt before any best
-        model, spec, config = load_model(info, which=used, device="cpu")
         bests = [stats.epoch for stats in info.history() if stats.is_best]
         epoch = bests[-1] if used == "best" and bests else info.epochs_done
-        from cnnstudio.training.input_size import config_input_size
+        return cls.from_trained(TrainedModel.from_run(info, which=used),
+                                source=f"run {info.name} · {used} weights (epoch {epoch})", epoch=epoch)
 
-        # The size it trained at: stored in the run; the one rule for a config that left it open.
-        input_size = config_input_size(config).size
-        return cls(model=model, spec=spec, input_size=input_size, in_channels=spec.channels,
-                   source=f"run {info.name} · {used} weights (epoch {epoch})", arch_name=config.arch, epoch=epoch,
-                   config=config, run_dir=str(info.path))
+    @classmethod
+    def from_trained(cls, trained: Any, *, source: str | None = None, epoch: int | None = None) -> ModelHandle:
+        """The handle of an `inspect.inputs.TrainedModel` (a run's weights the engine loaded)."""
+        config = trained.config
+        return cls(model=trained.model, spec=trained.spec, input_size=trained.input_size,
+                   in_channels=trained.in_channels, source=source or trained.name,
+                   arch_name=config.arch if config is not None else getattr(trained.model, "arch_name", ""),
+                   epoch=epoch, config=config, run_dir=str(trained.run_dir) if trained.run_dir else None)
+
+    def trained(self) -> Any:
+        """These weights as the engine's `inspect.inputs.TrainedModel` (what evaluation and
+        explanation take)."""
+        from cnnstudio.inspect.inputs import TrainedModel
+
+        return TrainedModel(self.model, self.spec, input_size=self.input_size, in_channels=self.in_channels,
+                            name=self.source, run_dir=Path(self.run_dir) if self.run_dir else None,
+                            config=self.config)
 
     def describe(self) -> str:
         """What the inspection tabs say they show: "LeNet-5 · run 2026-…_lenet5 · best (epoch 4)"."""

@@ -42,6 +42,23 @@ def feature_layer(model: nn.Module) -> nn.Linear:
     return linears[-1]
 
 
+def query_features(trained: TrainedModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features 1×D, softmax C) of one model input `x` (1×C×S×S), as `extract_features` takes
+    them: the input of the classifier's last Linear, eval mode, the hook removed whatever happens."""
+    model = trained.model
+    caught: list[torch.Tensor] = []
+    handle = feature_layer(model).register_forward_pre_hook(lambda _m, inputs: caught.append(inputs[0]))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            probs = torch.softmax(model(x).float(), dim=1)[0]
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return caught[0].flatten(1).float().cpu(), probs.cpu()
+
+
 def extract_features(trained: TrainedModel, data: EvalData, *, batch_size: int = 256,
                      progress: Callable[[int, int], None] | None = None,
                      cancel: Callable[[], bool] | None = None) -> np.ndarray:

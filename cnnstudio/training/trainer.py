@@ -185,6 +185,15 @@ def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str
                         progress=progress, cancel=cancel, store_size=store_size, download=download)
 
 
+def training_data_key(config: TrainConfig) -> str:
+    """Everything `load_training_data(config)` depends on, as one string: two configs with the
+    same key load the same images and the same split (the window caches loaded data by it)."""
+    import json
+
+    return json.dumps([config.dataset, config.data_root, config.val_fraction, config.seed, config.arch,
+                       config.input_size, sorted(config.augment)])
+
+
 class Trainer:
     """Trains one model on one dataset as a `TrainConfig` says, writing a run folder.
 
@@ -721,22 +730,21 @@ class Trainer:
             totals = [float(v) for v in resumed["totals"]]
             seen, has_aux = int(resumed["seen"]), bool(resumed["has_aux"])
         started = last_report = time.monotonic() - (float(resumed["elapsed"]) if resumed is not None else 0.0)
+        def stopped_before(batch: int) -> None:
+            # last.pt will hold where the epoch stood (batches done, running totals), so a
+            # resume continues exactly from here: this batch is drawn again and trained then.
+            for i, value in enumerate(self._fold_pending(pending, pending_sizes, epoch, batch)):
+                totals[i] += value
+            self._partial = {"epoch": epoch, "batch": batch - 1, "batches": num_batches,
+                             "batch_size": self._batch_size, "totals": totals, "seen": seen,
+                             "has_aux": has_aux, "elapsed": time.monotonic() - started - paused_s, "train": None}
+
         for batch, (x, y) in enumerate(loader, 1):
             if batch <= skip:
                 continue  # trained before the stop; drawn again only to replay the loader's random stream
             paused_s += self._wait_if_paused()
-
-            def stopped_before_this_batch() -> None:
-                # last.pt will hold where the epoch stood (batches done, running totals), so a
-                # resume continues exactly from here: this batch is drawn again and trained then.
-                for i, value in enumerate(self._fold_pending(pending, pending_sizes, epoch, batch)):
-                    totals[i] += value
-                self._partial = {"epoch": epoch, "batch": batch - 1, "batches": num_batches,
-                                 "batch_size": self._batch_size, "totals": totals, "seen": seen,
-                                 "has_aux": has_aux, "elapsed": time.monotonic() - started - paused_s, "train": None}
-
             if self._stop_everywhere():
-                stopped_before_this_batch()
+                stopped_before(batch)
                 return None
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -758,7 +766,7 @@ class Trainer:
                     self._scaler.scale(loss).backward()
                 except Interrupted:  # stopped between two layers: this batch never reaches the weights
                     self._optimizer.zero_grad(set_to_none=True)
-                    stopped_before_this_batch()
+                    stopped_before(batch)
                     return None
                 self._scaler.step(self._optimizer)
                 self._scaler.update()

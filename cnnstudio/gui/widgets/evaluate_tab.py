@@ -70,19 +70,18 @@ def _evaluate(handle: ModelHandle, which: str, tta: str, *, progress: Any, cance
     on the validation split it trained with."""
     from cnnstudio.inspect.evaluate import evaluate, validation_data
     from cnnstudio.inspect.inputs import TrainedModel
+    from cnnstudio.training.trainer import training_data_key
 
     if which != "shown" and handle.run_dir is not None:
         trained = TrainedModel.from_run(handle.run_dir, which=which)
     else:
-        trained = TrainedModel(handle.model, handle.spec, input_size=handle.input_size,
-                               in_channels=handle.in_channels, name=handle.source, config=handle.config)
+        trained = handle.trained()
     if trained.config is None:
         from cnnstudio.errors import CnnStudioError
 
         raise CnnStudioError("these weights carry no record of their validation split; open a run to evaluate it")
     config = trained.config
-    key = json.dumps([config.dataset, config.data_root, config.val_fraction, config.seed, config.arch,
-                      config.input_size, sorted(config.augment), list(trained.classes)])
+    key = json.dumps([training_data_key(config), list(trained.classes)])
     data = _SPLITS.get(key)
     if data is None:
         data = validation_data(config, classes=trained.classes, cancel=cancel)
@@ -470,11 +469,8 @@ class EvaluateTab(QWidget):
         index = int(item.data(Qt.ItemDataRole.UserRole))
         record = evaluation.record(index)
         true, pred = evaluation.classes[int(record["true"])], evaluation.classes[int(record["pred"])]
-        trained = self._trained  # explained with the very weights that made this mistake
-        handle = ModelHandle(model=trained.model, spec=trained.spec, input_size=trained.input_size,
-                             in_channels=trained.in_channels, source=trained.name,
-                             arch_name=trained.config.arch if trained.config is not None else "",
-                             config=trained.config, run_dir=str(trained.run_dir) if trained.run_dir else None)
+        # Explained with the very weights that made this mistake.
+        handle = ModelHandle.from_trained(self._trained)
         self.detail.show_subject(DetailSubject(
             caption=f"Validation image {index}: a {true}, predicted {pred} ({format_percent(float(record['p_pred']))})",
             image=evaluation.image(index), true_class=true), handle)

@@ -75,12 +75,6 @@ class _Result:
 _VALIDATION_CACHE: dict[str, Any] = {}
 
 
-def _split_key(config: TrainConfig) -> str:
-    """What decides `load_training_data`'s validation split and stored images."""
-    return json.dumps([config.dataset, config.data_root, config.val_fraction, config.seed, config.arch,
-                       config.input_size, sorted(config.augment)])
-
-
 def _validation_image(dataset: str, index: int, split: TrainConfig | None) -> tuple[Any, str, int]:
     """A validation image (uint8 C×H×W), its caption and the set's size (loads the set once).
 
@@ -88,7 +82,9 @@ def _validation_image(dataset: str, index: int, split: TrainConfig | None) -> tu
     through the trainer's own loading), so no training image is ever shown as a validation
     one; without, `dataset` split with the defaults.
     """
-    key = _split_key(split) if split is not None else json.dumps(["defaults", dataset])
+    from cnnstudio.training.trainer import training_data_key
+
+    key = training_data_key(split) if split is not None else json.dumps(["defaults", dataset])
     bundle = _VALIDATION_CACHE.get(key)
     if bundle is None:
         if split is not None:
@@ -219,7 +215,9 @@ class FeatureMapsTab(QWidget):
         """Take validation images from `bundle`, already loaded for `config` (a fit's own
         copy), instead of loading a second copy of the same data."""
         _VALIDATION_CACHE.clear()
-        _VALIDATION_CACHE[_split_key(config)] = bundle
+        from cnnstudio.training.trainer import training_data_key
+
+        _VALIDATION_CACHE[training_data_key(config)] = bundle
 
     def show_image(self, path: str) -> None:
         """Use this image file (e.g. the one selected in the Classify tab).

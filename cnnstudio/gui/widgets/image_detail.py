@@ -72,10 +72,9 @@ def _prepare(handle: ModelHandle, subject: DetailSubject) -> _Prepared:
     from cnnstudio.data.transforms import from_model_input
     from cnnstudio.inspect.activations import conv_layers
     from cnnstudio.inspect.cam import Explainer
-    from cnnstudio.inspect.inputs import TrainedModel, prepare_image
+    from cnnstudio.inspect.inputs import prepare_image
 
-    trained = TrainedModel(handle.model, handle.spec, input_size=handle.input_size, in_channels=handle.in_channels,
-                           name=handle.source, config=handle.config)
+    trained = handle.trained()
     note = None
     if subject.path is not None:
         prepared = prepare_image(subject.path, trained)
@@ -113,10 +112,10 @@ def _maps(prepared: _Prepared, layer: str) -> np.ndarray:
 
 def _neighbours(prepared: _Prepared, *, progress: Any = None, cancel: Any = None) -> np.ndarray:
     """Background job: the image and its nearest training images by the last hidden layer, as one picture."""
-    from cnnstudio.inspect.neighbours import neighbour_grid, run_feature_bank
+    from cnnstudio.inspect.neighbours import neighbour_grid, query_features, run_feature_bank
 
     bank, data = run_feature_bank(prepared.trained, split="train", progress=progress, cancel=cancel)
-    query = _query_features(prepared)
+    query, _probs = query_features(prepared.trained, prepared.x)
     found = bank.query(query, k=NEIGHBOURS_K, exclude_self=True)
     classes = prepared.trained.classes
     labels = data.labels
@@ -127,26 +126,6 @@ def _neighbours(prepared: _Prepared, *, progress: Any = None, cancel: Any = None
         images.append(data.image(int(index)))
         captions.append(f"{classes[int(labels[int(index)])]}\nd = {distance:.2f}")
     return neighbour_grid(prepared.raw, "query", images, captions, tile=96).astype(np.float32) / 255.0
-
-
-def _query_features(prepared: _Prepared) -> Any:
-    """The query image's feature vector (the input of the classifier's last Linear), as the bank's."""
-    import torch
-
-    from cnnstudio.inspect.neighbours import feature_layer
-
-    caught: list[torch.Tensor] = []
-    model = prepared.trained.model
-    handle = feature_layer(model).register_forward_pre_hook(lambda _m, inputs: caught.append(inputs[0].detach()))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.inference_mode():
-            model(prepared.x)
-    finally:
-        handle.remove()
-        model.train(was_training)
-    return caught[0].flatten(1).float().cpu()
 
 
 class ImageDetail(QWidget):
