@@ -1,0 +1,320 @@
+"""Runs side by side: the comparison table, the settings that tell runs apart, smoothed curves.
+
+Torch-free (numpy only), so the command line's `sweep`/`compare` and the window's compare
+view read many run folders quickly. Everything here reads finished epochs from the run
+folders (`RunInfo.history()`), so a run still training compares as far as it has got.
+
+- `comparison_rows(runs, baseline=None) -> list[ComparisonRow]`: one row per run with its best
+  top-1/top-5, time, speed and the settings in which the runs differ (`differing_settings`).
+- `format_table(rows)` (the CLI's text table) and `write_csv(rows, path)` (atomic).
+- `run_curves(run) -> RunCurves`: the per-epoch series, with cumulative wall time.
+- `smooth_ema(values, weight)`: TensorBoard's debiased exponential moving average
+  (tensorboard PR #639), applied to the full series before any downsampling.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ComparisonRow",
+    "RunCurves",
+    "comparison_rows",
+    "differing_settings",
+    "format_table",
+    "write_csv",
+    "run_curves",
+    "smooth_ema",
+    "SORT_KEYS",
+    "sort_rows",
+    "csv_text",
+]
+
+# Settings that never explain a difference in results (where it ran, how it reported), or that
+# the row shows in its own column: left out of "what differs".
+_NOT_A_DIFFERENCE = frozenset({
+    "arch", "dataset", "epochs", "data_root", "device", "num_threads", "progress_interval",
+    "weights_source", "pretrained_weights", "amp", "channels_last", "compile",
+})
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One run in a comparison: what it was and how well it did (accuracies are fractions)."""
+
+    path: Path
+    name: str
+    arch: str
+    variant: str
+    dataset: str
+    status: str
+    epochs_done: int
+    epochs: int
+    differs: Mapping[str, Any]  # setting -> this run's value, for the settings the runs differ in
+    best_top1: float | None
+    best_top5: float | None
+    best_epoch: int | None
+    train_seconds: float  # the epochs' own time, pauses excluded
+    images_per_s: float | None  # the median epoch's training speed
+    delta_top1: float | None = None  # best top-1 minus the baseline's (None without a baseline)
+    created: str = ""
+
+    @property
+    def differs_text(self) -> str:
+        """`batch_norm=on, lr=0.01` — or "baseline"-free "–" when nothing differs."""
+        return ", ".join(f"{key}={_show(value)}" for key, value in self.differs.items()) or "–"
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """A run's finished epochs as arrays (NaN where a value is missing, e.g. no validation)."""
+
+    label: str
+    epoch: np.ndarray
+    wall_s: np.ndarray  # cumulative training time at each epoch's end
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    train_acc: np.ndarray
+    val_acc: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def series(self, name: str) -> np.ndarray:
+        """One of train_loss, val_loss, train_acc, val_acc."""
+        if name not in SERIES:
+            raise ValueError(f"unknown series {name!r}; choose from {', '.join(SERIES)}")
+        return getattr(self, name)
+
+
+SERIES = ("train_loss", "val_loss", "train_acc", "val_acc")
+# The table's sort keys, each with whether larger is better (sorted first).
+SORT_KEYS = {"best_top1": True, "best_top5": True, "delta_top1": True, "train_seconds": False,
+             "images_per_s": True, "epochs_done": True, "name": False}
+
+
+def _flat_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's config as one level: arch options by their own name, the rest as they are."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "arch_options":
+            for option, option_value in (value or {}).items():
+                flat[option] = option_value
+        elif key not in _NOT_A_DIFFERENCE:
+            flat[key] = tuple(value) if isinstance(value, list) else value
+    return flat
+
+
+def differing_settings(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The settings (arch options by name, then training settings) whose values are not all equal."""
+    flats = [_flat_settings(c) for c in configs]
+    keys: list[str] = []
+    for flat in flats:
+        keys.extend(k for k in flat if k not in keys)
+    missing = object()
+    return [k for k in keys if len({repr(f.get(k, missing)) for f in flats}) > 1]
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def comparison_rows(runs: Sequence[Any], *, baseline: str | Path | None = None) -> list[ComparisonRow]:
+    """One row per readable run (unreadable ones are skipped), in the order given.
+
+    `baseline` is a run folder among `runs`; each row's `delta_top1` is then its best top-1
+    minus the baseline's — "which trick helped most".
+    """
+    readable = [run for run in runs if getattr(run, "readable", True)]
+    configs = [_resolved_config(run) for run in readable]
+    keys = differing_settings(configs)
+    flats = [_flat_settings(c) for c in configs]
+    rows = []
+    for run, flat in zip(readable, flats):
+        history = run.history()
+        tops = [(s.val_acc, s.epoch) for s in history if math.isfinite(s.val_acc)]
+        best_top1, best_epoch = max(tops) if tops else (None, None)
+        top5s = [s.val_top5 for s in history if s.val_top5 is not None and math.isfinite(s.val_top5)]
+        speeds = [s.images_per_s for s in history if math.isfinite(s.images_per_s) and s.images_per_s > 0]
+        rows.append(ComparisonRow(
+            path=Path(run.path), name=run.name, arch=run.arch, variant=run.variant, dataset=run.dataset,
+            status=run.status, epochs_done=len(history), epochs=run.epochs,
+            differs={k: flat.get(k) for k in keys},
+            best_top1=_finite(best_top1), best_top5=max(top5s) if top5s else None, best_epoch=best_epoch,
+            train_seconds=float(sum(s.seconds for s in history)),
+            images_per_s=float(np.median(speeds)) if speeds else None,
+            created=run.created.isoformat(timespec="seconds") if run.created else "",
+        ))
+    if baseline is not None:
+        base = next((r for r in rows if r.path.resolve() == Path(baseline).resolve()), None)
+        if base is not None and base.best_top1 is not None:
+            rows = [_with_delta(r, base.best_top1) for r in rows]
+    return rows
+
+
+def _with_delta(row: ComparisonRow, base_top1: float) -> ComparisonRow:
+    from dataclasses import replace
+
+    return replace(row, delta_top1=None if row.best_top1 is None else row.best_top1 - base_top1)
+
+
+def _resolved_config(run: Any) -> dict[str, Any]:
+    """The run's config with every arch option filled in (a default left out equals one written)."""
+    config = dict(run.config_dict)
+    try:
+        from cnnstudio.models.catalog import get_info
+
+        defaults = {spec.name: spec.default for spec in get_info(run.arch).options}
+    except Exception:  # noqa: BLE001 - an arch the catalog lacks compares by what was written
+        defaults = {}
+    config["arch_options"] = {**defaults, **(config.get("arch_options") or {})}
+    return config
+
+
+def sort_rows(rows: Sequence[ComparisonRow], key: str = "best_top1") -> list[ComparisonRow]:
+    """Best first for figures where larger is better; rows without the figure last."""
+    if key not in SORT_KEYS:
+        raise ValueError(f"unknown sort key {key!r}; choose from {', '.join(SORT_KEYS)}")
+    larger_first = SORT_KEYS[key]
+    present = [r for r in rows if getattr(r, key) is not None]
+    absent = [r for r in rows if getattr(r, key) is None]
+    return sorted(present, key=lambda r: getattr(r, key), reverse=larger_first) + absent
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return "+".join(map(str, value)) or "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)
+
+
+def _percent(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value * 100:+.1f}" if signed else f"{value * 100:.1f}"
+
+
+CSV_COLUMNS = ("run", "arch", "variant", "dataset", "status", "epochs_done", "epochs", "differs",
+               "best_top1", "best_top5", "best_epoch", "delta_top1", "train_seconds", "images_per_s", "path")
+
+
+def _csv_record(row: ComparisonRow) -> list[Any]:
+    def blank(value: Any) -> Any:
+        return "" if value is None else value
+
+    return [row.name, row.arch, row.variant, row.dataset, row.status, row.epochs_done, row.epochs,
+            row.differs_text, blank(row.best_top1), blank(row.best_top5), blank(row.best_epoch),
+            blank(row.delta_top1), f"{row.train_seconds:.3f}", blank(row.images_per_s), str(row.path)]
+
+
+def csv_text(rows: Sequence[ComparisonRow]) -> str:
+    """The table as CSV (accuracies as fractions, time in seconds): what `write_csv` writes."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_csv_record(row) for row in rows)
+    return buffer.getvalue()
+
+
+def write_csv(rows: Sequence[ComparisonRow], path: str | Path) -> Path:
+    """Write the table as CSV atomically (a temp file beside it, then `os.replace`)."""
+    path = Path(path)
+    text = csv_text(rows)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def format_table(rows: Sequence[ComparisonRow]) -> str:
+    """The comparison as aligned text: one line per run, best top-1 first is the caller's choice."""
+    from cnnstudio.training.run_files import readable
+
+    has_delta = any(r.delta_top1 is not None for r in rows)
+    header = ["run", "differs", "epochs", "top-1 %", "top-5 %"] + (["Δ top-1"] if has_delta else []) + \
+        ["time", "images/s", "status"]
+    lines = []
+    for r in rows:
+        cells = [readable(r.variant), readable(r.differs_text), f"{r.epochs_done}/{r.epochs}",
+                 _percent(r.best_top1), _percent(r.best_top5)]
+        if has_delta:
+            cells.append(_percent(r.delta_top1, signed=True))
+        cells += [_duration(r.train_seconds), "–" if r.images_per_s is None else f"{r.images_per_s:,.0f}", r.status]
+        lines.append(cells)
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *lines)]
+    numeric = {2, 3, 4, 5, 6, 7} if has_delta else {2, 3, 4, 5, 6}
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *(fmt(c) for c in lines)])
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def run_curves(run: Any, label: str | None = None) -> RunCurves:
+    """A run's finished epochs as arrays; `wall_s` is the cumulative time at each epoch's end."""
+    history = run.history()
+
+    def column(values: Sequence[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    return RunCurves(
+        label=label if label is not None else run.variant,
+        epoch=column([s.epoch for s in history]),
+        wall_s=np.cumsum(column([s.seconds for s in history])),
+        train_loss=column([s.train_loss for s in history]),
+        val_loss=column([s.val_loss for s in history]),
+        train_acc=column([s.train_acc for s in history]),
+        val_acc=column([s.val_acc for s in history]),
+    )
+
+
+def smooth_ema(values: Sequence[float] | np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased EMA: `last = w·last + (1−w)·x; shown = last / (1 − wⁿ)`.
+
+    `weight` in [0, 1); 0 returns the values unchanged. NaN/Inf points stay as they are and
+    do not move the average (a missing validation is not a zero). The debiasing makes the first
+    points the data's own rather than dragged towards 0, as a plain EMA started at 0 would.
+    """
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be from 0 to below 1; got {weight}")
+    data = np.asarray(values, dtype=np.float64)
+    out = data.copy()
+    if weight == 0.0 or data.size == 0:
+        return out
+    last, n = 0.0, 0
+    for i, x in enumerate(data):
+        if not math.isfinite(x):
+            continue
+        last = weight * last + (1.0 - weight) * x
+        n += 1
+        out[i] = last / (1.0 - weight ** n)
+    return out

@@ -1,0 +1,110 @@
+"""Runs side by side: the settings that differ, best figures, the table, CSV and TensorBoard's smoothing."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from training_helpers import tiny_config
+
+from cnnstudio.training.compare import (comparison_rows, differing_settings, format_table, run_curves,
+                                        smooth_ema, sort_rows, write_csv)
+from cnnstudio.training.runs import list_runs, open_run
+from cnnstudio.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    from training_helpers import make_bundle
+
+    root = tmp_path_factory.mktemp("runs")
+    bundle = make_bundle()
+    configs = {"base": tiny_config(epochs=2),
+               "fast": tiny_config(epochs=2, lr=0.2),
+               "avg": tiny_config(epochs=3, arch_options={"activation": "relu", "pool": "avg"})}
+    for name, config in configs.items():
+        Trainer(config, run_dir=root / name, bundle=bundle).fit()
+    return {name: open_run(root / name) for name in configs}
+
+
+def test_only_the_settings_that_differ_are_named(three_runs):
+    configs = [run.config_dict for run in three_runs.values()]
+    keys = differing_settings(configs)
+    assert "lr" in keys
+    assert "epochs" not in keys  # shown in its own column
+    assert "seed" not in keys and "optimizer" not in keys  # equal everywhere
+    # an option written by one run and left to its default by another is no difference
+    assert differing_settings([{"arch_options": {}}, {"arch_options": {}}]) == []
+
+
+def test_rows_hold_each_runs_best_figures_and_the_delta_to_a_baseline(three_runs):
+    runs = list(three_runs.values())
+    rows = comparison_rows(runs, baseline=three_runs["base"].path)
+    by_name = {row.path.name: row for row in rows}
+    base, fast = by_name["base"], by_name["fast"]
+    history = three_runs["fast"].history()
+    assert fast.best_top1 == pytest.approx(max(s.val_acc for s in history))
+    assert fast.train_seconds == pytest.approx(sum(s.seconds for s in history))
+    assert fast.epochs_done == 2 and by_name["avg"].epochs_done == 3
+    assert base.delta_top1 == 0.0
+    assert fast.delta_top1 == pytest.approx(fast.best_top1 - base.best_top1)
+    assert fast.differs["lr"] == 0.2 and base.differs["lr"] == 0.05
+    assert by_name["avg"].differs["pool"] == "avg" and base.differs["pool"] == "max"
+    assert "activation" not in base.differs  # relu everywhere
+    assert "lr=0.2" in fast.differs_text
+
+
+def test_table_sorts_best_first_and_the_csv_round_trips(three_runs, tmp_path):
+    rows = sort_rows(comparison_rows(list(three_runs.values())), "best_top1")
+    tops = [row.best_top1 for row in rows]
+    assert tops == sorted(tops, reverse=True)
+    quickest = sort_rows(rows, "train_seconds")
+    assert [r.train_seconds for r in quickest] == sorted(r.train_seconds for r in rows)
+    text = format_table(rows)
+    lines = text.splitlines()
+    assert lines[0].split()[:2] == ["run", "differs"] and len(lines) == 2 + len(rows)
+    assert f"{rows[0].best_top1 * 100:.1f}" in lines[2]
+    path = write_csv(rows, tmp_path / "compare.csv")
+    with path.open(encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    assert [float(r["best_top1"]) for r in records] == pytest.approx(tops)
+    assert records[0]["path"] == str(rows[0].path)
+    assert not list(tmp_path.glob(".*.tmp"))  # the temp file became the CSV
+    with pytest.raises(ValueError, match="choose from"):
+        sort_rows(rows, "colour")
+
+
+def test_unreadable_runs_are_left_out(three_runs, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    listed = list_runs(tmp_path) + list(three_runs.values())
+    assert any(not run.readable for run in listed)
+    assert len(comparison_rows(listed)) == len(three_runs)
+
+
+def test_curves_have_cumulative_wall_time(three_runs):
+    curves = run_curves(three_runs["avg"])
+    history = three_runs["avg"].history()
+    assert list(curves.epoch) == [1, 2, 3]
+    assert curves.wall_s[-1] == pytest.approx(sum(s.seconds for s in history))
+    assert np.all(np.diff(curves.wall_s) > 0)
+    assert curves.series("val_acc")[0] == pytest.approx(history[0].val_acc)
+
+
+def test_smoothing_is_tensorboards_debiased_ema():
+    values = np.array([1.0, 3.0, 2.0, 5.0])
+    w = 0.6
+    expected, last = [], 0.0
+    for n, x in enumerate(values, start=1):
+        last = w * last + (1 - w) * x
+        expected.append(last / (1 - w ** n))
+    assert smooth_ema(values, w) == pytest.approx(expected)
+    assert smooth_ema(values, w)[0] == 1.0  # debiased: the first point is the data's, not 0.4
+    assert smooth_ema(values, 0.0) == pytest.approx(values)
+    with_gap = smooth_ema([1.0, math.nan, 3.0], 0.5)
+    assert math.isnan(with_gap[1]) and with_gap[2] == pytest.approx((0.25 + 1.5) / 0.75)
+    with pytest.raises(ValueError, match="below 1"):
+        smooth_ema(values, 1.0)
