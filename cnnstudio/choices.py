@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-__all__ = ["Choice", "DeviceKind", "Finetune", "Init", "Optimizer", "Schedule", "parse_device"]
+__all__ = ["Choice", "DeviceKind", "Finetune", "Init", "Optimizer", "Schedule", "TestTime", "parse_device"]
 
 
 class Choice(str, Enum):
@@ -75,6 +75,16 @@ class DeviceKind(Choice):
     MPS = "mps"
 
 
+class TestTime(Choice):
+    """Test-time augmentation: the views of each image whose softmax is averaged (inspect/evaluate.py)."""
+
+    NONE = "none"  # one centre view
+    FLIP = "flip"  # and its mirror image
+    TENCROP = "tencrop"  # AlexNet's: four corners and the centre, and their mirrors
+    MULTISCALE = "multiscale"  # VGG's dense evaluation at three scales
+    MULTISCALE_TENCROP = "multiscale+tencrop"
+
+
 _TITLES: dict[Choice, str] = {
     Optimizer.SGD: "SGD",
     Optimizer.ADAM: "Adam",
@@ -94,6 +104,11 @@ _TITLES: dict[Choice, str] = {
     DeviceKind.CPU: "CPU",
     DeviceKind.CUDA: "CUDA GPU",
     DeviceKind.MPS: "Apple GPU (MPS)",
+    TestTime.NONE: "none (one centre view)",
+    TestTime.FLIP: "horizontal flip",
+    TestTime.TENCROP: "ten crops (AlexNet)",
+    TestTime.MULTISCALE: "three scales (VGG)",
+    TestTime.MULTISCALE_TENCROP: "three scales × ten crops",
 }
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d+))?$")

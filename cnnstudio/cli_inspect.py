@@ -189,11 +189,11 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Register `evaluate`, `explain` and `neighbours` on the main parser's subcommands."""
-    from cnnstudio.inspect.evaluate import TTA_MODES
+    from cnnstudio.choices import TestTime
 
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
-    p.add_argument("--tta", choices=TTA_MODES, default="none",
+    p.add_argument("--tta", choices=TestTime.values(), default="none",
                    help="test-time augmentation: flip, ten crops (AlexNet), multi-scale (VGG) or both")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--data", metavar="PATH",

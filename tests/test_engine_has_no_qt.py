@@ -42,3 +42,14 @@ def test_the_torch_free_records_and_choices_load_without_torch() -> None:
             "assert 'torch' not in sys.modules, 'torch was imported'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_command_line_parses_and_lists_without_torch() -> None:
+    # `cnnstudio list` and every verb's --help answer at once: building the parser (every verb's
+    # choices included) and listing the catalogs must not load torch (5 s on a 2-core machine).
+    code = ("import sys, contextlib, io; from cnnstudio.cli import build_parser, main; build_parser(); "
+            "out = io.StringIO(); cm = contextlib.redirect_stdout(out); cm.__enter__(); rc = main(['list']); "
+            "cm.__exit__(None, None, None); assert rc == 0 and 'Architectures' in out.getvalue(); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr

@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from cnnstudio.choices import TestTime
+
 from cnnstudio.data.loaders import ImageSet
 from cnnstudio.data.transforms import crop_source_size
 from cnnstudio.errors import Cancelled, CnnStudioError, DatasetError, UnknownNameError
@@ -53,7 +55,6 @@ __all__ = [
     "NORMALISATIONS",
     "RECORD_DTYPE",
     "TTA_MODES",
-    "TTA_TITLES",
     "ClassMetrics",
     "Confusion",
     "EnsembleError",
@@ -70,14 +71,7 @@ __all__ = [
     "validation_data",
 ]
 
-TTA_MODES = ("none", "flip", "tencrop", "multiscale", "multiscale+tencrop")
-TTA_TITLES = {
-    "none": "single scale",
-    "flip": "single scale + flip",
-    "tencrop": "ten crops",
-    "multiscale": "multi-scale",
-    "multiscale+tencrop": "multi-scale × ten crops",
-}
+TTA_MODES = TestTime.values()  # the choice itself lives in choices.py (the CLI lists it without torch)
 NORMALISATIONS = ("none", "true", "pred", "all")
 TOP_K = 5
 

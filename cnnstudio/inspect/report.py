@@ -29,11 +29,11 @@ def _table(rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
 
 def format_evaluation(ev: Evaluation, *, confusions: int = 10) -> str:
     """Top-1/top-5, the per-class table and the largest off-diagonal confusions."""
-    from cnnstudio.inspect.evaluate import TTA_TITLES
+    from cnnstudio.choices import TestTime
 
     who = ", ".join(ev.models) if len(ev.models) <= 3 else f"{len(ev.models)} runs"
     where = ev.data.description if ev.data is not None else f"{ev.samples:,} images"
-    lines = [f"{who} on {where}", f"test-time: {TTA_TITLES.get(ev.tta, ev.tta)}",
+    lines = [f"{who} on {where}", f"test-time: {TestTime(ev.tta).title}",
              f"top-1 {percent(ev.top1)}   top-5 {percent(ev.top5)}   ({ev.samples:,} images, {ev.seconds:.1f} s)", ""]
     rows = [("class", "images", "predicted", "precision", "recall", "F1")]
     for m in ev.class_metrics():
@@ -56,11 +56,11 @@ def format_evaluation(ev: Evaluation, *, confusions: int = 10) -> str:
 
 def format_comparison(rows: Sequence[ComparisonRow]) -> str:
     """One line per model and test-time setting, like the VGG paper's Tables 3–5 (errors, then accuracies)."""
-    from cnnstudio.inspect.evaluate import TTA_TITLES
+    from cnnstudio.choices import TestTime
 
     table = [("model", "test-time", "top-1 err", "top-5 err", "top-1", "top-5")]
     for r in rows:
         top5_err = None if r.top5 is None else 1 - r.top5
-        table.append((r.model, TTA_TITLES.get(r.tta, r.tta), percent(1 - r.top1), percent(top5_err),
+        table.append((r.model, TestTime(r.tta).title, percent(1 - r.top1), percent(top5_err),
                       percent(r.top1), percent(r.top5)))
     return "\n".join(_table(table, (False, False, True, True, True, True)))

@@ -74,7 +74,7 @@ def test_evaluate_compares_settings_and_ensembles_like_vggs_tables(world, capsys
     table = out[out.index("model "):].splitlines()
     assert len(table) == 1 + 5 * 3  # header; two runs and their ensemble for each of the five settings
     assert sum("ensemble of 2" in line for line in table) == 5
-    assert any("multi-scale × ten crops" in line for line in table)
+    assert any("three scales × ten crops" in line for line in table)
 
 
 def test_explain_writes_the_overlay_and_the_raw_map_at_input_resolution(world, capsys, tmp_path) -> None:

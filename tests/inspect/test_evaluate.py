@@ -204,4 +204,4 @@ def test_compare_gives_one_row_per_setting_and_an_ensemble_row(tmp_path: Path, t
                                                 ("ensemble of 2", "multiscale")]
     assert rows[0].top1 == results[(a.name, "none")].top1
     text = format_comparison(rows)
-    assert "multi-scale" in text and "ensemble of 2" in text and "top-1 err" in text
+    assert "three scales (VGG)" in text and "ensemble of 2" in text and "top-1 err" in text

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.choices import TestTime
 from cnnstudio.errors import Cancelled, describe
 from cnnstudio.gui.format import format_count, format_percent
 from cnnstudio.gui.session import TrainingSession
@@ -45,12 +46,8 @@ from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
-__all__ = ["EvaluateTab", "TTA_TITLES"]
+__all__ = ["EvaluateTab"]
 
-#: The test-time augmentations offered, in `inspect.evaluate.TTA_MODES`' names.
-TTA_TITLES = (("none", "none (one centre view)"), ("flip", "horizontal flip"),
-              ("tencrop", "ten crops (AlexNet)"), ("multiscale", "three scales (VGG)"),
-              ("multiscale+tencrop", "three scales × ten crops"))
 NORMALISATIONS = (("true", "share of each true class"), ("pred", "share of each prediction"),
                   ("all", "share of all images"), ("none", "counts"))
 MAX_CELL_IMAGES = 120  # thumbnails shown for one cell (most confident first)
@@ -230,8 +227,8 @@ class EvaluateTab(QWidget):
         self.model_label.setWordWrap(True)
         self.weights_combo = QComboBox()
         self.tta_combo = QComboBox()
-        for tta, title in TTA_TITLES:
-            self.tta_combo.addItem(title, tta)
+        for tta in TestTime:
+            self.tta_combo.addItem(tta.title, tta.value)
         self.tta_combo.setToolTip("Test-time augmentation: the softmax averaged over the views (AlexNet, VGG)")
         self.norm_combo = QComboBox()
         for norm, title in NORMALISATIONS:
@@ -405,7 +402,7 @@ class EvaluateTab(QWidget):
         self._evaluation = evaluation
         self.progress.setValue(1000)
         top5 = f" · top-5 {format_percent(evaluation.top5)}" if evaluation.top5 is not None else ""
-        tta = dict(TTA_TITLES).get(evaluation.tta, evaluation.tta)
+        tta = TestTime(evaluation.tta).title
         where = evaluation.data.description if evaluation.data is not None else ""
         self.summary_label.setText(
             f"top-1 {format_percent(evaluation.top1)}{top5} · {where}"
