@@ -105,7 +105,7 @@ def main() -> int:
     evaluate.open_image(0)
     wait_until(app, lambda: bool(evaluate.detail.top5()), timeout=60)
     evaluate.detail.neighbours_button.click()
-    wait_until(app, lambda: evaluate.detail.neighbours_view.image is not None, timeout=120)
+    wait_until(app, lambda: evaluate.detail.neighbours_view.count() > 0, timeout=120)
     settle(app, 1.5)
     window.grab().save(str(OUT / "evaluate.png"))
     window.close()

@@ -53,6 +53,19 @@ def test_the_tab_evaluates_the_runs_own_split_and_opens_a_cell(tab, qtbot, run_d
     assert tab.detail.prepared and tab.detail.seen_view.image is not None
     assert any("explained" in row for row in tab.detail.top5())
     assert tab.detail.cam_view.image is not None
+    # Its nearest training images, captioned by Qt under each thumbnail; the image itself first, framed.
+    from cnnstudio.gui.widgets.image_detail import NEIGHBOURS_K
+
+    neighbours = tab.detail.neighbours_view
+    tab.detail.neighbours_button.click()
+    qtbot.waitUntil(lambda: neighbours.count() > 0, timeout=30_000)
+    assert neighbours.count() == 1 + NEIGHBOURS_K
+    assert neighbours.item_data(0) is None and neighbours.item(0).text() == "this image"
+    classes = set(evaluation.classes)
+    for row in range(1, neighbours.count()):
+        name, distance = neighbours.item(row).text().split("\n")
+        assert name in classes and distance.startswith("d = ")
+        assert isinstance(neighbours.item_data(row), int)
 
 
 def test_cancel_ends_an_evaluation_with_a_message(tab, qtbot, monkeypatch):

@@ -18,15 +18,13 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsRectItem,
     QHeaderView,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
@@ -43,7 +41,7 @@ from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.state import Job, ModelHandle, StudioState
 from cnnstudio.gui.text import plain
 from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
-from cnnstudio.gui.widgets.image_grid import StackedPanel
+from cnnstudio.gui.widgets.image_grid import StackedPanel, Thumbnail, ThumbnailList
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
 __all__ = ["EvaluateTab"]
@@ -87,25 +85,15 @@ def _evaluate(handle: ModelHandle, which: str, tta: str, *, progress: Any, cance
     return trained, evaluate(trained, data, tta=tta, progress=progress, cancel=cancel)
 
 
-def _thumbnails(evaluation: Any, indices: np.ndarray) -> list[tuple[int, np.ndarray, str]]:
-    """Background job: (index, uint8 H×W×3 image, caption) of each sample of a cell."""
+def _thumbnails(evaluation: Any, indices: np.ndarray) -> list[Thumbnail]:
+    """Background job: (index, uint8 H×W×C image, caption) of each sample of a cell."""
     out = []
     classes = evaluation.classes
     for index in indices[:MAX_CELL_IMAGES]:
         record = evaluation.record(int(index))
-        image = evaluation.image(int(index))
-        if image.shape[2] == 1:
-            image = np.repeat(image, 3, axis=2)
         caption = f"{classes[int(record['true'])]} → {classes[int(record['pred'])]}\np {record['p_pred']:.2f}"
-        out.append((int(index), np.ascontiguousarray(image), caption))
+        out.append((int(index), evaluation.image(int(index)), caption))
     return out
-
-
-def _pixmap(image: np.ndarray) -> QPixmap:
-    h, w = image.shape[:2]
-    qimage = QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(qimage).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.FastTransformation)
 
 
 def _metric(value: float | None) -> str:
@@ -269,6 +257,11 @@ class EvaluateTab(QWidget):
         tables = QTabWidget()
         tables.addTab(self.confusions_view, "Top confusions")
         tables.addTab(self.classes_view, "Per class")
+        # Wide enough for every column of the top confusions (their headers are the widest
+        # cells), so the splitter never hides "% of class" behind a horizontal scroll bar.
+        header = self.confusions_view.horizontalHeader()
+        tables.setMinimumWidth(header.length() + self.confusions_view.verticalHeader().sizeHint().width()
+                               + self.confusions_view.verticalScrollBar().sizeHint().width() + 16)
         top = QSplitter(Qt.Orientation.Horizontal)
         matrix_box = QWidget()
         matrix_column = QVBoxLayout(matrix_box)
@@ -281,13 +274,7 @@ class EvaluateTab(QWidget):
         top.setStretchFactor(1, 1)
 
         self.cell_label = plain(QLabel("Click a cell (or a confusion) to see its images."))
-        self.cell_list = QListWidget()
-        self.cell_list.setViewMode(QListWidget.ViewMode.IconMode)
-        self.cell_list.setIconSize(QSize(THUMB, THUMB))
-        self.cell_list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.cell_list.setMovement(QListWidget.Movement.Static)
-        self.cell_list.setWordWrap(True)
-        self.cell_list.setGridSize(QSize(THUMB + 40, THUMB + 38))
+        self.cell_list = ThumbnailList(THUMB)
         self.cell_list.itemClicked.connect(self._on_image_clicked)
         self.detail = ImageDetail(state)
         cells = QWidget()
@@ -332,7 +319,7 @@ class EvaluateTab(QWidget):
 
     def cell_images(self) -> list[int]:
         """The dataset indices of the thumbnails shown, in their order."""
-        return [int(self.cell_list.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.cell_list.count())]
+        return [int(self.cell_list.item_data(i)) for i in range(self.cell_list.count())]
 
     def evaluate(self) -> None:
         """Evaluate the model on show with the chosen weights and test-time augmentation."""
@@ -448,12 +435,8 @@ class EvaluateTab(QWidget):
         confusion = self._confusions_model.record(row)
         self.show_cell(confusion.true, confusion.pred)
 
-    def _on_thumbnails(self, thumbs: list[tuple[int, np.ndarray, str]]) -> None:
-        self.cell_list.clear()
-        for index, image, caption in thumbs:
-            item = QListWidgetItem(QIcon(_pixmap(image)), caption)
-            item.setData(Qt.ItemDataRole.UserRole, index)
-            self.cell_list.addItem(item)
+    def _on_thumbnails(self, thumbs: list[Thumbnail]) -> None:
+        self.cell_list.set_thumbnails(thumbs)
 
     def open_image(self, row: int) -> None:
         """Explain the cell's `row`-th image in the detail view."""

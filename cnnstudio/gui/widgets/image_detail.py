@@ -30,7 +30,7 @@ from cnnstudio.errors import describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.text import plain
-from cnnstudio.gui.widgets.image_grid import ImageView
+from cnnstudio.gui.widgets.image_grid import ImageView, Thumbnail, ThumbnailList
 
 __all__ = ["CAM_METHOD_TITLES", "DetailSubject", "ImageDetail"]
 
@@ -110,22 +110,20 @@ def _maps(prepared: _Prepared, layer: str) -> np.ndarray:
     return tile_feature_maps(feature_maps(prepared.trained.model, layer, prepared.x[0]), max_maps=64)
 
 
-def _neighbours(prepared: _Prepared, *, progress: Any = None, cancel: Any = None) -> np.ndarray:
-    """Background job: the image and its nearest training images by the last hidden layer, as one picture."""
-    from cnnstudio.inspect.neighbours import neighbour_grid, query_features, run_feature_bank
+def _neighbours(prepared: _Prepared, *, progress: Any = None, cancel: Any = None) -> list[Thumbnail]:
+    """Background job: the image, then its nearest training images by the last hidden layer, captioned."""
+    from cnnstudio.inspect.neighbours import query_features, run_feature_bank
 
     bank, data = run_feature_bank(prepared.trained, split="train", progress=progress, cancel=cancel)
     query, _probs = query_features(prepared.trained, prepared.x)
     found = bank.query(query, k=NEIGHBOURS_K, exclude_self=True)
     classes = prepared.trained.classes
     labels = data.labels
-    images, captions = [], []
+    thumbs: list[Thumbnail] = [(None, prepared.raw, "this image")]
     for index, distance in zip(found.indices[0], found.distances[0]):
-        if index < 0:
-            continue
-        images.append(data.image(int(index)))
-        captions.append(f"{classes[int(labels[int(index)])]}\nd = {distance:.2f}")
-    return neighbour_grid(prepared.raw, "query", images, captions, tile=96).astype(np.float32) / 255.0
+        if index >= 0:
+            thumbs.append((int(index), data.image(int(index)), f"{classes[int(labels[int(index)])]}\nd = {distance:.2f}"))
+    return thumbs
 
 
 class ImageDetail(QWidget):
@@ -151,10 +149,11 @@ class ImageDetail(QWidget):
         self.seen_view = ImageView()
         self.cam_view = ImageView()
         self.maps_view = ImageView()
-        self.neighbours_view = ImageView()
+        self.neighbours_view = ThumbnailList(64, one_row=True)
+        self.neighbours_view.setToolTip("Training images by distance in the last hidden layer (red: this image)")
         for view in (self.seen_view, self.cam_view, self.maps_view):
             view.setMinimumSize(140, 140)
-        self.neighbours_view.setMinimumHeight(110)
+        self.neighbours_view.setMinimumHeight(self.neighbours_view.gridSize().height() + 24)  # and a scroll bar
 
         self.top5_list = QListWidget()
         self.top5_list.setToolTip("Click a class to see which pixels speak for it")
@@ -319,8 +318,8 @@ class ImageDetail(QWidget):
         self.neighbours_button.setEnabled(False)
         self.status_label.setText("Finding the nearest training images…")
 
-        def shown(picture: np.ndarray) -> None:
-            self.neighbours_view.set_image(picture)
+        def shown(thumbs: list[Thumbnail]) -> None:
+            self.neighbours_view.set_thumbnails(thumbs, highlight=0)
             self.neighbours_button.setEnabled(True)
             self.status_label.setText(f"The {NEIGHBOURS_K} nearest training images by the last hidden layer "
                                       "(red: this image)")
