@@ -169,9 +169,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         trainer = Trainer(config, callbacks=callbacks, run_dir=out, bundle=bundle)
     result = _fit_with_ctrl_c_as_stop(trainer)
-    if main:
-        if result.stopped_early and result.reason:
-            print(f"stopped: {result.reason}", file=sys.stderr)
+    if main:  # the console already said how the fit ended (ConsoleProgress.on_fit_end)
+        if result.stopped_by_user:
+            print(f"resume with: cnnstudio train --resume {result.run_dir}", file=sys.stderr)
         print(result.run_dir)
     return 0
 
@@ -549,6 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cnnstudio.gui.app import main as app_main
 
         return app_main(sys.argv[:1])
+    previous_term = _terminate_like_ctrl_c()
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
@@ -558,12 +559,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnStudioError as err:
         print(f"cnnstudio: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except _Terminated:  # SIGTERM before or after training (a download, the estimate)
+        print("\ncnnstudio: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:  # Ctrl-C before training (say, during a download)
         print("\ncnnstudio: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous_term is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM outside a fit: unwinds like Ctrl-C (temp files and locks released), and says so."""
+
+
+def _terminate_like_ctrl_c() -> object:
+    """Make SIGTERM raise `_Terminated` in the main thread (a fit installs its own stop handler);
+    returns the handler it replaced, or None where signals cannot be set (not the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, terminated)
 
 
 # ---------------------------------------------------------------- the console's view of a fit
+
+def _saved_progress(result: FitResult) -> str:
+    """Where the saved checkpoint stands ("stopped in epoch 2 at batch 10/36; 1 / 5 epochs done")."""
+    from cnnstudio.training.runs import open_run
+
+    try:
+        return open_run(result.run_dir).progress_text
+    except (OSError, CnnStudioError):
+        return f"{result.epochs_done} epoch(s) done"
 
 def _percent(value: float | None) -> str:
     if value is None or value != value or value in (float("inf"), float("-inf")):
@@ -650,7 +687,7 @@ class ConsoleProgress(Callback):
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
         self._clear_bar()
         if result.stopped_early:
-            self._write(f"{result.reason} after {result.epochs_done} epoch(s)\n")
+            self._write(f"{result.reason}: {_saved_progress(result)}\n")
 
     def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
         self._clear_bar()

@@ -23,6 +23,7 @@ __all__ = [
     "BatchStats",
     "EpochStats",
     "FitResult",
+    "STOPPED_BY_USER",
     "Callback",
     "CallbackList",
 ]
@@ -124,7 +125,15 @@ class FitResult:
     epochs_done: int
     best_val_acc: float | None
     stopped_early: bool
-    reason: str  # "finished", "stopped by the user", or why it ended early
+    reason: str  # "finished", STOPPED_BY_USER, or why it ended early
+
+    @property
+    def stopped_by_user(self) -> bool:
+        """A stop that was asked for (Stop, Ctrl-C, SIGTERM): the run can be resumed where it stood."""
+        return self.reason == STOPPED_BY_USER
+
+
+STOPPED_BY_USER = "stopped by the user"
 
 
 class Callback:

@@ -40,7 +40,7 @@ from cnnstudio.training import preflight, run_dirs, runs
 from cnnstudio.choices import DeviceKind, Optimizer, Schedule
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError, describe
 from cnnstudio.threads import use_torch_threads
-from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart
+from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart, STOPPED_BY_USER
 from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.interrupt import Interrupted, LayerInterrupt
@@ -587,7 +587,7 @@ class Trainer:
                                      "train": train}
                 writer.save_last(self._checkpoint(epochs_done=epoch - 1))
                 epoch -= 1
-                reason, stopped_early = "stopped by the user", True
+                reason, stopped_early = STOPPED_BY_USER, True
                 break
             self._partial = None
             val_acc = val["val_acc"]
@@ -621,7 +621,7 @@ class Trainer:
                 stopped_early = True
                 break
             if self._stop_everywhere():
-                reason, stopped_early = "stopped by the user", True
+                reason, stopped_early = STOPPED_BY_USER, True
                 break
         return FitResult(run_dir=str(self.run_dir), epochs_done=epoch, best_val_acc=self._best_val_acc,
                          stopped_early=stopped_early, reason=reason)

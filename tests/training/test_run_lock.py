@@ -152,9 +152,33 @@ def test_a_sigterm_stops_the_command_line_training_like_ctrl_c(tmp_path: Path) -
             proc.kill()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr and "the run is saved (SIGTERM again to abort)" in stderr
+    assert stderr.count("stopped by the user") == 1  # said once, with where the checkpoint stands
+    assert f"resume with: cnnstudio train --resume {out}" in stderr
     assert stdout.strip() == str(out)
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "stopped" and meta["pid"] == proc.pid
     info = runs.open_run(out)
     assert info.status == "stopped" and (out / "last.pt").exists()
     assert info.progress_text.startswith("stopped in epoch 1 at batch ") or info.epochs_done >= 1
+
+
+def test_a_sigterm_before_training_says_so_instead_of_vanishing(tmp_path: Path) -> None:
+    # During the pre-training estimate (VGG-11's measured steps take seconds on a CPU) no fit's
+    # stop handler is in place yet: the command unwinds like Ctrl-C and says it was terminated.
+    env = dict(os.environ, CNNSTUDIO_RUNS=str(tmp_path / "runs"))
+    proc = subprocess.Popen([sys.executable, "-m", "cnnstudio", "train", "--arch", "vgg11", "--dataset",
+                             "mnist-sample", "--epochs", "1", "--device", "cpu", "--estimate"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if line.startswith("input "):  # printed just before the estimate's steps
+                break
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "cnnstudio: terminated (SIGTERM)" in stderr and "Traceback" not in stderr
+    assert "estimate:" not in stdout
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # an estimate makes no run
