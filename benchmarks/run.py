@@ -6,7 +6,8 @@
 
 Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5,
 (e) launch to first paint and peak memory, (f) training images/s per architecture,
-(g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun), (k) folder scan files/s at 10k and 50k files, (l) the Evaluate tab's event-loop lateness.
+(g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun), (k) folder scan files/s at 10k and 50k files, (l) the Evaluate tab's event-loop lateness,
+(m) the run history's cost (a fit with ÷ without, ms per snapshot, VGG-16's history size).
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
 met — this is a measurement, not a test; a section that crashes is reported and the rest run.
@@ -44,8 +45,9 @@ SECTIONS = {
     "j": "distributed scaling (1 → 2 processes)",
     "k": "folder scan files/s (10k and 50k files)",
     "l": "responsiveness of the Evaluate tab (evaluation, Grad-CAM)",
+    "m": "run history: fit with ÷ without, ms per snapshot, size",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -226,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
                 import distributed_figures
 
                 section = distributed_figures.scaling(device=device, quick=args.quick)
+            elif name == "m":
+                import history_figures
+
+                section = in_fresh_thread(history_figures.history_cost, device=device, quick=args.quick,
+                                          scratch=scratch)
             elif name == "k":
                 import scan_figures
 

@@ -258,6 +258,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "amp": args.amp,
         "compile": args.compile,
         "sync_batch_norm": args.sync_bn,
+        "history": False if args.no_history else None,
     }
     given = {k: v for k, v in fields.items() if v is not None}
     return default_config(args.arch).replace(**given)
@@ -466,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "processes); --batch-size stays the global batch (default: one process)")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="distributed on CUDA: BatchNorm statistics over all GPUs (SyncBatchNorm) (default: off)")
+    p.add_argument("--no-history", action="store_true",
+                   help="keep no history of the kernels and probe feature maps (RUN/history: a few dozen "
+                        "small snapshots, for `cnnstudio kernels` and the window's slider) (default: kept)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("classify", help="top-k classes of image files with a trained run, or ImageNet weights",

@@ -1,4 +1,4 @@
-"""The command line's evaluation and explanation verbs: `evaluate`, `explain`, `neighbours`.
+"""The command line's evaluation and explanation verbs: `evaluate`, `explain`, `neighbours`, `kernels`.
 
 Kept apart from `cli.py` (which only registers them) so the verbs grow without touching the
 training face. Every user error is a `CnnStudioError`; `cli.main` prints it as one line and
@@ -184,12 +184,48 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- kernels
+
+
+def _cmd_kernels(args: argparse.Namespace) -> int:
+    from cnnstudio.inspect.history import KernelHistory, history_gif, kernel_png
+    from cnnstudio.training.runs import open_run
+
+    out = args.output.lower()
+    if not out.endswith((".png", ".gif")):
+        raise CnnStudioError(f"-o {args.output}: give a file name ending in .png (one grid) or .gif (the whole history)")
+    if out.endswith(".gif") and args.epoch is not None:
+        raise CnnStudioError("--epoch picks one grid, written as .png; a .gif holds the whole history (--all)")
+    if out.endswith(".png") and args.all:
+        raise CnnStudioError("--all writes the whole history as an animated GIF; give -o kernels.gif")
+    run = open_run(args.run)  # a clear message when it is not a run folder
+    history = KernelHistory.load(run)
+    for problem in history.problems:
+        print(f"note: {problem}", file=sys.stderr)
+    if out.endswith(".gif"):
+        _write_bytes(args.output, history_gif(history, per_frame_contrast=args.per_frame_contrast))
+        first, last = history.snapshots[0], history.snapshots[-1]
+        print(f"{args.output}: {len(history)} frames, {first.label} to {last.label}, "
+              + ("each frame on its own scale" if args.per_frame_contrast else f"one scale (|w| ≤ {history.scale:.3g})"))
+        return 0
+    index = len(history) - 1 if args.epoch is None else history.index_of_epoch(args.epoch)
+    _write_bytes(args.output, kernel_png(history, index, per_frame_contrast=args.per_frame_contrast))
+    print(f"{args.output}: {history.snapshots[index].kernel_layer} at {history.snapshots[index].label} "
+          f"(snapshot {index + 1} of {len(history)})")
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 
 
 def add_commands(sub: Any) -> None:
+<<<<<<< HEAD
     """Register `evaluate`, `explain` and `neighbours` on the main parser's subcommands."""
     from cnnstudio.choices import TestTime
+=======
+    """Register `evaluate`, `explain`, `neighbours` and `kernels` on the main parser's subcommands."""
+    from cnnstudio.inspect.evaluate import TTA_MODES
+>>>>>>> history
 
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
@@ -229,3 +265,16 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--no-invert", action="store_true", help="keep a grey image's colours (see classify)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_neighbours)
+
+    p = sub.add_parser("kernels", help="the first conv layer's kernels across training: one grid (PNG) or the "
+                                       "whole history (animated GIF)")
+    p.add_argument("run", metavar="RUN", help="a run folder")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--epoch", type=int, metavar="N", help="the kernels at the end of epoch N (0: the initial "
+                                                              "weights; default: the latest snapshot)")
+    which.add_argument("--all", action="store_true", help="every snapshot, as an animated GIF (-o ….gif)")
+    p.add_argument("-o", "--output", required=True, metavar="kernels.png|kernels.gif")
+    p.add_argument("--per-frame-contrast", action="store_true",
+                   help="scale each frame by its own largest weight (default: one scale for the whole history, "
+                        "so the frames show real change)")
+    p.set_defaults(func=_cmd_kernels)

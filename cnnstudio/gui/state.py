@@ -18,12 +18,16 @@ Contract (tabs code to exactly this):
     Tabs report user-facing failures with ``state.report(level, text)``.
   - ``engine_ready()`` — emitted once, when torch/torchvision have been imported in the
     background; ``torch_ready`` tells whether it already happened.
+  - ``history_position_changed()`` — ``history_position`` moved: the moment of a run's history
+    (``training/history.py``) that the Kernels and Feature maps tabs' sliders show, and the
+    Training tab marks on its curves when that run is the one it plots.
 * Properties (read anywhere in the GUI thread; setters emit the signals above)
   ``arch_name: str``, ``arch_options: dict``, ``dataset: str`` (catalog name or folder
   path), ``input_size: int``, ``in_channels: int``, ``num_classes: int``,
   ``class_names: list[str] | None``, ``spec`` (``DatasetSpec`` or ``None`` until the data
   is loaded; kept while the selected dataset is the spec's), ``model_handle: ModelHandle |
-  None``, ``torch_ready: bool``.
+  None``, ``torch_ready: bool``, ``history_position: tuple[str, float] | None`` (a run
+  folder and a place on its epoch axis: 0 the initial weights, 3.0 the end of epoch 3).
 * ``ModelHandle`` is frozen and its ``model`` is a CPU eval-mode copy nobody trains (from
   ``Trainer.snapshot_model()`` or ``runs.load_model``): tabs may run it from any thread,
   but must not change its weights or mode.
@@ -76,6 +80,7 @@ class ModelHandle:
     epoch: int | None = None
     config: TrainConfig | None = None  # what trained it: its options, and the data split it saw
     run_dir: str | None = None  # an opened run's folder (None for the live weights of a fit)
+    live_run_dir: str | None = None  # the folder of the fit whose live weights these are
     resize_size: int | None = None  # torchvision's ImageNet weights: shorter side resized to this, then centre-cropped
 
     @classmethod
@@ -121,6 +126,11 @@ class ModelHandle:
         return TrainedModel(self.model, self.spec, input_size=self.input_size, in_channels=self.in_channels,
                             name=self.source, run_dir=Path(self.run_dir) if self.run_dir else None,
                             config=self.config)
+
+    @property
+    def history_dir(self) -> str | None:
+        """The run folder whose history (kernel and feature-map snapshots) belongs to these weights."""
+        return self.run_dir or self.live_run_dir
 
     def describe(self) -> str:
         """What the inspection tabs say they show: "LeNet-5 · run 2026-…_lenet5 · best (epoch 4)"."""
@@ -268,6 +278,7 @@ class StudioState(QObject):
     model_changed = Signal()
     message = Signal(str, str)
     engine_ready = Signal()
+    history_position_changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -280,6 +291,7 @@ class StudioState(QObject):
         self._class_names: list[str] | None = None
         self._spec: DatasetSpec | None = None
         self._model_handle: ModelHandle | None = None
+        self._history_position: tuple[str, float] | None = None
         self._torch_ready = False
         self._pool = QThreadPool(self)
         # Two workers: enough for a summary and a classification at once without
@@ -423,6 +435,18 @@ class StudioState(QObject):
     def model_handle(self, value: ModelHandle | None) -> None:
         self._model_handle = value
         self.model_changed.emit()
+
+    @property
+    def history_position(self) -> tuple[str, float] | None:
+        """The history moment on show: (run folder, place on its epoch axis), or None."""
+        return self._history_position
+
+    def set_history_position(self, run_dir: str, x: float) -> None:
+        """Move the history moment on show (emits ``history_position_changed`` when it moved)."""
+        position = (str(run_dir), float(x))
+        if position != self._history_position:
+            self._history_position = position
+            self.history_position_changed.emit()
 
     # ----------------------------------------------------------------- engine
     @property

@@ -251,6 +251,7 @@ class TrainingTab(QWidget):
         session.progress.connect(self.on_progress)
         session.epoch_finished.connect(self.on_epoch)
         session.finished.connect(self._on_session_finished)
+        state.history_position_changed.connect(self._on_history_position)
 
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
@@ -321,6 +322,11 @@ class TrainingTab(QWidget):
         self._curve(lr, "lr", "lr", "learning rate", width=1)
         self._epoch_plot, self._acc_plot = epoch, acc
         self._batch_plot, self._lr_plot = batch, lr
+        # The moment the Kernels / Feature maps history slider shows, when it is this fit's run.
+        self.history_markers = [plot.addLine(x=0, pen=pg.mkPen("#c0563f", width=1, style=Qt.PenStyle.DotLine))
+                                for plot in (batch, epoch, acc)]
+        for marker in self.history_markers:
+            marker.setVisible(False)
         # y ranges set by `_follow_y`: auto-range would move them with every new point, and
         # each move re-renders the axis (~5 ms of the GUI thread). Losses keep 0 as their
         # floor, so a falling loss moves its range only when it halves.
@@ -464,6 +470,15 @@ class TrainingTab(QWidget):
             f"val loss {stats.val_loss:.3f}, top-1 {format_percent(stats.val_acc)}{top5}{aux} · "
             f"lr {format_lr(stats.lr)} · {format_duration(stats.seconds)}" + ("  ★ best so far" if stats.is_best else "")
         )
+
+    def _on_history_position(self) -> None:
+        """Mark the history slider's moment on the curves when its run is the fit plotted here."""
+        position, info = self._state.history_position, self._session.fit_info
+        shown = position is not None and info is not None and Path(position[0]) == Path(info.run_dir)
+        for marker in self.history_markers:
+            marker.setVisible(shown)
+            if shown:
+                marker.setValue(position[1])
 
     def _on_session_finished(self, result: FitResult | None, error: BaseException | None) -> None:
         self.on_finished(result, failed=error is not None)

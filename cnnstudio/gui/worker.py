@@ -179,6 +179,7 @@ class _SignalBridge(Callback):
             arch_name=str(info.arch),
             epoch=epoch,
             config=trainer.config,
+            live_run_dir=str(trainer.run_dir) if trainer.run_dir is not None else None,
         )
 
     def live_snapshot(self, source: str) -> ModelHandle | None:

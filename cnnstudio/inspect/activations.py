@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
 from cnnstudio.errors import UnknownNameError
 
@@ -48,9 +45,11 @@ def feature_maps(model: nn.Module, layer_name: str, x: torch.Tensor) -> np.ndarr
     return captured[0][0].float().cpu().numpy()
 
 
-def tile_feature_maps(maps: np.ndarray, *, padding: int = 1, max_maps: int | None = None) -> np.ndarray:
-    """Tile (C, H, W) maps into one grey picture H'×W' in [0, 1], each map scaled on its own."""
-    tensor = torch.from_numpy(np.ascontiguousarray(maps[:max_maps] if max_maps else maps)).unsqueeze(1)
-    nrow = math.ceil(math.sqrt(tensor.shape[0]))
-    grid = make_grid(tensor, nrow=nrow, padding=padding, normalize=True, scale_each=True, pad_value=1.0)
-    return grid[0].numpy()
+def tile_feature_maps(maps: np.ndarray, *, padding: int = 1, max_maps: int | None = None,
+                      scale: float | None = None) -> np.ndarray:
+    """Tile (C, H, W) maps into one grey picture H'×W' in [0, 1]: each map scaled on its own, or
+    with `scale` all on −scale…scale (a history's frames, comparable)."""
+    from cnnstudio.inspect.kernels import scale_images, tile
+
+    maps = np.asarray(maps[:max_maps] if max_maps else maps, dtype=np.float32)
+    return tile(scale_images(maps, scale)[..., None], padding=padding)[..., 0]

@@ -7,10 +7,19 @@ from torch import nn
 
 from cnnstudio.errors import CnnStudioError, InputTooSmallError
 
-__all__ = ["ACTIVATIONS", "ClassicCNN", "LocalResponseNorm", "make_activation"]
+__all__ = ["ACTIVATIONS", "ClassicCNN", "LocalResponseNorm", "first_conv", "make_activation"]
 
 #: Activation names accepted by `make_activation` (and by the `activation` options).
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    """"The first layer" of the kernel views and the history: the first `nn.Conv2d` in module
+    order, with its qualified name."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return name, module
+    raise CnnStudioError(f"{type(model).__name__} has no convolution layer to show")
 
 
 class LocalResponseNorm(nn.LocalResponseNorm):

@@ -66,6 +66,7 @@ class TrainConfig:
     progress_interval: float = 1 / 30  # seconds between on_batch_end calls
     aux_weight: float = 0.3  # GoogLeNet: weight of each auxiliary classifier's loss
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
+    history: bool = True  # snapshots of the kernels and probe feature maps in RUN/history (training/history.py)
 
     def __post_init__(self) -> None:
         # JSON gives lists; a tuple keeps the config hashable-ish and equal after a round trip.
@@ -135,7 +136,7 @@ class TrainConfig:
             parse_device(self.device)
         except ValueError as exc:
             raise CnnStudioError(str(exc)) from None
-        for flag in ("nesterov", "amp", "channels_last", "compile", "sync_batch_norm"):
+        for flag in ("nesterov", "amp", "channels_last", "compile", "sync_batch_norm", "history"):
             if not isinstance(getattr(self, flag), bool):
                 raise CnnStudioError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
         if self.nesterov and (self.optimizer != Optimizer.SGD or self.momentum <= 0):

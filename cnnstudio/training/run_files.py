@@ -325,6 +325,7 @@ def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
         "finetune": lambda f, v: need_choice(f, v, Finetune.values()),
         "weights_source": _optional(need_str),
         "sync_batch_norm": need_bool,
+        "history": need_bool,
     }
 
 

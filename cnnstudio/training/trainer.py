@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnstudio.training import preflight, run_dirs, runs
+from cnnstudio.training import history, preflight, run_dirs, runs
 from cnnstudio.choices import DeviceKind, Optimizer, Schedule
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError, describe
 from cnnstudio.threads import use_torch_threads
@@ -233,6 +233,7 @@ class Trainer:
         self._has_val = True
         self._resume_partial: dict[str, Any] | None = None  # where a mid-epoch stop left the epoch
         self._partial: dict[str, Any] | None = None  # where this fit stopped mid-epoch
+        self._snapshots: history.HistoryWriter | None = None  # the run's snapshots (rank 0, config.history)
 
     # -- control from any thread -------------------------------------------------------
 
@@ -395,6 +396,7 @@ class Trainer:
         if self._dist is not None:  # checkpoints keep the bare model: no "module." prefixes
             model, trained = self._dist.wrap(model, sync_batch_norm=cfg.sync_batch_norm)
         self.model = model
+        self._bare_model = model  # never DDP's wrapper nor compiled: the history's hooks go on it
         self._forward = torch.compile(trained) if cfg.compile else trained
         # Validation runs the bare model: DDP would sync buffers at each forward, which
         # needs every rank to take part, and ranks may hold different numbers of batches.
@@ -461,7 +463,35 @@ class Trainer:
         if checkpoint is not None:
             writer.rewrite_metrics(self.history)  # last.pt's own history: later or damaged lines go
         self._started = True
+        if self._main and cfg.history:
+            resumed_at = None
+            if checkpoint is not None:
+                resumed_at = (self._start_epoch, int(self._resume_partial["batch"]) if self._resume_partial else 0)
+            self._snapshots = history.HistoryWriter(self.run_dir)
+            self._guard_history(lambda h: h.start(self._bare_model, bundle, input_size=int(cfg.input_size), device=self.device,
+                                                  resumed_at=resumed_at))
         return writer
+
+    def _guard_history(self, write: Callable[[history.HistoryWriter], Any]) -> None:
+        """Run one history write; a failure ends the history (with a notice), never the training."""
+        if self._snapshots is None:
+            return
+        try:
+            write(self._snapshots)
+        except Interrupted:
+            pass  # a stop arrived during the probes' pass: stopping matters more than this snapshot
+        except (CnnStudioError, OSError, ValueError) as exc:
+            self._snapshots = None
+            self.callbacks.on_notice(self, f"the run's history (kernels and feature maps across training) stopped: "
+                                           f"{describe(exc)}; training goes on")
+
+    def _snapshot_history(self, epoch: int, batch: int, batches: int) -> None:
+        """A history snapshot of the weights now (between batches; the model lock keeps live copies out)."""
+        if self._snapshots is None:
+            return
+        with self._model_lock:
+            self._guard_history(lambda h: h.snapshot(self._bare_model, epoch=epoch, batch=batch, batches=batches,
+                                                     global_step=self._global_step))
 
     def _initialise(self, model: nn.Module) -> None:
         from cnnstudio.models.init import init_vgg_from_a, init_weights
@@ -567,6 +597,8 @@ class Trainer:
         cfg = self.config
         reason, stopped_early = "finished", False
         epoch = self._start_epoch
+        if self._start_epoch == 0 and not self._resume_partial:
+            self._snapshot_history(1, 0, len(self._train_loader))  # the initial weights
         for epoch in range(self._start_epoch + 1, cfg.epochs + 1):
             lr = self._lr()
             started = time.monotonic()
@@ -610,6 +642,8 @@ class Trainer:
                 if not math.isfinite(row[key]):
                     row[key] = None  # no validation: null in the log, never a NaN to rank or print
             self.history.append(row)
+            # Before last.pt: a kill between the two redoes this epoch on resume, which writes it again.
+            self._snapshot_history(epoch, len(self._train_loader), len(self._train_loader))
             writer.append_metrics(row)
             writer.save_last(self._checkpoint(epochs_done=epoch))
             if is_best:
@@ -771,6 +805,8 @@ class Trainer:
                 self._scaler.step(self._optimizer)
                 self._scaler.update()
             self._global_step += 1
+            if epoch == 1 and batch in history.EARLY_BATCHES and batch < num_batches:
+                self._snapshot_history(epoch, batch, num_batches)  # learning changes fastest here
             n = int(y.shape[0])
             with torch.no_grad():
                 figures = torch.stack([main.detach().float(), (logits.detach().argmax(1) == y).sum().float()])

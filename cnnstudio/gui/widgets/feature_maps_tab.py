@@ -4,6 +4,11 @@ The image is a validation image of the current dataset (chosen by index) or an i
 file (opened here, or the one last selected in the Classify tab). It goes through the
 engine's evaluation transform, so it is seen exactly as validation images are; the
 chosen layer's output is tiled into one grid, each map scaled on its own.
+
+"Probe image (history)" shows a run's stored history instead (`training/history.py`): the
+probe images chosen at its start (one per class) through its two stored layers, at every
+snapshot, on the `HistoryStrip`'s slider; all frames of a probe share one scale unless
+"per-frame contrast" is ticked. The maps of every snapshot are read once, in the background.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from cnnstudio.gui.format import format_count
 from cnnstudio.gui.state import ModelHandle, StudioState, setup_caption
 from cnnstudio.gui.text import plain
 from cnnstudio.gui.widgets.classify_tab import IMAGE_FILTER
+from cnnstudio.gui.widgets.history_strip import HistoryStrip, load_curves
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
 from cnnstudio.training.config import TrainConfig
 
@@ -44,6 +50,9 @@ DEBOUNCE_MS = 120
 
 SOURCE_VALIDATION = "Validation image"
 SOURCE_FILE = "Image file"
+SOURCE_HISTORY = "Probe image (history)"
+NO_HISTORY_TEXT = ("This model has no history of its feature maps: runs keep one from this version on "
+                   "(unless trained with --no-history). Train or open such a run.")
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,33 @@ def _compute(handle: ModelHandle, request: _Request) -> _Result:
     return _Result(grid, tuple(maps.shape), shown, seen, caption, count)
 
 
+@dataclass(frozen=True)
+class _History:
+    """A run's stored probes and the maps of its stored layers over every snapshot."""
+
+    run_dir: str
+    probes: Any  # training.history.Probes
+    layers: tuple[Any, ...]  # inspect.history.MapHistory per stored layer
+    curves: tuple[Any, ...]  # EpochStats
+
+
+def _map_history(run_dir: str) -> _History | None:
+    """Background job: a run's probes and map histories (None when it has none)."""
+    from cnnstudio.inspect.history import MapHistory, NoHistoryError
+    from cnnstudio.training.history import read_probes
+
+    probes = read_probes(run_dir)
+    if probes is None or not len(probes.images):
+        return None
+    layers = []
+    for index in range(2):
+        try:
+            layers.append(MapHistory.load(run_dir, index))
+        except NoHistoryError:
+            break
+    return _History(run_dir, probes, tuple(layers), load_curves(run_dir)) if layers else None
+
+
 class FeatureMapsTab(QWidget):
     """Activation maps of a chosen conv layer for a chosen image."""
 
@@ -147,7 +183,8 @@ class FeatureMapsTab(QWidget):
         self._key = f"feature-maps-tab-{id(self)}"
 
         self._source = QComboBox()
-        self._source.addItems([SOURCE_VALIDATION, SOURCE_FILE])
+        self._source.addItems([SOURCE_VALIDATION, SOURCE_FILE, SOURCE_HISTORY])
+        self._history: _History | None = None
         self._source.currentTextChanged.connect(self._on_source_changed)
         self.index_spin = QSpinBox()
         self.index_spin.setRange(0, 999_999)
@@ -161,16 +198,29 @@ class FeatureMapsTab(QWidget):
         self._layer.setMinimumContentsLength(14)
         self._layer.currentTextChanged.connect(self._schedule)
 
+        self.probe_combo = QComboBox()  # one probe per class
+        self.probe_combo.setMinimumContentsLength(10)
+        self.probe_combo.currentIndexChanged.connect(lambda _i: self._show_history_frame())
+        self.history_layer = QComboBox()  # the layers the history stored
+        self.history_layer.setMinimumContentsLength(14)
+        self.history_layer.currentIndexChanged.connect(lambda _i: self._show_history_frame())
+        self._open_button = open_button
+
         controls = QHBoxLayout()
         controls.setSpacing(8)
         controls.addWidget(QLabel("Image"))
         controls.addWidget(self._source)
         controls.addWidget(self.index_spin)
         controls.addWidget(open_button)
+        controls.addWidget(self.probe_combo)
         controls.addSpacing(16)
         controls.addWidget(QLabel("Layer"))
         controls.addWidget(self._layer)
+        controls.addWidget(self.history_layer)
         controls.addStretch(1)
+        self.history_strip = HistoryStrip(state)
+        self.history_strip.frame_changed.connect(lambda _i: self._show_history_frame())
+        self.history_strip.contrast_changed.connect(lambda _on: self._show_history_frame())
 
         self.model_label = plain(QLabel())  # which model's maps these are (a run's name)
         self.model_label.setWordWrap(True)
@@ -195,6 +245,7 @@ class FeatureMapsTab(QWidget):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
         layout.addLayout(controls)
+        layout.addWidget(self.history_strip)
         layout.addWidget(self.model_label)
         layout.addWidget(self._shape_label)
         layout.addWidget(self.caption_label)
@@ -269,6 +320,13 @@ class FeatureMapsTab(QWidget):
 
     def _on_model_changed(self) -> None:
         handle = self._state.model_handle
+        if handle is not None and handle.history_dir is not None:
+            run_dir = handle.history_dir
+            self._state.run_in_background(_map_history, run_dir, on_done=self._on_history,
+                                          on_error=lambda exc: self._on_history(None),
+                                          key=f"{self._key}-history")
+        else:
+            self._on_history(None)
         self._layer.setEnabled(handle is not None)
         self.model_label.setText(f"Model: {handle.describe()}" if handle is not None
                                  else f"Model: none yet ({setup_caption(self._state)})")
@@ -300,7 +358,16 @@ class FeatureMapsTab(QWidget):
             self._schedule()
 
     def _on_source_changed(self, text: str) -> None:
+        history = text == SOURCE_HISTORY
         self.index_spin.setVisible(text == SOURCE_VALIDATION)
+        self._open_button.setVisible(not history)
+        self._layer.setVisible(not history)
+        for widget in (self.probe_combo, self.history_layer):
+            widget.setVisible(history)
+        self.history_strip.setVisible(history and self._history is not None)
+        if history:
+            self._show_history_frame()
+            return
         if text == SOURCE_FILE and self._path is None:
             self.caption_label.setText("Open an image file, or select one in the Classify tab.")
             return
@@ -312,9 +379,78 @@ class FeatureMapsTab(QWidget):
         if path:
             self.show_image(path)
 
+    # ------------------------------------------------------------------ history
+    def show_history(self) -> None:
+        """Show the stored probes' maps across training (the "Probe image (history)" source)."""
+        self._source.setCurrentText(SOURCE_HISTORY)
+
+    @property
+    def history(self) -> _History | None:
+        """The run history loaded for the model on show, or None."""
+        return self._history
+
+    def _on_history(self, history: _History | None) -> None:
+        previous, self._history = self._history, history
+        if history is not None:
+            classes = self._state.model_handle.spec.classes if self._state.model_handle is not None else ()
+            probes = [f"{classes[int(label)] if int(label) < len(classes) else label} (image {int(index)})"
+                      for label, index in zip(history.probes.labels, history.probes.indices)]
+            names = [layer.layer for layer in history.layers]
+            for combo, items in ((self.probe_combo, probes), (self.history_layer, names)):
+                if [combo.itemText(i) for i in range(combo.count())] != items:
+                    keep = combo.currentIndex()
+                    with QSignalBlocker(combo):
+                        combo.clear()
+                        combo.addItems(items)
+                        combo.setCurrentIndex(keep if 0 <= keep < len(items) else 0)
+            same = previous is not None and previous.run_dir == history.run_dir
+            self.history_strip.set_history(history.run_dir, history.layers[0].snapshots, history.curves,
+                                           select=None if same else len(history.layers[0].snapshots) - 1)
+        if self._source.currentText() == SOURCE_HISTORY:
+            self._on_source_changed(SOURCE_HISTORY)
+
+    def _show_history_frame(self) -> None:
+        if self._source.currentText() != SOURCE_HISTORY:
+            return
+        history = self._history
+        self.history_strip.setVisible(history is not None)
+        if history is None:
+            self._result = None
+            self._shape_label.clear()
+            self.caption_label.clear()
+            self._panel.show_empty(NO_HISTORY_TEXT)
+            return
+        which = min(max(self.history_layer.currentIndex(), 0), len(history.layers) - 1)
+        layer = history.layers[which]
+        probe = min(max(self.probe_combo.currentIndex(), 0), len(history.probes.images) - 1)
+        snap = self.history_strip.snapshot
+        if snap is None:
+            return
+        # The stored layers were snapshotted together; the nearest moment covers a file that lost one.
+        index = min(range(len(layer.snapshots)), key=lambda i: abs(layer.snapshots[i].x - snap.x))
+        contrast = self.history_strip.per_frame_contrast
+        grid = layer.frame(index, probe, per_frame_contrast=contrast)
+        stored = layer.maps[index].shape[1:]
+        full = layer.snapshots[index].map_shapes[which]
+        scale = "each frame on its own scale" if contrast else "one scale for all frames of this probe"
+        self._shape_label.setText(
+            f"{layer.layer} at {layer.snapshots[index].label}: {stored[0]} of {full[0]} maps, "
+            f"{stored[1]} × {stored[2]} (the layer gives {full[1]} × {full[2]}) · {scale}")
+        image = history.probes.images[probe].astype(np.float32) / 255.0
+        image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+        self.caption_label.setText(f"Input: probe {self.probe_combo.currentText()}, stored when the run started "
+                                   "· mid-grey is 0")
+        self._result = _Result(grid, tuple(layer.maps[index].shape[1:]), stored[0], image,
+                               self.probe_combo.currentText(), None)
+        self._input_view.set_image(image)
+        self._maps_view.set_image(grid)
+        self._panel.show_content()
+
     # ------------------------------------------------------------------ work
     def _schedule(self, *_: Any) -> None:
         """Compute soon when the tab is visible; hidden, only remember that the maps are out of date."""
+        if self._source.currentText() == SOURCE_HISTORY:
+            return  # the history's frames are drawn from what is loaded
         if not self.isVisible():
             self._stale = True
             return
@@ -323,7 +459,7 @@ class FeatureMapsTab(QWidget):
     def _request(self) -> None:
         handle = self._state.model_handle
         layer = self._layer.currentText()
-        if handle is None or not layer:
+        if handle is None or not layer or self._source.currentText() == SOURCE_HISTORY:
             return
         if self._source.currentText() == SOURCE_FILE:
             if self._path is None:

@@ -4,6 +4,12 @@ With a model (the live snapshot at each epoch end, or an opened run) the learned
 are shown; before that, the freshly initialised kernels of the chosen architecture, with
 a caption saying they are untrained, so the tab is never blank and the change training
 makes is visible.
+
+When the model on show has a history (`ModelHandle.history_dir`: an opened run, or the fit
+training now), a `HistoryStrip` above the grid scrubs its snapshots: the whole kernel
+history is loaded once in the background (small: 0.3 MB for VGG-16's 77 snapshots) and
+every slider move draws its frame at once, all frames on one scale unless "per-frame
+contrast" is ticked. A live run's history is listed again at each epoch end.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.state import StudioState, setup_caption
 from cnnstudio.gui.text import plain
+from cnnstudio.gui.widgets.history_strip import HistoryStrip, load_curves
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
 
 __all__ = ["KernelsTab"]
@@ -41,6 +48,17 @@ def _learned_kernels(model: Any) -> tuple[np.ndarray, str]:
 
     conv_name, conv = first_conv(model)
     return _for_display(first_layer_kernels(model), conv_name, tuple(conv.weight.shape))
+
+
+def _kernel_history(run_dir: str) -> tuple[Any, tuple[Any, ...]] | None:
+    """Background job: the run's kernel history and curves (None when it has no history)."""
+    from cnnstudio.inspect.history import KernelHistory, NoHistoryError
+
+    try:
+        history = KernelHistory.load(run_dir)
+    except NoHistoryError:
+        return None
+    return history, load_curves(run_dir)
 
 
 def _untrained_kernels(name: str, options: dict[str, Any], in_channels: int, num_classes: int) -> tuple[np.ndarray, str]:
@@ -75,6 +93,8 @@ class KernelsTab(QWidget):
         self._state = state
         self._key = f"kernels-tab-{id(self)}"
         self._stale = False  # a refresh was skipped while the tab was hidden
+        self._history: Any = None  # the KernelHistory on the strip (inspect.history), or None
+        self._learned: tuple[np.ndarray, str, str] | None = None  # the model's own grid, detail and caption
 
         self._caption = plain(QLabel())  # a run's name
         self._caption.setObjectName("tabTitle")
@@ -82,12 +102,17 @@ class KernelsTab(QWidget):
         self._detail.setWordWrap(True)
         self._view = ImageView()
         self._panel = StackedPanel(self._view, EMPTY_TEXT)
+        self.history_strip = HistoryStrip(state)
+        self.history_strip.setVisible(False)
+        self.history_strip.frame_changed.connect(self._show_frame)
+        self.history_strip.contrast_changed.connect(lambda _on: self._show_frame(self.history_strip.index))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(6)
         layout.addWidget(self._caption)
         layout.addWidget(self._detail)
+        layout.addWidget(self.history_strip)
         layout.addWidget(self._panel, 1)
 
         # Selection changes arrive in bursts while the user browses; only the last counts.
@@ -133,7 +158,15 @@ class KernelsTab(QWidget):
                 on_done=lambda result: self._show(result, f"Learned kernels · {shown}"),
                 on_error=self._on_failed, key=self._key,
             )
+            if handle.history_dir is not None:
+                run_dir, epoch = handle.history_dir, handle.epoch
+                self._state.run_in_background(
+                    _kernel_history, run_dir, on_done=lambda found: self._on_history(run_dir, epoch, found),
+                    on_error=self._on_history_failed, key=f"{self._key}-history")
+            else:
+                self._drop_history()
             return
+        self._drop_history()
         state = self._state
         setup = setup_caption(state)
         self._state.run_in_background(
@@ -146,9 +179,64 @@ class KernelsTab(QWidget):
 
     def _show(self, result: tuple[np.ndarray, str], caption: str) -> None:
         grid, detail = result
+        self._learned = (grid, detail, caption)
+        if self._history is not None:
+            return  # the strip's frame is on show
         self._caption.setText(caption)
         self._detail.setText(detail)
         self._view.set_image(grid)
+        self._panel.show_content()
+
+    # ------------------------------------------------------------------ history
+    @property
+    def history(self) -> Any:
+        """The `inspect.history.KernelHistory` on the strip, or None."""
+        return self._history
+
+    def _on_history(self, run_dir: str, epoch: int | None, found: tuple[Any, tuple[Any, ...]] | None) -> None:
+        if found is None:
+            self._drop_history()
+            return
+        history, curves = found
+        select = None
+        if self._history is None or str(self._history.run_dir) != run_dir:
+            # A newly shown run: start where its weights on show are from (best.pt's epoch), else its end.
+            ends = [i for i, s in enumerate(history.snapshots) if s.epoch_end and s.epoch == epoch]
+            select = ends[0] if ends else len(history) - 1
+        self._history = history
+        self.history_strip.setVisible(True)
+        self.history_strip.set_history(run_dir, history.snapshots, curves, select=select)
+
+    def _on_history_failed(self, exc: BaseException) -> None:
+        self._drop_history()
+        self._state.report("warning", describe(exc, doing="Kernel history"))
+
+    def _drop_history(self) -> None:
+        if self._history is None:
+            return
+        self._history = None
+        self.history_strip.setVisible(False)
+        if self._learned is not None:
+            grid, detail, caption = self._learned
+            self._caption.setText(caption)
+            self._detail.setText(detail)
+            self._view.set_image(grid)
+
+    def _show_frame(self, index: int) -> None:
+        history = self._history
+        if history is None or not 0 <= index < len(history):
+            return
+        contrast = self.history_strip.per_frame_contrast
+        frame = history.frame(index, per_frame_contrast=contrast)
+        snap = history.snapshots[index]
+        out_ch, in_ch = history.kernels[index].shape[:2]
+        if in_ch != 3:
+            frame = frame[..., 0]
+        scale = "each frame on its own scale" if contrast else f"one scale for all frames (|w| ≤ {history.scale:.3g})"
+        self._caption.setText(f"Kernels across training · run {history.run_dir.name}")
+        self._detail.setText(f"layer {snap.kernel_layer} at {snap.label} · {out_ch} kernels · {scale} · "
+                             "grey is 0, lighter positive")
+        self._view.set_image(frame)
         self._panel.show_content()
 
     def _on_failed(self, exc: BaseException) -> None:
