@@ -219,13 +219,8 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-<<<<<<< HEAD
-    """Register `evaluate`, `explain` and `neighbours` on the main parser's subcommands."""
-    from cnnstudio.choices import TestTime
-=======
     """Register `evaluate`, `explain`, `neighbours` and `kernels` on the main parser's subcommands."""
-    from cnnstudio.inspect.evaluate import TTA_MODES
->>>>>>> history
+    from cnnstudio.choices import TestTime
 
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
