@@ -40,11 +40,14 @@ CHECKPOINT_FORMAT = "cnnstudio-checkpoint"
 _MiB = 1024 * 1024
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_estimate: int = 0) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_estimate: int = 0,
+                 durable: bool = True) -> None:
     """Write `path` through `write(file)` so that it is replaced whole or not at all.
 
     Free space is checked first against `size_estimate` (plus a margin); any failure raises
-    CheckpointError and leaves the previous file untouched.
+    CheckpointError and leaves the previous file untouched. The temp-then-rename alone survives a
+    killed process; `durable` also syncs the file and the folder to disk, so a power cut keeps
+    it too (a checkpoint must; a history snapshot, which readers skip when damaged, need not).
     """
     path = Path(path)
     folder = path.parent
@@ -69,14 +72,16 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_e
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except Exception as exc:  # any failure of the writer, whatever its type, must keep the old file
         tmp.unlink(missing_ok=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
         raise CheckpointError(f"could not save {path}: {reason}{' —' + kept[1:] if kept else ''}") from exc
-    _fsync_folder(folder)
+    if durable:
+        _fsync_folder(folder)
 
 
 def _fsync_folder(folder: Path) -> None:
