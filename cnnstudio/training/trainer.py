@@ -480,7 +480,7 @@ class Trainer:
             write(self._snapshots)
         except Interrupted:
             pass  # a stop arrived during the probes' pass: stopping matters more than this snapshot
-        except (CnnStudioError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever breaks the history, the training it records goes on
             self._snapshots = None
             self.callbacks.on_notice(self, f"the run's history (kernels and feature maps across training) stopped: "
                                            f"{describe(exc)}; training goes on")

@@ -166,15 +166,15 @@ from cnnstudio.training.trainer import Trainer
 
 real = checkpoints.atomic_write
 
-def hang_in_epoch_2s_snapshot(path, write, *, size_estimate=0):
+def hang_in_epoch_2s_snapshot(path, write, **kwargs):
     if Path(path).name.startswith("e0002-"):
         def half(handle):
             handle.write(b"PK\\x03\\x04" + bytes(512))
             handle.flush()
             print("SAVING", flush=True)
             time.sleep(600)
-        return real(path, half, size_estimate=size_estimate)
-    return real(path, write, size_estimate=size_estimate)
+        return real(path, half, **kwargs)
+    return real(path, write, **kwargs)
 
 checkpoints.atomic_write = hang_in_epoch_2s_snapshot
 Trainer(tiny_config(epochs=3, batch_size=4), run_dir=sys.argv[1], bundle=make_bundle(per_class=40)).fit()

@@ -91,7 +91,7 @@ from cnnstudio.training.trainer import Trainer
 real = checkpoints.atomic_write
 saves = []
 
-def slow_second_last_pt(path, write, *, size_estimate=0):
+def slow_second_last_pt(path, write, **kwargs):
     saves.append(Path(path).name)
     if saves.count("last.pt") == 2:  # epoch 2's checkpoint: write part of it, then hang until killed
         def half(handle):
@@ -99,8 +99,8 @@ def slow_second_last_pt(path, write, *, size_estimate=0):
             handle.flush()
             print("SAVING", flush=True)
             time.sleep(600)
-        return real(path, half, size_estimate=size_estimate)
-    return real(path, write, size_estimate=size_estimate)
+        return real(path, half, **kwargs)
+    return real(path, write, **kwargs)
 
 checkpoints.atomic_write = slow_second_last_pt
 Trainer(tiny_config(epochs=3), run_dir=sys.argv[1], bundle=make_bundle()).fit()
