@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnstudio.data.transforms import normalise
+from cnnstudio.data.transforms import normalisation, normalise
 from cnnstudio.errors import Cancelled, CnnStudioError, UnknownNameError
 from cnnstudio.inspect.cam import CamLayer, cam_layers
 from cnnstudio.inspect.inputs import TrainedModel
@@ -47,7 +47,8 @@ FOURIER_FROM = 64  # "auto": pixels below this side, Fourier from it (see defaul
 # white; a little L2 towards the dataset's mean keeps its strokes (LeNet-5 on mnist-sample:
 # digit-like at 0.25–1, blocky at 0). Channel means are bounded by the data, so no default there.
 CLASS_L2 = 0.5
-MAX_TARGETS = 256  # one batch; more would be a memory surprise (ImageNet's 1000 classes at 224 px)
+MAX_TARGETS = 256
+START_SD = 0.01  # one batch; more would be a memory surprise (ImageNet's 1000 classes at 224 px)
 
 # Lucid's colour decorrelation: the square root of ImageNet's colour correlation, columns normalised.
 _COLOUR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -176,9 +177,13 @@ def _check(count: int, steps: int, param: str, tv: float, l2: float) -> None:
 class _Image:
     """The optimised parameter and its map to pixels 0..1 (N×C×S×S)."""
 
-    def __init__(self, n: int, channels: int, size: int, param: str, generator: torch.Generator,
+    def __init__(self, n: int, channels: int, size: int, param: str, mean: Sequence[float], generator: torch.Generator,
                  device: torch.device) -> None:
         self.channels, self.size, self.fourier = channels, size, param == "fourier"
+        # Centred on the dataset's mean colour (sigmoid⁻¹ of it), not mid-grey: 0.5 is 1.2 std
+        # above MNIST's dark mean, a start no digit looks like.
+        m = torch.tensor(mean, dtype=torch.float32).clamp(0.02, 0.98)
+        self.offset = (m / (1 - m)).log().view(1, -1, 1, 1).to(device)
         if self.fourier:  # Lucent's fft_image: a half spectrum (real, imaginary), scaled by 1/f
             fy = torch.fft.fftfreq(size)[:, None]
             fx = torch.fft.rfftfreq(size)[None, :]
@@ -187,7 +192,7 @@ class _Image:
             shape: tuple[int, ...] = (n, channels, *freqs.shape, 2)
         else:
             shape = (n, channels, size, size)
-        self.tensor = (torch.randn(shape, generator=generator) * 0.01).to(device).requires_grad_(True)
+        self.tensor = (torch.randn(shape, generator=generator) * START_SD).to(device).requires_grad_(True)
 
     def pixels(self) -> torch.Tensor:
         x = self.tensor
@@ -196,7 +201,7 @@ class _Image:
             x = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho") / 4.0  # Lucid's "magic" 4
         if self.channels == 3:
             x = torch.einsum("nchw,dc->ndhw", x, _COLOUR.to(x.device))
-        return torch.sigmoid(x)
+        return torch.sigmoid(x + self.offset)
 
 
 def _transform(x: torch.Tensor, rob: Robustness, generator: torch.Generator) -> torch.Tensor:
@@ -250,7 +255,7 @@ def _optimise(trained: TrainedModel, objective: Callable[[nn.Module, torch.Tenso
     model, size, channels = trained.model, trained.input_size, trained.in_channels
     device = trained.device
     generator = torch.Generator().manual_seed(seed)
-    image = _Image(n, channels, size, param, generator, device)
+    image = _Image(n, channels, size, param, normalisation(trained.spec, channels)[0], generator, device)
     rob = robustness_for(size)
     optimiser = torch.optim.Adam([image.tensor], lr=lr)
     flags = [p.requires_grad for p in model.parameters()]
