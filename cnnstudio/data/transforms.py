@@ -32,7 +32,6 @@ __all__ = [
     "color_pca_from_covariance",
     "crop_source_size",
     "from_model_input",
-    "normalisation",
     "normalise",
     "to_model_input",
     "train_input",
@@ -77,7 +76,7 @@ def _convert_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(f"cannot convert {have}-channel images to {channels} channels")
 
 
-def normalisation(spec: DatasetSpec, channels: int) -> tuple[list[float], list[float]]:
+def _normalisation(spec: DatasetSpec, channels: int) -> tuple[list[float], list[float]]:
     """The dataset's mean/std, carried over to the model's channel count."""
     mean, std = list(spec.mean), list(spec.std)
     if len(mean) == channels:
@@ -131,7 +130,7 @@ def normalise(x: torch.Tensor, spec: DatasetSpec, *, in_channels: int) -> torch.
 
     Differentiable (not in place): activation maximisation optimises pixels through it.
     """
-    mean, std = normalisation(spec, in_channels)
+    mean, std = _normalisation(spec, in_channels)
     return F.normalize(x, mean, std)
 
 
@@ -140,7 +139,7 @@ def from_model_input(x: torch.Tensor, spec: DatasetSpec, *, in_channels: int) ->
 
     What the network was shown, for people to look at (the resize and the centre crop stay).
     """
-    mean, std = normalisation(spec, in_channels)
+    mean, std = _normalisation(spec, in_channels)
     mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     std_t = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     x = x if x.dim() == 4 else x.unsqueeze(0)
@@ -219,6 +218,6 @@ def train_input(
     if "flip" in names:
         flip = (torch.rand(n, generator=generator) < 0.5).to(x.device, non_blocking=True)
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    mean, std = normalisation(spec, in_channels)
+    mean, std = _normalisation(spec, in_channels)
     return F.normalize(x, mean, std).contiguous()
 

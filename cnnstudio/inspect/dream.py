@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnstudio.data.transforms import normalisation, normalise
+from cnnstudio.data.transforms import normalise
 from cnnstudio.errors import Cancelled, CnnStudioError, UnknownNameError
 from cnnstudio.inspect.cam import CamLayer, cam_layers
 from cnnstudio.inspect.inputs import TrainedModel
@@ -43,12 +43,12 @@ __all__ = ["CLASS_L2", "PARAMETERISATIONS", "Dream", "Robustness", "dream_channe
 
 PARAMETERISATIONS = ("auto", "fourier", "pixel")
 FOURIER_FROM = 64  # "auto": pixels below this side, Fourier from it (see default_param)
-# Logits grow without bound, and a class image chasing one saturates into blocks of black and
-# white; a little L2 towards the dataset's mean keeps its strokes (LeNet-5 on mnist-sample:
-# digit-like at 0.25–1, blocky at 0). Channel means are bounded by the data, so no default there.
+# A logit can grow without bound, and a class image chasing one alone saturates into blocks of
+# black and white (or wins its logit and still loses to another class: the ReLU LeNet-5's "9"
+# came out a "4"); a little L2 towards the dataset's mean keeps strokes (LeNet-5 on
+# mnist-sample: digit-like at 0.25–1). Channel means are bounded by the data: no default there.
 CLASS_L2 = 0.5
-MAX_TARGETS = 256
-START_SD = 0.01  # one batch; more would be a memory surprise (ImageNet's 1000 classes at 224 px)
+MAX_TARGETS = 256  # one batch; more would be a memory surprise (ImageNet's 1000 classes at 224 px)
 
 # Lucid's colour decorrelation: the square root of ImageNet's colour correlation, columns normalised.
 _COLOUR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -177,13 +177,9 @@ def _check(count: int, steps: int, param: str, tv: float, l2: float) -> None:
 class _Image:
     """The optimised parameter and its map to pixels 0..1 (N×C×S×S)."""
 
-    def __init__(self, n: int, channels: int, size: int, param: str, mean: Sequence[float], generator: torch.Generator,
+    def __init__(self, n: int, channels: int, size: int, param: str, generator: torch.Generator,
                  device: torch.device) -> None:
         self.channels, self.size, self.fourier = channels, size, param == "fourier"
-        # Centred on the dataset's mean colour (sigmoid⁻¹ of it), not mid-grey: 0.5 is 1.2 std
-        # above MNIST's dark mean, a start no digit looks like.
-        m = torch.tensor(mean, dtype=torch.float32).clamp(0.02, 0.98)
-        self.offset = (m / (1 - m)).log().view(1, -1, 1, 1).to(device)
         if self.fourier:  # Lucent's fft_image: a half spectrum (real, imaginary), scaled by 1/f
             fy = torch.fft.fftfreq(size)[:, None]
             fx = torch.fft.rfftfreq(size)[None, :]
@@ -192,7 +188,10 @@ class _Image:
             shape: tuple[int, ...] = (n, channels, *freqs.shape, 2)
         else:
             shape = (n, channels, size, size)
-        self.tensor = (torch.randn(shape, generator=generator) * START_SD).to(device).requires_grad_(True)
+        # Lucid's start: near 0, so every pixel begins mid-grey, where the sigmoid is steepest and a
+        # pixel is as free to go dark as bright. (Starting at the dataset's mean instead, MNIST's
+        # near-black, left the tanh LeNet-5's class images faint: its logits saturate first.)
+        self.tensor = (torch.randn(shape, generator=generator) * 0.01).to(device).requires_grad_(True)
 
     def pixels(self) -> torch.Tensor:
         x = self.tensor
@@ -201,7 +200,7 @@ class _Image:
             x = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho") / 4.0  # Lucid's "magic" 4
         if self.channels == 3:
             x = torch.einsum("nchw,dc->ndhw", x, _COLOUR.to(x.device))
-        return torch.sigmoid(x + self.offset)
+        return torch.sigmoid(x)
 
 
 def _transform(x: torch.Tensor, rob: Robustness, generator: torch.Generator) -> torch.Tensor:
@@ -255,7 +254,7 @@ def _optimise(trained: TrainedModel, objective: Callable[[nn.Module, torch.Tenso
     model, size, channels = trained.model, trained.input_size, trained.in_channels
     device = trained.device
     generator = torch.Generator().manual_seed(seed)
-    image = _Image(n, channels, size, param, normalisation(trained.spec, channels)[0], generator, device)
+    image = _Image(n, channels, size, param, generator, device)
     rob = robustness_for(size)
     optimiser = torch.optim.Adam([image.tensor], lr=lr)
     flags = [p.requires_grad for p in model.parameters()]
