@@ -293,10 +293,10 @@ class FeaturesTab(QWidget):
         self.progress.setValue(1000)
         what = (f"{len(dream.targets)} channels of {dream.layer}" if dream.kind == "channel"
                 else f"{len(dream.targets)} class image{'s' if len(dream.targets) != 1 else ''}")
-        how = "the caption: the network's probability for the class" if dream.kind == "class" else \
-            "the caption: the channel's mean output at the random start and now"
+        how = "the network's probability for each image's class" if dream.kind == "class" else \
+            "each channel's mean output for the random start, then for its image"
         self.summary_label.setText(f"{what} · {handle.describe()} · {dream.steps} steps in {dream.param} space · "
-                                   f"{dream.seconds:.1f} s · under each image {how}")
+                                   f"{dream.seconds:.1f} s · captions: {how}")
         self.grid.clear()
         for image, caption, i in zip(dream.images, dream.captions(), range(len(dream.targets))):
             item = QListWidgetItem(QIcon(_pixmap(image)), caption)
