@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsRectItem,
     QHeaderView,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
@@ -42,7 +41,7 @@ from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.state import Job, ModelHandle, StudioState
 from cnnstudio.gui.text import plain
 from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
-from cnnstudio.gui.widgets.image_grid import StackedPanel
+from cnnstudio.gui.widgets.image_grid import StackedPanel, thumbnail, thumbnail_list
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
 __all__ = ["EvaluateTab", "TTA_TITLES"]
@@ -102,13 +101,6 @@ def _thumbnails(evaluation: Any, indices: np.ndarray) -> list[tuple[int, np.ndar
         caption = f"{classes[int(record['true'])]} → {classes[int(record['pred'])]}\np {record['p_pred']:.2f}"
         out.append((int(index), np.ascontiguousarray(image), caption))
     return out
-
-
-def _pixmap(image: np.ndarray) -> QPixmap:
-    h, w = image.shape[:2]
-    qimage = QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(qimage).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.FastTransformation)
 
 
 def _metric(value: float | None) -> str:
@@ -284,13 +276,7 @@ class EvaluateTab(QWidget):
         top.setStretchFactor(1, 1)
 
         self.cell_label = plain(QLabel("Click a cell (or a confusion) to see its images."))
-        self.cell_list = QListWidget()
-        self.cell_list.setViewMode(QListWidget.ViewMode.IconMode)
-        self.cell_list.setIconSize(QSize(THUMB, THUMB))
-        self.cell_list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.cell_list.setMovement(QListWidget.Movement.Static)
-        self.cell_list.setWordWrap(True)
-        self.cell_list.setGridSize(QSize(THUMB + 40, THUMB + 38))
+        self.cell_list = thumbnail_list(THUMB, QSize(THUMB + 40, THUMB + 38))
         self.cell_list.itemClicked.connect(self._on_image_clicked)
         self.detail = ImageDetail(state)
         cells = QWidget()
@@ -454,7 +440,7 @@ class EvaluateTab(QWidget):
     def _on_thumbnails(self, thumbs: list[tuple[int, np.ndarray, str]]) -> None:
         self.cell_list.clear()
         for index, image, caption in thumbs:
-            item = QListWidgetItem(QIcon(_pixmap(image)), caption)
+            item = QListWidgetItem(QIcon(thumbnail(image, THUMB)), caption)
             item.setData(Qt.ItemDataRole.UserRole, index)
             self.cell_list.addItem(item)
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -32,7 +31,7 @@ from cnnstudio.errors import Cancelled, describe
 from cnnstudio.gui.format import format_count
 from cnnstudio.gui.state import Job, ModelHandle, StudioState
 from cnnstudio.gui.text import plain, tooltip
-from cnnstudio.gui.widgets.image_grid import StackedPanel
+from cnnstudio.gui.widgets.image_grid import StackedPanel, thumbnail, thumbnail_list
 
 __all__ = ["FeaturesTab", "MODE_CHANNELS", "MODE_CLASSES"]
 
@@ -68,15 +67,6 @@ def _render(handle: ModelHandle, layer: str | None, targets: tuple[int, ...] | N
     if layer is not None:
         return dream_channels(trained, layer, targets, steps=steps, param=param, progress=progress, cancel=cancel)
     return dream_classes(trained, targets, steps=steps, param=param, progress=progress, cancel=cancel)
-
-
-def _pixmap(image: np.ndarray) -> QPixmap:
-    """uint8 H×W×C (grey or colour) → a TILE-sized pixmap, pixels kept sharp."""
-    rgb = np.ascontiguousarray(np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image)
-    h, w = rgb.shape[:2]
-    qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(qimage).scaled(TILE, TILE, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.FastTransformation)
 
 
 class FeaturesTab(QWidget):
@@ -146,13 +136,7 @@ class FeaturesTab(QWidget):
             settings.addWidget(widget)
         settings.addStretch(1)
 
-        self.grid = QListWidget()
-        self.grid.setViewMode(QListWidget.ViewMode.IconMode)
-        self.grid.setIconSize(QSize(TILE, TILE))
-        self.grid.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.grid.setMovement(QListWidget.Movement.Static)
-        self.grid.setWordWrap(True)
-        self.grid.setGridSize(QSize(TILE + 28, TILE + 44))
+        self.grid = thumbnail_list(TILE, QSize(TILE + 28, TILE + 44))
         self.grid.setSelectionMode(QListWidget.SelectionMode.NoSelection)
         self._panel = StackedPanel(self.grid, EMPTY_TEXT)
 
@@ -299,7 +283,7 @@ class FeaturesTab(QWidget):
                                    f"{dream.seconds:.1f} s · captions: {how}")
         self.grid.clear()
         for image, caption, i in zip(dream.images, dream.captions(), range(len(dream.targets))):
-            item = QListWidgetItem(QIcon(_pixmap(image)), caption)
+            item = QListWidgetItem(QIcon(thumbnail(image, TILE)), caption)
             called, p = dream.predicted(i)
             item.setToolTip(tooltip(f"{dream.names[i]}: the network calls this image {called} ({p:.1%})"))
             self.grid.addItem(item)

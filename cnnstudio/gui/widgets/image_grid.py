@@ -4,17 +4,19 @@
 pyqtgraph `ViewBox` with the aspect ratio locked, so kernel and feature-map grids keep
 square pixels whatever the window's shape. `EmptyState` is the calm text a tab shows
 while it has nothing to show, saying what to do next. `StackedPanel` switches between
-the two (plus a message page for errors) without each tab re-inventing it.
+the two (plus a message page for errors) without each tab re-inventing it. `thumbnail_list`
+and `thumbnail` are the captioned icon grids of the Evaluate and Features tabs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedWidget, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QLabel, QListWidget, QStackedWidget, QWidget
 
-__all__ = ["EmptyState", "ImageView", "StackedPanel"]
+__all__ = ["EmptyState", "ImageView", "StackedPanel", "thumbnail", "thumbnail_list"]
 
 # Images arrive as numpy arrays indexed [row, column(, channel)], as numpy and PIL use them.
 pg.setConfigOptions(imageAxisOrder="row-major")
@@ -91,3 +93,23 @@ class StackedPanel(QStackedWidget):
         """Whether the content (not the empty text) is on screen."""
         return self.currentWidget() is self.content
 
+
+def thumbnail(image: np.ndarray, side: int) -> QPixmap:
+    """uint8 H×W×C (grey or colour) → a pixmap fitting `side`×`side`, pixels kept sharp."""
+    rgb = np.ascontiguousarray(np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image)
+    h, w = rgb.shape[:2]
+    qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(qimage).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.FastTransformation)
+
+
+def thumbnail_list(side: int, cell: QSize) -> QListWidget:
+    """A grid of `side`-pixel icons with captions below, reflowing with the width (cells of `cell`)."""
+    grid = QListWidget()
+    grid.setViewMode(QListWidget.ViewMode.IconMode)
+    grid.setIconSize(QSize(side, side))
+    grid.setResizeMode(QListWidget.ResizeMode.Adjust)
+    grid.setMovement(QListWidget.Movement.Static)
+    grid.setWordWrap(True)
+    grid.setGridSize(cell)
+    return grid
