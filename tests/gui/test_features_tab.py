@@ -78,3 +78,19 @@ def test_cancel_ends_a_render_with_a_message(tab, qtbot, state, run_dir):
     qtbot.waitUntil(lambda: not tab.running, timeout=20_000)
     assert tab.summary_label.text() == "Rendering cancelled." and tab.dream is None
     assert tab.render_button.isEnabled() and not tab.cancel_button.isEnabled()
+
+
+def test_live_weights_render_too(tab, qtbot, state, run_dir):
+    """A running fit's snapshot: a handle with no run folder behind it."""
+    from cnnstudio.inspect.inputs import TrainedModel
+
+    trained = TrainedModel.from_run(run_dir)
+    state.model_handle = ModelHandle(model=trained.model, spec=trained.spec, input_size=trained.input_size,
+                                     in_channels=trained.in_channels, source="live · epoch 1", arch_name="lenet5")
+    assert "live · epoch 1" in tab.model_label.text()
+    tab.class_combo.setCurrentIndex(tab.class_combo.findData(3))
+    tab.steps_spin.setValue(4)
+    tab.render()
+    qtbot.waitUntil(lambda: tab.dream is not None, timeout=30_000)
+    assert tab.dream.targets == (3,) and tab.captions()[0].startswith(f"{CLASSES[3]}\np = ")
+    assert "1 class image ·" in tab.summary_label.text()
