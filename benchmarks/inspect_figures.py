@@ -1,4 +1,5 @@
-"""Benchmark sections for evaluation and explanation (issue 12): (g) evaluation, (h) Grad-CAM, (i) neighbours.
+"""Benchmark sections for evaluation and explanation (issue 12): (g) evaluation, (h) Grad-CAM, (i) neighbours;
+(n) activation maximisation (issue 13).
 
 Each figure is a ratio against the bare PyTorch call a script would write for the same
 work, measured side by side in one run (interleaved rounds, medians), except the k-NN query,
@@ -14,7 +15,7 @@ import torch
 
 from timing import Figure, Section, median, sync, time_calls
 
-__all__ = ["evaluation_speed", "gradcam_speed", "neighbours_speed"]
+__all__ = ["dream_speed", "evaluation_speed", "gradcam_speed", "neighbours_speed"]
 
 
 def _lenet_on_mnist_sample(device: torch.device) -> tuple[Any, Any, Any]:
@@ -171,4 +172,48 @@ def neighbours_speed(*, device: torch.device, quick: bool) -> Section:
         section.figures.append(Figure(
             f"i.extract_{kind}", label, ratio, "×", "≥ 0.9", ratio >= 0.9,
             f"{median(rates[kind]):,.0f} vs {median(rates['bare']):,.0f} img/s"))
+    return section
+
+
+def dream_speed(*, device: torch.device, quick: bool) -> Section:
+    """(n) Activation maximisation: LeNet-5's ten class images in one batch; 16 channels of a layer vs 1."""
+    from cnnstudio.data.spec import DatasetSpec
+    from cnnstudio.inspect.dream import dream_channels, dream_classes
+    from cnnstudio.inspect.inputs import TrainedModel
+    from cnnstudio.models.registry import build_model
+
+    section = Section("n", "activation maximisation: LeNet-5's 10 class images; 16 channels in one batch ÷ 1 channel")
+    trained, _bundle, _spec = _lenet_on_mnist_sample(device)
+    steps = 64 if quick else 256
+    from cnnstudio.threads import default_threads, use_torch_threads
+
+    # On the default threads (the app's background jobs) and on one: a batch of ten 32-px
+    # images is too small to split, and on a busy machine two threads wait for each other.
+    for threads in dict.fromkeys((default_threads(), 1)):
+        use_torch_threads(threads)
+        runs = [dream_classes(trained, steps=steps).seconds for _ in range(1 if quick else 3)]
+        section.raw[f"lenet_classes_s_{threads}_threads"] = runs
+        section.figures.append(Figure(
+            f"n.lenet_classes_{threads}t", f"LeNet-5 @32: all 10 class images, {steps} steps, {threads} thread(s)",
+            median(runs), "s", "", None, f"{median(runs) / steps * 1000:.1f} ms a step"))
+    use_torch_threads()
+
+    # AlexNet at its paper size, a middle layer; random weights (the cost does not depend on them).
+    torch.manual_seed(0)
+    model = build_model("alexnet", in_channels=3, num_classes=10).to(device).eval()
+    spec = DatasetSpec(name="imagenet-like", channels=3, classes=tuple(f"c{i}" for i in range(10)),
+                       mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), native_size=224)
+    alexnet = TrainedModel(model, spec, input_size=224, in_channels=3, name="alexnet")
+    steps = 3 if quick else 16
+    times: dict[str, list[float]] = {"1": [], "16": []}
+    dream_channels(alexnet, "conv3", [0], steps=1)  # warm-up
+    for _ in range(1 if quick else 3):  # interleaved
+        times["1"].append(dream_channels(alexnet, "conv3", [0], steps=steps).seconds)
+        times["16"].append(dream_channels(alexnet, "conv3", range(16), steps=steps).seconds)
+    one, sixteen = median(times["1"]), median(times["16"])
+    section.raw["alexnet_conv3"] = {"steps": steps, "seconds": times}
+    section.figures.append(Figure(
+        "n.alexnet_batch", f"AlexNet @224, conv3: 16 channels in one batch ÷ 1 channel ({steps} steps)",
+        sixteen / one, "×", "", None,
+        f"{sixteen / steps * 1000:.0f} vs {one / steps * 1000:.0f} ms a step; 16 separate runs: 16×"))
     return section

@@ -7,7 +7,8 @@
 Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5,
 (e) launch to first paint and peak memory, (f) training images/s per architecture,
 (g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun), (k) folder scan files/s at 10k and 50k files, (l) the Evaluate tab's event-loop lateness,
-(m) the run history's cost (a fit with ÷ without, ms per snapshot, VGG-16's history size).
+(m) the run history's cost (a fit with ÷ without, ms per snapshot, VGG-16's history size),
+(n) activation maximisation (class images; 16 channels in one batch vs 1).
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
 met — this is a measurement, not a test; a section that crashes is reported and the rest run.
@@ -46,8 +47,9 @@ SECTIONS = {
     "k": "folder scan files/s (10k and 50k files)",
     "l": "responsiveness of the Evaluate tab (evaluation, Grad-CAM)",
     "m": "run history: fit with ÷ without, ms per snapshot, size",
+    "n": "activation maximisation: class images, 16 channels vs 1",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -218,11 +220,11 @@ def main(argv: list[str] | None = None) -> int:
                 import engine_figures
 
                 section = in_fresh_thread(engine_figures.throughput, device=device, quick=args.quick)
-            elif name in ("g", "h", "i"):
+            elif name in ("g", "h", "i", "n"):
                 import inspect_figures
 
                 measure = {"g": inspect_figures.evaluation_speed, "h": inspect_figures.gradcam_speed,
-                           "i": inspect_figures.neighbours_speed}[name]
+                           "i": inspect_figures.neighbours_speed, "n": inspect_figures.dream_speed}[name]
                 section = in_fresh_thread(measure, device=device, quick=args.quick)
             elif name == "j":
                 import distributed_figures

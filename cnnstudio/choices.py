@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-__all__ = ["Choice", "DeviceKind", "Finetune", "Init", "Optimizer", "Schedule", "TestTime", "parse_device"]
+__all__ = ["Choice", "DeviceKind", "Finetune", "ImageParam", "Init", "Optimizer", "Schedule", "TestTime",
+           "parse_device"]
 
 
 class Choice(str, Enum):
@@ -85,6 +86,14 @@ class TestTime(Choice):
     MULTISCALE_TENCROP = "multiscale+tencrop"
 
 
+class ImageParam(Choice):
+    """How activation maximisation parameterises its image (inspect/dream.py)."""
+
+    AUTO = "auto"  # pixels below 64 px, where a spectrum has too few frequencies; Fourier from there
+    PIXEL = "pixel"
+    FOURIER = "fourier"  # Lucid's 1/f-scaled spectrum (decorrelated colour for RGB)
+
+
 _TITLES: dict[Choice, str] = {
     Optimizer.SGD: "SGD",
     Optimizer.ADAM: "Adam",
@@ -109,6 +118,9 @@ _TITLES: dict[Choice, str] = {
     TestTime.TENCROP: "ten crops (AlexNet)",
     TestTime.MULTISCALE: "three scales (VGG)",
     TestTime.MULTISCALE_TENCROP: "three scales × ten crops",
+    ImageParam.AUTO: "automatic (pixels below 64 px, else Fourier)",
+    ImageParam.PIXEL: "pixels",
+    ImageParam.FOURIER: "Fourier (1/f spectrum)",
 }
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d+))?$")

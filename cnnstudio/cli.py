@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cnnstudio.cli_inspect import add_commands
 
-    add_commands(sub)  # evaluate, explain, neighbours
+    add_commands(sub)  # evaluate, explain, neighbours, dream
     return parser
 
 

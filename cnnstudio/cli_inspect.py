@@ -1,4 +1,4 @@
-"""The command line's evaluation and explanation verbs: `evaluate`, `explain`, `neighbours`, `kernels`.
+"""The command line's evaluation and explanation verbs: `evaluate`, `explain`, `neighbours`, `kernels`, `dream`.
 
 Kept apart from `cli.py` (which only registers them) so the verbs grow without touching the
 training face. Every user error is a `CnnStudioError`; `cli.main` prints it as one line and
@@ -215,12 +215,69 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- dream
+
+
+def parse_channels(text: str) -> list[int]:
+    """ "0-15" or "0,3,8-11" → the channel indices, in order."""
+    channels: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        try:
+            low = int(first)
+            high = int(last) if dash else low
+        except ValueError:
+            raise CnnStudioError(f"--channels {text}: give numbers and ranges such as 0-15 or 0,3,8-11") from None
+        if low < 0 or high < low:
+            raise CnnStudioError(f"--channels {text}: {part.strip()} is not a range from low to high")
+        channels.extend(range(low, high + 1))
+    return channels
+
+
+def _cmd_dream(args: argparse.Namespace) -> int:
+    from cnnstudio.inspect.dream import dream_channels, dream_classes, dream_grid
+
+    if args.channels is not None and args.layer is None:
+        raise CnnStudioError("--channels needs --layer: the channels of which layer?")
+    if (args.layer is None) == (args.target_class is None):
+        raise CnnStudioError("give --layer NAME (its channels) or --class NAME[,NAME…] / --class all, not both")
+    if not args.output.lower().endswith(".png"):
+        raise CnnStudioError(f"-o {args.output}: the grid is written as PNG; give a file name ending in .png")
+    (trained,) = _load([args.run], args.checkpoint, _device(args.device))
+    progress = _Progress("optimising")
+    options: dict[str, Any] = dict(steps=args.steps, param=args.param, tv=args.tv, seed=args.seed, progress=progress)
+    if args.l2 is not None:  # else the engine's default for the mode
+        options["l2"] = args.l2
+    if args.layer is not None:
+        channels = parse_channels(args.channels) if args.channels is not None else None
+        result = dream_channels(trained, args.layer, channels, **options)
+    else:
+        wanted = None if args.target_class == "all" else [c.strip() for c in args.target_class.split(",")]
+        result = dream_classes(trained, wanted, **options)
+    progress.close()
+    _write_png(args.output, dream_grid(result, tile=args.tile))
+    what = f"{len(result.targets)} channel(s) of {result.layer}" if result.kind == "channel" else \
+        f"{len(result.targets)} class(es)"
+    print(f"{trained.name}: {what}, {result.steps} steps in {result.param} space, {result.seconds:.1f} s")
+    for i, name in enumerate(result.names):
+        called, p = result.predicted(i)
+        if result.kind == "class":
+            p_own = float(result.target_probs()[i])
+            print(f"  {name}: p = {p_own:.3f}" + ("" if called == name else f"  (the net calls it {called}, {p:.3f})")
+                  + f"  logit {result.start[i]:.3g} → {result.objective[i]:.3g}")
+        else:
+            print(f"  {name}: mean output {result.start[i]:.3g} → {result.objective[i]:.3g}"
+                  f"  (the net calls it {called}, {p:.3f})")
+    print(f"grid: {args.output}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- parser
 
 
 def add_commands(sub: Any) -> None:
-    """Register `evaluate`, `explain`, `neighbours` and `kernels` on the main parser's subcommands."""
-    from cnnstudio.choices import TestTime
+    """Register `evaluate`, `explain`, `neighbours`, `kernels` and `dream` on the main parser's subcommands."""
+    from cnnstudio.choices import ImageParam, TestTime
 
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
@@ -273,3 +330,22 @@ def add_commands(sub: Any) -> None:
                    help="scale each frame by its own largest weight (default: one scale for the whole history, "
                         "so the frames show real change)")
     p.set_defaults(func=_cmd_kernels)
+
+    p = sub.add_parser("dream", help="what excites the network: images optimised for conv channels or classes")
+    p.add_argument("run")
+    p.add_argument("--layer", help="a conv layer or Inception block (its full name, or its last part: c3)")
+    p.add_argument("--channels", metavar="0-15", help="the layer's channels, e.g. 0-15 or 0,3,8-11 (default: the first 16)")
+    p.add_argument("--class", dest="target_class", metavar="NAME",
+                   help="a class, several (7,9), or all: one image each, maximising its logit")
+    p.add_argument("-o", "--output", required=True, metavar="grid.png")
+    p.add_argument("--steps", type=int, default=256, help="Adam steps (lr 0.05); 256-512 is the usual range")
+    p.add_argument("--param", choices=ImageParam.values(), default="auto",
+                   help="the image's parameters: pixels, or a 1/f-scaled spectrum (auto: pixels below 64 px)")
+    p.add_argument("--tv", type=float, default=0.0, help="total-variation penalty weight (smoother images)")
+    p.add_argument("--l2", type=float, default=None,
+                   help="L2 penalty towards the dataset's mean (default: a light one for classes, none for channels)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tile", type=int, default=112, help="pixels per image in the grid")
+    p.add_argument("--checkpoint", "--which", dest="checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.set_defaults(func=_cmd_dream)

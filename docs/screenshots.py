@@ -108,6 +108,14 @@ def main() -> int:
     wait_until(app, lambda: evaluate.detail.neighbours_view.count() > 0, timeout=120)
     settle(app, 1.5)
     window.grab().save(str(OUT / "evaluate.png"))
+
+    # Features: what each class looks like to the network just trained (its ten class images).
+    features = window.features_tab
+    window.tabs.setCurrentWidget(features)
+    features.render()
+    wait_until(app, lambda: features.dream is not None, timeout=300)
+    settle(app)
+    window.grab().save(str(OUT / "features.png"))
     window.close()
     print(f"screenshots written to {OUT}")
     return 0

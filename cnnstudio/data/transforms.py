@@ -32,6 +32,7 @@ __all__ = [
     "color_pca_from_covariance",
     "crop_source_size",
     "from_model_input",
+    "normalise",
     "to_model_input",
     "train_input",
 ]
@@ -121,8 +122,16 @@ def to_model_input(
     x = _as_batch(batch_uint8).to(torch.float32).div_(255.0)
     x = _convert_channels(x, in_channels)
     x = _resize_square(x, input_size)
+    return normalise(x, spec, in_channels=in_channels).contiguous()
+
+
+def normalise(x: torch.Tensor, spec: DatasetSpec, *, in_channels: int) -> torch.Tensor:
+    """Float pixels in 0..1 (N×C×H×W) → the network's input: minus the dataset's mean, over its std.
+
+    Differentiable (not in place): activation maximisation optimises pixels through it.
+    """
     mean, std = _normalisation(spec, in_channels)
-    return F.normalize(x, mean, std).contiguous()
+    return F.normalize(x, mean, std)
 
 
 def from_model_input(x: torch.Tensor, spec: DatasetSpec, *, in_channels: int) -> torch.Tensor:

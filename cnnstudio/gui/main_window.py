@@ -43,13 +43,14 @@ from cnnstudio.gui.training_tab import TrainingTab
 from cnnstudio.gui.widgets.classify_tab import ClassifyTab
 from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
 from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
+from cnnstudio.gui.widgets.features_tab import FeaturesTab
 from cnnstudio.gui.widgets.kernels_tab import KernelsTab
 from cnnstudio.gui.widgets.layers_tab import LayersTab
 from cnnstudio.gui.widgets.runs_tab import RunsTab
 
 __all__ = ["MainWindow", "TAB_TITLES"]
 
-TAB_TITLES = ("Training", "Layers", "Kernels", "Feature maps", "Classify", "Evaluate", "Runs")
+TAB_TITLES = ("Training", "Layers", "Kernels", "Feature maps", "Features", "Classify", "Evaluate", "Runs")
 
 
 class MainWindow(QMainWindow):
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.layers_tab = LayersTab(state)
         self.kernels_tab = KernelsTab(state)
         self.feature_maps_tab = FeatureMapsTab(state)
+        self.features_tab = FeaturesTab(state)
         self.classify_tab = ClassifyTab(state)
         self.evaluate_tab = EvaluateTab(state, session)
         self.runs_tab = RunsTab(state, session)
@@ -104,8 +106,8 @@ class MainWindow(QMainWindow):
 
     def _tab_widgets(self) -> tuple[QWidget, ...]:
         """The tabs in TAB_TITLES' order."""
-        return (self.training_tab, self.layers_tab, self.kernels_tab, self.feature_maps_tab, self.classify_tab,
-                self.evaluate_tab, self.runs_tab)
+        return (self.training_tab, self.layers_tab, self.kernels_tab, self.feature_maps_tab, self.features_tab,
+                self.classify_tab, self.evaluate_tab, self.runs_tab)
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
@@ -261,7 +263,8 @@ class MainWindow(QMainWindow):
     def _on_tab_changed(self, index: int) -> None:
         # Opened during a fit, the tabs that show the weights at work get them as they are
         # now, not only at epoch ends (a VGG epoch on a CPU lasts minutes).
-        if self.tabs.widget(index) in (self.kernels_tab, self.feature_maps_tab, self.classify_tab, self.evaluate_tab):
+        if self.tabs.widget(index) in (self.kernels_tab, self.feature_maps_tab, self.features_tab, self.classify_tab,
+                                       self.evaluate_tab):
             self.session.request_live_snapshot()
 
     def _on_failed(self, text: str, retryable: bool) -> None:

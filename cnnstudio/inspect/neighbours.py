@@ -16,7 +16,6 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from torch import nn
 from cnnstudio.errors import Cancelled, CnnStudioError
 from cnnstudio.inspect.evaluate import EvalData, split_data
 from cnnstudio.inspect.inputs import TrainedModel
+from cnnstudio.inspect.pictures import caption_grid
 
 __all__ = ["FEATURES_FOLDER", "FeatureBank", "Neighbours", "cached_features", "extract_features", "feature_layer",
            "neighbour_grid", "run_feature_bank"]
@@ -213,40 +213,7 @@ def run_feature_bank(trained: TrainedModel, *, split: str = "train", data: EvalD
     return FeatureBank(features, device=trained.device), data
 
 
-def _tile(image: np.ndarray, side: int) -> Any:
-    from PIL import Image
-
-    arr = np.asarray(image)
-    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
-        arr = arr.transpose(1, 2, 0)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    img = Image.fromarray(np.ascontiguousarray(arr)).convert("RGB")
-    resample = Image.Resampling.NEAREST if max(img.size) * 2 <= side else Image.Resampling.BILINEAR
-    return img.resize((side, side), resample)
-
-
 def neighbour_grid(query: np.ndarray, query_caption: str, images: Sequence[np.ndarray], captions: Sequence[str],
                    *, tile: int = 112, columns: int = 9) -> np.ndarray:
     """The query and its neighbours as one picture, a caption under each tile: uint8 H×W×3."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    font = ImageFont.load_default()
-    tiles = [(_tile(query, tile), query_caption)] + [(_tile(img, tile), cap) for img, cap in zip(images, captions)]
-    line = 14
-    lines = max(len(cap.split("\n")) for _t, cap in tiles)
-    cell_h = tile + 6 + line * lines
-    cols = min(columns, len(tiles))
-    rows = -(-len(tiles) // cols)
-    gap = 8
-    sheet = Image.new("RGB", (cols * (tile + gap) + gap, rows * (cell_h + gap) + gap), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (img, caption) in enumerate(tiles):
-        r, c = divmod(i, cols)
-        x, y = gap + c * (tile + gap), gap + r * (cell_h + gap)
-        sheet.paste(img, (x, y))
-        if i == 0:  # the query stands out
-            draw.rectangle((x - 3, y - 3, x + tile + 2, y + tile + 2), outline=(220, 40, 40), width=3)
-        for j, text in enumerate(caption.split("\n")):
-            draw.text((x, y + tile + 4 + j * line), text, fill="black", font=font)
-    return np.asarray(sheet)
+    return caption_grid([query, *images], [query_caption, *captions], tile=tile, columns=columns, outline=0)
