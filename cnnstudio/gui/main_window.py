@@ -346,11 +346,10 @@ class MainWindow(QMainWindow):
         which = settings.value("training/weights_after_fit", "best")
         if which in self.weights_after_fit_actions:
             self.weights_after_fit_actions[which].setChecked(True)
-        tab = settings.value("window/tab", 0)
-        try:
-            self.tabs.setCurrentIndex(int(tab))
-        except (TypeError, ValueError):
-            pass
+        # By title, not position: a tab added in a later version must not shift the one reopened.
+        tab = settings.value("window/tab", TAB_TITLES[0])
+        if tab in TAB_TITLES:
+            self.tabs.setCurrentIndex(TAB_TITLES.index(tab))
 
     def _default_geometry(self) -> None:
         screen = QGuiApplication.primaryScreen()
@@ -365,7 +364,7 @@ class MainWindow(QMainWindow):
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/splitter", self.splitter.saveState())
-        settings.setValue("window/tab", self.tabs.currentIndex())
+        settings.setValue("window/tab", TAB_TITLES[self.tabs.currentIndex()])
         settings.setValue("training/weights_after_fit", self.session.weights_after_fit)
         self.setup_panel.save_settings(settings)
         settings.sync()

@@ -84,9 +84,11 @@ def test_choices_and_geometry_persist(qtbot, runs_dir, temp_settings):
     first.setup_panel.arch_combo.setCurrentIndex(first.setup_panel.arch_combo.findData("alexnet"))
     first.setup_panel.epochs_spin.setValue(7)
     first.resize(760, 540)  # the offscreen screen is 800×600
+    first.tabs.setCurrentIndex(TAB_TITLES.index("Evaluate"))
     first.save_settings()
     second = MainWindow()
     qtbot.addWidget(second)
+    assert second.tabs.tabText(second.tabs.currentIndex()) == "Evaluate"  # by title: new tabs shift no index
     assert second.setup_panel.arch_name == "alexnet"
     assert second.setup_panel.epochs_spin.value() == 7
     assert (second.width(), second.height()) == (760, 540)
