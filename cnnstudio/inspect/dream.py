@@ -35,6 +35,7 @@ from torch import nn
 from cnnstudio.choices import ImageParam
 from cnnstudio.data.transforms import normalise
 from cnnstudio.errors import Cancelled, CnnStudioError, UnknownNameError
+from cnnstudio.threads import threads_for_work, use_torch_threads
 from cnnstudio.inspect.cam import CamLayer, cam_layers
 from cnnstudio.inspect.inputs import TrainedModel
 from cnnstudio.inspect.pictures import caption_grid
@@ -243,6 +244,13 @@ class _Reached(Exception):
     """Raised by the layer's hook: nothing after the layer is needed for its objective."""
 
 
+def _step_macs(model: nn.Module, channels: int, size: int, n: int) -> float:
+    """Multiply-adds of one optimisation step: a forward and a backward (≈ 2×) of `n` images."""
+    from cnnstudio.inspect.summary import summarize
+
+    return 3.0 * n * summarize(model, (channels, size, size)).total_macs
+
+
 def _optimise(trained: TrainedModel, objective: Callable[[nn.Module, torch.Tensor, bool], torch.Tensor], n: int,
               *, steps: int, param: str, lr: float, tv: float, l2: float, seed: int,
               progress: Callable[[int, int], None] | None, cancel: Callable[[], bool] | None,
@@ -254,6 +262,9 @@ def _optimise(trained: TrainedModel, objective: Callable[[nn.Module, torch.Tenso
     """
     model, size, channels = trained.model, trained.input_size, trained.in_channels
     device = trained.device
+    threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        use_torch_threads(threads_for_work(_step_macs(model, channels, size, n)))
     generator = torch.Generator().manual_seed(seed)
     image = _Image(n, channels, size, param, generator, device)
     rob = robustness_for(size)
@@ -287,6 +298,7 @@ def _optimise(trained: TrainedModel, objective: Callable[[nn.Module, torch.Tenso
         for p, flag in zip(model.parameters(), flags):
             p.requires_grad_(flag)
         model.train(was_training)
+        torch.set_num_threads(threads)
     images = (pixels * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
     return (images.cpu().numpy(), start.float().cpu().numpy(), final.float().cpu().numpy(),
             probs.cpu().numpy())

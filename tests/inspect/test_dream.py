@@ -77,6 +77,24 @@ def test_the_model_is_left_exactly_as_it_was(tiny, one_thread):
     assert not model._forward_hooks and not model.features.c1._forward_hooks
 
 
+def test_small_work_runs_on_one_thread_and_the_count_is_restored(tiny, monkeypatch):
+    import cnnstudio.inspect.dream as dream_module
+    from cnnstudio.threads import SMALL_WORK_MACS, threads_for_work
+
+    assert threads_for_work(SMALL_WORK_MACS / 2) == 1 and threads_for_work(SMALL_WORK_MACS * 2) is None
+    used = []
+    real = dream_module.use_torch_threads
+    monkeypatch.setattr(dream_module, "use_torch_threads", lambda n=None: used.append(n) or real(n))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        dream_classes(tiny, steps=2)
+        assert used == [1]  # a 16-px LeNet's steps are far too small to share
+        assert torch.get_num_threads() == 2  # the caller's count, as it was
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_same_seed_same_images_another_seed_others(tiny, one_thread):
     a = dream_classes(tiny, [0, 1], steps=6, seed=3)
     b = dream_classes(tiny, [0, 1], steps=6, seed=3)
