@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self.left_splitter.addWidget(self.queue_panel)
         self.left_splitter.setStretchFactor(0, 1)
         self.left_splitter.setCollapsible(0, False)
-        self.left_splitter.setSizes([600, 200])
+        self.left_splitter.setSizes([520, 280])
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.left_splitter)
         self.splitter.addWidget(self.tabs)

@@ -270,6 +270,9 @@ class QueuePanel(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.verticalHeader().setVisible(False)
         self.view.setWordWrap(False)
+        # Compact rows: the list shares the column with the form.
+        self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 6)
+        self.view.setMinimumHeight(4 * (self.view.fontMetrics().height() + 6))
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
@@ -377,8 +380,7 @@ class QueuePanel(QWidget):
         if not rows:
             self.hint.setText(EMPTY_HINT)
         elif runner.running:
-            self.hint.setText("Running: each run starts when the one before has ended. Pause queue waits "
-                              "after the current run; Stop (Ctrl+.) stops it and pauses the queue.")
+            self.hint.setText("Running one after another. Pause queue waits after this run; Stop pauses it too.")
         elif half_done:
             self.hint.setText(f"Paused — Run queue continues; {half_done[0].item.label} resumes where it was saved.")
         elif runner.queue.remaining():

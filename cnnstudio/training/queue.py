@@ -47,7 +47,7 @@ QUEUE_FILE = "queue.json"
 _FORMAT = "cnnstudio-queue"
 _VERSION = 1
 _SIZE_LIMIT = 16 * 1024 * 1024
-#: The trainer's reason for a Stop (runs.json "stopped" also covers a plateau schedule's end).
+#: The trainer's reason for a Stop (run.json's "stopped" also covers a plateau schedule's end).
 _USER_STOP = "stopped by the user"
 
 
@@ -108,7 +108,9 @@ class ItemStatus:
             return f"done · best top-1 {best}"
         if state == ItemState.FAILED:
             return f"failed: {self.reason}" if self.reason else "failed"
-        return f"{state.value} after epoch {self.epochs_done} of {self.epochs} · resumes there"
+        # Both resume where they were saved (the list's hint says so).
+        where = f"after epoch {self.epochs_done}" if self.epochs_done else "in epoch 1"
+        return f"{state.value} {where} of {self.epochs}"
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def test_a_queue_left_by_a_crash_loads_paused_and_its_interrupted_run_resumes(st
     assert not session.active  # nothing trains on launch without asking
     assert panel.runner.queue.paused and TrainingQueue.load(window_queue_dir()).paused
     assert states(panel) == ["interrupted"]
-    assert texts(panel) == ["interrupted after epoch 1 of 2 · resumes there"]
+    assert texts(panel) == ["interrupted after epoch 1 of 2"]
     assert panel.hint.text() == "Paused — Run queue continues; crashed resumes where it was saved."
     with qtbot.waitSignal(session.finished, timeout=60_000):
         panel.run_button.click()

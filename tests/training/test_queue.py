@@ -108,7 +108,7 @@ def test_states_come_from_the_run_folder_and_an_interrupted_run_resumes(tmp_path
     _set_run_meta(launch.run_dir, status="running", pid=2**22 + 12345)
     status = TrainingQueue.load(queue.folder).status(item.id)
     assert status.state == ItemState.INTERRUPTED and status.epochs_done == 1 and status.epochs == 2
-    assert "resumes" in status.text
+    assert status.text == "interrupted after epoch 1 of 2"
     assert queue.next_item().id == item.id
     launch = queue.prepare(item, tmp_path / "runs")
     assert launch.resume and launch.run_dir == Path(queue.items[0].run_dir)
