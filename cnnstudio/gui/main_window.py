@@ -384,6 +384,8 @@ class MainWindow(QMainWindow):
         """Stop training cooperatively first; the window closes once the worker has saved."""
         if self.session.active:
             self._close_pending = True
+            if self.queue_panel.runner.running:
+                self.queue_panel.runner.pause()  # no next run while the window winds down
             self.session.stop()
             self._set_status("Saving the last checkpoint, then closing…")
             event.ignore()

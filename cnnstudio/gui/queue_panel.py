@@ -53,8 +53,10 @@ def load_window_queue(folder: str | Path) -> tuple[TrainingQueue, str]:
     """The window's saved queue, paused (nothing trains on launch without asking), and a problem
     to tell the user ("" if none): a damaged file is set aside and an empty queue starts."""
     folder = Path(folder)
+    if not (folder / "queue.json").exists():  # written when something is first queued, not at every launch
+        return TrainingQueue(folder, paused=True, title="window queue"), ""
     try:
-        queue = TrainingQueue.load_or_create(folder, title="window queue")
+        queue = TrainingQueue.load(folder)
         problem = ""
     except QueueFileError as exc:
         aside = folder / "queue.json.damaged"

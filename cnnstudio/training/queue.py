@@ -215,14 +215,6 @@ class TrainingQueue:
                                  "start the sweep again") from None
 
     @classmethod
-    def load_or_create(cls, folder: str | Path, *, title: str = "") -> TrainingQueue:
-        """The window's queue: the saved one, or a new empty one when there is none yet."""
-        path = Path(folder) / QUEUE_FILE
-        if not path.exists() and not path.is_symlink():
-            return cls.create(folder, title=title)
-        return cls.load(folder)
-
-    @classmethod
     def _from_dict(cls, folder: Path, data: Any) -> TrainingQueue:
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ValueError("it is not a cnnstudio queue")
@@ -266,7 +258,7 @@ class TrainingQueue:
         if self._lock is not None:
             return
         try:
-            self._lock = runs.RunLock.acquire(self.folder)
+            self._lock = runs.RunLock.acquire(self.folder, wait_s=0.1)
         except runs.RunInUseError as exc:
             holder = str(exc).partition("(by ")[2].partition(")")[0] or "another process"
             raise CnnStudioError(f"the queue {readable(str(self.folder))} is being run (by {holder}) — wait for "
@@ -405,10 +397,20 @@ class TrainingQueue:
         return next((Path(item.run_dir) for item in self._items if item.label == BASELINE and item.run_dir), None)
 
     def comparison(self, sort_key: str = "best_top1") -> list[Any]:
-        """The items' runs as `compare.ComparisonRow`s, best first, Δ against the baseline."""
+        """The items' runs as `compare.ComparisonRow`s, best first, with Δ top-1 against the baseline
+        and, when there is one, each row's `differs` narrowed to what differs from the baseline
+        ("activation=leaky_relu" rather than every setting the runs differ in)."""
+        from dataclasses import replace as with_fields
+
         from cnnstudio.training.compare import comparison_rows, sort_rows
 
-        return sort_rows(comparison_rows(self.run_infos(), baseline=self.baseline_dir()), sort_key)
+        baseline = self.baseline_dir()
+        rows = comparison_rows(self.run_infos(), baseline=baseline)
+        base = next((r for r in rows if baseline is not None and r.path == baseline), None)
+        if base is not None:
+            rows = [with_fields(r, differs={k: v for k, v in r.differs.items() if v != base.differs.get(k)})
+                    for r in rows]
+        return sort_rows(rows, sort_key)
 
 
 def _default_label(config: TrainConfig) -> str:

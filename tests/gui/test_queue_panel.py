@@ -160,3 +160,15 @@ def test_a_damaged_window_queue_is_set_aside_with_one_sentence(state, qtbot, run
     assert level == "warning" and "queue.json" in text and "set aside" in text and "\n" not in text
     assert (folder / "queue.json.damaged").is_file() and panel.runner.queue.items == ()
     assert panel.hint.text().startswith("Nothing queued.")
+
+
+def test_closing_the_window_mid_queue_saves_it_paused_with_the_run_resumable(window, qtbot, blocks) -> None:
+    panel = window.queue_panel
+    panel.runner.add([("long", folder_config(blocks, epochs=20)), ("next", folder_config(blocks, epochs=1))])
+    with qtbot.waitSignal(window.session.epoch_finished, timeout=60_000):
+        panel.run_button.click()
+    window.close()  # stops the fit cooperatively, then closes
+    qtbot.waitUntil(lambda: not window.session.active, timeout=30_000)
+    qtbot.wait(50)
+    saved = TrainingQueue.load(window_queue_dir())
+    assert saved.paused and [saved.status(item.id).state for item in saved.items] == ["stopped", "waiting"]

@@ -180,3 +180,21 @@ def test_sweep_folders_are_not_runs(tmp_path: Path) -> None:
     assert folder.name.endswith("_sweep-tricks_my-photos")
     TrainingQueue.create(folder, labelled=[("a", tiny_config())])
     assert runs.list_runs(tmp_path) == []
+
+
+def test_the_comparison_says_what_differs_from_the_baseline(tmp_path: Path) -> None:
+    bundle = make_bundle()
+    queue = TrainingQueue.create(tmp_path / "sweep", labelled=[
+        ("baseline", tiny_config(epochs=1)), ("faster", tiny_config(epochs=1, lr=0.2)),
+        ("wider", tiny_config(epochs=1, batch_size=4))])
+    for item in queue.items:
+        launch = queue.prepare(item, tmp_path / "runs")
+        Trainer(item.config, run_dir=launch.run_dir, bundle=bundle).fit()
+        queue.mark_done(item.id)
+    rows = {row.path.name: row for row in queue.comparison()}
+    by_label = {item.label: rows[Path(item.run_dir).name] for item in queue.items}
+    assert dict(by_label["baseline"].differs) == {} and by_label["baseline"].delta_top1 == 0.0
+    assert dict(by_label["faster"].differs) == {"lr": 0.2}
+    assert dict(by_label["wider"].differs) == {"batch_size": 4}
+    tops = [row.best_top1 for row in queue.comparison()]
+    assert tops == sorted(tops, reverse=True)
