@@ -598,9 +598,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-on", action="store_true",
                    help="with switches: one more run with all of them at once (default: off)")
     p.add_argument("--study", action="store_true",
-                   help="the tricks CNN's study: the baseline, one run per trick (BatchNorm, Leaky ReLU, global "
-                        "average pooling, dropout 0.5, two 3×3 for each 5×5, multi-scale block) and all tricks "
-                        "together: 8 runs on --dataset for --epochs each (default: off)")
+                   help="the tricks CNN's study as the source notes ran it: the plain sigmoid net, the baseline "
+                        "(it with BatchNorm), each trick on that baseline (Leaky ReLU, global average pooling, "
+                        "dropout 0.5, two 3×3 for each 5×5, multi-scale block) and all tricks together: 8 runs on "
+                        "--dataset for --epochs each, compared with the baseline (default: off)")
     p.add_argument("--resume", metavar="QUEUE",
                    help="continue a sweep (its folder or queue.json): the half-done run resumes, done ones are "
                         "skipped (default: a new sweep)")

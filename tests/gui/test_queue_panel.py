@@ -12,7 +12,7 @@ from cnnstudio.gui.queue_panel import QueuePanel
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.training import runs
 from cnnstudio.training.callbacks import Callback
-from cnnstudio.training.queue import ItemState, TrainingQueue, window_queue_dir
+from cnnstudio.training.queue import TrainingQueue, window_queue_dir
 from cnnstudio.training.trainer import Trainer, load_training_data
 from training_helpers import folder_config, make_block_folder
 
