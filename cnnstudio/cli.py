@@ -1,4 +1,4 @@
-"""The command line: `cnnstudio [list | summary | train | classify | export | runs | evaluate | explain | neighbours]`; no command opens the app.
+"""The command line: `cnnstudio [list | summary | train | sweep | classify | export | runs | evaluate | explain | neighbours]`; no command opens the app.
 
 It is a thin face on the engine and never imports Qt (only `cnnstudio` with no command
 hands over to the app). A user error prints one line on stderr and exits 2 — never a
@@ -20,6 +20,7 @@ from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitRe
 
 if TYPE_CHECKING:
     from cnnstudio.training.config import TrainConfig
+    from cnnstudio.training.queue import TrainingQueue
     from cnnstudio.training.trainer import Trainer
 
 __all__ = ["ConsoleProgress", "main"]
@@ -176,6 +177,120 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_flags_given(args: argparse.Namespace) -> list[str]:
+    """The settings flags (`_add_config_arguments`, their one home) that `args` gives a value."""
+    probe = argparse.ArgumentParser(add_help=False)
+    _add_config_arguments(probe)
+    return [action.option_strings[-1] for action in probe._actions
+            if getattr(args, action.dest, None) not in (None, False, [])]
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """`sweep`: queue the variants, train them one after another, end with the comparison table."""
+    from cnnstudio.training.queue import TrainingQueue
+
+    if args.resume:
+        given = _config_flags_given(args)
+        given += ["--vary"] * bool(args.vary) + ["--study"] * args.study + ["--all-on"] * args.all_on
+        if given:
+            raise CnnStudioError(f"--resume continues the saved sweep with its own settings; leave out "
+                                 f"{', '.join(dict.fromkeys(given))}")
+        queue = TrainingQueue.load(args.resume)
+        if args.retry_failed:
+            for item in queue.items:
+                if queue.status(item.id).state == "failed":
+                    queue.retry(item.id)
+    else:
+        if args.retry_failed:
+            raise CnnStudioError("--retry-failed goes with --resume QUEUE")
+        queue = _new_sweep(args)
+    print(f"queue: {queue.path} ({len(queue.items)} runs; continue an interrupted sweep with "
+          f"cnnstudio sweep --resume {queue.folder})", file=sys.stderr)
+    queue.acquire()  # one runner per queue
+    try:
+        stopped = _run_queue(queue)
+    finally:
+        queue.release()
+    from cnnstudio.training.compare import format_table, write_csv
+
+    rows = queue.comparison()
+    if rows:
+        print(format_table(rows))
+        table = write_csv(rows, queue.folder / "comparison.csv")
+        print(f"table: {table}")
+    failed = [item for item in queue.items if queue.status(item.id).state == "failed"]
+    for item in failed:
+        print(f"failed: {item.label}: {queue.status(item.id).reason}", file=sys.stderr)
+    if stopped:
+        print(f"sweep stopped; continue it with: cnnstudio sweep --resume {queue.folder}", file=sys.stderr)
+    return 0
+
+
+def _new_sweep(args: argparse.Namespace) -> TrainingQueue:
+    """A new queue of the runs --vary/--study ask for, in a new sweep folder of the runs directory."""
+    from cnnstudio.training.queue import TrainingQueue, new_sweep_dir
+    from cnnstudio.training.runs import default_runs_dir
+    from cnnstudio.training.sweep import sweep_configs, tricks_study
+
+    if args.study:
+        if args.vary or args.all_on or args.option:
+            raise CnnStudioError("--study is the tricks CNN's own set of runs; leave out --vary, --all-on and -o")
+        if args.arch not in (None, "tricks"):
+            raise CnnStudioError(f"--study trains the tricks CNN; leave --arch out (not {args.arch})")
+        args.arch = "tricks"
+        base = train_config(args)
+        labelled, title = tricks_study(base), "tricks study"
+    else:
+        if not args.vary:
+            raise CnnStudioError("sweep needs --vary (e.g. --vary batch_norm,gap or --vary lr=0.1,0.01) or --study")
+        base = train_config(args)
+        labelled, title = sweep_configs(base, args.vary, all_on=args.all_on), f"sweep of {', '.join(args.vary)}"
+    folder = new_sweep_dir(default_runs_dir(), arch=base.arch, dataset=base.dataset)
+    return TrainingQueue.create(folder, title=title, labelled=labelled)
+
+
+def _run_queue(queue: TrainingQueue) -> bool:
+    """Train the queue's items in order (a half-done one resumes first); True when a stop ended it.
+
+    A failed item (a NaN loss, a dataset that cannot load) is marked failed with its reason
+    and the next one starts; Ctrl-C/SIGTERM stops the current run as `train` does and ends
+    the sweep, resumable.
+    """
+    from cnnstudio.training.runs import open_run
+    from cnnstudio.training.trainer import Trainer, load_training_data, training_data_key
+
+    total = len(queue.items)
+    loaded: tuple[str, object] | None = None  # the variants of a sweep mostly share their data
+    while (item := queue.next_item()) is not None:
+        launch = queue.prepare(item)
+        number = queue.index(item.id) + 1
+        config = item.config
+        console = ConsoleProgress()
+        print(f"\n[{number}/{total}] {item.label}{' (resuming)' if launch.resume else ''}", file=sys.stderr)
+        try:
+            if launch.resume:
+                config = open_run(launch.run_dir).config.replace(epochs=item.config.epochs)
+            key = training_data_key(config)
+            if loaded is None or loaded[0] != key:
+                loaded = None  # free the previous data first
+                loaded = (key, load_training_data(config, progress=console.loading))
+            trainer = Trainer(config, callbacks=[console], bundle=loaded[1],
+                              **({"resume_from": launch.run_dir} if launch.resume else {"run_dir": launch.run_dir}))
+            result = _fit_with_ctrl_c_as_stop(trainer)
+        except (CnnStudioError, MemoryError) as exc:
+            from cnnstudio.errors import describe
+
+            reason = describe(exc)
+            queue.mark_failed(item.id, reason)
+            print(f"failed: {reason} — going on with the next run", file=sys.stderr)
+            continue
+        if result.stopped_early and result.reason == "stopped by the user":
+            print(f"stopped: {item.label} is saved and resumes where it stopped", file=sys.stderr)
+            return True
+        queue.mark_done(item.id)
+    return False
+
+
 def _launch_torchrun(args: argparse.Namespace) -> int:
     """`train --nproc N`: the same command under torchrun, N processes on this machine."""
     import subprocess
@@ -207,7 +322,7 @@ def _estimate_first(config: TrainConfig, bundle: object, *, only: bool, say_size
     from cnnstudio.training.input_size import config_input_size
 
     if say_size and config.input_size is None:
-        choice = config_input_size(config, fallback_native=bundle.spec.native_size)  # type: ignore[attr-defined]
+        choice = config_input_size(config, fallback_native=bundle.spec.native_size)
         paper = f" (--paper-size for the paper's {choice.paper}×{choice.paper})" if choice.size != choice.paper else ""
         print(f"input {choice.sentence}{paper}", file=sys.stderr)
     estimate = estimate_training(config, bundle=bundle)
@@ -381,30 +496,9 @@ def _default(field: str) -> str:
     return "; ".join([f"default: {_show(base)}", *special])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cnnstudio", description=__doc__.splitlines()[0])
-    from cnnstudio import __version__
-
-    parser.add_argument("--version", action="version", version=f"cnnstudio {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    p = sub.add_parser("list", help="architectures and datasets with their key facts")
-    p.set_defaults(func=_cmd_list)
-
+def _add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags that make a TrainConfig (`train_config`): one set, shared by `train` and `sweep`."""
     size_rule = "the dataset's size raised to the architecture's minimum, e.g. VGG on 28×28 MNIST → 32"
-    p = sub.add_parser("summary", help="every layer's output shape, parameters and MACs")
-    p.add_argument("arch", help="an architecture (see 'cnnstudio list')")
-    p.add_argument("--dataset", help="take channels, classes and input size from this dataset "
-                                     f"({size_rule}; default: none, the paper's own network)")
-    p.add_argument("--paper-size", action="store_true",
-                   help="with --dataset: the paper's input size instead of the dataset's (default: off)")
-    p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input, e.g. 1,32,32 for LeNet-5)")
-    p.add_argument("--num-classes", type=int, help="output classes (default: the dataset's, or the paper's)")
-    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
-    p.set_defaults(func=_cmd_summary)
-
-    p = sub.add_parser("train", help="train an architecture on a dataset; prints the run folder")
     p.add_argument("--arch", help="the architecture to train, see 'cnnstudio list' "
                                   "(no default: required unless --resume)")
     p.add_argument("--dataset", help=f"a dataset name (see 'cnnstudio list') or an image folder ({_default('dataset')})")
@@ -452,12 +546,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compile the model with torch.compile: the first batches wait for the compile "
                         "(~15 s for LeNet-5 on 2 CPU cores), later ones run faster (+20-30%% there); "
                         "pays on long runs; Stop then acts between batches (default: off)")
+    p.add_argument("--data-root", help="where datasets are downloaded and read (default: $CNNSTUDIO_DATA, or the "
+                                       "user data folder)")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="distributed on CUDA: BatchNorm statistics over all GPUs (SyncBatchNorm) (default: off)")
+    p.add_argument("--no-history", action="store_true",
+                   help="keep no history of the kernels and probe feature maps (RUN/history: a few dozen "
+                        "small snapshots, for `cnnstudio kernels` and the window's slider) (default: kept)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cnnstudio", description=__doc__.splitlines()[0])
+    from cnnstudio import __version__
+
+    parser.add_argument("--version", action="version", version=f"cnnstudio {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("list", help="architectures and datasets with their key facts")
+    p.set_defaults(func=_cmd_list)
+
+    size_rule = "the dataset's size raised to the architecture's minimum, e.g. VGG on 28×28 MNIST → 32"
+    p = sub.add_parser("summary", help="every layer's output shape, parameters and MACs")
+    p.add_argument("arch", help="an architecture (see 'cnnstudio list')")
+    p.add_argument("--dataset", help="take channels, classes and input size from this dataset "
+                                     f"({size_rule}; default: none, the paper's own network)")
+    p.add_argument("--paper-size", action="store_true",
+                   help="with --dataset: the paper's input size instead of the dataset's (default: off)")
+    p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input, e.g. 1,32,32 for LeNet-5)")
+    p.add_argument("--num-classes", type=int, help="output classes (default: the dataset's, or the paper's)")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("train", help="train an architecture on a dataset; prints the run folder")
+    _add_config_arguments(p)
     p.add_argument("--estimate", action="store_true",
                    help="measure a few steps and print the time per epoch and the peak memory, without "
                         "training (default: off; every training prints the estimate and warns when the "
                         "memory would not fit)")
-    p.add_argument("--data-root", help="where datasets are downloaded and read (default: $CNNSTUDIO_DATA, or the "
-                                       "user data folder)")
     p.add_argument("--out", help="the run folder (default: a new folder in the runs directory, $CNNSTUDIO_RUNS "
                                  "or the user data folder)")
     p.add_argument("--resume", metavar="RUN_DIR",
@@ -465,12 +591,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train with N processes on this machine (torchrun; N GPUs with --device cuda, else CPU "
                         "processes); --batch-size stays the global batch (default: one process)")
-    p.add_argument("--sync-bn", action="store_true", default=None,
-                   help="distributed on CUDA: BatchNorm statistics over all GPUs (SyncBatchNorm) (default: off)")
-    p.add_argument("--no-history", action="store_true",
-                   help="keep no history of the kernels and probe feature maps (RUN/history: a few dozen "
-                        "small snapshots, for `cnnstudio kernels` and the window's slider) (default: kept)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sweep", help="train variants one after another (switches, grids, the tricks study), then "
+                                     "compare them in a table; resumable")
+    _add_config_arguments(p)
+    p.add_argument("--vary", action="append", default=[], metavar="SPEC",
+                   help="what to vary, repeatable: switches 'batch_norm,leaky_relu,gap,dropout=0.5' (the baseline "
+                        "plus one run per switch), or a grid 'lr=0.1,0.01,0.001' (one run per value; several grids "
+                        "multiply); names are the architecture's options and the training settings")
+    p.add_argument("--all-on", action="store_true",
+                   help="with switches: one more run with all of them at once (default: off)")
+    p.add_argument("--study", action="store_true",
+                   help="the tricks CNN's study as the source notes ran it: the plain sigmoid net, the baseline "
+                        "(it with BatchNorm), each trick on that baseline (Leaky ReLU, global average pooling, "
+                        "dropout 0.5, two 3×3 for each 5×5, multi-scale block) and all tricks together: 8 runs on "
+                        "--dataset for --epochs each, compared with the baseline (default: off)")
+    p.add_argument("--resume", metavar="QUEUE",
+                   help="continue a sweep (its folder or queue.json): the half-done run resumes, done ones are "
+                        "skipped (default: a new sweep)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --resume: train the failed runs again, in new folders (default: skip them)")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("classify", help="top-k classes of image files with a trained run, or ImageNet weights",
                        usage="%(prog)s [-h] [options] (RUN_DIR | --pretrained NAME) IMAGE [IMAGE ...]")

@@ -5,6 +5,8 @@ Imported by name (`from training_helpers import ...`): pytest puts this folder o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from cnnstudio.data.loaders import DatasetBundle, ImageSet
@@ -27,6 +29,25 @@ def make_bundle(*, classes: int = 6, per_class: int = 12, size: int = 16, channe
     spec = DatasetSpec(name="blocks", channels=channels, classes=tuple(f"c{i}" for i in range(classes)),
                        mean=(0.2,) * channels, std=(0.3,) * channels, native_size=size)
     return DatasetBundle(spec, ImageSet(labels[~val], images[~val]), ImageSet(labels[val], images[val]))
+
+
+def make_block_folder(root: Path, *, per_class: int = 8) -> Path:
+    """An image folder of two classes told apart by where a bright block is (16×16 PNGs): a real
+    dataset on disk for the faces (`--dataset FOLDER`, the window's queue) that trains in a blink."""
+    from PIL import Image
+
+    for label, corner in (("left", 0), ("right", 8)):
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            image = Image.new("L", (16, 16), 20 + 3 * i)
+            image.paste(240, (corner, 4, corner + 8, 12))
+            image.save(root / label / f"{i}.png")
+    return root
+
+
+def folder_config(folder: Path, **changes: object) -> TrainConfig:
+    """`tiny_config` on an image folder made by `make_block_folder` (loaded by the trainer itself)."""
+    return tiny_config(dataset=str(folder), batch_size=4, val_fraction=0.25, **changes)
 
 
 def tiny_config(**changes: object) -> TrainConfig:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.errors import describe
+from cnnstudio.gui.queue_panel import QueuePanel
 from cnnstudio.gui.session import TrainingSession, TrainingState
 from cnnstudio.gui.setup_panel import SetupPanel
 from cnnstudio.gui.state import ModelHandle, StudioState
@@ -85,8 +86,16 @@ class MainWindow(QMainWindow):
         for tab, title in zip(self._tab_widgets(), TAB_TITLES):
             self.tabs.addTab(tab, title)
 
+        # The queue sits under the form, in view whichever tab shows the curves.
+        self.queue_panel = QueuePanel(state, session)
+        self.left_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.left_splitter.addWidget(self.setup_panel)
+        self.left_splitter.addWidget(self.queue_panel)
+        self.left_splitter.setStretchFactor(0, 1)
+        self.left_splitter.setCollapsible(0, False)
+        self.left_splitter.setSizes([520, 280])
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.setup_panel)
+        self.splitter.addWidget(self.left_splitter)
         self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
@@ -169,6 +178,8 @@ class MainWindow(QMainWindow):
         panel.start_requested.connect(self.start_training)
         panel.pause_requested.connect(session.toggle_pause)
         panel.stop_requested.connect(session.stop)
+        panel.queue_requested.connect(lambda: self.queue_panel.add_config(panel.config()))
+        panel.study_requested.connect(lambda: self.queue_panel.add_study(panel.config()))
         state.message.connect(self._on_message)
         state.engine_ready.connect(self._on_engine_ready)
         session.state_changed.connect(self._on_training_state_changed)
@@ -339,9 +350,10 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self._default_geometry()
-        splitter = settings.value("window/splitter")
-        if isinstance(splitter, QByteArray) and not splitter.isEmpty():
-            self.splitter.restoreState(splitter)
+        for key, splitter in (("window/splitter", self.splitter), ("window/left_splitter", self.left_splitter)):
+            saved = settings.value(key)
+            if isinstance(saved, QByteArray) and not saved.isEmpty():
+                splitter.restoreState(saved)
         self.setup_panel.restore_settings(settings)
         which = settings.value("training/weights_after_fit", "best")
         if which in self.weights_after_fit_actions:
@@ -364,6 +376,7 @@ class MainWindow(QMainWindow):
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/splitter", self.splitter.saveState())
+        settings.setValue("window/left_splitter", self.left_splitter.saveState())
         settings.setValue("window/tab", TAB_TITLES[self.tabs.currentIndex()])
         settings.setValue("training/weights_after_fit", self.session.weights_after_fit)
         self.setup_panel.save_settings(settings)
@@ -373,6 +386,8 @@ class MainWindow(QMainWindow):
         """Stop training cooperatively first; the window closes once the worker has saved."""
         if self.session.active:
             self._close_pending = True
+            if self.queue_panel.runner.running:
+                self.queue_panel.runner.pause()  # no next run while the window winds down
             self.session.stop()
             self._set_status("Saving the last checkpoint, then closing…")
             event.ignore()

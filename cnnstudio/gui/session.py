@@ -130,8 +130,9 @@ class TrainingSession(QObject):
             self.state_changed.emit(state)
 
     # ------------------------------------------------------------------ starting
-    def start(self, config: TrainConfig) -> bool:
-        """Validate `config` and start a new run of it; False (and `failed`) when it cannot start."""
+    def start(self, config: TrainConfig, *, run_dir: str | Path | None = None) -> bool:
+        """Validate `config` and start a new run of it (in `run_dir`, an empty or new folder; None: a
+        new folder in the runs directory); False (and `failed`) when it cannot start."""
         if not self._can_start():
             return False
         try:
@@ -139,7 +140,7 @@ class TrainingSession(QObject):
         except CnnStudioError as exc:
             self.failed.emit(str(exc), False)
             return False
-        return self._launch(FitRequest(config=config))
+        return self._launch(FitRequest(config=config, run_dir=None if run_dir is None else str(run_dir)))
 
     def resume(self, run_dir: str | Path, *, more_epochs: int) -> bool:
         """Continue a saved run where it stopped, in its own folder with its own settings; a run

@@ -83,6 +83,8 @@ class SetupPanel(QWidget):
     start_requested = Signal()
     pause_requested = Signal()
     stop_requested = Signal()
+    queue_requested = Signal()  # queue `config()` (Add to queue)
+    study_requested = Signal()  # queue the tricks study on `config()`'s dataset and budget
 
     def __init__(self, state: StudioState, session: TrainingSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -256,12 +258,25 @@ class SetupPanel(QWidget):
         for button in (self.start_button, self.pause_button, self.stop_button):
             button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             controls.addWidget(button)
+        # Queueing: the form's training, or the tricks study on its dataset and budget.
+        queueing = QHBoxLayout()
+        queueing.setSpacing(6)
+        self.queue_button = QPushButton("Add to queue")
+        self.queue_button.setToolTip("Queue this training: queued runs train one after another (the queue "
+                                     "is below)")
+        self.study_button = QPushButton("Tricks study")
+        for button in (self.queue_button, self.study_button):
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            queueing.addWidget(button)
         # The estimate stays in view below the form, next to Start, whatever the scroll position.
         outer.addWidget(self.estimate_button)
         outer.addWidget(self.estimate_label)
         outer.addLayout(controls)
+        outer.addLayout(queueing)
 
         self.start_button.clicked.connect(self.start_requested)
+        self.queue_button.clicked.connect(self.queue_requested)
+        self.study_button.clicked.connect(self.study_requested)
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button.clicked.connect(self.stop_requested)
         self.arch_combo.currentIndexChanged.connect(self._on_arch_changed)
@@ -465,6 +480,11 @@ class SetupPanel(QWidget):
         self._rebuild_options()
         self.apply_size_rule()
         self._follow_quick_start()
+        self.study_button.setToolTip(
+            "Queue the notes' eight runs of the tricks CNN on this dataset, each for these epochs: the plain "
+            "sigmoid net, its BatchNorm baseline, each trick on that baseline (Leaky ReLU, global average "
+            "pooling, dropout 0.5, two 3×3 for each 5×5, multi-scale block), and all tricks together"
+            + ("" if self.arch_name == "tricks" else "; the runs use the tricks CNN's own training settings"))
 
     def apply_size_rule(self, *, paper_size: bool = False) -> None:
         """Set the input size by the engine's rule: the dataset's own size raised to the
@@ -720,6 +740,9 @@ class SetupPanel(QWidget):
         idle = training == TrainingState.IDLE
         ready = self._state.torch_ready
         self.start_button.setEnabled(idle and ready)
+        # Queueing validates the form (the model registry needs torch); the queue may be running.
+        self.queue_button.setEnabled(ready)
+        self.study_button.setEnabled(ready)
         self.start_button.setToolTip("Start training (Ctrl+Return)" if ready or not idle else "PyTorch is loading…")
         self.pause_button.setEnabled(training in (TrainingState.RUNNING, TrainingState.PAUSED))
         self.stop_button.setEnabled(training in (TrainingState.RUNNING, TrainingState.PAUSED))
