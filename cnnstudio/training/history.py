@@ -147,6 +147,28 @@ def history_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / HISTORY_DIR
 
 
+def remove_history(run_dir: str | Path) -> None:
+    """Delete a run's history — its snapshots, probes and temp files, never anything else — and
+    the folder when that empties it (a start undone, a run begun again from nothing)."""
+    folder = history_dir(run_dir)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        ours = (_NAME.match(entry.name) or entry.name == PROBES_FILE
+                or (entry.name.startswith(".") and entry.name.endswith(".tmp")))
+        if ours and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something else is in it: leave it
+
+
 def _open_npz(path: Path) -> Any:
     """`np.load` of a regular file under the size cap (a FIFO or a huge file is refused unread)."""
     info = os.stat(path, follow_symlinks=False)

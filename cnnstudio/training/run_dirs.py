@@ -144,6 +144,9 @@ def discard_new_run_dir(path: str | os.PathLike[str], *, made: bool) -> None:
         except OSError:
             pass
     clean_leftovers(path)
+    from cnnstudio.training.history import remove_history
+
+    remove_history(path)
     if made:
         try:
             path.rmdir()

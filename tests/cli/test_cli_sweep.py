@@ -178,7 +178,7 @@ def test_a_kill_9_at_any_moment_leaves_a_sweep_that_resumes_to_the_end(blocks, r
     assert main(["sweep", "--resume", str(folder)]) == 0
     capsys.readouterr()
     queue = TrainingQueue.load(folder)
-    assert [queue.status(item.id).state for item in queue.items] == ["done", "done"]
+    assert [queue.status(item.id).state for item in queue.items] == ["done", "done"], [queue.status(item.id) for item in queue.items]
     for item in queue.items:
         run = runs.open_run(item.run_dir)
         assert [s.epoch for s in run.history()] == list(range(1, epochs + 1))

@@ -200,3 +200,23 @@ def test_a_kill_9_while_a_snapshot_is_written_corrupts_nothing(tmp_path: Path) -
     Trainer(_config(epochs=3), resume_from=run_dir, bundle=_bundle()).fit()
     assert not list((run_dir / "history").glob(".*.tmp"))
     assert _moments(run_dir) == [(1, 0), (1, 1), (1, 10), (1, BATCHES), (2, BATCHES), (3, BATCHES)]
+
+
+def test_an_undone_start_removes_the_history_with_the_run_files(tmp_path: Path) -> None:
+    # A queue begins a run killed before its first checkpoint again in the same folder: the
+    # probes and the initial snapshot must go with config.json and the rest, and nothing else.
+    from cnnstudio.training.run_dirs import discard_new_run_dir, prepare_run_dir
+
+    run_dir = tmp_path / "run"
+    Trainer(_config(epochs=1), run_dir=run_dir, bundle=_bundle()).fit()
+    assert (run_dir / "history" / history.PROBES_FILE).is_file()
+    discard_new_run_dir(run_dir, made=True)
+    assert not run_dir.exists()
+
+    Trainer(_config(epochs=1), run_dir=run_dir, bundle=_bundle()).fit()
+    (run_dir / "history" / "notes.txt").write_text("mine", encoding="utf-8")
+    discard_new_run_dir(run_dir, made=False)
+    assert [p.name for p in (run_dir / "history").iterdir()] == ["notes.txt"]  # only cnnstudio's files went
+    (run_dir / "history" / "notes.txt").unlink()
+    (run_dir / "history").rmdir()
+    assert prepare_run_dir(run_dir) is False  # an empty folder again: a new run may start there
