@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal, Slot
 
 from cnnstudio.data.spec import DatasetSpec
@@ -520,11 +521,18 @@ class StudioState(QObject):
         if key is not None:
             self._latest[key] = job_id
 
+        # A widget's own slots as callbacks make it the receiver: once it is deleted (a test's
+        # tab, a closed dialog) its answer is dropped instead of touching freed C++ objects.
+        receivers = [owner for callback in (on_done, on_error, on_progress)
+                     if isinstance(owner := getattr(callback, "__self__", None), QObject)]
+
         def deliver(value: Any, failed: bool) -> None:
             bridge = self._bridges.pop(job_id, None)
             if bridge is not None:
                 bridge.deleteLater()
             if key is not None and self._latest.get(key) != job_id:
+                return
+            if not all(shiboken6.isValid(owner) for owner in receivers):
                 return
             if not failed:
                 on_done(value)
@@ -546,6 +554,23 @@ class StudioState(QObject):
         """Whether a background call is running now (its result may still await delivery)."""
         return self._pool.activeThreadCount() > 0
 
-    def wait_for_background(self, timeout_ms: int = 30_000) -> bool:
-        """Block until the pool's calls have returned (used when the window closes)."""
-        return self._pool.waitForDone(timeout_ms)
+    def wait_for_background(self, timeout_ms: int = 30_000, *, deliver: bool = False) -> bool:
+        """Block until the pool's calls have returned (used when the window closes).
+
+        With `deliver`, their results are handed to their callbacks too, and any calls those
+        start are waited for in turn — so nothing is left to reach a widget after it is gone
+        (what a test needs before its widgets are deleted).
+        """
+        from PySide6.QtCore import QCoreApplication
+
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            if not self._pool.waitForDone(left_ms):
+                return False
+            if not deliver or not self._bridges:
+                return True
+            for bridge in list(self._bridges.values()):
+                QCoreApplication.sendPostedEvents(bridge, 0)  # the bridges live in this (the GUI) thread
+            if time.monotonic() > deadline:
+                return not self._bridges

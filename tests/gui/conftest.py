@@ -42,7 +42,16 @@ def state():
 
     state = StudioState()
     state.mark_torch_ready()  # the app does this once its background import of torch is done
-    return state
+    yield state
+    # Before the test's widgets go (qtbot closes them after this): every background answer is
+    # delivered now, not in a later test's event loop to a widget that no longer exists.
+    assert state.wait_for_background(deliver=True), "a background job was still running"
+    # Kept for the session: a test's state deleted by the collector in a later test, while its
+    # widgets' deferred deletes and pool jobs are still pending, is a use-after-free in Qt.
+    _FINISHED_STATES.append(state)
+
+
+_FINISHED_STATES: list = []
 
 
 @pytest.fixture
