@@ -118,3 +118,21 @@ def test_the_training_tab_marks_the_moment_of_its_own_run(qtbot, state, run) -> 
     assert all(m.isVisible() and m.value() == 1.0 for m in tab.history_markers)
     state.set_history_position("/elsewhere", 1.0)
     assert not any(m.isVisible() for m in tab.history_markers)
+
+
+def test_live_weights_stay_on_show_until_the_slider_moves(qtbot, state, run) -> None:
+    # Opened mid-fit, the Kernels tab shows the weights as they are now (newer than any snapshot),
+    # with the fit's history on the strip beside them; moving the slider shows its frames.
+    import dataclasses
+
+    tab = KernelsTab(state)
+    qtbot.addWidget(tab)
+    tab.show()
+    saved = ModelHandle.from_run(run, "best")
+    state.model_handle = dataclasses.replace(saved, run_dir=None, live_run_dir=str(run), source="live · epoch 2")
+    qtbot.waitUntil(lambda: tab.history is not None and tab.caption.startswith("Learned"), timeout=20_000)
+    qtbot.wait(100)
+    assert "live · epoch 2" in tab.caption and tab.history_strip.isVisible()
+    tab.history_strip.slider.setValue(0)
+    assert tab.caption.startswith("Kernels across training")
+    np.testing.assert_allclose(tab.image, tab.history.frame(0)[..., 0])

@@ -95,6 +95,10 @@ class KernelsTab(QWidget):
         self._stale = False  # a refresh was skipped while the tab was hidden
         self._history: Any = None  # the KernelHistory on the strip (inspect.history), or None
         self._learned: tuple[np.ndarray, str, str] | None = None  # the model's own grid, detail and caption
+        # Live weights are newer than any snapshot: they stay on show, beside the strip, until
+        # the slider is moved (then its frames are shown).
+        self._live_on_show = False
+        self._placing_strip = False  # set_history's own first frame is not a move of the slider
 
         self._caption = plain(QLabel())  # a run's name
         self._caption.setObjectName("tabTitle")
@@ -152,6 +156,7 @@ class KernelsTab(QWidget):
         self._stale = False
         handle = self._state.model_handle
         if handle is not None:
+            self._live_on_show = handle.run_dir is None
             shown = handle.describe()
             self._state.run_in_background(
                 _learned_kernels, handle.model,
@@ -180,8 +185,14 @@ class KernelsTab(QWidget):
     def _show(self, result: tuple[np.ndarray, str], caption: str) -> None:
         grid, detail = result
         self._learned = (grid, detail, caption)
-        if self._history is not None:
+        if self._history is not None and not self._live_on_show:
             return  # the strip's frame is on show
+        self._show_learned()
+
+    def _show_learned(self) -> None:
+        if self._learned is None:
+            return
+        grid, detail, caption = self._learned
         self._caption.setText(caption)
         self._detail.setText(detail)
         self._view.set_image(grid)
@@ -205,7 +216,11 @@ class KernelsTab(QWidget):
             select = ends[0] if ends else len(history) - 1
         self._history = history
         self.history_strip.setVisible(True)
-        self.history_strip.set_history(run_dir, history.snapshots, curves, select=select)
+        self._placing_strip = True
+        try:
+            self.history_strip.set_history(run_dir, history.snapshots, curves, select=select)
+        finally:
+            self._placing_strip = False
 
     def _on_history_failed(self, exc: BaseException) -> None:
         self._drop_history()
@@ -216,16 +231,15 @@ class KernelsTab(QWidget):
             return
         self._history = None
         self.history_strip.setVisible(False)
-        if self._learned is not None:
-            grid, detail, caption = self._learned
-            self._caption.setText(caption)
-            self._detail.setText(detail)
-            self._view.set_image(grid)
+        self._show_learned()
 
     def _show_frame(self, index: int) -> None:
         history = self._history
         if history is None or not 0 <= index < len(history):
             return
+        if self._live_on_show and self._placing_strip:
+            return  # the live kernels stay until the slider is moved
+        self._live_on_show = False
         contrast = self.history_strip.per_frame_contrast
         frame = history.frame(index, per_frame_contrast=contrast)
         snap = history.snapshots[index]
