@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PySide6.QtCore import Qt
 
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.widgets.runs_tab import RunsTab
@@ -44,9 +45,11 @@ def make_tab(qtbot, state):
     state.wait_for_background()
 
 
-def _cells(tab, row: int) -> list[str]:
+def _cells(tab, row: int) -> dict[str, str]:
+    """A shown row's cells by column title."""
     model = tab.table_view.model()
-    return [model.index(row, column).data() for column in range(model.columnCount())]
+    return {model.headerData(column, Qt.Orientation.Horizontal): model.index(row, column).data()
+            for column in range(model.columnCount())}
 
 
 def test_no_runs_shows_what_to_do(make_tab, qtbot, tmp_path):
@@ -64,10 +67,12 @@ def test_a_run_folder_is_listed_with_its_facts(make_tab, qtbot, tmp_path):
     tab = make_tab(root)
     qtbot.waitUntil(lambda: len(tab.runs()) == 1, timeout=10_000)
     assert tab.content_panel.showing_content
-    run, dataset, date, status, progress, best, settings = _cells(tab, 0)
-    assert (run, dataset, status, progress, best) == ("lenet5", "mnist-sample", "finished", "2 / 3 epochs", "75.0 %")
-    assert settings.startswith("lenet5 32 px, batch 128")  # the run's key settings
-    assert len(date) == len("2026-01-01 12:00")
+    cells = _cells(tab, 0)
+    assert [cells[title] for title in ("Run", "Dataset", "Status", "Epochs", "Best top-1", "Images/s")] == [
+        "lenet5", "mnist-sample", "finished", "2 / 3 epochs", "75.0 %", "100 img/s"]
+    assert cells["Settings"].startswith("lenet5 32 px, batch 128")  # the run's key settings
+    assert cells["Time"] == "0:02" and cells["What differs"] == "–"  # nothing to differ from
+    assert len(cells["Date"]) == len("2026-01-01 12:00")
     # A second run appears after Refresh.
     _write_run(root, val_accs=(0.9,))
     tab.refresh()
