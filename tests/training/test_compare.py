@@ -85,9 +85,13 @@ def test_the_cache_reads_a_history_again_only_when_it_changed(three_runs, tmp_pa
     _, after = cache.read_all(list_runs(root))
     assert cache.reads == 3 and after[root / "base"] is curves[root / "base"]
     assert len(after[root / "avg"].epoch) == 2
+    with (root / "base" / "metrics.jsonl").open("ab") as handle:
+        handle.write(b'{"epoch": 3, "train_lo')  # a writer killed mid-append: the cut line is no epoch
+    _, cut = cache.read_all(list_runs(root))
+    assert cache.reads == 4 and list(cut[root / "base"].epoch) == [1, 2]
     shutil.rmtree(root / "base")
     _, left = cache.read_all(list_runs(root))
-    assert set(left) == {root / "avg"} and cache.reads == 3
+    assert set(left) == {root / "avg"} and cache.reads == 4
 
 
 def test_table_sorts_best_first_and_the_csv_round_trips(three_runs, tmp_path):

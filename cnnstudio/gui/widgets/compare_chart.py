@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -154,8 +155,10 @@ class CompareChart(QWidget):
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
             self.plot_items[name] = plot
-        self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-4)
+        self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6)
         self.legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # In the layout's cell its own size, at the top: stretched, its rows drifted apart.
+        self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.panel = StackedPanel(self.plots, EMPTY_TEXT)
 
         layout = QVBoxLayout(self)
@@ -274,6 +277,7 @@ class CompareChart(QWidget):
         self.legend.clear()
         for drawn in self._runs.values():
             self.legend.addItem(drawn.sample, escape(drawn.run.label))  # pyqtgraph draws legend entries as HTML
+        self.legend.updateGeometry()
 
     # ------------------------------------------------------------------ drawing
     def _redraw(self) -> None:
@@ -328,6 +332,7 @@ class CompareChart(QWidget):
             layout.addItem(self.plot_items[name], row=i // columns, col=i % columns)
         rows = max(1, math.ceil(len(shown) / columns))
         layout.addItem(self.legend, row=0, col=columns, rowspan=rows)
+        layout.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.legend.setVisible(bool(shown))
 
     # ------------------------------------------------------------------ controls

@@ -122,7 +122,8 @@ def run_columns(colour: Any = None) -> list[Column]:
         Column("Status", lambda e: e.info.status),
         Column("Date", lambda e: e.info.created.strftime("%Y-%m-%d %H:%M") if e.info.created else "–",
                sort_key=lambda e: e.info.created.timestamp() if e.info.created else 0.0),
-        Column("Settings", lambda e: e.info.hyperparameters_text, tooltip=lambda e: tooltip(e.info.scan_summary or "")),
+        Column("Settings", lambda e: e.info.hyperparameters_text,
+               tooltip=lambda e: tooltip("\n".join(t for t in (e.info.hyperparameters_text, e.info.scan_summary) if t))),
     ]
 
 
@@ -252,6 +253,7 @@ class RunsTab(QWidget):
         header = self.table_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        self.table_view.setWordWrap(False)  # one line a run: the settings are elided, whole in the tooltip
         self.table_view.setColumnHidden(DELTA_COLUMN, True)  # until a baseline is chosen
         self.table_view.doubleClicked.connect(lambda _index: self._on_open_clicked())
         self.table_view.selectionModel().selectionChanged.connect(self._on_selection_changed)
@@ -269,8 +271,9 @@ class RunsTab(QWidget):
         table_layout.addWidget(self.content_panel, 1)
         self.splitter.addWidget(table_part)
         self.splitter.addWidget(self.chart)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([300, 600])  # the chart gets the room; the table scrolls
 
         self.status_label = plain(QLabel())  # run names, folders, errors
         self.status_label.setWordWrap(True)
