@@ -56,7 +56,7 @@ MAX_SMOOTHING = 0.99  # TensorBoard's slider ends there too: at 1 the average ne
 # Ten colours a reader tells apart (Tableau's), then the same ten dashed: 20 runs stay distinct.
 _PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
             "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#79706e")
-RAW_ALPHA = 60  # the unsmoothed line behind the smoothed one: faint
+RAW_WHITE = 0.72  # the unsmoothed line behind the smoothed one: its colour this far towards white
 EMPTY_TEXT = "Select runs in the table above (Ctrl+A: every run shown) to overlay their curves."
 
 
@@ -82,14 +82,17 @@ class _Drawn:
         self.run = run
         self.slot = slot
         colour, style = run_colour(slot)
-        faint = QColor(colour)
-        faint.setAlpha(RAW_ALPHA)
-        self.pen = pg.mkPen(colour, width=2, style=style)
+        # Faint as a mix with the white background, not by transparency: blending 20 lines
+        # costs paint time at every slider step, and on white the two look the same.
+        faint = QColor.fromRgbF(*(c + (1.0 - c) * RAW_WHITE for c in colour.getRgbF()[:3]))
+        # Width 1: a wider pen takes Qt's slow stroking path, twice the paint time of 40 curves.
+        self.pen = pg.mkPen(colour, width=1, style=style)
         self.raw_pen = pg.mkPen(faint, width=1, style=style)
-        self.items: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
+        self.items: dict[str, tuple[pg.PlotCurveItem, pg.PlotCurveItem]] = {}
         # The legend's entry: one per run whatever the series shown, so it stands for no plot's item.
         self.sample = pg.PlotDataItem(pen=self.pen)
-        self.drawn: dict[str, tuple[int, float, str]] = {}  # series -> (id of curves, smoothing, x mode) drawn
+        # series -> ((id of curves, x mode, x scale), smoothing) as last drawn
+        self.drawn: dict[str, tuple[tuple[int, str, float], float]] = {}
 
 
 class CompareChart(QWidget):
@@ -103,6 +106,7 @@ class CompareChart(QWidget):
         self._runs: dict[Path, _Drawn] = {}
         self._slots: dict[Path, int] = {}  # a run keeps its colour while it stays free
         self._x_scale, self._x_unit = 1.0, "s"
+        self._legend_entries: list[tuple[int, str]] = []
 
         self.series_boxes: dict[str, QCheckBox] = {}
         controls = QHBoxLayout()
@@ -131,7 +135,10 @@ class CompareChart(QWidget):
         self.smoothing_slider.setToolTip("TensorBoard's smoothing: a debiased exponential moving average of each "
                                          "curve (0 = the raw values); the raw curve stays faint behind")
         self.smoothing_label = QLabel()
-        self.smoothing_label.setMinimumWidth(32)
+        # A fixed size: a label's new text otherwise asks for a new layout, and the whole window
+        # was laid out and repainted at every slider step.
+        self.smoothing_label.setFixedSize(self.smoothing_label.fontMetrics().horizontalAdvance("0.00") + 6,
+                                          self.smoothing_label.sizeHint().height())
         self.smoothing_slider.valueChanged.connect(self._on_smoothing_changed)
         controls.addWidget(self.smoothing_slider)
         controls.addWidget(self.smoothing_label)
@@ -144,6 +151,8 @@ class CompareChart(QWidget):
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground("w")
         self.plots.ci.setContentsMargins(4, 4, 4, 4)
+        # The view fills its own background: the widgets under it need not repaint with it.
+        self.plots.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.plot_items: dict[str, pg.PlotItem] = {}
         for name, title in SERIES_TITLES.items():
             plot = pg.PlotItem(title=title)
@@ -151,9 +160,11 @@ class CompareChart(QWidget):
             plot.setMenuEnabled(False)
             for side in ("bottom", "left"):
                 plot.getAxis(side).enableAutoSIPrefix(False)
-            # Long histories stay cheap; the smoothing was applied to the whole series before this.
-            plot.setDownsampling(auto=True, mode="peak")
-            plot.setClipToView(True)
+                # An axis and its grid lines, replayed on every repaint, were a third of a slider
+                # step's time; cached, they are drawn again only when the range changes.
+                plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            # No clipping to the view nor thinning: a run has one point per epoch (hundreds at
+            # most), where both cost more per update than drawing every point does.
             self.plot_items[name] = plot
         self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6)
         self.legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -204,8 +215,8 @@ class CompareChart(QWidget):
         """The runs drawn, in legend order."""
         return list(self._runs)
 
-    def curve(self, path: str | Path, series: str) -> tuple[pg.PlotDataItem, pg.PlotDataItem]:
-        """The (raw, smoothed) items of a drawn run's series."""
+    def curve(self, path: str | Path, series: str) -> tuple[pg.PlotCurveItem, pg.PlotCurveItem]:
+        """The (raw, smoothed) curves of a drawn run's series (drawn once the series is shown)."""
         return self._runs[Path(path)].items[series]
 
     def colour(self, path: str | Path) -> QColor | None:
@@ -229,7 +240,7 @@ class CompareChart(QWidget):
             self._runs = {path: self._runs[path] for path in order}
         self._rebuild_legend()
         self._update_x_scale()
-        self._redraw()
+        self._redraw(refit=True)
         if runs:
             self.panel.show_content()
         else:
@@ -259,13 +270,22 @@ class CompareChart(QWidget):
         if slot is None or slot in used:
             slot = next(i for i in range(len(used) + 1) if i not in used)
         self._slots[run.path] = slot
-        drawn = _Drawn(run, slot)
-        for name, plot in self.plot_items.items():
-            raw = plot.plot([], [], pen=drawn.raw_pen, antialias=False, connect="finite")
-            smooth = plot.plot([], [], pen=drawn.pen, antialias=False, connect="finite")
+        self._runs[run.path] = _Drawn(run, slot)  # its items come with the first series it is drawn in
+
+    def _items(self, drawn: _Drawn, name: str) -> tuple[pg.PlotCurveItem, pg.PlotCurveItem]:
+        """The run's (raw, smoothed) curves in this series' plot, created the first time."""
+        if name not in drawn.items:
+            plot = self.plot_items[name]
+            # PlotCurveItem, not PlotDataItem: no symbols here, and its setData is a third of
+            # the other's cost, which 40 curves pay on every slider step (section o).
+            raw = pg.PlotCurveItem(pen=drawn.raw_pen, antialias=False, connect="finite")
+            smooth = pg.PlotCurveItem(pen=drawn.pen, antialias=False, connect="finite")
             raw.setZValue(-1)  # every run's raw line under every smoothed one
+            plot.addItem(raw)
+            # The range is the raw lines' (see `_fit`).
+            plot.addItem(smooth, ignoreBounds=True)
             drawn.items[name] = (raw, smooth)
-        self._runs[run.path] = drawn
+        return drawn.items[name]
 
     def _remove(self, path: Path) -> None:
         drawn = self._runs.pop(path)
@@ -274,36 +294,65 @@ class CompareChart(QWidget):
             self.plot_items[name].removeItem(smooth)
 
     def _rebuild_legend(self) -> None:
+        entries = [(drawn.slot, drawn.run.label) for drawn in self._runs.values()]
+        if entries == self._legend_entries:
+            return
+        self._legend_entries = entries
         self.legend.clear()
         for drawn in self._runs.values():
             self.legend.addItem(drawn.sample, escape(drawn.run.label))  # pyqtgraph draws legend entries as HTML
+        # Qt caches an item's own painting, not its children's: each entry's sample and rich-text
+        # label, laid out anew on every repaint, were a quarter of a slider step with 20 runs.
+        for sample, label in self.legend.items:
+            for item in (sample, label, label.item):
+                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.legend.updateGeometry()
 
     # ------------------------------------------------------------------ drawing
-    def _redraw(self) -> None:
-        """Give new data to the items whose run, smoothing or x-axis changed since they were drawn."""
-        weight, mode = self.smoothing, self.x_mode
+    def _redraw(self, *, refit: bool = False) -> None:
+        """Give new data to the curves whose run, smoothing or x-axis changed since they were
+        drawn; fit the plots whose raw lines changed (or all, with `refit`)."""
+        weight, mode, shown = self.smoothing, self.x_mode, self.shown_series()
+        moved = set(shown) if refit else set()
         for drawn in self._runs.values():
-            for name in self.shown_series():
-                stamp = (id(drawn.run.curves), weight, mode)
-                if drawn.drawn.get(name) == stamp:
+            for name in shown:
+                raw_stamp, smooth_stamp = (id(drawn.run.curves), mode, self._x_scale), weight
+                was = drawn.drawn.get(name)
+                if was == (raw_stamp, smooth_stamp):
                     continue
-                self._draw(drawn, name, weight, mode)
-                drawn.drawn[name] = stamp
+                raw_changed = was is None or was[0] != raw_stamp
+                self._draw(drawn, name, weight, mode, raw_changed=raw_changed)
+                drawn.drawn[name] = (raw_stamp, smooth_stamp)
+                if raw_changed:
+                    moved.add(name)
+        for name in moved:
+            self._fit(self.plot_items[name])
 
-    def _draw(self, drawn: _Drawn, name: str, weight: float, mode: str) -> None:
+    @staticmethod
+    def _fit(plot: pg.PlotItem) -> None:
+        """Fit the plot to its raw lines once, then hold the range.
+
+        Left on, auto-range refits at every slider step, and each refit makes every curve
+        recompute its bounds: with 20 runs, most of a step's time. The smoothed lines never
+        leave the raw lines' range (a debiased EMA is a weighted mean of the points so far),
+        so a smoothing step needs no refit. A zoom by the user's mouse is kept until the
+        runs, the series or the x-axis change.
+        """
+        view = plot.getViewBox()
+        view.enableAutoRange()
+        view.updateAutoRange()
+        view.disableAutoRange()
+
+    def _draw(self, drawn: _Drawn, name: str, weight: float, mode: str, *, raw_changed: bool) -> None:
         from cnnstudio.training.compare import smooth_ema
 
         curves = drawn.run.curves
         x = curves.epoch if mode == "epoch" else curves.wall_s / self._x_scale
         y = curves.series(name) * (100.0 if name in PERCENT_SERIES else 1.0)
-        raw, smooth = drawn.items[name]
+        raw, smooth = self._items(drawn, name)
         smooth.setData(x, smooth_ema(y, weight))
-        if weight > 0:
+        if raw_changed:  # a smoothing step leaves the raw line as it is (at 0 the smoothed line covers it)
             raw.setData(x, y)
-            raw.setVisible(True)
-        else:  # the smoothed line is the raw one
-            raw.setVisible(False)
 
     def _update_x_scale(self) -> None:
         longest = max((float(np.nanmax(d.run.curves.wall_s)) for d in self._runs.values()
@@ -311,8 +360,6 @@ class CompareChart(QWidget):
         scale, unit = (1.0, "s") if longest < 180 else (60.0, "min") if longest < 3 * 3600 else (3600.0, "h")
         if (scale, unit) != (self._x_scale, self._x_unit):
             self._x_scale, self._x_unit = scale, unit
-            for drawn in self._runs.values():
-                drawn.drawn.clear()
             self._set_x_label()
 
     def _set_x_label(self) -> None:

@@ -251,7 +251,9 @@ class RunsTab(QWidget):
         self._model, self.table_view = record_table(run_columns(self._swatch), self, proxy=self._proxy)
         self.table_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         header = self.table_view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fitted to the contents when rows arrive (`_fit_columns`), then the user's to resize:
+        # ResizeToContents measured every cell again at each selection change and refresh.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         self.table_view.setWordWrap(False)  # one line a run: the settings are elided, whole in the tooltip
         self.table_view.setColumnHidden(DELTA_COLUMN, True)  # until a baseline is chosen
@@ -410,6 +412,8 @@ class RunsTab(QWidget):
         else:
             self._model.set_records(entries)
         self._compare_shown()
+        if not same_rows:
+            self._fit_columns()
         if runs:
             self.content_panel.show_content()
             if not same_rows:
@@ -428,9 +432,14 @@ class RunsTab(QWidget):
         self.content_panel.show_empty(f"Could not read the runs folder: {describe(exc)}")
         self.status_label.clear()
 
+    def _fit_columns(self) -> None:
+        """Each column as wide as its widest cell (the last one takes what is left)."""
+        self.table_view.resizeColumnsToContents()
+
     def _on_filter_changed(self, *_: Any) -> None:
         self._proxy.set_filter(self.filter_edit.text(), self.status_combo.currentData())
         self._compare_shown()
+        self._fit_columns()  # "what differs" names other settings among other runs
         self._update_chart()  # a selected run the filter hides is no longer drawn
         self._update_buttons()
 
