@@ -79,11 +79,19 @@ class ComparisonRow:
     # Every setting that could tell this run from another (arch options by name, then training
     # settings; `_flat_settings`): what `compare_rows` picks `differs` from.
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Of `differs`, the settings where this run leaves the usual value (the baseline's, or the one
+    # most runs share): the tricks study's `activation=relu` alone, not every run's activation.
+    distinct: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def differs_text(self) -> str:
         """`batch_norm=on, lr=0.01` — or "baseline"-free "–" when nothing differs."""
         return ", ".join(f"{key}={_show(value)}" for key, value in self.differs.items()) or "–"
+
+    @property
+    def distinct_text(self) -> str:
+        """`activation=relu` — what sets this run apart; "–" for a run with the usual settings."""
+        return ", ".join(f"{key}={_show(value)}" for key, value in self.distinct.items()) or "–"
 
     @property
     def settings_text(self) -> str:
@@ -178,16 +186,37 @@ def comparison_row(run: Any, history: Sequence[Any] | None = None) -> Comparison
 
 
 def compare_rows(rows: Sequence[ComparisonRow], *, baseline: str | Path | None = None) -> list[ComparisonRow]:
-    """The rows with `differs` naming the settings in which just these rows differ, and with
-    `delta_top1` against `baseline` (a run folder among them; none: every delta is None)."""
+    """The rows with `differs` naming the settings in which just these rows differ, `distinct`
+    those where each leaves the usual value, and `delta_top1` against `baseline` (a run folder
+    among them; none: every delta is None).
+
+    The usual value of a setting is the baseline's; without one, the value more runs share
+    than any other (when no value is, as in a sweep of two learning rates, every run shows its own).
+    """
     keys = _differing_keys([r.settings for r in rows])
-    base_top1 = None
+    base = None
     if baseline is not None:
         base = next((r for r in rows if r.path.resolve() == Path(baseline).resolve()), None)
-        base_top1 = base.best_top1 if base is not None else None
+    base_top1 = base.best_top1 if base is not None else None
+    usual = {key: _usual([r.settings.get(key) for r in rows]) if base is None else (True, base.settings.get(key))
+             for key in keys}
     return [replace(r, differs={k: r.settings.get(k) for k in keys},
+                    distinct={k: r.settings.get(k) for k in keys
+                              if not usual[k][0] or repr(r.settings.get(k)) != repr(usual[k][1])},
                     delta_top1=None if base_top1 is None or r.best_top1 is None else r.best_top1 - base_top1)
             for r in rows]
+
+
+def _usual(values: Sequence[Any]) -> tuple[bool, Any]:
+    """(True, the value more of `values` hold than any other) — or (False, None) on a tie."""
+    counts: dict[str, tuple[int, Any]] = {}
+    for value in values:
+        n, _ = counts.get(repr(value), (0, value))
+        counts[repr(value)] = (n + 1, value)
+    ranked = sorted(counts.values(), key=lambda item: -item[0])
+    if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
+        return False, None
+    return True, ranked[0][1]
 
 
 def _resolved_config(run: Any) -> dict[str, Any]:
@@ -277,7 +306,7 @@ def format_table(rows: Sequence[ComparisonRow]) -> str:
         ["time", "images/s", "status"]
     lines = []
     for r in rows:
-        cells = [readable(r.variant), readable(r.differs_text), f"{r.epochs_done}/{r.epochs}",
+        cells = [readable(r.variant), readable(r.distinct_text), f"{r.epochs_done}/{r.epochs}",
                  _percent(r.best_top1), _percent(r.best_top5)]
         if has_delta:
             cells.append(_percent(r.delta_top1, signed=True))

@@ -63,6 +63,11 @@ def test_differences_are_named_again_among_the_rows_shown(three_runs):
     assert [list(row.differs) for row in pair] == [["lr"], ["lr"]]  # pool is max in both
     assert pair[1].delta_top1 == pytest.approx(rows["fast"].best_top1 - rows["base"].best_top1)
     assert compare_rows([rows["avg"]])[0].differs == {}  # one run differs from nothing
+    # What sets each run apart: its departures from the value most runs share, or the baseline's.
+    assert [row.distinct for row in compare_rows(list(rows.values()))] == [{}, {"lr": 0.2}, {"pool": "avg"}]
+    against_fast = compare_rows(list(rows.values()), baseline=rows["fast"].path)
+    assert [row.distinct_text for row in against_fast] == ["lr=0.05", "–", "pool=avg, lr=0.05"]  # arch options first
+    assert [row.distinct_text for row in pair] == ["lr=0.05", "lr=0.2"]  # a tie: each shows its own
 
 
 def test_the_cache_reads_a_history_again_only_when_it_changed(three_runs, tmp_path):

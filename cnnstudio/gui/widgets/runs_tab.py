@@ -100,9 +100,11 @@ def run_columns(colour: Any = None) -> list[Column]:
         Column("Run", lambda e: (e.info.variant if e.info.readable else e.info.name) + (" (baseline)" if e.baseline else ""),
                tooltip=lambda e: tooltip(str(e.info.path)), decoration=colour),
         Column("Dataset", lambda e: _dataset_name(e.info.dataset), tooltip=lambda e: tooltip(e.info.dataset)),
-        # Among the runs shown: filter to two runs and it names what tells those two apart.
-        Column("What differs", lambda e: e.row.differs_text if e.row is not None else "",
-               tooltip=lambda e: tooltip(e.row.settings_text if e.row is not None else "")),
+        # Among the runs shown: where this run leaves the usual value (the baseline's, or most runs');
+        # filter to two runs and it names what tells those two apart.
+        Column("What differs", lambda e: e.row.distinct_text if e.row is not None else "",
+               tooltip=lambda e: tooltip(f"The runs shown differ in: {e.row.differs_text}\n\nThis run: "
+                                         f"{e.row.settings_text}" if e.row is not None else "")),
         # Where the checkpoint on disk stands ("stopped in epoch 1 at batch 10/36"), or what is wrong.
         Column("Epochs", lambda e: e.info.progress_text, sort_key=lambda e: e.info.epochs_done,
                tooltip=lambda e: tooltip("\n".join((e.info.progress_text, *e.info.problems)))),
@@ -154,6 +156,13 @@ class _RunFilter(QSortFilterProxyModel):
             return False
         text = entry.search_text
         return all(word in text for word in self._words)
+
+
+def _export(run_dir: str, fmt: str, path: str, *, progress: Any, cancel: Any) -> Any:
+    """Background job: the engine's verified export of a run (an `ExportReport`)."""
+    from cnnstudio.training.export import export_run
+
+    return export_run(run_dir, fmt, path, progress=progress, cancel=cancel)
 
 
 def _read_runs(root: str | None, cache: Any) -> tuple[list[Any], list[Any], dict[Path, Any]]:
@@ -483,7 +492,7 @@ class RunsTab(QWidget):
         labels = [entry.row.variant for entry in chosen]
         for i, entry in enumerate(chosen):
             if labels.count(entry.row.variant) > 1:
-                labels[i] = f"{entry.row.variant} · {entry.row.differs_text}"
+                labels[i] = f"{entry.row.variant} · {entry.row.distinct_text}"
         for i, entry in enumerate(chosen):
             if labels.count(labels[i]) > 1:
                 labels[i] = f"{labels[i]} · {entry.info.name}"
