@@ -67,7 +67,9 @@ def test_differences_are_named_again_among_the_rows_shown(three_runs):
     assert [row.distinct for row in compare_rows(list(rows.values()))] == [{}, {"lr": 0.2}, {"pool": "avg"}]
     against_fast = compare_rows(list(rows.values()), baseline=rows["fast"].path)
     assert [row.distinct_text for row in against_fast] == ["lr=0.05", "–", "pool=avg, lr=0.05"]  # arch options first
-    assert [row.distinct_text for row in pair] == ["lr=0.05", "lr=0.2"]  # a tie: each shows its own
+    tie = compare_rows([rows["base"], rows["fast"]])
+    assert [row.distinct_text for row in tie] == ["lr=0.05", "lr=0.2"]  # a tie: each shows its own
+    assert pair[0].distinct_text == "–"  # the baseline is the usual
 
 
 def test_the_cache_reads_a_history_again_only_when_it_changed(three_runs, tmp_path):
