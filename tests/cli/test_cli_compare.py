@@ -19,7 +19,7 @@ def _runs(root: Path) -> dict[str, Path]:
 
 
 def test_compare_prints_the_table_best_first_and_writes_the_csv(tmp_path, capsys):
-    runs = _runs(tmp_path / "runs")
+    _runs(tmp_path / "runs")
     out_csv = tmp_path / "table.csv"
     code = main(["compare", "--root", str(tmp_path / "runs"), "--csv", str(out_csv)])
     out, err = capsys.readouterr()

@@ -166,7 +166,7 @@ class CompareChart(QWidget):
             # No clipping to the view nor thinning: a run has one point per epoch (hundreds at
             # most), where both cost more per update than drawing every point does.
             self.plot_items[name] = plot
-        self.legend = pg.LegendItem(labelTextSize="8pt", verSpacing=-6)
+        self.legend = pg.LegendItem(labelTextSize="8pt", labelTextColor="#22303c", verSpacing=-6)
         self.legend.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # In the layout's cell its own size, at the top: stretched, its rows drifted apart.
         self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)

@@ -268,6 +268,7 @@ class RunsTab(QWidget):
         self.table_view.setColumnHidden(DELTA_COLUMN, True)  # until a baseline is chosen
         self.table_view.doubleClicked.connect(lambda _index: self._on_open_clicked())
         self.table_view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self._proxy.layoutChanged.connect(self._update_chart)  # a new sort order: the legend's too
         self.content_panel = StackedPanel(self.table_view, EMPTY_TEXT)
 
         self.chart = CompareChart()
@@ -369,6 +370,7 @@ class RunsTab(QWidget):
         self._baseline = None if run_dir is None else Path(run_dir)
         self._compare_shown()
         self.table_view.setColumnHidden(DELTA_COLUMN, self._baseline is None)
+        self._fit_columns()  # "(baseline)" in its row, the Δ column
         self._update_buttons()
 
     def export_csv(self, path: str | Path) -> Path:
@@ -491,7 +493,7 @@ class RunsTab(QWidget):
         chosen = [entry for entry in self._selected_entries() if entry.row is not None and entry.path in self._curves]
         labels = [entry.row.variant for entry in chosen]
         for i, entry in enumerate(chosen):
-            if labels.count(entry.row.variant) > 1:
+            if labels.count(entry.row.variant) > 1 and entry.row.distinct:
                 labels[i] = f"{entry.row.variant} · {entry.row.distinct_text}"
         for i, entry in enumerate(chosen):
             if labels.count(labels[i]) > 1:
