@@ -1,4 +1,5 @@
-"""Benchmark sections that need the real window: (a) GUI overhead, (c) responsiveness, (d) drop-to-top-5.
+"""Benchmark sections that need the real window: (a) GUI overhead, (c) responsiveness, (d) drop-to-top-5,
+(l) the Evaluate tab's and (o) the compare view's event-loop lateness.
 
 They run in the benchmark's own process with the app's `MainWindow` shown offscreen and
 train through its real path: the setup panel's config, `MainWindow.start_training`, the
@@ -23,7 +24,7 @@ from cnnstudio.training.config import TrainConfig
 from engine_figures import ReadyBatches, bare_step, epoch_rate, place
 from timing import Figure, Section, in_fresh_thread, median, percentile, time_calls
 
-__all__ = ["LatencyProbe", "classify_latency", "evaluate_responsiveness", "gui_overhead", "open_window",
+__all__ = ["LatencyProbe", "classify_latency", "compare_responsiveness", "evaluate_responsiveness", "gui_overhead", "open_window",
            "responsiveness"]
 
 PROBE_INTERVAL_MS = 10
@@ -447,5 +448,109 @@ def evaluate_responsiveness(window: Any, *, quick: bool) -> Section:
                during_eval["p99_ms"] <= 30, f"{during_eval['ticks']} ticks over {evaluation_s:.1f} s"),
         Figure("l.cam_p99", "event-loop lateness p99 while explaining (Grad-CAM, maps, top-5)", during_cam["p99_ms"],
                "ms", "≤ 30 ms", during_cam["p99_ms"] <= 30, f"{shown} images, {during_cam['ticks']} ticks"),
+    ]
+    return section
+
+
+def _write_compare_runs(root: Path, count: int, epochs: int) -> list[Path]:
+    """`count` finished lenet5 runs with `epochs` noisy epochs each, written with the engine's
+    own `RunWriter` (config, spec, metrics lines, a last.pt that holds them, run.json)."""
+    import itertools
+
+    import numpy as np
+
+    from cnnstudio.data.catalog import get_info
+    from cnnstudio.data.spec import DatasetSpec
+    from cnnstudio.training.callbacks import EpochStats
+    from cnnstudio.training.runs import RunWriter
+
+    info = get_info("mnist-sample")
+    spec = DatasetSpec(name=info.name, channels=info.channels, classes=tuple("0123456789"), mean=info.mean,
+                       std=info.std, native_size=info.native_size).to_dict()
+    rng = np.random.default_rng(0)
+    settings = itertools.product(("tanh", "relu", "sigmoid"), ("avg", "max"), (0.01, 0.03, 0.1, 0.3))
+    paths = []
+    for i, (activation, pool, lr) in enumerate(itertools.islice(settings, count)):
+        config = TrainConfig(arch="lenet5", arch_options={"activation": activation, "pool": pool}, lr=lr,
+                             dataset="mnist-sample", input_size=32, epochs=epochs, device="cpu")
+        writer = RunWriter(root / f"compare-{i:02d}")
+        writer.start(config, spec)
+        tau = rng.uniform(3, 15)
+        for epoch in range(1, epochs + 1):
+            acc = float(np.clip(0.98 - 0.9 * np.exp(-epoch / tau) + rng.normal(0, 0.01), 0, 1))
+            loss = float(2.3 * np.exp(-epoch / tau) + 0.05 + abs(rng.normal(0, 0.02)))
+            writer.append_metrics(EpochStats(epoch=epoch, epochs=epochs, train_loss=loss * 0.9, train_acc=acc + 0.01,
+                                             val_loss=loss, val_acc=acc, val_top5=min(1.0, acc + 0.015), lr=lr,
+                                             seconds=float(rng.uniform(0.5, 2.0)), images_per_s=2000.0,
+                                             is_best=True).to_row())
+        writer.save_last({"epoch": epochs})
+        writer.finish("finished")
+        paths.append(writer.run_dir)
+    return paths
+
+
+def compare_responsiveness(window: Any, *, quick: bool) -> Section:
+    """(o) The Runs tab's compare view with 20 runs: event-loop lateness while it reads them,
+    overlays all 20, the smoothing slider is dragged through its range and the x-axis toggled."""
+    from cnnstudio.training.runs import default_runs_dir
+
+    count, epochs = 20, 60 if quick else 150
+    paths = _write_compare_runs(default_runs_dir(), count, epochs)
+    tab = window.runs_tab
+    chart = tab.chart
+    window.tabs.setCurrentWidget(tab)
+    section = Section("o", f"responsiveness of the Runs tab's compare view: 10 ms QTimer probe while it reads "
+                           f"{count} runs of {epochs} epochs, overlays them (validation top-1 and loss) and the "
+                           f"smoothing slider is dragged 0 → 0.99 at 30 steps a second, the x-axis toggled")
+    wait_until(lambda: not tab.reading, timeout_s=60, what="the Runs tab's first listing")
+    probe = LatencyProbe()
+    probe.start()
+    started = time.perf_counter()
+    tab.refresh()
+    wait_until(lambda: not tab.reading and {Path(r.path) for r in tab.runs()} >= set(paths), timeout_s=120,
+               what="the 20 runs' histories")
+    read_s = time.perf_counter() - started
+    probe.stop()
+    during_read = probe.summary()
+
+    chart.smoothing_slider.setValue(0)
+    QApplication.instance().processEvents()
+    started = time.perf_counter()
+    tab.select_runs(paths)
+    window.repaint()  # the overlay is done once it is on screen
+    overlay_ms = 1000 * (time.perf_counter() - started)
+    drawn = len(chart.runs())
+
+    # A drag: one slider step every 33 ms from a timer (as mouse moves arrive); the chart redraws
+    # in the same event loop the probe runs in. Then the x-axis toggled, every 300 ms.
+    def timed(interval_ms: int, actions: list[Callable[[], None]]) -> tuple[dict[str, float], float]:
+        timer = QTimer()
+        timer.setInterval(interval_ms)
+        timer.timeout.connect(lambda: actions.pop(0)() if actions else timer.stop())
+        probe.start()
+        t0 = time.perf_counter()
+        timer.start()
+        wait_until(lambda: not timer.isActive(), timeout_s=120, what="the compare view's redraws")
+        seconds = time.perf_counter() - t0
+        probe.stop()
+        return probe.summary(), seconds
+
+    slider = chart.smoothing_slider
+    during_drag, drag_s = timed(33, [lambda v=v: slider.setValue(v) for v in range(slider.maximum() + 1)])
+    toggles = 6
+    during_toggle, _ = timed(300, [lambda: chart.x_combo.setCurrentIndex(1 - chart.x_combo.currentIndex())] * toggles)
+    section.raw = {"read": during_read, "drag": during_drag, "toggle": during_toggle, "read_s": read_s,
+                   "overlay_ms": overlay_ms, "runs_drawn": drawn, "epochs": epochs, "drag_s": drag_s}
+    section.figures += [
+        Figure("o.read_p99", f"event-loop lateness p99 while {count} runs are read", during_read["p99_ms"], "ms",
+               "≤ 30 ms", during_read["p99_ms"] <= 30, f"read in {read_s:.2f} s (background)"),
+        Figure("o.overlay", f"select {count} runs → their curves on screen", overlay_ms, "ms", "",
+               None, f"{drawn} runs × 2 series, raw and smoothed"),
+        Figure("o.drag_p99", "event-loop lateness p99 while the smoothing slider is dragged",
+               during_drag["p99_ms"], "ms", "≤ 30 ms", during_drag["p99_ms"] <= 30,
+               f"{slider.maximum() + 1} steps in {drag_s:.1f} s; {during_drag['ticks']} ticks, "
+               f"max {during_drag['max_ms']:.0f} ms"),
+        Figure("o.toggle_max", "event-loop lateness at worst when the x-axis is toggled (epoch ↔ time)",
+               during_toggle["max_ms"], "ms", "", None, f"{toggles} toggles, p50 {during_toggle['p50_ms']:.1f} ms"),
     ]
     return section

@@ -8,7 +8,8 @@ Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5
 (e) launch to first paint and peak memory, (f) training images/s per architecture,
 (g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun), (k) folder scan files/s at 10k and 50k files, (l) the Evaluate tab's event-loop lateness,
 (m) the run history's cost (a fit with ÷ without, ms per snapshot, VGG-16's history size),
-(n) activation maximisation (class images; 16 channels in one batch vs 1).
+(n) activation maximisation (class images; 16 channels in one batch vs 1),
+(o) the compare view's event-loop lateness (20 runs overlaid, smoothed).
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
 met — this is a measurement, not a test; a section that crashes is reported and the rest run.
@@ -48,8 +49,9 @@ SECTIONS = {
     "l": "responsiveness of the Evaluate tab (evaluation, Grad-CAM)",
     "m": "run history: fit with ÷ without, ms per snapshot, size",
     "n": "activation maximisation: class images, 16 channels vs 1",
+    "o": "responsiveness of the compare view (20 runs overlaid, smoothing)",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -249,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     section = gui_figures.responsiveness(win, device=device, quick=args.quick)
                 elif name == "l":
                     section = gui_figures.evaluate_responsiveness(win, quick=args.quick)
+                elif name == "o":
+                    section = gui_figures.compare_responsiveness(win, quick=args.quick)
                 else:
                     section = gui_figures.classify_latency(win, quick=args.quick, folder=scratch)
         except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others' figures

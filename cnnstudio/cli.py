@@ -1,4 +1,4 @@
-"""The command line: `cnnstudio [list | summary | train | sweep | classify | export | runs | evaluate | explain | neighbours]`; no command opens the app.
+"""The command line: `cnnstudio [list | summary | train | sweep | classify | export | runs | compare | evaluate | explain | neighbours | kernels | dream]`; no command opens the app.
 
 It is a thin face on the engine and never imports Qt (only `cnnstudio` with no command
 hands over to the app). A user error prints one line on stderr and exits 2 — never a
@@ -477,6 +477,51 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_folder(name: str, root: Path) -> Path:
+    """A RUN argument: a run folder's path, or the name of a run in the runs directory."""
+    path = Path(name)
+    if path.is_dir():
+        return path
+    if (root / name).is_dir():
+        return root / name
+    from cnnstudio.training.run_files import readable
+
+    raise CnnStudioError(f"no run {readable(name)}: it is neither a folder nor a run in {readable(str(root))}")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from cnnstudio.training.compare import comparison_rows, format_table, sort_rows, write_csv
+    from cnnstudio.training.run_files import readable
+    from cnnstudio.training.runs import default_runs_dir, list_runs, open_run
+
+    root = Path(args.root) if args.root else default_runs_dir()
+    if args.runs:
+        folders = list(dict.fromkeys(_run_folder(name, root).resolve() for name in args.runs))
+        runs = [open_run(folder) for folder in folders]  # a folder that is no run: its one-line reason
+    else:
+        runs = list_runs(root)
+        for run in runs:
+            if not run.readable:
+                print(f"cnnstudio: left out {readable(str(run.path))}: {run.problem}", file=sys.stderr)
+    baseline = None
+    if args.baseline:
+        baseline = _run_folder(args.baseline, root).resolve()
+        if all(Path(run.path).resolve() != baseline for run in runs):
+            runs.insert(0, open_run(baseline))  # compared against, so shown
+    if not any(run.readable for run in runs):
+        print(f"no runs yet in {readable(str(root))}")
+        return 0
+    rows = sort_rows(comparison_rows(runs, baseline=baseline), args.sort)
+    print(format_table(rows))
+    if args.csv:
+        try:
+            write_csv(rows, args.csv)
+        except OSError as exc:
+            raise CnnStudioError(f"cannot write {readable(args.csv)}: {exc.strerror or exc}") from None
+        print(f"\nwritten: {args.csv}")
+    return 0
+
+
 def _show(value: object) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -644,6 +689,20 @@ def build_parser() -> argparse.ArgumentParser:
                                     "validation accuracy, key settings; one line per unreadable folder")
     p.add_argument("--root", help="runs directory (default: $CNNSTUDIO_RUNS, or the user data folder)")
     p.set_defaults(func=_cmd_runs)
+
+    from cnnstudio.training.compare import SORT_KEYS
+
+    p = sub.add_parser("compare", help="runs side by side: the settings they differ in, best top-1 / top-5, time, "
+                                       "images/s; best first")
+    p.add_argument("runs", nargs="*", metavar="RUN",
+                   help="run folders, or names of runs in the runs directory (default: every run there)")
+    p.add_argument("--root", help="runs directory (default: $CNNSTUDIO_RUNS, or the user data folder)")
+    p.add_argument("--sort", choices=tuple(SORT_KEYS), default="best_top1",
+                   help="the column to sort by, best first (default: best_top1)")
+    p.add_argument("--baseline", metavar="RUN",
+                   help="add a Δ top-1 column: each run's best top-1 minus this run's (default: none)")
+    p.add_argument("--csv", metavar="FILE", help="also write the table as CSV (accuracies as fractions, seconds)")
+    p.set_defaults(func=_cmd_compare)
 
     from cnnstudio.cli_inspect import add_commands
 

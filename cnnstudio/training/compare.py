@@ -5,7 +5,11 @@ view read many run folders quickly. Everything here reads finished epochs from t
 folders (`RunInfo.history()`), so a run still training compares as far as it has got.
 
 - `comparison_rows(runs, baseline=None) -> list[ComparisonRow]`: one row per run with its best
-  top-1/top-5, time, speed and the settings in which the runs differ (`differing_settings`).
+  top-1/top-5, time, speed and the settings in which the runs differ (`differing_settings`);
+  `compare_rows(rows, baseline=None)` names the differences again among some of them (the
+  runs a filtered table shows).
+- `RunCache`: each run's history and curves, read again only when its metrics.jsonl changed
+  (the window's compare view refreshes while a run trains; thread-safe).
 - `format_table(rows)` (the CLI's text table) and `write_csv(rows, path)` (atomic).
 - `run_curves(run) -> RunCurves`: the per-epoch series, with cumulative wall time.
 - `smooth_ema(values, weight)`: TensorBoard's debiased exponential moving average
@@ -19,8 +23,9 @@ import io
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,9 @@ __all__ = [
     "SORT_KEYS",
     "sort_rows",
     "csv_text",
+    "compare_rows",
+    "RunCache",
+    "SERIES",
 ]
 
 # Settings that never explain a difference in results (where it ran, how it reported), or that
@@ -68,11 +76,27 @@ class ComparisonRow:
     images_per_s: float | None  # the median epoch's training speed
     delta_top1: float | None = None  # best top-1 minus the baseline's (None without a baseline)
     created: str = ""
+    # Every setting that could tell this run from another (arch options by name, then training
+    # settings; `_flat_settings`): what `compare_rows` picks `differs` from.
+    settings: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Of `differs`, the settings where this run leaves the usual value (the baseline's, or the one
+    # most runs share): the tricks study's `activation=relu` alone, not every run's activation.
+    distinct: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def differs_text(self) -> str:
         """`batch_norm=on, lr=0.01` — or "baseline"-free "–" when nothing differs."""
         return ", ".join(f"{key}={_show(value)}" for key, value in self.differs.items()) or "–"
+
+    @property
+    def distinct_text(self) -> str:
+        """`activation=relu` — what sets this run apart; "–" for a run with the usual settings."""
+        return ", ".join(f"{key}={_show(value)}" for key, value in self.distinct.items()) or "–"
+
+    @property
+    def settings_text(self) -> str:
+        """Every setting as `key=value`, the same way `differs_text` writes them (what a filter matches)."""
+        return ", ".join(f"{key}={_show(value)}" for key, value in self.settings.items())
 
 
 @dataclass(frozen=True)
@@ -115,7 +139,10 @@ def _flat_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def differing_settings(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     """The settings (arch options by name, then training settings) whose values are not all equal."""
-    flats = [_flat_settings(c) for c in configs]
+    return _differing_keys([_flat_settings(c) for c in configs])
+
+
+def _differing_keys(flats: Sequence[Mapping[str, Any]]) -> list[str]:
     keys: list[str] = []
     for flat in flats:
         keys.extend(k for k in flat if k not in keys)
@@ -134,36 +161,62 @@ def comparison_rows(runs: Sequence[Any], *, baseline: str | Path | None = None) 
     minus the baseline's — "which trick helped most".
     """
     readable = [run for run in runs if getattr(run, "readable", True)]
-    configs = [_resolved_config(run) for run in readable]
-    keys = differing_settings(configs)
-    flats = [_flat_settings(c) for c in configs]
-    rows = []
-    for run, flat in zip(readable, flats):
-        history = run.history()
-        tops = [(s.val_acc, s.epoch) for s in history if math.isfinite(s.val_acc)]
-        best_top1, best_epoch = max(tops) if tops else (None, None)
-        top5s = [s.val_top5 for s in history if s.val_top5 is not None and math.isfinite(s.val_top5)]
-        speeds = [s.images_per_s for s in history if math.isfinite(s.images_per_s) and s.images_per_s > 0]
-        rows.append(ComparisonRow(
-            path=Path(run.path), name=run.name, arch=run.arch, variant=run.variant, dataset=run.dataset,
-            status=run.status, epochs_done=len(history), epochs=run.epochs,
-            differs={k: flat.get(k) for k in keys},
-            best_top1=_finite(best_top1), best_top5=max(top5s) if top5s else None, best_epoch=best_epoch,
-            train_seconds=float(sum(s.seconds for s in history)),
-            images_per_s=float(np.median(speeds)) if speeds else None,
-            created=run.created.isoformat(timespec="seconds") if run.created else "",
-        ))
+    return compare_rows([comparison_row(run) for run in readable], baseline=baseline)
+
+
+def comparison_row(run: Any, history: Sequence[Any] | None = None) -> ComparisonRow:
+    """One run's row on its own (`differs` empty until `compare_rows` sets it among others).
+
+    `history` is the run's `EpochStats` when the caller has read them already (`RunCache`).
+    """
+    history = run.history() if history is None else history
+    tops = [(s.val_acc, s.epoch) for s in history if math.isfinite(s.val_acc)]
+    best_top1, best_epoch = max(tops) if tops else (None, None)
+    top5s = [s.val_top5 for s in history if s.val_top5 is not None and math.isfinite(s.val_top5)]
+    speeds = [s.images_per_s for s in history if math.isfinite(s.images_per_s) and s.images_per_s > 0]
+    return ComparisonRow(
+        path=Path(run.path), name=run.name, arch=run.arch, variant=run.variant, dataset=run.dataset,
+        status=run.status, epochs_done=len(history), epochs=run.epochs, differs={},
+        best_top1=_finite(best_top1), best_top5=max(top5s) if top5s else None, best_epoch=best_epoch,
+        train_seconds=float(sum(s.seconds for s in history)),
+        images_per_s=float(np.median(speeds)) if speeds else None,
+        created=run.created.isoformat(timespec="seconds") if run.created else "",
+        settings=_flat_settings(_resolved_config(run)),
+    )
+
+
+def compare_rows(rows: Sequence[ComparisonRow], *, baseline: str | Path | None = None) -> list[ComparisonRow]:
+    """The rows with `differs` naming the settings in which just these rows differ, `distinct`
+    those where each leaves the usual value, and `delta_top1` against `baseline` (a run folder
+    among them; none: every delta is None).
+
+    The usual value of a setting is the baseline's; without one, the value more runs share
+    than any other (when no value is, as in a sweep of two learning rates, every run shows its own).
+    """
+    keys = _differing_keys([r.settings for r in rows])
+    base = None
     if baseline is not None:
         base = next((r for r in rows if r.path.resolve() == Path(baseline).resolve()), None)
-        if base is not None and base.best_top1 is not None:
-            rows = [_with_delta(r, base.best_top1) for r in rows]
-    return rows
+    base_top1 = base.best_top1 if base is not None else None
+    usual = {key: _usual([r.settings.get(key) for r in rows]) if base is None else (True, base.settings.get(key))
+             for key in keys}
+    return [replace(r, differs={k: r.settings.get(k) for k in keys},
+                    distinct={k: r.settings.get(k) for k in keys
+                              if not usual[k][0] or repr(r.settings.get(k)) != repr(usual[k][1])},
+                    delta_top1=None if base_top1 is None or r.best_top1 is None else r.best_top1 - base_top1)
+            for r in rows]
 
 
-def _with_delta(row: ComparisonRow, base_top1: float) -> ComparisonRow:
-    from dataclasses import replace
-
-    return replace(row, delta_top1=None if row.best_top1 is None else row.best_top1 - base_top1)
+def _usual(values: Sequence[Any]) -> tuple[bool, Any]:
+    """(True, the value more of `values` hold than any other) — or (False, None) on a tie."""
+    counts: dict[str, tuple[int, Any]] = {}
+    for value in values:
+        n, _ = counts.get(repr(value), (0, value))
+        counts[repr(value)] = (n + 1, value)
+    ranked = sorted(counts.values(), key=lambda item: -item[0])
+    if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
+        return False, None
+    return True, ranked[0][1]
 
 
 def _resolved_config(run: Any) -> dict[str, Any]:
@@ -253,7 +306,7 @@ def format_table(rows: Sequence[ComparisonRow]) -> str:
         ["time", "images/s", "status"]
     lines = []
     for r in rows:
-        cells = [readable(r.variant), readable(r.differs_text), f"{r.epochs_done}/{r.epochs}",
+        cells = [readable(r.variant), readable(r.distinct_text), f"{r.epochs_done}/{r.epochs}",
                  _percent(r.best_top1), _percent(r.best_top5)]
         if has_delta:
             cells.append(_percent(r.delta_top1, signed=True))
@@ -279,9 +332,9 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def run_curves(run: Any, label: str | None = None) -> RunCurves:
+def run_curves(run: Any, label: str | None = None, history: Sequence[Any] | None = None) -> RunCurves:
     """A run's finished epochs as arrays; `wall_s` is the cumulative time at each epoch's end."""
-    history = run.history()
+    history = run.history() if history is None else history
 
     def column(values: Sequence[float | None]) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
@@ -295,6 +348,58 @@ def run_curves(run: Any, label: str | None = None) -> RunCurves:
         train_acc=column([s.train_acc for s in history]),
         val_acc=column([s.val_acc for s in history]),
     )
+
+
+class RunCache:
+    """Each run's row and curves, read from its history again only when the history changed.
+
+    Keyed by the run folder and its metrics.jsonl's modification time and size (and the
+    checkpoint's epoch count, which caps the history), so a refresh while one run trains
+    re-reads that run alone and hands back the very same `RunCurves` object for the others
+    (a view can skip redrawing them by identity). Safe to use from several threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[Path, tuple[tuple[Any, ...], list[Any], RunCurves]] = {}
+        self.reads = 0  # histories read so far (what the cache saves shows here)
+
+    @staticmethod
+    def _stamp(run: Any) -> tuple[Any, ...]:
+        from cnnstudio.training.runs import METRICS_FILE
+
+        try:
+            stat = (Path(run.path) / METRICS_FILE).stat()
+            return stat.st_mtime_ns, stat.st_size, run.epochs_done, run.variant
+        except OSError:
+            return None, None, run.epochs_done, run.variant
+
+    def read(self, run: Any) -> tuple[ComparisonRow, RunCurves]:
+        """The run's own row (`comparison_row`) and its curves, from the cache when unchanged."""
+        path, stamp = Path(run.path), self._stamp(run)
+        with self._lock:
+            entry = self._entries.get(path)
+        if entry is None or entry[0] != stamp:
+            history = run.history()
+            entry = (stamp, history, run_curves(run, history=history))
+            with self._lock:
+                self._entries[path] = entry
+                self.reads += 1
+        # The row is rebuilt every time: its status and epochs come from run.json, not the history.
+        return comparison_row(run, entry[1]), entry[2]
+
+    def read_all(self, runs: Sequence[Any]) -> tuple[list[ComparisonRow], dict[Path, RunCurves]]:
+        """Rows (`differs` among all of them) and curves by run folder, for the readable runs;
+        runs no longer given are forgotten."""
+        rows, curves = [], {}
+        for run in runs:
+            if getattr(run, "readable", True):
+                row, curves[row.path] = self.read(run)
+                rows.append(row)
+        with self._lock:
+            for path in set(self._entries) - set(curves):
+                del self._entries[path]
+        return compare_rows(rows), curves
 
 
 def smooth_ema(values: Sequence[float] | np.ndarray, weight: float) -> np.ndarray:

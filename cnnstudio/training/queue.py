@@ -398,19 +398,10 @@ class TrainingQueue:
 
     def comparison(self, sort_key: str = "best_top1") -> list[Any]:
         """The items' runs as `compare.ComparisonRow`s, best first, with Δ top-1 against the baseline
-        and, when there is one, each row's `differs` narrowed to what differs from the baseline
-        ("activation=leaky_relu" rather than every setting the runs differ in)."""
-        from dataclasses import replace as with_fields
-
+        (each row's `distinct` says what sets it apart from the baseline: "activation=leaky_relu")."""
         from cnnstudio.training.compare import comparison_rows, sort_rows
 
-        baseline = self.baseline_dir()
-        rows = comparison_rows(self.run_infos(), baseline=baseline)
-        base = next((r for r in rows if baseline is not None and r.path == baseline), None)
-        if base is not None:
-            rows = [with_fields(r, differs={k: v for k, v in r.differs.items() if v != base.differs.get(k)})
-                    for r in rows]
-        return sort_rows(rows, sort_key)
+        return sort_rows(comparison_rows(self.run_infos(), baseline=self.baseline_dir()), sort_key)
 
 
 def _default_label(config: TrainConfig) -> str:

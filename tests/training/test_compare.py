@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from training_helpers import tiny_config
 
-from cnnstudio.training.compare import (comparison_rows, differing_settings, format_table, run_curves,
-                                        smooth_ema, sort_rows, write_csv)
+from cnnstudio.training.compare import (RunCache, compare_rows, comparison_rows, differing_settings, format_table,
+                                        run_curves, smooth_ema, sort_rows, write_csv)
 from cnnstudio.training.runs import list_runs, open_run
 from cnnstudio.training.trainer import Trainer
 
@@ -54,6 +54,51 @@ def test_rows_hold_each_runs_best_figures_and_the_delta_to_a_baseline(three_runs
     assert by_name["avg"].differs["pool"] == "avg" and base.differs["pool"] == "max"
     assert "activation" not in base.differs  # relu everywhere
     assert "lr=0.2" in fast.differs_text
+
+
+def test_differences_are_named_again_among_the_rows_shown(three_runs):
+    rows = {row.path.name: row for row in comparison_rows(list(three_runs.values()))}
+    assert {"lr", "pool"} <= set(rows["base"].differs)
+    pair = compare_rows([rows["base"], rows["fast"]], baseline=rows["base"].path)
+    assert [list(row.differs) for row in pair] == [["lr"], ["lr"]]  # pool is max in both
+    assert pair[1].delta_top1 == pytest.approx(rows["fast"].best_top1 - rows["base"].best_top1)
+    assert compare_rows([rows["avg"]])[0].differs == {}  # one run differs from nothing
+    # What sets each run apart: its departures from the value most runs share, or the baseline's.
+    assert [row.distinct for row in compare_rows(list(rows.values()))] == [{}, {"lr": 0.2}, {"pool": "avg"}]
+    against_fast = compare_rows(list(rows.values()), baseline=rows["fast"].path)
+    assert [row.distinct_text for row in against_fast] == ["lr=0.05", "–", "pool=avg, lr=0.05"]  # arch options first
+    tie = compare_rows([rows["base"], rows["fast"]])
+    assert [row.distinct_text for row in tie] == ["lr=0.05", "lr=0.2"]  # a tie: each shows its own
+    assert pair[0].distinct_text == "–"  # the baseline is the usual
+
+
+def test_the_cache_reads_a_history_again_only_when_it_changed(three_runs, tmp_path):
+    import shutil
+
+    root = tmp_path / "runs"
+    for name in ("base", "avg"):
+        shutil.copytree(three_runs[name].path, root / name)
+    cache = RunCache()
+    rows, curves = cache.read_all(list_runs(root))
+    assert cache.reads == 2 and set(curves) == {root / "base", root / "avg"}
+    assert [row.path for row in rows] == [run.path for run in list_runs(root)]
+    again_rows, again = cache.read_all(list_runs(root))
+    assert cache.reads == 2 and all(again[path] is curves[path] for path in curves)  # nothing re-read
+    assert again_rows == rows
+    # One epoch row more in one run's history (as a training run appends): that run alone is read.
+    metrics = root / "avg" / "metrics.jsonl"
+    lines = metrics.read_text(encoding="utf-8").splitlines()
+    metrics.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")  # and a run cut back reads as such
+    _, after = cache.read_all(list_runs(root))
+    assert cache.reads == 3 and after[root / "base"] is curves[root / "base"]
+    assert len(after[root / "avg"].epoch) == 2
+    with (root / "base" / "metrics.jsonl").open("ab") as handle:
+        handle.write(b'{"epoch": 3, "train_lo')  # a writer killed mid-append: the cut line is no epoch
+    _, cut = cache.read_all(list_runs(root))
+    assert cache.reads == 4 and list(cut[root / "base"].epoch) == [1, 2]
+    shutil.rmtree(root / "base")
+    _, left = cache.read_all(list_runs(root))
+    assert set(left) == {root / "avg"} and cache.reads == 4
 
 
 def test_table_sorts_best_first_and_the_csv_round_trips(three_runs, tmp_path):

@@ -33,6 +33,7 @@ class Column:
     sort_key: Callable[[Any], Any] | None = None
     numeric: bool = False  # right-aligned so digits line up
     tooltip: Callable[[Any], str] | None = None
+    decoration: Callable[[Any], Any] | None = None  # a QColor (a swatch before the text) or None
 
 
 class RecordTableModel(QAbstractTableModel):
@@ -54,6 +55,19 @@ class RecordTableModel(QAbstractTableModel):
         self._records = list(records)
         self.endResetModel()
 
+    def replace_records(self, records: Sequence[Any]) -> None:
+        """New values for the same rows (as many, in the same order): the view keeps its
+        selection and scroll position, which a reset would lose."""
+        if len(records) != len(self._records):
+            raise ValueError("replace_records needs as many records as there are rows; use set_records")
+        self._records = list(records)
+        self.refresh_values()
+
+    def refresh_values(self) -> None:
+        """Tell the views that every cell's value may have changed (not the rows)."""
+        if self._records:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._records) - 1, len(self._columns) - 1))
+
     def record(self, row: int) -> Any:
         """The record behind `row`."""
         return self._records[row]
@@ -74,6 +88,8 @@ class RecordTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             horizontal = Qt.AlignmentFlag.AlignRight if column.numeric else Qt.AlignmentFlag.AlignLeft
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.DecorationRole and column.decoration is not None:
+            return column.decoration(record)
         if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
             return tooltip(column.tooltip(record))  # paths and names: shown as typed
         if role == Qt.ItemDataRole.UserRole:
@@ -93,14 +109,15 @@ class RecordTableModel(QAbstractTableModel):
         return None
 
 
-def record_table(columns: Sequence[Column], parent: QWidget) -> tuple[RecordTableModel, QTableView]:
+def record_table(columns: Sequence[Column], parent: QWidget, *,
+                 proxy: QSortFilterProxyModel | None = None) -> tuple[RecordTableModel, QTableView]:
     """A read-only, row-selecting table of records, sortable by clicking a header.
 
     Rows keep the order they were given in (network order, newest run first) until a
-    header is clicked.
+    header is clicked. `proxy` is a filtering proxy of the caller's (default: sorting only).
     """
     model = RecordTableModel(columns, parent)
-    proxy = QSortFilterProxyModel(parent)
+    proxy = proxy if proxy is not None else QSortFilterProxyModel(parent)
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
     view = QTableView()
