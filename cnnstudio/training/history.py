@@ -382,53 +382,28 @@ class HistoryWriter:
 
         return image_to_tensor(load_image(split.paths[index]), channels)  # a streaming folder's file
 
-    def snapshot(self, model: nn.Module, *, epoch: int, batch: int, batches: int, global_step: int) -> Path:
+    def snapshot(self, model: nn.Module, *, epoch: int, batch: int, batches: int, global_step: int,
+                 max_batch: int | None = None) -> Path:
         """Write the snapshot of `model` now (eval mode for the probes' pass, no gradients; the
-        model's mode restored, BatchNorm's running statistics untouched)."""
+        model's mode restored, BatchNorm's running statistics untouched). The probes go through
+        at most `max_batch` at a time (the training's batch size: what is known to fit)."""
         import time
 
         import torch
-        import torch.nn.functional as F
 
         from cnnstudio.models.layers import first_conv
 
         kernel_layer, conv = first_conv(model)
         arrays: dict[str, np.ndarray] = {"kernels": conv.weight.detach().to("cpu", torch.float16).numpy()}
-        captured: dict[str, torch.Tensor] = {}
         shapes: list[list[int]] = []
         if self._x is not None and self._layers:
-            modules = dict(model.named_modules())
-            last = self._layers[-1]
-
-            def hook_for(name: str) -> Any:
-                def hook(_m: Any, _i: Any, out: torch.Tensor) -> None:
-                    captured[name] = out.detach()
-                    if name == last:
-                        raise _Enough
-                return hook
-
-            handles = [modules[name].register_forward_hook(hook_for(name)) for name in self._layers]
-            was_training = model.training
-            try:
-                model.eval()
-                with torch.no_grad():
-                    model(self._x)
-            except _Enough:
-                pass
-            finally:
-                for handle in handles:
-                    handle.remove()
-                model.train(was_training)
-            for i, name in enumerate(self._layers):
-                out = captured[name].float()
-                shapes.append([int(v) for v in out.shape[1:]])
-                out = out[:, :MAX_MAP_CHANNELS]
-                h, w = out.shape[2:]
-                if max(h, w) > MAX_MAP_SIDE:
-                    out = F.adaptive_avg_pool2d(out, (min(h, MAX_MAP_SIDE), min(w, MAX_MAP_SIDE)))
-                low = out.amin(dim=(2, 3), keepdim=True)
-                high = out.amax(dim=(2, 3), keepdim=True)
-                q = ((out - low) / (high - low).clamp_min(1e-12) * 255).round_().clamp_(0, 255).to(torch.uint8)
+            chunks = [self._probe_pass(model, x) for x in self._x.split(max(1, max_batch or len(self._x)))]
+            shapes = chunks[0][1]
+            for i in range(len(self._layers)):
+                maps = torch.cat([reduced[i] for reduced, _shapes in chunks])
+                low = maps.amin(dim=(2, 3), keepdim=True)
+                high = maps.amax(dim=(2, 3), keepdim=True)
+                q = ((maps - low) / (high - low).clamp_min(1e-12) * 255).round_().clamp_(0, 255).to(torch.uint8)
                 arrays[f"maps{i}"] = q.cpu().numpy()
                 arrays[f"ranges{i}"] = torch.cat([low, high], dim=3)[:, :, 0, :].cpu().numpy()
         meta = {"epoch": epoch, "batch": batch, "batches": batches, "global_step": global_step, "time": time.time(),
@@ -436,3 +411,43 @@ class HistoryWriter:
         path = self.folder / snapshot_name(epoch, batch)
         _write(path, _npz_bytes(meta, arrays))
         return path
+
+    def _probe_pass(self, model: nn.Module, x: Any) -> tuple[list[Any], list[list[int]]]:
+        """The stored layers' maps of probes `x`, capped (channels, side) as stored, and each
+        layer's whole output shape per image; the forward stops after the last stored layer."""
+        import torch
+        import torch.nn.functional as F
+
+        modules = dict(model.named_modules())
+        last = self._layers[-1]
+        captured: dict[str, torch.Tensor] = {}
+
+        def hook_for(name: str) -> Any:
+            def hook(_m: Any, _i: Any, out: torch.Tensor) -> None:
+                captured[name] = out.detach()
+                if name == last:
+                    raise _Enough
+            return hook
+
+        handles = [modules[name].register_forward_hook(hook_for(name)) for name in self._layers]
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad():
+                model(x)
+        except _Enough:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+            model.train(was_training)
+        reduced, shapes = [], []
+        for name in self._layers:
+            out = captured.pop(name).float()
+            shapes.append([int(v) for v in out.shape[1:]])
+            out = out[:, :MAX_MAP_CHANNELS]
+            h, w = out.shape[2:]
+            if max(h, w) > MAX_MAP_SIDE:
+                out = F.adaptive_avg_pool2d(out, (min(h, MAX_MAP_SIDE), min(w, MAX_MAP_SIDE)))
+            reduced.append(out)
+        return reduced, shapes

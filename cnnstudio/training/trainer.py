@@ -480,6 +480,10 @@ class Trainer:
             write(self._snapshots)
         except Interrupted:
             pass  # a stop arrived during the probes' pass: stopping matters more than this snapshot
+        except torch.cuda.OutOfMemoryError:
+            # This snapshot is skipped, the history goes on: the probes then go through at most
+            # the training's batch size at a time, which an out-of-memory retry lowers.
+            pass
         except Exception as exc:  # noqa: BLE001 - whatever breaks the history, the training it records goes on
             self._snapshots = None
             self.callbacks.on_notice(self, f"the run's history (kernels and feature maps across training) stopped: "
@@ -491,7 +495,7 @@ class Trainer:
             return
         with self._model_lock:
             self._guard_history(lambda h: h.snapshot(self._bare_model, epoch=epoch, batch=batch, batches=batches,
-                                                     global_step=self._global_step))
+                                                     global_step=self._global_step, max_batch=self._batch_size))
 
     def _initialise(self, model: nn.Module) -> None:
         from cnnstudio.models.init import init_vgg_from_a, init_weights

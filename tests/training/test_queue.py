@@ -193,8 +193,8 @@ def test_the_comparison_says_what_differs_from_the_baseline(tmp_path: Path) -> N
         queue.mark_done(item.id)
     rows = {row.path.name: row for row in queue.comparison()}
     by_label = {item.label: rows[Path(item.run_dir).name] for item in queue.items}
-    assert dict(by_label["baseline"].differs) == {} and by_label["baseline"].delta_top1 == 0.0
-    assert dict(by_label["faster"].differs) == {"lr": 0.2}
-    assert dict(by_label["wider"].differs) == {"batch_size": 4}
+    assert dict(by_label["baseline"].distinct) == {} and by_label["baseline"].delta_top1 == 0.0
+    assert dict(by_label["faster"].distinct) == {"lr": 0.2}
+    assert dict(by_label["wider"].distinct) == {"batch_size": 4}
     tops = [row.best_top1 for row in queue.comparison()]
     assert tops == sorted(tops, reverse=True)

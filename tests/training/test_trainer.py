@@ -271,6 +271,10 @@ def test_out_of_memory_retries_at_half_the_batch_size(run_dir: Path, bundle, mon
     ]
     assert result.epochs_done == 1
     assert runs.open_run(run_dir).metrics()[0]["batch_size"] == 2
+    # The history skipped the snapshot that did not fit and went on, its probes two at a time.
+    from cnnstudio.training.history import list_snapshots
+
+    assert [s.label for s in list_snapshots(run_dir).snapshots][-1] == "epoch 1"
 
 
 def test_out_of_memory_at_batch_size_one_gives_up_clearly(run_dir: Path, bundle, monkeypatch: pytest.MonkeyPatch) -> None:
