@@ -90,10 +90,18 @@ def main() -> int:
     settle(app)
     window.grab().save(str(OUT / "classify.png"))
 
-    for title in ("Layers", "Kernels", "Feature maps", "Runs"):
+    for title in ("Layers", "Feature maps"):
         window.tabs.setCurrentIndex(TAB_TITLES.index(title))
         settle(app, 1.5)
         window.grab().save(str(OUT / f"{title.lower().replace(' ', '_')}.png"))
+
+    # Kernels: the run's history on the strip, at the end of epoch 1 (the marker on its curves).
+    kernels = window.kernels_tab
+    window.tabs.setCurrentWidget(kernels)
+    wait_until(app, lambda: kernels.history is not None, timeout=60)
+    kernels.history_strip.seek_x(1.0)
+    settle(app, 1.5)
+    window.grab().save(str(OUT / "kernels.png"))
 
     # Evaluate: the run's best weights on its own validation split, the biggest confusion's
     # images, the first of them explained.
@@ -116,6 +124,31 @@ def main() -> int:
     wait_until(app, lambda: features.dream is not None, timeout=300)
     settle(app)
     window.grab().save(str(OUT / "features.png"))
+
+    # The queue: three variants of the same LeNet-5 queued from the form and run one after
+    # another (shot while the second trains), then compared in the Runs tab, smoothed.
+    base = panel.config()
+    queue = window.queue_panel
+    for options in ({"activation": "relu", "pool": "max"}, {"activation": "sigmoid"}, {"activation": "relu"}):
+        queue.add_config(base.replace(arch_options={**base.arch_options, **options}))
+    queue.toggle_run()
+    def done() -> int:
+        return sum(queue.runner.status(item).state == "done" for item in queue.runner.queue.items)
+
+    wait_until(app, lambda: queue.runner.current is not None and done() >= 1, timeout=600)
+    window.tabs.setCurrentWidget(window.training_tab)
+    settle(app, 3)
+    window.grab().save(str(OUT / "queue.png"))
+    wait_until(app, lambda: done() == 3 and not window.session.active, timeout=900)
+    runs = window.runs_tab
+    window.tabs.setCurrentWidget(runs)
+    runs.refresh()
+    wait_until(app, lambda: not runs.reading and len(runs.runs()) == 4, timeout=60)
+    first = min(runs.runs(), key=lambda r: r.created)
+    runs.set_baseline(first.path)
+    runs.select_runs([r.path for r in runs.runs()])
+    settle(app, 2)
+    window.grab().save(str(OUT / "runs.png"))
     window.close()
     print(f"screenshots written to {OUT}")
     return 0
