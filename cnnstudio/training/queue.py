@@ -416,19 +416,8 @@ def new_sweep_dir(runs_root: str | Path | None, *, arch: str, dataset: str) -> P
 
     root = Path(runs_root) if runs_root is not None else runs.default_runs_dir()
     ensure_runs_root(root)
-    base = f"{datetime.now():%Y-%m-%d_%H-%M-%S}_sweep-{slug(arch)}_{slug(dataset)}"
-    for n in range(1, 1000):
-        candidate = root / (base if n == 1 else f"{base}_{n}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            from cnnstudio.training.run_dirs import os_problem
-
-            raise CheckpointError(f"cannot create the sweep's folder: {os_problem(exc, candidate)}") from None
-        return candidate
-    raise CheckpointError(f"cannot create a sweep folder in {readable(str(root))}: too many named {base}")
+    return runs.new_folder(root, f"{datetime.now():%Y-%m-%d_%H-%M-%S}_sweep-{slug(arch)}_{slug(dataset)}",
+                           what="sweep folder")
 
 
 def window_queue_dir(runs_root: str | Path | None = None) -> Path:

@@ -96,7 +96,13 @@ def new_run_dir(root: str | Path | None = None, *, arch: str, dataset: str,
     """
     root = Path(root) if root is not None else default_runs_dir()
     ensure_runs_root(root)
-    base = run_folder_base(arch, options, dataset, f"{datetime.now():%Y-%m-%d_%H-%M-%S}")
+    return new_folder(root, run_folder_base(arch, options, dataset, f"{datetime.now():%Y-%m-%d_%H-%M-%S}"),
+                      what="run folder")
+
+
+def new_folder(root: Path, base: str, *, what: str) -> Path:
+    """Create `root/base`, or `base_2`, `base_3`… when it exists (mkdir is the arbiter, across
+    processes too); a folder that cannot be made is one sentence naming `what` it was for."""
     for n in range(1, 10_000):
         candidate = root / (base if n == 1 else f"{base}_{n}")
         try:
@@ -106,9 +112,9 @@ def new_run_dir(root: str | Path | None = None, *, arch: str, dataset: str,
         except OSError as exc:
             from cnnstudio.training.run_dirs import os_problem
 
-            raise CheckpointError(f"cannot create a run folder: {os_problem(exc, candidate)}") from None
+            raise CheckpointError(f"cannot create a {what}: {os_problem(exc, candidate)}") from None
         return candidate
-    raise CheckpointError(f"cannot create a new run folder in {root}: too many runs named {base}")
+    raise CheckpointError(f"cannot create a new {what} in {root}: too many named {base}")
 
 
 def _write_json(path: Path, data: Any) -> None:
