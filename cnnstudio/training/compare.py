@@ -52,7 +52,7 @@ __all__ = [
 # the row shows in its own column: left out of "what differs".
 _NOT_A_DIFFERENCE = frozenset({
     "arch", "dataset", "epochs", "data_root", "device", "num_threads", "progress_interval",
-    "weights_source", "pretrained_weights", "amp", "channels_last", "compile",
+    "weights_source", "pretrained_weights", "amp", "channels_last", "compile", "history",
 })
 
 
@@ -220,15 +220,21 @@ def _usual(values: Sequence[Any]) -> tuple[bool, Any]:
 
 
 def _resolved_config(run: Any) -> dict[str, Any]:
-    """The run's config with every arch option filled in (a default left out equals one written)."""
+    """The run's config with every arch option as the network has it: a default left out equals
+    one written, and a switch that sets others (the tricks CNN's all_tricks) shows what it set."""
     config = dict(run.config_dict)
     try:
         from cnnstudio.models.catalog import get_info
 
-        defaults = {spec.name: spec.default for spec in get_info(run.arch).options}
+        info = get_info(run.arch)
     except Exception:  # noqa: BLE001 - an arch the catalog lacks compares by what was written
-        defaults = {}
-    config["arch_options"] = {**defaults, **(config.get("arch_options") or {})}
+        info = None
+    options = {**({spec.name: spec.default for spec in info.options} if info else {}),
+               **(config.get("arch_options") or {})}
+    for switch, _implied in (info.implied if info else ()):
+        if options.get(switch):
+            options.update(info.implied_by(switch))
+    config["arch_options"] = options
     return config
 
 

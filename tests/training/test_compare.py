@@ -153,3 +153,18 @@ def test_smoothing_is_tensorboards_debiased_ema():
     assert math.isnan(with_gap[1]) and with_gap[2] == pytest.approx((0.25 + 1.5) / 0.75)
     with pytest.raises(ValueError, match="below 1"):
         smooth_ema(values, 1.0)
+
+
+def test_a_switch_that_sets_other_options_compares_by_what_it_set() -> None:
+    # The tricks CNN's all_tricks turns on BatchNorm, Leaky ReLU, GAP, dropout and multi-scale
+    # blocks itself: beside the BatchNorm baseline it differs in those, not in "batch_norm=off".
+    from types import SimpleNamespace
+
+    from cnnstudio.training.compare import _resolved_config
+
+    every = _resolved_config(SimpleNamespace(arch="tricks", config_dict={"arch_options": {"all_tricks": True}}))
+    base = _resolved_config(SimpleNamespace(arch="tricks", config_dict={"arch_options": {"batch_norm": True}}))
+    assert every["arch_options"]["batch_norm"] is True and every["arch_options"]["activation"] == "leaky_relu"
+    assert differing_settings([base, every]) == ["activation", "gap", "dropout", "multiscale", "all_tricks"]
+    # How a run was recorded is no difference between runs.
+    assert differing_settings([{"history": True}, {"history": False}]) == []
