@@ -208,7 +208,9 @@ def test_selected_runs_are_overlaid_smoothed_and_by_training_time(make_tab, qtbo
     tab.select_runs([runs["low"], runs["relu"]])
     assert set(chart.runs()) == {runs["low"], runs["relu"]}
     plot = chart.plot_items["val_acc"]
-    assert len(plot.listDataItems()) == 4  # a raw and a smoothed line per run
+    # a raw and a smoothed line per run, and its dot (empty: runs of several epochs are lines)
+    assert len(plot.listDataItems()) == 6
+    assert [len(dot.data) for dot in (chart._runs[Path(runs["relu"])].dots["val_acc"],)] == [0]
     raw_item, smooth_item = chart.curve(runs["relu"], "val_acc")
     expected = 100 * run_curves(open_run(runs["relu"])).val_acc
     chart.smoothing_slider.setValue(90)
@@ -227,7 +229,7 @@ def test_selected_runs_are_overlaid_smoothed_and_by_training_time(make_tab, qtbo
     assert tab.table_view.model().index(0, 0).data(Qt.ItemDataRole.DecorationRole) is not None or \
         tab.table_view.model().index(1, 0).data(Qt.ItemDataRole.DecorationRole) is not None  # a swatch per run drawn
     tab.select_run(runs["mid"])
-    assert chart.runs() == [runs["mid"]] and len(plot.listDataItems()) == 2
+    assert chart.runs() == [runs["mid"]] and len(plot.listDataItems()) == 3
 
 
 def test_the_chart_and_the_table_export_as_shown(make_tab, qtbot, tmp_path):
@@ -284,3 +286,20 @@ def test_histories_are_read_off_the_gui_thread_and_only_when_changed(make_tab, q
     after = {path: tab.chart._runs[path].run.curves for path in runs.values()}
     assert after[runs["low"]] is before[runs["low"]] and len(after[runs["mid"]].epoch) == 4
     assert set(tab.chart.runs()) == set(runs.values())  # the selection survived the refresh
+
+
+def test_a_run_of_one_epoch_is_a_dot_not_an_invisible_line(make_tab, qtbot, tmp_path):
+    # A one-epoch study run is a single point per series: a line cannot show it, a dot does.
+    from training_helpers import write_history_run
+
+    root = tmp_path / "runs"
+    one = write_history_run(root / "one", val_accs=(0.4,))
+    three = write_history_run(root / "three", val_accs=(0.1, 0.2, 0.3))
+    tab = _read(make_tab, qtbot, root)
+    tab.select_runs([one, three])
+    chart = tab.chart
+    dot = chart._runs[Path(one)].dots["val_acc"]
+    assert len(dot.data) == 1 and dot.data["x"][0] == 1.0 and dot.data["y"][0] == 40.0
+    assert len(chart._runs[Path(three)].dots["val_acc"].data) == 0
+    chart.smoothing_slider.setValue(90)  # smoothing a single point leaves it where it is
+    assert dot.data["y"][0] == 40.0

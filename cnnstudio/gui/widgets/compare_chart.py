@@ -89,6 +89,10 @@ class _Drawn:
         self.pen = pg.mkPen(colour, width=1, style=style)
         self.raw_pen = pg.mkPen(faint, width=1, style=style)
         self.items: dict[str, tuple[pg.PlotCurveItem, pg.PlotCurveItem]] = {}
+        # A run with a single finished epoch is a point, which a line cannot show: a dot per
+        # series, given data only for such runs (and only when the raw line changes).
+        self.brush = pg.mkBrush(colour)
+        self.dots: dict[str, pg.ScatterPlotItem] = {}
         # The legend's entry: one per run whatever the series shown, so it stands for no plot's item.
         self.sample = pg.PlotDataItem(pen=self.pen)
         # series -> ((id of curves, x mode, x scale), smoothing) as last drawn
@@ -284,14 +288,17 @@ class CompareChart(QWidget):
             plot.addItem(raw)
             # The range is the raw lines' (see `_fit`).
             plot.addItem(smooth, ignoreBounds=True)
+            dot = pg.ScatterPlotItem(size=7, pen=drawn.pen, brush=drawn.brush)
+            plot.addItem(dot)
             drawn.items[name] = (raw, smooth)
+            drawn.dots[name] = dot
         return drawn.items[name]
 
     def _remove(self, path: Path) -> None:
         drawn = self._runs.pop(path)
         for name, (raw, smooth) in drawn.items.items():
-            self.plot_items[name].removeItem(raw)
-            self.plot_items[name].removeItem(smooth)
+            for item in (raw, smooth, drawn.dots[name]):
+                self.plot_items[name].removeItem(item)
 
     def _rebuild_legend(self) -> None:
         entries = [(drawn.slot, drawn.run.label) for drawn in self._runs.values()]
@@ -353,6 +360,9 @@ class CompareChart(QWidget):
         smooth.setData(x, smooth_ema(y, weight))
         if raw_changed:  # a smoothing step leaves the raw line as it is (at 0 the smoothed line covers it)
             raw.setData(x, y)
+            finite = np.isfinite(x) & np.isfinite(y)
+            single = int(finite.sum()) == 1  # smoothing leaves one point where it is
+            drawn.dots[name].setData(x[finite] if single else [], y[finite] if single else [])
 
     def _update_x_scale(self) -> None:
         longest = max((float(np.nanmax(d.run.curves.wall_s)) for d in self._runs.values()

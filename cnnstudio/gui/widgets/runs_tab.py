@@ -48,6 +48,8 @@ from cnnstudio.gui.widgets.table_models import Column, record_table
 
 __all__ = ["RunEntry", "RunsTab", "run_columns"]
 
+MAX_COLUMN_WIDTH = 320  # pixels; see RunsTab._fit_columns
+
 EMPTY_TEXT = (
     "No runs yet.\n\nEvery training is saved as a run: its settings, curves and best weights.\n"
     "Press Start in the Training tab, and the run appears here to open, resume or compare."
@@ -444,8 +446,13 @@ class RunsTab(QWidget):
         self.status_label.clear()
 
     def _fit_columns(self) -> None:
-        """Each column as wide as its widest cell (the last one takes what is left)."""
+        """Each column as wide as its widest cell, up to MAX_COLUMN_WIDTH (a long "what differs",
+        such as all tricks', is elided there and whole in its tooltip, and leaves the figures in view)."""
         self.table_view.resizeColumnsToContents()
+        header = self.table_view.horizontalHeader()
+        for column in range(header.count()):
+            if header.sectionSize(column) > MAX_COLUMN_WIDTH:
+                header.resizeSection(column, MAX_COLUMN_WIDTH)
 
     def _on_filter_changed(self, *_: Any) -> None:
         self._proxy.set_filter(self.filter_edit.text(), self.status_combo.currentData())
