@@ -40,7 +40,7 @@ def test_without_a_model_the_tab_says_what_to_do(tab):
     assert not tab.render_button.isEnabled()
 
 
-def test_class_images_render_with_the_nets_probability_under_each(tab, qtbot, state, run_dir):
+def test_class_images_render_with_the_nets_probability_under_each(tab, qtbot, state, run_dir, tmp_path):
     _open(qtbot, state, run_dir)
     assert tab.render_button.isEnabled() and "run run" in tab.model_label.text()
     tab.steps_spin.setValue(6)
@@ -52,6 +52,14 @@ def test_class_images_render_with_the_nets_probability_under_each(tab, qtbot, st
     assert all("\np = " in c for c in captions)
     assert tab._panel.showing_content and not tab.running and tab.render_button.isEnabled()
     assert "5 class images" in tab.summary_label.text() and "6 steps" in tab.summary_label.text()
+    # Saved as the CLI writes it: one captioned PNG, a tile per class.
+    from PIL import Image
+
+    assert tab.save_button.isEnabled()
+    path = tmp_path / "features.png"
+    tab.save_grid(str(path))
+    with Image.open(path) as picture:
+        assert picture.format == "PNG" and picture.width >= 5 * 112
 
 
 def test_a_page_of_a_layers_channels_renders(tab, qtbot, state, run_dir):

@@ -110,6 +110,10 @@ class FeaturesTab(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.save_button = QPushButton("Save grid…")
+        self.save_button.setToolTip("Save the images with their captions as one PNG (what `cnnstudio dream -o` writes)")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._on_save_clicked)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
@@ -132,6 +136,7 @@ class FeaturesTab(QWidget):
                        self.cancel_button, self.progress):
             settings.addWidget(widget)
         settings.addStretch(1)
+        settings.addWidget(self.save_button)
 
         self.grid = ThumbnailList(TILE)
         self.grid.setSelectionMode(QListWidget.SelectionMode.NoSelection)
@@ -204,6 +209,28 @@ class FeaturesTab(QWidget):
             on_done=lambda result: self._on_rendered(result, handle), on_error=self._on_failed, key=self._key,
             on_progress=self._on_progress)
 
+    def save_grid(self, path: str) -> None:
+        """Write the images on show, captioned, to `path` as PNG; the status line says where, or why not."""
+        from PIL import Image
+
+        from cnnstudio.inspect.dream import dream_grid
+
+        if self._dream is None:
+            return
+        try:
+            Image.fromarray(dream_grid(self._dream)).save(path, format="PNG")
+        except (OSError, ValueError) as exc:
+            self._state.report("error", f"The grid was not saved: {describe(exc)}")
+        else:
+            self._state.report("info", f"Saved the grid to {path}")
+
+    def _on_save_clicked(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, "Save the grid", "features.png", "PNG picture (*.png)")
+        if path:
+            self.save_grid(path)
+
     def cancel(self) -> None:
         """Stop the render in progress (at its next step)."""
         if self._job is not None:
@@ -271,6 +298,7 @@ class FeaturesTab(QWidget):
     def _on_rendered(self, dream: Any, handle: ModelHandle) -> None:
         self._finish_job()
         self._dream = dream
+        self.save_button.setEnabled(True)
         self.progress.setValue(1000)
         what = (f"{len(dream.targets)} channels of {dream.layer}" if dream.kind == "channel"
                 else f"{len(dream.targets)} class image{'s' if len(dream.targets) != 1 else ''}")
