@@ -335,6 +335,7 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
                   else "the growth of the process's peak RSS (getrusage)")
 
     model = build_model(cfg.arch, in_channels=spec.channels, num_classes=len(spec.classes), **options)
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     channels_last = cuda and cfg.channels_last
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     model.train()
@@ -480,6 +481,10 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
 
     epoch_s = seconds * batches + eval_s
     epochs = cfg.epochs
+    # At the least a training holds the weights, their gradients and the optimizer's state: a
+    # floor under the measured growth, which on the CPU can read as nothing when the allocator
+    # reuses memory freed earlier in the process.
+    state_bytes = 3 * param_bytes
     device_name = "CPU" if device.type == "cpu" else str(device)
     if cuda:
         device_name = f"{device} ({torch.cuda.get_device_name(device)})"
@@ -487,6 +492,6 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
         arch=cfg.arch, device=str(device), device_name=device_name, input_size=input_size,
         batch_size=full,  # the config's, or the whole training set when it is smaller
         batches_per_epoch=batches, epochs=epochs, step_s=seconds, epoch_s=epoch_s, total_s=epoch_s * epochs,
-        peak_bytes=int(peak), extra_bytes=max(0, int(peak) - int(before)), available_bytes=available,
+        peak_bytes=int(peak), extra_bytes=max(int(peak) - int(before), state_bytes), available_bytes=available,
         total_bytes=total, measured_batch=measured, extrapolated=extrapolated, memory_method=method,
     )
