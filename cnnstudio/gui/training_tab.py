@@ -537,6 +537,9 @@ class TrainingTab(QWidget):
         for key, series in self._series.items():
             if series.dirty and (epoch_curves or key not in EPOCH_SERIES):
                 x, y = series.data()
+                if key in EPOCH_SERIES:  # drawn with symbols: a run without validation has NaN there
+                    finite = np.isfinite(y)
+                    x, y = x[finite], y[finite]
                 self.curves[key].setData(x, y)
                 series.dirty = False
                 pushed = True
