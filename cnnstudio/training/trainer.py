@@ -607,6 +607,8 @@ class Trainer:
             lr = self._lr()
             started = time.monotonic()
             resumed = self._take_resume_partial(epoch)
+            if resumed is not None:  # the epoch's time before the stop is its time too
+                started -= float(resumed.get("elapsed") or 0.0)
             if resumed is not None and resumed.get("train") is not None:
                 train = resumed["train"]  # stopped during validation: the training pass was complete
             else:
@@ -620,7 +622,7 @@ class Trainer:
                 if train is not None:
                     self._partial = {"epoch": epoch, "batch": len(self._train_loader),
                                      "batches": len(self._train_loader), "batch_size": self._batch_size,
-                                     "train": train}
+                                     "train": train, "elapsed": time.monotonic() - started}
                 writer.save_last(self._checkpoint(epochs_done=epoch - 1))
                 epoch -= 1
                 reason, stopped_early = STOPPED_BY_USER, True

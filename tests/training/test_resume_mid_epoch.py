@@ -107,3 +107,19 @@ def test_a_damaged_mid_epoch_state_is_refused_in_words(tmp_path: Path, bundle) -
     with pytest.raises(CheckpointError, match=r"last\.pt: its mid-epoch state is damaged"):
         Trainer(tiny_config(epochs=2), resume_from=tmp_path / "run", bundle=bundle).fit()
     assert runs.open_run(tmp_path / "run").status == "stopped"  # the refused resume changed nothing
+
+
+@pytest.mark.parametrize("stopper", [StopAt(1, 3), StopInValidation(1)], ids=["mid-epoch", "in-validation"])
+def test_a_resumed_epoch_counts_its_time_before_the_stop(tmp_path: Path, bundle, stopper: Callback) -> None:
+    # The compare table sums epoch seconds: a stop and resume must not make a run look faster.
+    import time
+
+    class Slow(Callback):
+        def on_batch_end(self, trainer, stats) -> None:
+            time.sleep(0.05)
+
+    config = tiny_config(epochs=1)
+    Trainer(config, [stopper, Slow()], run_dir=tmp_path / "split", bundle=bundle).fit()
+    Trainer(config, resume_from=tmp_path / "split", bundle=bundle).fit()
+    (row,) = runs.open_run(tmp_path / "split").metrics()
+    assert row["seconds"] >= 0.05 * 3  # the three slowed batches before the stop
