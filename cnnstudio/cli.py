@@ -215,7 +215,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     rows = queue.comparison()
     if rows:
-        print(format_table(rows))
+        print(format_table(rows, names={Path(item.run_dir): item.label for item in queue.items if item.run_dir}))
         table = write_csv(rows, queue.folder / "comparison.csv")
         print(f"table: {table}")
     failed = [item for item in queue.items if queue.status(item.id).state == "failed"]
@@ -512,7 +512,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         print(f"no runs yet in {readable(str(root))}")
         return 0
     rows = sort_rows(comparison_rows(runs, baseline=baseline), args.sort)
-    print(format_table(rows))
+    print(format_table(rows, baseline=baseline))
     if args.csv:
         try:
             write_csv(rows, args.csv)

@@ -303,16 +303,25 @@ def write_csv(rows: Sequence[ComparisonRow], path: str | Path) -> Path:
     return path
 
 
-def format_table(rows: Sequence[ComparisonRow]) -> str:
-    """The comparison as aligned text: one line per run, best top-1 first is the caller's choice."""
+def format_table(rows: Sequence[ComparisonRow], *, names: Mapping[Path, str] | None = None,
+                 baseline: str | Path | None = None) -> str:
+    """The comparison as aligned text, one line per run in the order given. A run is named by
+    `names` (a sweep's labels: "baseline", "leaky_relu"), else by its folder, which tells apart
+    runs of one variant; the `baseline` run says so."""
     from cnnstudio.training.run_files import readable
+
+    base = Path(baseline).resolve() if baseline is not None else None
+
+    def name(r: ComparisonRow) -> str:
+        text = (names or {}).get(r.path) or r.name
+        return f"{text} (baseline)" if base is not None and r.path.resolve() == base and text != "baseline" else text
 
     has_delta = any(r.delta_top1 is not None for r in rows)
     header = ["run", "differs", "epochs", "top-1 %", "top-5 %"] + (["Δ top-1"] if has_delta else []) + \
         ["time", "images/s", "status"]
     lines = []
     for r in rows:
-        cells = [readable(r.variant), readable(r.distinct_text), f"{r.epochs_done}/{r.epochs}",
+        cells = [readable(name(r)), readable(r.distinct_text), f"{r.epochs_done}/{r.epochs}",
                  _percent(r.best_top1), _percent(r.best_top5)]
         if has_delta:
             cells.append(_percent(r.delta_top1, signed=True))

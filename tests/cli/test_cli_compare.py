@@ -27,7 +27,7 @@ def test_compare_prints_the_table_best_first_and_writes_the_csv(tmp_path, capsys
     lines = out.splitlines()
     assert lines[0].split()[:2] == ["run", "differs"]
     body = lines[2:5]
-    assert [line.split()[0] for line in body] == ["lenet5-relu", "lenet5", "lenet5"]  # 90, 70, 60 %
+    assert [line.split()[0] for line in body] == ["relu", "fast", "base"]  # by folder: 90, 70, 60 %
     # What sets each apart from the usual settings (tanh, lr 0.01): the plain run has none.
     assert body[0].split()[1:3] == ["activation=relu", "2/2"] and "90.0" in body[0]
     assert body[1].split()[1:3] == ["lr=0.1", "2/2"] and body[2].split()[1:3] == ["–", "2/2"]
@@ -46,7 +46,8 @@ def test_compare_named_runs_sorted_by_time_against_a_baseline(tmp_path, capsys):
     header, _rule, *body = out.splitlines()
     assert "Δ top-1" in header
     # The baseline is added to the runs named; quickest first: fast 1 s, relu 2 s, base 4 s.
-    assert [line.split()[1] for line in body] == ["lr=0.1", "activation=relu", "–"]  # against the baseline
+    assert [line.split()[1] for line in body] == ["lr=0.1", "activation=relu", "(baseline)"]
+    assert body[2].split()[:3] == ["base", "(baseline)", "–"]  # nothing sets the baseline apart from itself
     assert [line.split()[-5] for line in body] == ["+10.0", "+30.0", "+0.0"]
 
 

@@ -63,6 +63,7 @@ def test_a_sweep_trains_each_value_and_ends_with_the_table_and_csv(blocks, runs_
     lines = out.strip().splitlines()
     assert lines[0].split()[:4] == ["run", "differs", "epochs", "top-1"]
     assert sorted(line.split()[1] for line in lines[2:4]) == ["lr=0.05", "lr=0.1"]
+    assert sorted(line.split()[0] for line in lines[2:4]) == ["lr=0.05", "lr=0.1"]  # named by the sweep's labels
     assert lines[-1] == f"table: {folder / 'comparison.csv'}"
     with open(folder / "comparison.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
