@@ -239,8 +239,11 @@ def _cmd_dream(args: argparse.Namespace) -> int:
 
     if args.channels is not None and args.layer is None:
         raise CnnStudioError("--channels needs --layer: the channels of which layer?")
-    if (args.layer is None) == (args.target_class is None):
+    if args.layer is not None and args.target_class is not None:
         raise CnnStudioError("give --layer NAME (its channels) or --class NAME[,NAME…] / --class all, not both")
+    if args.layer is None and args.target_class is None:
+        raise CnnStudioError("what should it render? give --class all (one image per class), --class NAME[,NAME…], "
+                             "or --layer NAME (its channels)")
     if not args.output.lower().endswith(".png"):
         raise CnnStudioError(f"-o {args.output}: the grid is written as PNG; give a file name ending in .png")
     (trained,) = _load([args.run], args.checkpoint, _device(args.device))

@@ -391,7 +391,9 @@ class QueuePanel(QWidget):
         elif half_done:
             self.hint.setText(f"Paused — Run queue continues; {half_done[0].item.label} resumes where it was saved.")
         elif runner.queue.remaining():
-            self.hint.setText("Paused — press Run queue to train the waiting runs one after another.")
+            begun = any(r.item.run_dir for r in rows)
+            self.hint.setText(("Paused — press Run queue" if begun else "Ready — press Run queue")
+                              + " to train the waiting runs one after another.")
         else:
             self.hint.setText("Every queued run has ended; the Runs tab compares them.")
         self._update_buttons()

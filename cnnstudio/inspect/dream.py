@@ -95,8 +95,10 @@ class Dream:
     def captions(self) -> list[str]:
         """One caption per image: class mode the net's p for its class, channel mode the objective's rise."""
         if self.kind == "class":
-            return [f"{name}\np = {p:.2f}" for name, p in zip(self.names, self.target_probs())]
-        return [f"{name}\n{s:.2g} to {o:.3g}" for name, s, o in zip(self.names, self.start, self.objective)]
+            # Three decimals: a trained net is near-certain of its own class images, and 0.998 and
+            # 0.951 both round to "1.00" at two.
+            return [f"{name}\np = {p:.3f}" for name, p in zip(self.names, self.target_probs())]
+        return [f"{name}\nmean {s:.3g} → {o:.3g}" for name, s, o in zip(self.names, self.start, self.objective)]
 
 
 @dataclass(frozen=True)

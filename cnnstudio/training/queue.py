@@ -404,10 +404,30 @@ class TrainingQueue:
         return sort_rows(comparison_rows(self.run_infos(), baseline=self.baseline_dir()), sort_key)
 
 
+# The training settings a queued run's default label names when they differ from where the
+# form starts (`default_config`): what a person changes between two runs of one variant.
+_LABEL_SETTINGS = ("lr", "batch_size", "optimizer", "schedule", "weight_decay", "momentum", "augment", "epochs",
+                   "input_size", "init", "seed", "pretrained", "finetune")
+
+
 def _default_label(config: TrainConfig) -> str:
+    """`lenet5-relu on mnist-sample`, plus what differs from the arch's starting recipe: `· lr 0.1, batch 32`."""
+    from cnnstudio.training.config import default_config
     from cnnstudio.training.naming import variant_name
 
-    return f"{variant_name(config.arch, config.arch_options)} on {slug(config.dataset)}"
+    start = default_config(config.arch)
+    changes = []
+    for name in _LABEL_SETTINGS:
+        value = getattr(config, name)
+        if value == getattr(start, name):
+            continue
+        if isinstance(value, (tuple, list)):
+            value = "+".join(value) or "none"
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        changes.append(f"{name.replace('_size', '').replace('_', ' ')} {value}")
+    label = f"{variant_name(config.arch, config.arch_options)} on {slug(config.dataset)}"
+    return f"{label} · {', '.join(changes)}" if changes else label
 
 
 def new_sweep_dir(runs_root: str | Path | None, *, arch: str, dataset: str) -> Path:

@@ -41,7 +41,7 @@ def test_the_queue_runs_its_items_in_order_through_the_session(window, qtbot, bl
     panel = window.queue_panel
     panel.runner.add([("first", folder_config(blocks, epochs=2)), ("second", folder_config(blocks, epochs=1, lr=0.1))])
     assert states(panel) == ["waiting", "waiting"]
-    assert panel.hint.text().startswith("Paused — press Run queue") and panel.run_button.text() == "Run queue"
+    assert panel.hint.text().startswith("Ready — press Run queue") and panel.run_button.text() == "Run queue"
     started, seen = [], []
     window.session.started.connect(lambda info: started.append(info.run_dir))
     window.session.started.connect(lambda _info: seen.append(list(states(panel))))

@@ -198,3 +198,13 @@ def test_the_comparison_says_what_differs_from_the_baseline(tmp_path: Path) -> N
     assert dict(by_label["wider"].distinct) == {"batch_size": 4}
     tops = [row.best_top1 for row in queue.comparison()]
     assert tops == sorted(tops, reverse=True)
+
+
+def test_a_queued_runs_default_label_names_what_was_changed(tmp_path: Path) -> None:
+    # Two runs of one variant queued from the form must not read alike in the list.
+    from cnnstudio.training.config import default_config
+
+    start = default_config("lenet5").replace(dataset="mnist-sample")
+    queue = TrainingQueue.create(tmp_path / "q", labelled=[("", start), ("", start.replace(lr=0.1, batch_size=32))])
+    assert [item.label for item in queue.items] == ["lenet5 on mnist-sample",
+                                                    "lenet5 on mnist-sample · lr 0.1, batch 32"]
