@@ -38,6 +38,12 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "cnnstudio-checkpoint"
 _MiB = 1024 * 1024
+# mkstemp makes its file readable by its owner only; what is written is the user's file (a run,
+# a PNG, a CSV, an export) and gets the permissions any program's new file gets: 0o666 minus the
+# umask (read once, here: setting it back and forth later would race with other threads).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_estimate: int = 0,
@@ -70,6 +76,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_e
         raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}{kept}") from exc
     tmp = Path(tmp_name)
     try:
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             if durable:

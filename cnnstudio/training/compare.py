@@ -21,8 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -287,19 +285,12 @@ def csv_text(rows: Sequence[ComparisonRow]) -> str:
 
 
 def write_csv(rows: Sequence[ComparisonRow], path: str | Path) -> Path:
-    """Write the table as CSV atomically (a temp file beside it, then `os.replace`)."""
+    """Write the table as CSV atomically (`checkpoints.atomic_write`: a temp file, then a rename)."""
+    from cnnstudio.training.checkpoints import atomic_write
+
     path = Path(path)
-    text = csv_text(rows)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = csv_text(rows).encode("utf-8")
+    atomic_write(path, lambda handle: handle.write(data), size_estimate=len(data))
     return path
 
 

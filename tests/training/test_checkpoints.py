@@ -160,3 +160,17 @@ def test_a_full_disk_is_refused_before_writing(tmp_path: Path, lenet: torch.nn.M
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
+
+
+def test_files_written_get_the_usual_permissions_not_owner_only(tmp_path) -> None:
+    # mkstemp's temp file is 0600; the file the user gets (a run, a PNG, a CSV) follows the umask.
+    import os
+    import stat
+
+    from cnnstudio.training.checkpoints import atomic_write
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = tmp_path / "table.csv"
+    atomic_write(path, lambda handle: handle.write(b"a,b\n"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
