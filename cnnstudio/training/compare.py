@@ -270,9 +270,13 @@ def _csv_record(row: ComparisonRow) -> list[Any]:
     def blank(value: Any) -> Any:
         return "" if value is None else value
 
+    def fraction(value: float | None) -> Any:  # 0.018, not 0.018000000000000016
+        return "" if value is None else round(value, 6)
+
     return [row.name, row.arch, row.variant, row.dataset, row.status, row.epochs_done, row.epochs,
-            row.differs_text, blank(row.best_top1), blank(row.best_top5), blank(row.best_epoch),
-            blank(row.delta_top1), f"{row.train_seconds:.3f}", blank(row.images_per_s), str(row.path)]
+            row.differs_text, fraction(row.best_top1), fraction(row.best_top5), blank(row.best_epoch),
+            fraction(row.delta_top1), f"{row.train_seconds:.3f}",
+            "" if row.images_per_s is None else f"{row.images_per_s:.1f}", str(row.path)]
 
 
 def csv_text(rows: Sequence[ComparisonRow]) -> str:

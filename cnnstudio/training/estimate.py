@@ -112,8 +112,8 @@ class TrainingEstimate:
     @property
     def sentence(self) -> str:
         """"≈ 1 h 50 min per epoch on CPU (10 epochs ≈ 18 h), ≈ 14 GB"."""
-        total = f" ({self.epochs} epochs ≈ {format_duration(self.total_s)})" if self.epochs > 1 else ""
-        return (f"≈ {format_duration(self.epoch_s)} per epoch on {self.device_name}{total}, "
+        total = f" ({self.epochs} epochs {_about(self.total_s)})" if self.epochs > 1 else ""
+        return (f"{_about(self.epoch_s)} per epoch on {self.device_name}{total}, "
                 f"≈ {format_bytes(self.peak_bytes)}")
 
     @property
@@ -124,6 +124,11 @@ class TrainingEstimate:
         return (f"one step of {self.batch_size} images at {self.input_size}×{self.input_size}: "
                 f"{format_duration(self.step_s, approx=False)} ({how}); {self.batches_per_epoch} batches per epoch; "
                 f"memory: {self.memory_method}")
+
+
+def _about(seconds: float) -> str:
+    """"≈ 3 min 20 s", or "under 1 s" (never "≈ < 1 s")."""
+    return "under 1 s" if seconds < 1 else f"≈ {format_duration(seconds)}"
 
 
 def format_duration(seconds: float, *, approx: bool = True) -> str:
