@@ -204,8 +204,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if args.retry_failed:
             raise CnnStudioError("--retry-failed goes with --resume QUEUE")
         queue = _new_sweep(args)
-    print(f"queue: {queue.path} ({len(queue.items)} runs; continue an interrupted sweep with "
-          f"cnnstudio sweep --resume {queue.folder})", file=sys.stderr)
+    left = queue.remaining()
+    if args.resume and not left:
+        print(f"queue: {queue.path}: all {len(queue.items)} runs have ended; their table follows", file=sys.stderr)
+    else:
+        print(f"queue: {queue.path} ({left} of {len(queue.items)} runs to train; continue an interrupted sweep "
+              f"with cnnstudio sweep --resume {queue.folder})", file=sys.stderr)
     queue.acquire()  # one runner per queue
     try:
         stopped = _run_queue(queue)

@@ -187,3 +187,13 @@ def test_a_kill_9_at_any_moment_leaves_a_sweep_that_resumes_to_the_end(blocks, r
             assert run.created == created[item.run_dir]  # resumed in its folder, not started over
     assert len(runs.list_runs(runs_root)) == 2  # one run folder per item, no duplicates
     assert json.loads((folder / "queue.json").read_text())["format"] == "cnnstudio-queue"
+
+
+def test_resuming_a_finished_sweep_says_so_and_shows_its_table(blocks, runs_root, capsys) -> None:
+    assert main(tiny(blocks, "--epochs", "1", "--vary", "lr=0.05,0.1")) == 0
+    capsys.readouterr()
+    folder = sweep_folder(runs_root)
+    assert main(["sweep", "--resume", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert "all 2 runs have ended; their table follows" in err and "epoch 1/1" not in err  # nothing trained again
+    assert out.splitlines()[0].split()[:2] == ["run", "differs"]
