@@ -43,7 +43,11 @@ def test_the_kernels_tab_scrubs_the_history_with_a_marker_on_the_curves(tabs, st
     strip = kernels.history_strip
     snapshots = list_snapshots(run).snapshots
     assert strip.isVisible() and strip.slider.maximum() == len(snapshots) - 1
-    assert strip.index == len(snapshots) - 1  # best.pt is epoch 2's: the strip starts there
+    from cnnstudio.training.runs import open_run
+
+    best = [stats.epoch for stats in open_run(run).history() if stats.is_best][-1]
+    # The strip starts at the moment of the weights on show: best.pt's epoch end (a tie keeps epoch 1).
+    assert strip.snapshot.epoch_end and strip.snapshot.epoch == best
     strip.slider.setValue(0)
     assert strip.marker_x == 0.0 and "initial weights" in strip.moment_label.text()
     np.testing.assert_allclose(kernels.image, kernels.history.frame(0)[..., 0])

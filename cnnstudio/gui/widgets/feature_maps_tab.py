@@ -390,7 +390,7 @@ class FeatureMapsTab(QWidget):
         return self._history
 
     def _on_history(self, history: _History | None) -> None:
-        previous, self._history = self._history, history
+        self._history = history
         if history is not None:
             classes = self._state.model_handle.spec.classes if self._state.model_handle is not None else ()
             probes = [f"{classes[int(label)] if int(label) < len(classes) else label} (image {int(index)})"
@@ -403,9 +403,9 @@ class FeatureMapsTab(QWidget):
                         combo.clear()
                         combo.addItems(items)
                         combo.setCurrentIndex(keep if 0 <= keep < len(items) else 0)
-            same = previous is not None and previous.run_dir == history.run_dir
-            self.history_strip.set_history(history.run_dir, history.layers[0].snapshots, history.curves,
-                                           select=None if same else len(history.layers[0].snapshots) - 1)
+            # The strip keeps its moment for the same run, and for a new one takes the moment another
+            # view chose (the Kernels tab starts at the weights on show), else the run's end.
+            self.history_strip.set_history(history.run_dir, history.layers[0].snapshots, history.curves)
         if self._source.currentText() == SOURCE_HISTORY:
             self._on_source_changed(SOURCE_HISTORY)
 

@@ -138,9 +138,13 @@ class HistoryStrip(QWidget):
         at_end = not self._snapshots or self.slider.value() == len(self._snapshots) - 1
         previous = self.snapshot
         self._run_dir, self._snapshots = run_dir, tuple(snapshots)
+        shared = self._state.history_position
         if select is None:
             if same and not at_end and previous is not None:
                 select = min(range(len(snapshots)), key=lambda i: abs(snapshots[i].x - previous.x))
+            elif not same and shared is not None and shared[0] == run_dir and snapshots:
+                # Another view of this run already chose a moment (the Kernels tab: best.pt's epoch).
+                select = min(range(len(snapshots)), key=lambda i: abs(snapshots[i].x - shared[1]))
             else:
                 select = len(snapshots) - 1
         x = np.array([float(s.epoch) for s in curves])
