@@ -288,7 +288,7 @@ def _run_queue(queue: TrainingQueue) -> bool:
             queue.mark_failed(item.id, reason)
             print(f"failed: {reason} — going on with the next run", file=sys.stderr)
             continue
-        if result.stopped_early and result.reason == "stopped by the user":
+        if result.stopped_by_user:
             print(f"stopped: {item.label} is saved and resumes where it stopped", file=sys.stderr)
             return True
         queue.mark_done(item.id)

@@ -66,13 +66,9 @@ def _write_bytes(path: str | Path, payload: bytes) -> None:
 
 
 def _write_png(path: str | Path, rgb: Any) -> None:
-    from PIL import Image
+    from cnnstudio.inspect.pictures import save_png
 
-    if not str(path).lower().endswith(".png"):
-        raise CnnStudioError(f"{path}: the picture is written as PNG; give a file name ending in .png")
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    _write_bytes(path, buffer.getvalue())
+    save_png(path, rgb)
 
 
 # ---------------------------------------------------------------------------- evaluate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,3 +52,21 @@ def caption_grid(images: Sequence[np.ndarray], captions: Sequence[str], *, tile:
         for j, text in enumerate(caption.split("\n")):
             draw.text((x, y + tile + 4 + j * line), text, fill="black", font=font)
     return np.asarray(sheet)
+
+
+def save_png(path: str | Path, rgb: np.ndarray) -> None:
+    """Write a uint8 H×W×3 picture as PNG atomically (a temp file, then a rename); a name that
+    does not end in .png is refused in one sentence."""
+    import io
+
+    from PIL import Image
+
+    from cnnstudio.errors import CnnStudioError
+    from cnnstudio.training.checkpoints import atomic_write
+
+    if not str(path).lower().endswith(".png"):
+        raise CnnStudioError(f"{path}: the picture is written as PNG; give a file name ending in .png")
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    atomic_write(path, lambda handle: handle.write(data), size_estimate=len(data))

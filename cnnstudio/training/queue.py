@@ -35,6 +35,7 @@ from typing import Any
 from cnnstudio.choices import Choice
 from cnnstudio.errors import CheckpointError, CnnStudioError
 from cnnstudio.training import run_files, runs
+from cnnstudio.training.callbacks import STOPPED_BY_USER
 from cnnstudio.training.checkpoints import atomic_write
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.naming import slug
@@ -47,8 +48,6 @@ QUEUE_FILE = "queue.json"
 _FORMAT = "cnnstudio-queue"
 _VERSION = 1
 _SIZE_LIMIT = 16 * 1024 * 1024
-#: The trainer's reason for a Stop (run.json's "stopped" also covers a plateau schedule's end).
-_USER_STOP = "stopped by the user"
 
 
 class QueueFileError(CnnStudioError):
@@ -144,7 +143,7 @@ def item_status(item: QueueItem) -> ItemStatus:
     finished = run.epochs_done >= epochs
     if item.outcome == "done" or run.status == "finished" or (finished and run.status in ("stopped", "interrupted")):
         return ItemStatus(ItemState.DONE, run.epochs_done, epochs, run.best_val_acc)
-    if run.status == "stopped" and run.reason != _USER_STOP:
+    if run.status == "stopped" and run.reason != STOPPED_BY_USER:
         # Ended early by its own schedule (the plateau's last LR drop): that is its end.
         return ItemStatus(ItemState.DONE, run.epochs_done, epochs, run.best_val_acc)
     if run.status == "failed":

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.choices import ImageParam
-from cnnstudio.errors import Cancelled, describe
+from cnnstudio.errors import Cancelled, CnnStudioError, describe
 from cnnstudio.gui.format import format_count
 from cnnstudio.gui.state import Job, ModelHandle, StudioState
 from cnnstudio.gui.text import plain, tooltip
@@ -211,15 +211,14 @@ class FeaturesTab(QWidget):
 
     def save_grid(self, path: str) -> None:
         """Write the images on show, captioned, to `path` as PNG; the status line says where, or why not."""
-        from PIL import Image
-
         from cnnstudio.inspect.dream import dream_grid
+        from cnnstudio.inspect.pictures import save_png
 
         if self._dream is None:
             return
         try:
-            Image.fromarray(dream_grid(self._dream)).save(path, format="PNG")
-        except (OSError, ValueError) as exc:
+            save_png(path, dream_grid(self._dream))
+        except (CnnStudioError, OSError, ValueError) as exc:
             self._state.report("error", f"The grid was not saved: {describe(exc)}")
         else:
             self._state.report("info", f"Saved the grid to {path}")
