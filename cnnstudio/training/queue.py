@@ -404,9 +404,10 @@ class TrainingQueue:
 
 
 # The training settings a queued run's default label names when they differ from where the
-# form starts (`default_config`): what a person changes between two runs of one variant.
-_LABEL_SETTINGS = ("lr", "batch_size", "optimizer", "schedule", "weight_decay", "momentum", "augment", "epochs",
-                   "input_size", "init", "seed", "pretrained", "finetune")
+# form starts (`default_config`): what a person changes between two runs of one variant. Not the
+# epochs (the state column says "epoch 1 of 3") nor the input size (the form writes the rule's).
+_LABEL_SETTINGS = ("lr", "batch_size", "optimizer", "schedule", "weight_decay", "momentum", "augment",
+                   "init", "seed", "pretrained", "finetune")
 
 
 def _default_label(config: TrainConfig) -> str:
@@ -424,7 +425,7 @@ def _default_label(config: TrainConfig) -> str:
             value = "+".join(value) or "none"
         elif isinstance(value, float):
             value = f"{value:g}"
-        changes.append(f"{name.replace('_size', '').replace('_', ' ')} {value}")
+        changes.append(f"{name.replace('batch_size', 'batch').replace('_', ' ')} {value}")
     label = f"{variant_name(config.arch, config.arch_options)} on {slug(config.dataset)}"
     return f"{label} · {', '.join(changes)}" if changes else label
 
