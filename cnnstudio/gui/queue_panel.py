@@ -276,8 +276,8 @@ class QueuePanel(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 6)
         self.view.setMinimumHeight(4 * (self.view.fontMetrics().height() + 6))
         # The state is what one watches: always whole; the run's name gives way (elided in the
-        # middle, whole in its tooltip) rather than a sideways scroll bar.
-        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # end, whole in its tooltip) rather than a sideways scroll bar.
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
