@@ -460,7 +460,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from cnnstudio.training.runs import default_runs_dir, list_runs
 
-    from cnnstudio.training.run_files import readable
+    from cnnstudio.files import readable
 
     runs = list_runs(args.root)
     if not runs:
@@ -488,14 +488,14 @@ def _run_folder(name: str, root: Path) -> Path:
         return path
     if (root / name).is_dir():
         return root / name
-    from cnnstudio.training.run_files import readable
+    from cnnstudio.files import readable
 
     raise CnnStudioError(f"no run {readable(name)}: it is neither a folder nor a run in {readable(str(root))}")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from cnnstudio.training.compare import comparison_rows, format_table, sort_rows, write_csv
-    from cnnstudio.training.run_files import readable
+    from cnnstudio.files import readable
     from cnnstudio.training.runs import default_runs_dir, list_runs, open_run
 
     root = Path(args.root) if args.root else default_runs_dir()
@@ -740,7 +740,7 @@ def _quiet_broken_pipe() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cnnstudio` console script and `python -m cnnstudio`."""
-    from cnnstudio.training.run_files import READABLE_ERRORS
+    from cnnstudio.files import READABLE_ERRORS
 
     for stream in (sys.stdout, sys.stderr):
         try:  # a name that is not UTF-8 (shown as caf\xe9), or a terminal that is not, never ends in a traceback

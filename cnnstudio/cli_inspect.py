@@ -60,7 +60,7 @@ class _Progress:
 
 
 def _write_bytes(path: str | Path, payload: bytes) -> None:
-    from cnnstudio.training.checkpoints import atomic_write
+    from cnnstudio.files import atomic_write
 
     atomic_write(path, lambda handle: handle.write(payload), size_estimate=len(payload))
 

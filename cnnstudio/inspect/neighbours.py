@@ -121,7 +121,7 @@ def cached_features(trained: TrainedModel, data: EvalData, *, split: str, batch_
     (wrong shape, damaged) is recomputed; older caches of the same split and checkpoint name
     are removed once the new one is written.
     """
-    from cnnstudio.training.checkpoints import atomic_write
+    from cnnstudio.files import atomic_write
 
     path = _cache_path(trained, split, data)
     if path is not None and path.exists():

@@ -62,7 +62,7 @@ def save_png(path: str | Path, rgb: np.ndarray) -> None:
     from PIL import Image
 
     from cnnstudio.errors import CnnStudioError
-    from cnnstudio.training.checkpoints import atomic_write
+    from cnnstudio.files import atomic_write
 
     if not str(path).lower().endswith(".png"):
         raise CnnStudioError(f"{path}: the picture is written as PNG; give a file name ending in .png")

@@ -12,17 +12,15 @@ write run folders, and listing runs must not wait for torch to import.
 
 from __future__ import annotations
 
-import os
 import pickle
-import shutil
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from cnnstudio.errors import CheckpointError
+from cnnstudio.files import atomic_write
 
 if TYPE_CHECKING:
     from torch import nn
@@ -37,75 +35,6 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "cnnstudio-checkpoint"
-_MiB = 1024 * 1024
-# mkstemp makes its file readable by its owner only; what is written is the user's file (a run,
-# a PNG, a CSV, an export) and gets the permissions any program's new file gets: 0o666 minus the
-# umask (read once, here: setting it back and forth later would race with other threads).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_estimate: int = 0,
-                 durable: bool = True) -> None:
-    """Write `path` through `write(file)` so that it is replaced whole or not at all.
-
-    Free space is checked first against `size_estimate` (plus a margin); any failure raises
-    CheckpointError and leaves the previous file untouched. The temp-then-rename alone survives a
-    killed process; `durable` also syncs the file and the folder to disk, so a power cut keeps
-    it too (a checkpoint must; a history snapshot, which readers skip when damaged, need not).
-    """
-    path = Path(path)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(folder).free
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    needed = int(size_estimate * 1.05) + _MiB
-    # Only say the old file is safe when there is one (a run's first save has none).
-    kept = "; the previous file is intact" if path.exists() else ""
-    if free < needed:
-        raise CheckpointError(
-            f"not enough free disk space to save {path}: about {needed / _MiB:,.0f} MB needed, "
-            f"{free / _MiB:,.0f} MB free — free some space{kept}"
-        )
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}{kept}") from exc
-    tmp = Path(tmp_name)
-    try:
-        if hasattr(os, "fchmod"):  # POSIX
-            os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except Exception as exc:  # any failure of the writer, whatever its type, must keep the old file
-        tmp.unlink(missing_ok=True)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise CheckpointError(f"could not save {path}: {reason}{' —' + kept[1:] if kept else ''}") from exc
-    if durable:
-        _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on a folder; the data file itself is synced
-    finally:
-        os.close(fd)
-
-
 def _payload_bytes(value: Any) -> int:
     """Bytes the tensors in a payload will take on disk (for the free-space check)."""
     import torch

@@ -290,7 +290,7 @@ def csv_text(rows: Sequence[ComparisonRow]) -> str:
 
 def write_csv(rows: Sequence[ComparisonRow], path: str | Path) -> Path:
     """Write the table as CSV atomically (`checkpoints.atomic_write`: a temp file, then a rename)."""
-    from cnnstudio.training.checkpoints import atomic_write
+    from cnnstudio.files import atomic_write
 
     path = Path(path)
     data = csv_text(rows).encode("utf-8")
@@ -303,7 +303,7 @@ def format_table(rows: Sequence[ComparisonRow], *, names: Mapping[Path, str] | N
     """The comparison as aligned text, one line per run in the order given. A run is named by
     `names` (a sweep's labels: "baseline", "leaky_relu"), else by its folder, which tells apart
     runs of one variant; the `baseline` run says so."""
-    from cnnstudio.training.run_files import readable
+    from cnnstudio.files import readable
 
     base = Path(baseline).resolve() if baseline is not None else None
 

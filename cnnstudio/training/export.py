@@ -234,7 +234,7 @@ def _pt2_runner(path: Path) -> Callable[[Any], Any]:
 
 
 def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
-    from cnnstudio.training.checkpoints import atomic_write
+    from cnnstudio.files import atomic_write
 
     payload = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     atomic_write(path, lambda handle: handle.write(payload), size_estimate=len(payload))

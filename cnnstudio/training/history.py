@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnstudio.training.run_files import readable as shown
+from cnnstudio.files import readable as shown
 
 if TYPE_CHECKING:
     import torch
@@ -290,7 +290,7 @@ def _npz_bytes(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
-    from cnnstudio.training.checkpoints import atomic_write
+    from cnnstudio.files import atomic_write
 
     # Not synced to disk: a snapshot lost to a power cut is skipped by every reader, and the
     # rename alone survives a kill; syncing cost more than the snapshot itself on small nets.

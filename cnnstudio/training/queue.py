@@ -36,10 +36,10 @@ from cnnstudio.choices import Choice
 from cnnstudio.errors import CheckpointError, CnnStudioError
 from cnnstudio.training import run_files, runs
 from cnnstudio.training.callbacks import STOPPED_BY_USER
-from cnnstudio.training.checkpoints import atomic_write
+from cnnstudio.files import atomic_write
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.naming import slug
-from cnnstudio.training.run_files import readable
+from cnnstudio.files import readable
 
 __all__ = ["QUEUE_FILE", "ItemState", "ItemStatus", "Launch", "QueueFileError", "QueueItem", "TrainingQueue",
            "item_status", "new_sweep_dir", "window_queue_dir"]

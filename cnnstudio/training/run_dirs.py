@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from cnnstudio.errors import CheckpointError
-from cnnstudio.training.run_files import readable
+from cnnstudio.files import readable
 
 __all__ = ["os_problem", "check_new_run_dir", "prepare_run_dir", "ensure_runs_root", "discard_new_run_dir", "clean_leftovers",
            "RUN_FILE_NAMES"]

@@ -20,7 +20,6 @@ writes passes the schema it is read back with. Torch-free: listing runs never wa
 
 from __future__ import annotations
 
-import codecs
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.errors import CheckpointError, CnnStudioError
+from cnnstudio.files import readable
 
 __all__ = [
     "MAX_INPUT_SIZE",
@@ -76,29 +76,6 @@ class RunFileError(CheckpointError):
         self.problem = problem
         where = readable(os.fspath(path))
         super().__init__(f"{where}: {field} {problem}" if field else f"{where} {problem}")
-
-
-def readable(text: str) -> str:
-    """A name or path as a person can read it: bytes that are not UTF-8 (kept losslessly as
-    surrogate escapes) are shown as `\\xff`, everything else as is."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
-        return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _readable_errors(exc: UnicodeError) -> tuple[str, int]:
-    """A codec error handler ("cnnstudio-readable"): surrogate escapes as `\\xe9`, other
-    unencodable characters as `\\u00d7` — for streams that must never fail on a name."""
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    text = exc.object[exc.start : exc.end]
-    out = "".join(f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch.encode("ascii", "backslashreplace").decode()
-                  for ch in text)
-    return out, exc.end
-
-
-READABLE_ERRORS = "cnnstudio-readable"
-codecs.register_error(READABLE_ERRORS, _readable_errors)
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 from cnnstudio import __version__
 from cnnstudio.errors import CheckpointError, CnnStudioError
 from cnnstudio.training import run_files
-from cnnstudio.training.checkpoints import atomic_write
+from cnnstudio.files import atomic_write
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.naming import run_folder_base, variant_name
 from cnnstudio.training.run_dirs import clean_leftovers, ensure_runs_root
 from cnnstudio.training.run_files import RunFileError
-from cnnstudio.training.run_files import readable as shown
+from cnnstudio.files import readable as shown
 
 try:
     import fcntl

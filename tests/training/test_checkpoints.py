@@ -13,7 +13,7 @@ import torch
 
 from cnnstudio.errors import CheckpointError
 from cnnstudio.models.registry import build_model
-from cnnstudio.training import checkpoints
+from cnnstudio import files
 from cnnstudio.training.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 
 
@@ -154,7 +154,7 @@ def test_a_full_disk_is_refused_before_writing(tmp_path: Path, lenet: torch.nn.M
     save_checkpoint(path, _payload(lenet))
     before = path.read_bytes()
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda folder: usage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda folder: usage(10**9, 10**9 - 1000, 1000))
     with pytest.raises(CheckpointError, match=r"not enough free disk space to save .*last\.pt.*the previous file is intact"):
         save_checkpoint(path, _payload(lenet))
     assert path.read_bytes() == before
@@ -167,7 +167,7 @@ def test_files_written_get_the_usual_permissions_not_owner_only(tmp_path) -> Non
     import os
     import stat
 
-    from cnnstudio.training.checkpoints import atomic_write
+    from cnnstudio.files import atomic_write
 
     umask = os.umask(0o022)
     os.umask(umask)

@@ -114,9 +114,9 @@ def test_a_refused_start_leaves_no_half_made_folder(tmp_path: Path, bundle, monk
 
 def test_a_full_disk_at_start_does_not_claim_an_old_file_and_leaves_nothing(tmp_path: Path, bundle,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnnstudio.training import checkpoints
+    from cnnstudio import files
 
-    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda _p: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda _p: shutil._ntuple_diskusage(10**9, 10**9, 0))
     message = _refused(tmp_path / "new", bundle, "not enough free disk space to save", "free some space")
     assert "previous file is intact" not in message
     assert not (tmp_path / "new").exists()
@@ -161,7 +161,7 @@ def test_non_utf8_class_names_are_stored_losslessly_and_shown_readably(tmp_path:
     assert "\\udce9" in text
     info = runs.open_run(run_dir)
     assert info.spec.classes == expected  # the exact names come back
-    from cnnstudio.training.run_files import readable
+    from cnnstudio.files import readable
 
     assert readable(expected[0]) == "caf\\xe9"
 

@@ -253,7 +253,7 @@ class CompareChart(QWidget):
     def export_png(self, path: str | Path) -> Path:
         """Save the chart as drawn to `path` (PNG), atomically."""
         from cnnstudio.errors import CnnStudioError
-        from cnnstudio.training.checkpoints import atomic_write
+        from cnnstudio.files import atomic_write
 
         path = Path(path)
         if path.suffix.lower() != ".png":
