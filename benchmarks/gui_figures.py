@@ -209,7 +209,7 @@ def _bare_epochs(config: TrainConfig, device: torch.device, epochs: int) -> list
 
 def _headless_epochs(config: TrainConfig, run_dir: Path) -> list[float]:
     """Images/s of each epoch of the engine's `Trainer` with no callbacks and no window."""
-    from cnnstudio.training.trainer import Trainer
+    from cnnstudio.training.fit.trainer import Trainer
 
     trainer = Trainer(config, run_dir=run_dir)
     trainer.fit()
@@ -409,7 +409,7 @@ def evaluate_responsiveness(window: Any, *, quick: bool) -> Section:
     explains images of a confusion cell with Grad-CAM, feature maps and the top-5."""
     from cnnstudio.gui.state import ModelHandle
     from cnnstudio.models.registry import build_model
-    from cnnstudio.training.trainer import load_training_data
+    from cnnstudio.training.fit.training_data import load_training_data
 
     config = TrainConfig(arch="vgg11", arch_options={"batch_norm": True}, dataset="mnist-sample", input_size=32,
                          epochs=1, device="cpu")
@@ -461,8 +461,8 @@ def _write_compare_runs(root: Path, count: int, epochs: int) -> list[Path]:
 
     from cnnstudio.data.catalog import get_info
     from cnnstudio.data.spec import DatasetSpec
-    from cnnstudio.training.callbacks import EpochStats
-    from cnnstudio.training.runs import RunWriter
+    from cnnstudio.training.records import EpochStats
+    from cnnstudio.training.store.runs import RunWriter
 
     info = get_info("mnist-sample")
     spec = DatasetSpec(name=info.name, channels=info.channels, classes=tuple("0123456789"), mean=info.mean,
@@ -492,7 +492,7 @@ def _write_compare_runs(root: Path, count: int, epochs: int) -> list[Path]:
 def compare_responsiveness(window: Any, *, quick: bool) -> Section:
     """(o) The Runs tab's compare view with 20 runs: event-loop lateness while it reads them,
     overlays all 20, the smoothing slider is dragged through its range and the x-axis toggled."""
-    from cnnstudio.training.runs import default_runs_dir
+    from cnnstudio.training.store.runs import default_runs_dir
 
     count, epochs = 20, 60 if quick else 150
     paths = _write_compare_runs(default_runs_dir(), count, epochs)

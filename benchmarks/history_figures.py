@@ -27,9 +27,9 @@ VGG_SNAPSHOTS = 77
 
 def _fit_seconds(bundle: Any, *, history: bool, epochs: int, device: Any, root: Path) -> tuple[float, float]:
     """(the fit's seconds, seconds spent in the history writer's calls)."""
-    from cnnstudio.training import history as module
+    from cnnstudio.training.store import snapshots as module
     from cnnstudio.training.config import TrainConfig
-    from cnnstudio.training.trainer import Trainer
+    from cnnstudio.training.fit.trainer import Trainer
 
     spent = [0.0]
     calls = {name: getattr(module.HistoryWriter, name) for name in ("start", "snapshot")}
@@ -67,7 +67,7 @@ def _snapshot_ms(arch: str, *, size: int, classes: int, channels: int, device: A
     from cnnstudio.data.loaders import DatasetBundle, ImageSet
     from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.models.registry import build_model
-    from cnnstudio.training.history import HistoryWriter
+    from cnnstudio.training.fit.snapshot_writer import HistoryWriter
 
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(classes).repeat(2)
@@ -94,7 +94,7 @@ def _snapshot_ms(arch: str, *, size: int, classes: int, channels: int, device: A
 def history_cost(*, device: Any, quick: bool, scratch: Path | None = None) -> Any:
     """The section's figures (see the module docstring)."""
     from cnnstudio.training.config import TrainConfig
-    from cnnstudio.training.trainer import load_training_data
+    from cnnstudio.training.fit.training_data import load_training_data
 
     section = Section("m", "the run history's cost: a fit with ÷ without, ms per snapshot, VGG-16's size")
     root = Path(tempfile.mkdtemp(prefix="history-", dir=scratch))

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Sequence, TextIO
 
 from cnnstudio.choices import Finetune, Init, Optimizer, Schedule
 from cnnstudio.errors import CnnStudioError
-from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
+from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.fit.callbacks import Callback
 
 if TYPE_CHECKING:
     from cnnstudio.training.config import TrainConfig
-    from cnnstudio.training.queue import TrainingQueue
-    from cnnstudio.training.trainer import Trainer
+    from cnnstudio.training.experiments.queue import TrainingQueue
+    from cnnstudio.training.fit.trainer import Trainer
 
 __all__ = ["ConsoleProgress", "main"]
 
@@ -72,7 +73,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"  {ds.name:<13} {ds.title} — {ds.num_classes} classes, {ds.channels}×{ds.native_size}×"
               f"{ds.native_size}; {where}")
     print("  PATH          any image folder: one sub-folder per class (or train/ and val/ inside)")
-    from cnnstudio.training.pretrained import PRETRAINED
+    from cnnstudio.models.pretrained import PRETRAINED
 
     print("\nPretrained ImageNet weights (torchvision's; classify --pretrained NAME, train --pretrained NAME)")
     for entry in PRETRAINED:
@@ -127,11 +128,12 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         return _launch_torchrun(args)
-    from cnnstudio.training import distributed
-    from cnnstudio.training.trainer import Trainer, load_training_data
+    from cnnstudio.training.fit import distributed
+    from cnnstudio.training.fit.trainer import Trainer
+    from cnnstudio.training.fit.training_data import load_training_data
 
     if args.resume:
-        from cnnstudio.training.runs import check_not_in_use, open_run
+        from cnnstudio.training.store.runs import check_not_in_use, open_run
 
         run = open_run(args.resume)
         config = run.config
@@ -140,8 +142,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             config = config.replace(epochs=args.epochs)
         estimated = config.replace(epochs=max(1, config.epochs - run.epochs_done))  # what the estimate covers
     else:
-        from cnnstudio.training.run_dirs import check_new_run_dir, ensure_runs_root
-        from cnnstudio.training.runs import default_runs_dir
+        from cnnstudio.training.store.new_run import check_new_run_dir, ensure_runs_root
+        from cnnstudio.training.store.runs import default_runs_dir
 
         config = train_config(args)
         estimated = config
@@ -187,7 +189,7 @@ def _config_flags_given(args: argparse.Namespace) -> list[str]:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     """`sweep`: queue the variants, train them one after another, end with the comparison table."""
-    from cnnstudio.training.queue import TrainingQueue
+    from cnnstudio.training.experiments.queue import TrainingQueue
 
     if args.resume:
         given = _config_flags_given(args)
@@ -215,7 +217,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         stopped = _run_queue(queue)
     finally:
         queue.release()
-    from cnnstudio.training.compare import format_table, write_csv
+    from cnnstudio.training.experiments.compare import format_table, write_csv
 
     rows = queue.comparison()
     if rows:
@@ -232,9 +234,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _new_sweep(args: argparse.Namespace) -> TrainingQueue:
     """A new queue of the runs --vary/--study ask for, in a new sweep folder of the runs directory."""
-    from cnnstudio.training.queue import TrainingQueue, new_sweep_dir
-    from cnnstudio.training.runs import default_runs_dir
-    from cnnstudio.training.sweep import sweep_configs, tricks_study
+    from cnnstudio.training.experiments.queue import TrainingQueue, new_sweep_dir
+    from cnnstudio.training.store.runs import default_runs_dir
+    from cnnstudio.training.experiments.sweep import sweep_configs, tricks_study
 
     if args.study:
         if args.vary or args.all_on or args.option:
@@ -260,8 +262,9 @@ def _run_queue(queue: TrainingQueue) -> bool:
     and the next one starts; Ctrl-C/SIGTERM stops the current run as `train` does and ends
     the sweep, resumable.
     """
-    from cnnstudio.training.runs import open_run
-    from cnnstudio.training.trainer import Trainer, load_training_data, training_data_key
+    from cnnstudio.training.store.runs import open_run
+    from cnnstudio.training.fit.trainer import Trainer
+    from cnnstudio.training.fit.training_data import load_training_data, training_data_key
 
     total = len(queue.items)
     loaded: tuple[str, object] | None = None  # the variants of a sweep mostly share their data
@@ -299,7 +302,7 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     """`train --nproc N`: the same command under torchrun, N processes on this machine."""
     import subprocess
 
-    from cnnstudio.training.distributed import launched_by_torchrun, torchrun_command
+    from cnnstudio.training.fit.distributed import launched_by_torchrun, torchrun_command
 
     if args.nproc < 1:
         raise CnnStudioError(f"--nproc must be at least 1; got {args.nproc}")
@@ -322,7 +325,7 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
 def _estimate_first(config: TrainConfig, bundle: object, *, only: bool, say_size: bool = False) -> bool:
     """Measure a few steps before training: print the estimate (and exit, with --estimate)
     or warn when the memory would not fit. True when the command is done."""
-    from cnnstudio.training.estimate import estimate_training
+    from cnnstudio.training.fit.estimate import estimate_training
     from cnnstudio.training.input_size import config_input_size
 
     if say_size and config.input_size is None:
@@ -345,7 +348,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
     arch_options = _parse_options(args.option)
     if args.pretrained:  # the weights say which net; their options are the defaults (-o still wins)
-        from cnnstudio.training.pretrained import get_pretrained
+        from cnnstudio.models.pretrained import get_pretrained
 
         entry = get_pretrained(args.pretrained)
         args.arch = args.arch or entry.arch
@@ -419,7 +422,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from cnnstudio.inspect.classify import Predictor
 
     if args.pretrained:  # every positional is an image: there is no run folder
-        from cnnstudio.training.pretrained import load_pretrained
+        from cnnstudio.training.weights.pretrained import load_pretrained
 
         images = [args.run_dir, *args.images]
         predictor = Predictor.from_pretrained(
@@ -446,7 +449,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from cnnstudio.training.export import export_run
+    from cnnstudio.training.weights.export import export_run
 
     out = args.output or str(Path(args.run_dir) / f"model.{args.format}")
     report = export_run(args.run_dir, args.format, out, which=args.which, progress=ConsoleProgress().loading)
@@ -458,7 +461,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from cnnstudio.training.runs import default_runs_dir, list_runs
+    from cnnstudio.training.store.runs import default_runs_dir, list_runs
 
     from cnnstudio.files import readable
 
@@ -494,9 +497,9 @@ def _run_folder(name: str, root: Path) -> Path:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from cnnstudio.training.compare import comparison_rows, format_table, sort_rows, write_csv
+    from cnnstudio.training.experiments.compare import comparison_rows, format_table, sort_rows, write_csv
     from cnnstudio.files import readable
-    from cnnstudio.training.runs import default_runs_dir, list_runs, open_run
+    from cnnstudio.training.store.runs import default_runs_dir, list_runs, open_run
 
     root = Path(args.root) if args.root else default_runs_dir()
     if args.runs:
@@ -694,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="runs directory (default: $CNNSTUDIO_RUNS, or the user data folder)")
     p.set_defaults(func=_cmd_runs)
 
-    from cnnstudio.training.compare import SORT_KEYS
+    from cnnstudio.training.experiments.compare import SORT_KEYS
 
     p = sub.add_parser("compare", help="runs side by side: the settings they differ in, best top-1 / top-5, time, "
                                        "images/s; best first")
@@ -804,7 +807,7 @@ def _terminate_like_ctrl_c() -> object:
 
 def _saved_progress(result: FitResult) -> str:
     """Where the saved checkpoint stands ("stopped in epoch 2 at batch 10/36; 1 / 5 epochs done")."""
-    from cnnstudio.training.runs import open_run
+    from cnnstudio.training.store.runs import open_run
 
     try:
         return open_run(result.run_dir).progress_text

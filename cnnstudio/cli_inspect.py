@@ -22,7 +22,7 @@ CLI_METHODS = {"gradcam": "gradcam", "gradcam++": "gradcam++", "guided": "guided
 
 
 def _device(name: str) -> str:
-    from cnnstudio.training.trainer import resolve_device
+    from cnnstudio.training.fit.devices import resolve_device
 
     return str(resolve_device(name))
 
@@ -185,7 +185,7 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
 
 def _cmd_kernels(args: argparse.Namespace) -> int:
     from cnnstudio.inspect.history import KernelHistory, history_gif, kernel_png
-    from cnnstudio.training.runs import open_run
+    from cnnstudio.training.store.runs import open_run
 
     out = args.output.lower()
     if not out.endswith((".png", ".gif")):

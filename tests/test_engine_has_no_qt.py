@@ -38,7 +38,7 @@ def test_the_torch_free_records_and_choices_load_without_torch() -> None:
     # The window names these types in its signals and fills its form from them before torch
     # has loaded; the command line parses its arguments with them.
     code = ("import sys, cnnstudio.choices, cnnstudio.data.spec, cnnstudio.data.layout, "
-            "cnnstudio.training.callbacks, cnnstudio.training.config, cnnstudio.training.runs, cnnstudio.cli; "
+            "cnnstudio.training.fit.callbacks, cnnstudio.training.config, cnnstudio.training.store.runs, cnnstudio.cli; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -11,7 +11,7 @@ from conftest import USER_FOLDERS
 
 def test_every_default_folder_is_the_sessions_temporary_one():
     from cnnstudio.data.torchvision_sets import default_data_root
-    from cnnstudio.training.runs import default_runs_dir
+    from cnnstudio.training.store.runs import default_runs_dir
 
     assert default_runs_dir() == USER_FOLDERS["CNNSTUDIO_RUNS"]
     assert default_data_root() == USER_FOLDERS["CNNSTUDIO_DATA"]

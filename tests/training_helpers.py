@@ -11,7 +11,7 @@ import torch
 
 from cnnstudio.data.loaders import DatasetBundle, ImageSet
 from cnnstudio.data.spec import DatasetSpec
-from cnnstudio.training.callbacks import Callback
+from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.config import TrainConfig
 
 
@@ -96,8 +96,8 @@ def write_history_run(run_dir, *, val_accs, lr: float = 0.01, arch_options=None,
     validation top-1 per epoch and no training: for views and verbs that read histories."""
     from pathlib import Path
 
-    from cnnstudio.training.callbacks import EpochStats
-    from cnnstudio.training.runs import RunWriter
+    from cnnstudio.training.records import EpochStats
+    from cnnstudio.training.store.runs import RunWriter
 
     run_dir = Path(run_dir)
     config = TrainConfig(arch="lenet5", dataset="mnist-sample", epochs=len(val_accs), input_size=32, lr=lr,

@@ -139,7 +139,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_folder_action)
         # torchvision's ImageNet weights: drop a photo for its ImageNet top-5, no training.
         pretrained = file_menu.addMenu("Pretrained ImageNet weights (torchvision)")
-        from cnnstudio.training.pretrained import PRETRAINED
+        from cnnstudio.models.pretrained import PRETRAINED
 
         for info in PRETRAINED:
             act = QAction(f"{info.name}  (from torch's hub cache; downloaded when missing)", self)
@@ -213,7 +213,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_engine_ready(self) -> None:
-        from cnnstudio.training.devices import device_title
+        from cnnstudio.training.fit.devices import device_title
 
         self._import_started = True
         self.device_label.setText(f"Device: {device_title(self.setup_panel.config().device)}")

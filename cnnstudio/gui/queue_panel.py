@@ -41,7 +41,7 @@ from cnnstudio.gui.style import icon
 from cnnstudio.gui.text import plain, tooltip
 from cnnstudio.gui.widgets.table_models import Column, RecordTableModel
 from cnnstudio.training.config import TrainConfig
-from cnnstudio.training.queue import ItemState, ItemStatus, QueueFileError, QueueItem, TrainingQueue, item_status
+from cnnstudio.training.experiments.queue import ItemState, ItemStatus, QueueFileError, QueueItem, TrainingQueue, item_status
 
 __all__ = ["QueuePanel", "QueueRow", "QueueRunner", "load_window_queue"]
 
@@ -218,7 +218,7 @@ class QueueRow:
 
 
 def _settings_text(item: QueueItem) -> str:
-    from cnnstudio.training.naming import variant_name
+    from cnnstudio.training.store.naming import variant_name
 
     config = item.config
     lines = [item.label, f"{variant_name(config.arch, config.arch_options)} on {config.dataset}",
@@ -245,7 +245,7 @@ class QueuePanel(QWidget):
         self._state = state
         self._session = session
         if runner is None:
-            from cnnstudio.training.queue import window_queue_dir
+            from cnnstudio.training.experiments.queue import window_queue_dir
 
             queue, problem = load_window_queue(window_queue_dir())
             runner = QueueRunner(session, queue, parent=self)
@@ -319,7 +319,7 @@ class QueuePanel(QWidget):
 
     def add_study(self, config: TrainConfig) -> None:
         """Queue the tricks study on the form's dataset and budget (Tricks study)."""
-        from cnnstudio.training.sweep import tricks_study
+        from cnnstudio.training.experiments.sweep import tricks_study
 
         try:
             self._add(tricks_study(config))

@@ -29,7 +29,7 @@ from cnnstudio.choices import Choice
 from cnnstudio.errors import CnnStudioError, DownloadError, describe
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.worker import TrainingWorker
-from cnnstudio.training.callbacks import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
 from cnnstudio.training.config import TrainConfig
 
 __all__ = ["FitRequest", "TrainingSession", "TrainingState"]
@@ -149,7 +149,7 @@ class TrainingSession(QObject):
             if self.active:
                 self.failed.emit("A training is running; stop it before resuming another run.", False)
             return False
-        from cnnstudio.training.runs import open_run
+        from cnnstudio.training.store.runs import open_run
 
         try:
             run = open_run(run_dir)
@@ -274,7 +274,7 @@ class TrainingSession(QObject):
     # ------------------------------------------------------------------ the worker's news
     @Slot(FitStart)
     def _on_started(self, info: FitStart) -> None:
-        from cnnstudio.training.devices import device_title
+        from cnnstudio.training.fit.devices import device_title
 
         self._info = info
         self._device_label = device_title(info.device)

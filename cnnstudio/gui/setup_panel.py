@@ -63,8 +63,8 @@ def _count_params(arch: str, options: dict[str, Any], in_channels: int, num_clas
 
 def _estimate(config: TrainConfig) -> Any:
     """Background job: the engine's estimate of `config` (loads its data, runs a few steps)."""
-    from cnnstudio.training.estimate import estimate_training
-    from cnnstudio.training.trainer import load_training_data
+    from cnnstudio.training.fit.estimate import estimate_training
+    from cnnstudio.training.fit.training_data import load_training_data
 
     return estimate_training(config, bundle=load_training_data(config, download=False))
 
@@ -724,7 +724,7 @@ class SetupPanel(QWidget):
 
     def _on_engine_ready(self) -> None:
         """Fill what needs torch: the devices and the parameter count."""
-        from cnnstudio.training.devices import list_devices
+        from cnnstudio.training.fit.devices import list_devices
 
         with QSignalBlocker(self.device_combo):
             self.device_combo.clear()

@@ -89,7 +89,7 @@ class ModelHandle:
                         cancel: Any = None) -> ModelHandle:
         """torchvision's ImageNet weights `name` in the studio's net (from torch hub's cache,
         downloaded when missing, or the local file `weights`), ready to classify photos."""
-        from cnnstudio.training.pretrained import load_pretrained
+        from cnnstudio.training.weights.pretrained import load_pretrained
 
         pm = load_pretrained(name, weights=weights, progress=progress, cancel=cancel)
         return cls(model=pm.model, spec=pm.spec, input_size=pm.input_size, in_channels=pm.in_channels,
@@ -101,7 +101,7 @@ class ModelHandle:
         """A run's `which` weights ("best" or "last"), labelled with the epoch they are from
         (slow: call it in the background)."""
         from cnnstudio.inspect.inputs import TrainedModel
-        from cnnstudio.training.runs import open_run
+        from cnnstudio.training.store.runs import open_run
 
         info = open_run(run_dir)
         used = info.checkpoint_path(which).stem  # "best" falls back to last.pt before any best
@@ -144,7 +144,7 @@ _ENGINE_MODULES = (
     "cnnstudio.models.registry",
     "cnnstudio.data.transforms",
     "cnnstudio.inspect.summary",
-    "cnnstudio.training.trainer",
+    "cnnstudio.training.fit.trainer",
 )
 
 

@@ -32,7 +32,7 @@ from cnnstudio.gui.format import format_duration, format_lr, format_percent, for
 from cnnstudio.gui.session import FitRequest, TrainingSession
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import escape, plain
-from cnnstudio.training.callbacks import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
 
 __all__ = ["SeriesBuffer", "TrainingTab"]
 

@@ -19,7 +19,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
+from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.config import TrainConfig
 
 __all__ = ["TrainingWorker"]
@@ -127,7 +128,8 @@ class TrainingWorker(QObject):
 
     def _build_trainer(self) -> Any:
         """Load (maybe download or scan) the dataset here, with progress, then make the trainer."""
-        from cnnstudio.training.trainer import Trainer, load_training_data
+        from cnnstudio.training.fit.trainer import Trainer
+        from cnnstudio.training.fit.training_data import load_training_data
 
         config = self.config.validate()
         self.loading.emit(0, 0, f"Loading {config.dataset}…")

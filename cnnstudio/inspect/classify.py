@@ -16,7 +16,7 @@ from cnnstudio.data.transforms import crop_source_size, from_model_input, to_mod
 from cnnstudio.errors import CnnStudioError, ImageError
 
 if TYPE_CHECKING:
-    from cnnstudio.training.pretrained import PretrainedModel
+    from cnnstudio.training.weights.pretrained import PretrainedModel
 
 __all__ = ["Prediction", "Predictor", "border_brightness", "dark_ground", "input_warnings"]
 
@@ -173,7 +173,7 @@ class Predictor:
     def from_run(cls, run_dir: str | Path, *, which: str = "best", device: str = "cpu",
                  auto_invert: bool = True) -> Predictor:
         """A predictor with the weights of a saved run (its `best` checkpoint by default)."""
-        from cnnstudio.training.runs import load_model
+        from cnnstudio.training.store.runs import load_model
 
         model, spec, config = load_model(run_dir, which=which, device=device)
         input_size = config.input_size

@@ -49,7 +49,7 @@ from cnnstudio.inspect.inputs import TrainedModel
 
 if TYPE_CHECKING:
     from cnnstudio.training.config import TrainConfig
-    from cnnstudio.training.runs import RunInfo
+    from cnnstudio.training.store.runs import RunInfo
 
 __all__ = [
     "NORMALISATIONS",
@@ -238,8 +238,8 @@ def split_data(run: RunInfo | str | Path | TrainConfig, split: str = "val", *, c
                cancel: CancelFn | None = None) -> EvalData:
     """The training ("train") or validation ("val") split of `run`, loaded by the trainer's own code path."""
     from cnnstudio.training.config import TrainConfig
-    from cnnstudio.training.runs import RunInfo, open_run
-    from cnnstudio.training.trainer import load_training_data
+    from cnnstudio.training.store.runs import RunInfo, open_run
+    from cnnstudio.training.fit.training_data import load_training_data
 
     if split not in ("train", "val"):
         raise UnknownNameError(f"unknown split {split!r}: choose train or val")
@@ -418,17 +418,11 @@ def _views(trained: TrainedModel, batch: torch.Tensor, tta: str) -> Iterator[tor
 
 
 def _autocast(trained: TrainedModel) -> Any:
-    """The trainer's validation precision: on CUDA with AMP on, bf16 (else fp16) autocast; fp32 elsewhere.
+    """The trainer's validation precision (the fit's one AMP rule, `training.fit.step.amp_dtype`),
+    so a run's recorded validation top-1 is reproduced on the device it trained on too."""
+    from cnnstudio.training.fit.step import amp_dtype, autocast
 
-    So a run's recorded validation top-1 is reproduced on the device it trained on too.
-    """
-    from contextlib import nullcontext
-
-    device = trained.device
-    if device.type != "cuda" or trained.config is None or not trained.config.amp:
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return autocast(amp_dtype(trained.device, trained.config is not None and trained.config.amp))
 
 
 def _ten_crops(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:

@@ -19,10 +19,10 @@ import numpy as np
 
 from cnnstudio.errors import CnnStudioError
 from cnnstudio.inspect.kernels import kernel_grid, max_abs
-from cnnstudio.training.history import HistoryListing, Snapshot, list_snapshots, read_kernels, read_maps
+from cnnstudio.training.store.snapshots import HistoryListing, Snapshot, list_snapshots, read_kernels, read_maps
 
 if TYPE_CHECKING:
-    from cnnstudio.training.runs import RunInfo
+    from cnnstudio.training.store.runs import RunInfo
 
 __all__ = ["KernelHistory", "MapHistory", "NoHistoryError", "history_gif", "to_uint8"]
 

@@ -21,7 +21,7 @@ from cnnstudio.data.transforms import from_model_input, to_model_input
 
 if TYPE_CHECKING:
     from cnnstudio.training.config import TrainConfig
-    from cnnstudio.training.runs import RunInfo
+    from cnnstudio.training.store.runs import RunInfo
 
 __all__ = ["PreparedImage", "TrainedModel", "prepare_image"]
 
@@ -56,7 +56,7 @@ class TrainedModel:
     @classmethod
     def from_run(cls, run: RunInfo | str | Path, *, which: str = "best", device: str = "cpu") -> TrainedModel:
         """The weights of a saved run (`best` or `last` checkpoint), eval mode, on `device`."""
-        from cnnstudio.training.runs import RunInfo, load_model, open_run
+        from cnnstudio.training.store.runs import RunInfo, load_model, open_run
 
         info = run if isinstance(run, RunInfo) else open_run(run)
         model, spec, config = load_model(info, which=which, device=device)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart
+from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.fit.callbacks import Callback, CallbackList
 from cnnstudio.training.config import TrainConfig, paper_defaults
 
 if TYPE_CHECKING:
-    from cnnstudio.training.trainer import Trainer
+    from cnnstudio.training.fit.trainer import Trainer
 
 __all__ = ["BatchStats", "Callback", "CallbackList", "EpochStats", "FitResult", "FitStart", "TrainConfig",
            "Trainer", "paper_defaults"]
@@ -21,7 +22,7 @@ __all__ = ["BatchStats", "Callback", "CallbackList", "EpochStats", "FitResult", 
 
 def __getattr__(name: str) -> object:
     if name == "Trainer":
-        from cnnstudio.training.trainer import Trainer
+        from cnnstudio.training.fit.trainer import Trainer
 
         return Trainer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

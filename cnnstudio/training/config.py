@@ -9,11 +9,11 @@ the app validates a form with it before torch has finished loading.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from cnnstudio.choices import Choice, Finetune, Init, Optimizer, Schedule, parse_device
+from cnnstudio.training.fields import check_config_fields
 from cnnstudio.errors import CnnStudioError, UnknownNameError
 
 __all__ = [
@@ -113,40 +113,22 @@ class TrainConfig:
         from cnnstudio.models.registry import resolve_options
 
         resolve_options(self.arch, self.arch_options)  # names the bad option and its valid values
-        _require_int("epochs", self.epochs, minimum=1)
-        _require_int("batch_size", self.batch_size, minimum=1)
-        _require_number("lr", self.lr, low=0.0, low_open=True)
-        _require_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        _require_number("weight_decay", self.weight_decay, low=0.0)
-        _require_number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
-        _require_int("step_size", self.step_size, minimum=1)
-        _require_int("plateau_patience", self.plateau_patience, minimum=0)
-        if self.max_lr_drops is not None:
-            _require_int("max_lr_drops", self.max_lr_drops, minimum=0)
-        _require_number("val_fraction", self.val_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
-        _require_number("progress_interval", self.progress_interval, low=0.0)
-        _require_number("aux_weight", self.aux_weight, low=0.0)
-        _require_int("seed", self.seed, minimum=0)
-        if self.num_threads is not None:
-            _require_int("num_threads", self.num_threads, minimum=1)
-        _require_choice("optimizer", self.optimizer, Optimizer)
+        _require_choice("optimizer", self.optimizer, Optimizer)  # an unknown name lists the known ones
         _require_choice("schedule", self.schedule, Schedule)
         _require_choice("init", self.init, Init)
+        _require_choice("finetune", self.finetune, Finetune)
+        # Types and ranges of every field: the rules config.json is read back with (one home).
+        check_config_fields(self.to_dict())
         try:
             parse_device(self.device)
         except ValueError as exc:
             raise CnnStudioError(str(exc)) from None
-        for flag in ("nesterov", "amp", "channels_last", "compile", "sync_batch_norm", "history"):
-            if not isinstance(getattr(self, flag), bool):
-                raise CnnStudioError(f"{flag} must be true or false; got {getattr(self, flag)!r}")
         if self.nesterov and (self.optimizer != Optimizer.SGD or self.momentum <= 0):
             raise CnnStudioError("nesterov needs the sgd optimizer with a momentum above 0")
-        if self.input_size is not None:
-            _require_int("input_size", self.input_size, minimum=1)
-            if self.input_size < info.min_size:
-                from cnnstudio.errors import InputTooSmallError
+        if self.input_size is not None and self.input_size < info.min_size:  # its range is a field rule
+            from cnnstudio.errors import InputTooSmallError
 
-                raise InputTooSmallError.for_size(self.arch, info.min_size, self.input_size)
+            raise InputTooSmallError.for_size(self.arch, info.min_size, self.input_size)
         from cnnstudio.data.catalog import check_augmentations
 
         check_augmentations(self.augment)
@@ -154,9 +136,8 @@ class TrainConfig:
             raise CnnStudioError(
                 f"init_from_run is VGG's trick (start a deeper VGG from a trained config A); {self.arch} is not a VGG"
             )
-        _require_choice("finetune", self.finetune, Finetune)
         if self.pretrained is not None:
-            from cnnstudio.training.pretrained import get_pretrained
+            from cnnstudio.models.pretrained import get_pretrained
 
             source = get_pretrained(self.pretrained)  # UnknownNameError listing the names
             if source.arch != self.arch:
@@ -168,10 +149,7 @@ class TrainConfig:
             raise CnnStudioError(f"finetune={self.finetune} needs pretrained weights (pretrained or pretrained_weights)")
         if not isinstance(self.dataset, str) or not self.dataset:
             raise CnnStudioError("dataset must be a dataset name or an image folder's path")
-        from cnnstudio.training.run_files import check_config_fields
-
-        # The schema a run's config.json is read back with (types, upper bounds, sizes): a run
-        # this accepts is always readable later.
+        # The resolved options too: a run this accepts is always readable later.
         check_config_fields({**self.to_dict(), "arch_options": resolve_options(self.arch, self.arch_options)})
         return self
 
@@ -220,24 +198,6 @@ _PAPER_RECIPES: dict[str, dict[str, Any]] = {
                       aux_weight=0.3, augment=("crop", "flip")),
     "tricks": dict(epochs=30, batch_size=128, weight_decay=5e-4, schedule=Schedule.STEP, step_size=10, gamma=0.1),
 }
-
-
-def _require_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise CnnStudioError(f"{name} must be a whole number ≥ {minimum}; got {value!r}")
-
-
-def _require_number(name: str, value: Any, *, low: float, high: float | None = None,
-                    low_open: bool = False, high_open: bool = False) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if ok:
-        ok = (value > low) if low_open else (value >= low)
-    if ok and high is not None:
-        ok = (value < high) if high_open else (value <= high)
-    if not ok:
-        lo = f"{'>' if low_open else '≥'} {low:g}"
-        hi = "" if high is None else f" and {'<' if high_open else '≤'} {high:g}"
-        raise CnnStudioError(f"{name} must be a number {lo}{hi}; got {value!r}")
 
 
 def _require_choice(name: str, value: Any, choices: type[Choice]) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from cnnstudio.cli import main
-from cnnstudio.training import runs
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.store import runs
+from cnnstudio.training.fit.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 from training_helpers import make_bundle, tiny_config  # noqa: E402
@@ -113,7 +113,7 @@ def test_classify_with_a_fifo_spec_does_not_hang(tmp_path: Path, good_run: Path,
 def test_train_with_a_bad_out_is_refused_before_loading_data(tmp_path: Path, capsys, monkeypatch, make_out,
                                                              words: str) -> None:
     monkeypatch.setenv("CNNSTUDIO_RUNS", str(tmp_path / "runs"))
-    import cnnstudio.training.trainer as trainer
+    import cnnstudio.training.fit.trainer as trainer
 
     monkeypatch.setattr(trainer, "load_training_data", lambda *a, **k: pytest.fail("the data was loaded"))
     out = make_out(tmp_path)
@@ -129,7 +129,7 @@ def test_an_unwritable_runs_folder_is_one_line(tmp_path: Path, capsys, monkeypat
 
 def test_an_input_size_that_cannot_fit_is_refused_and_no_run_is_made(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("CNNSTUDIO_RUNS", str(tmp_path / "runs"))
-    from cnnstudio.training import preflight
+    from cnnstudio.training.fit import preflight
 
     monkeypatch.setattr(preflight, "device_memory", lambda _d: 16 * 10**9)
     line = _one_line_error(capsys, "train", "--arch", "vgg16", "--dataset", "mnist-sample", "--input-size", "2048",
@@ -147,7 +147,7 @@ def test_summary_refuses_a_zero_size_input(capsys) -> None:
 def test_a_resume_of_a_run_in_use_is_one_line_naming_the_pid(tmp_path: Path, good_run: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(good_run, run_dir)
-    code = ("import time; from cnnstudio.training.runs import RunLock; "
+    code = ("import time; from cnnstudio.training.store.runs import RunLock; "
             f"lock = RunLock.acquire({str(run_dir)!r}); print('locked', flush=True); time.sleep(600)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

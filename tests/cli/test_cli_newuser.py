@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from cnnstudio.cli import build_parser, main
-from cnnstudio.training import estimate as estimate_module
+from cnnstudio.training.fit import estimate as estimate_module
 
 
 def _blocks_folder(root: Path) -> Path:

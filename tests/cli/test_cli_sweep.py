@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from cnnstudio.cli import main
-from cnnstudio.training import runs
-from cnnstudio.training.queue import TrainingQueue
+from cnnstudio.training.store import runs
+from cnnstudio.training.experiments.queue import TrainingQueue
 from training_helpers import make_block_folder
 
 REPO = Path(__file__).resolve().parents[2]

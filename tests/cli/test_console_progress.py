@@ -10,7 +10,7 @@ import pytest
 from training_helpers import make_bundle, tiny_config
 
 from cnnstudio.cli import ConsoleProgress
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.fit.trainer import Trainer
 
 
 @pytest.fixture

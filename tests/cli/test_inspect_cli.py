@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
 from eval_helpers import CLASSES, train_run, write_blocks_folder  # noqa: E402
 
 from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.training.runs import open_run  # noqa: E402
+from cnnstudio.training.store.runs import open_run  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

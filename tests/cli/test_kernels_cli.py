@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training_helpers import make_bundle, tiny_config  # noqa: E402
 
 from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.training.history import list_snapshots  # noqa: E402
-from cnnstudio.training.trainer import Trainer  # noqa: E402
+from cnnstudio.training.store.snapshots import list_snapshots  # noqa: E402
+from cnnstudio.training.fit.trainer import Trainer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

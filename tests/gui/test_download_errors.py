@@ -85,7 +85,7 @@ def test_a_known_total_after_an_unknown_one_shows_progress_not_the_busy_bar(qtbo
 
 def test_a_fit_failing_in_its_first_epoch_says_no_checkpoint_was_saved(window, qtbot, quick_setup, monkeypatch,
                                                                         runs_dir):
-    from cnnstudio.training.trainer import Trainer
+    from cnnstudio.training.fit.trainer import Trainer
 
     def broken_epoch(self, epoch):
         raise RuntimeError("simulated crash in the first batch")

@@ -13,7 +13,7 @@ from eval_helpers import train_run, write_blocks_folder  # noqa: E402
 from cnnstudio.gui.session import TrainingSession  # noqa: E402
 from cnnstudio.gui.state import ModelHandle  # noqa: E402
 from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab  # noqa: E402
-from cnnstudio.training.runs import open_run  # noqa: E402
+from cnnstudio.training.store.runs import open_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

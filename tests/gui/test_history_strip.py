@@ -15,8 +15,8 @@ from training_helpers import make_bundle, tiny_config  # noqa: E402
 from cnnstudio.gui.state import ModelHandle  # noqa: E402
 from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab  # noqa: E402
 from cnnstudio.gui.widgets.kernels_tab import KernelsTab  # noqa: E402
-from cnnstudio.training.history import list_snapshots  # noqa: E402
-from cnnstudio.training.trainer import Trainer  # noqa: E402
+from cnnstudio.training.store.snapshots import list_snapshots  # noqa: E402
+from cnnstudio.training.fit.trainer import Trainer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_the_kernels_tab_scrubs_the_history_with_a_marker_on_the_curves(tabs, st
     strip = kernels.history_strip
     snapshots = list_snapshots(run).snapshots
     assert strip.isVisible() and strip.slider.maximum() == len(snapshots) - 1
-    from cnnstudio.training.runs import open_run
+    from cnnstudio.training.store.runs import open_run
 
     best = [stats.epoch for stats in open_run(run).history() if stats.is_best][-1]
     # The strip starts at the moment of the weights on show: best.pt's epoch end (a tie keeps epoch 1).
@@ -110,7 +110,7 @@ def test_a_model_without_history_hides_the_strip(qtbot, state, run, tmp_path) ->
 def test_the_training_tab_marks_the_moment_of_its_own_run(qtbot, state, run) -> None:
     from cnnstudio.gui.session import TrainingSession
     from cnnstudio.gui.training_tab import TrainingTab
-    from cnnstudio.training.callbacks import FitStart
+    from cnnstudio.training.records import FitStart
 
     session = TrainingSession(state)
     tab = TrainingTab(state, session)

@@ -41,9 +41,9 @@ def _write_hostile_run(root):
     """A real run folder (the engine's RunWriter) whose name and class names look like HTML."""
     from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.models.registry import build_model
-    from cnnstudio.training.callbacks import EpochStats
+    from cnnstudio.training.records import EpochStats
     from cnnstudio.training.config import TrainConfig
-    from cnnstudio.training.runs import RunWriter
+    from cnnstudio.training.store.runs import RunWriter
 
     config = TrainConfig(arch="lenet5", dataset="mnist-sample", epochs=2, input_size=32)
     spec = DatasetSpec(name="mnist-sample", channels=1, classes=CLASSES, mean=(0.13,), std=(0.31,), native_size=28)

@@ -10,10 +10,11 @@ import pytest
 
 from cnnstudio.gui.queue_panel import QueuePanel
 from cnnstudio.gui.session import TrainingSession
-from cnnstudio.training import runs
-from cnnstudio.training.callbacks import Callback
-from cnnstudio.training.queue import TrainingQueue, window_queue_dir
-from cnnstudio.training.trainer import Trainer, load_training_data
+from cnnstudio.training.store import runs
+from cnnstudio.training.fit.callbacks import Callback
+from cnnstudio.training.experiments.queue import TrainingQueue, window_queue_dir
+from cnnstudio.training.fit.trainer import Trainer
+from cnnstudio.training.fit.training_data import load_training_data
 from training_helpers import folder_config, make_block_folder
 
 pytestmark = pytest.mark.timeout(120)

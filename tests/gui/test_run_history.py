@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnstudio.training.runs import open_run
+from cnnstudio.training.store.runs import open_run
 
 
 def test_overlay_then_resume_a_finished_run(window, qtbot, quick_setup, runs_dir):

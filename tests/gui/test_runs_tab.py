@@ -17,8 +17,8 @@ def _write_run(root, *, val_accs=(0.5, 0.75), epochs: int = 3):
     """A real run folder written by the engine's RunWriter, with a real best.pt."""
     from cnnstudio.data.spec import DatasetSpec
     from cnnstudio.models.registry import build_model
-    from cnnstudio.training.runs import RunWriter, new_run_dir
-    from cnnstudio.training.callbacks import EpochStats
+    from cnnstudio.training.store.runs import RunWriter, new_run_dir
+    from cnnstudio.training.records import EpochStats
     from cnnstudio.training.config import TrainConfig
 
     config = TrainConfig(arch="lenet5", dataset="mnist-sample", epochs=epochs, input_size=32)
@@ -199,8 +199,8 @@ def test_the_table_sorts_figures_as_numbers_and_filters_by_settings(make_tab, qt
 
 
 def test_selected_runs_are_overlaid_smoothed_and_by_training_time(make_tab, qtbot, tmp_path):
-    from cnnstudio.training.compare import run_curves, smooth_ema
-    from cnnstudio.training.runs import open_run
+    from cnnstudio.training.experiments.compare import run_curves, smooth_ema
+    from cnnstudio.training.store.runs import open_run
 
     runs = _history_runs(tmp_path / "runs")
     tab = _read(make_tab, qtbot, tmp_path / "runs")
@@ -261,9 +261,9 @@ def test_the_chart_and_the_table_export_as_shown(make_tab, qtbot, tmp_path):
 def test_histories_are_read_off_the_gui_thread_and_only_when_changed(make_tab, qtbot, tmp_path, monkeypatch):
     import threading
 
-    from cnnstudio.training.callbacks import EpochStats
-    from cnnstudio.training.compare import RunCache
-    from cnnstudio.training.runs import RunWriter
+    from cnnstudio.training.records import EpochStats
+    from cnnstudio.training.experiments.compare import RunCache
+    from cnnstudio.training.store.runs import RunWriter
 
     threads: list[str] = []
     read = RunCache.read

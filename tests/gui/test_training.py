@@ -12,7 +12,7 @@ from PySide6.QtCore import QEvent, QObject
 
 from cnnstudio.errors import TrainingError
 from cnnstudio.gui.training_tab import CURVE_EVERY, REDRAW_INTERVAL_MS
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.fit.trainer import Trainer
 
 
 def point_counts(tab) -> dict[str, int]:
@@ -229,7 +229,7 @@ def test_the_feature_maps_tab_uses_the_fits_own_copy_of_the_data(window, qtbot, 
 
 
 def _epoch(epoch: int, train_loss: float, val_loss: float):
-    from cnnstudio.training.callbacks import EpochStats
+    from cnnstudio.training.records import EpochStats
 
     return EpochStats(epoch=epoch, epochs=8, train_loss=train_loss, train_acc=0.5, val_loss=val_loss, val_acc=0.5,
                       val_top5=0.9, lr=0.01, seconds=1.0, images_per_s=100.0, is_best=False)

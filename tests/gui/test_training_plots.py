@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor, QImage, QPainter
 
-from cnnstudio.training.callbacks import EpochStats
+from cnnstudio.training.records import EpochStats
 
 
 def _tab(qtbot, width: int = 1000, height: int = 700):

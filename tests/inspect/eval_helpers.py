@@ -44,7 +44,7 @@ def tiny_config(dataset: Path, **changes: object) -> TrainConfig:
 
 def train_run(run_dir: Path, dataset: Path, **changes: object) -> Path:
     """Train a tiny run into `run_dir`; returns the folder."""
-    from cnnstudio.training.trainer import Trainer
+    from cnnstudio.training.fit.trainer import Trainer
 
     Trainer(tiny_config(dataset, **changes), run_dir=run_dir).fit()
     return run_dir

@@ -15,7 +15,7 @@ from cnnstudio.inspect.dream import (dream_channels, dream_classes, dream_grid, 
 from cnnstudio.inspect.inputs import TrainedModel
 from cnnstudio.models.registry import build_model
 from cnnstudio.training.config import default_config
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.fit.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from cnnstudio.inspect.evaluate import (
 from cnnstudio.inspect.inputs import TrainedModel
 from cnnstudio.inspect.report import format_comparison, format_evaluation
 from cnnstudio.models.registry import build_model
-from cnnstudio.training.runs import open_run
+from cnnstudio.training.store.runs import open_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -56,7 +56,7 @@ def test_tta_none_top1_equals_the_validation_top1_the_run_recorded(tiny_run: Pat
 
 
 def test_the_run_split_is_the_trainers_split(tiny_run: Path) -> None:
-    from cnnstudio.training.trainer import load_training_data
+    from cnnstudio.training.fit.training_data import load_training_data
 
     config = open_run(tiny_run).config
     bundle = load_training_data(config)

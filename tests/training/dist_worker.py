@@ -12,7 +12,7 @@ import sys
 import torch
 
 from cnnstudio.cli import main
-from cnnstudio.training import trainer as trainer_module
+from cnnstudio.training.fit import trainer as trainer_module
 
 _real_fit = trainer_module.Trainer.fit
 _count = [0]

@@ -14,7 +14,7 @@ import torch
 from cnnstudio.errors import CheckpointError
 from cnnstudio.models.registry import build_model
 from cnnstudio import files
-from cnnstudio.training.checkpoints import load_checkpoint, load_model_state, save_checkpoint
+from cnnstudio.training.store.checkpoints import load_checkpoint, load_model_state, save_checkpoint
 
 
 def _payload(model: torch.nn.Module, *, arch: str = "lenet5", num_classes: int = 10) -> dict:

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from training_helpers import tiny_config
 
-from cnnstudio.training.compare import (RunCache, compare_rows, comparison_rows, differing_settings, format_table,
-                                        run_curves, smooth_ema, sort_rows, write_csv)
-from cnnstudio.training.runs import list_runs, open_run
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.experiments.compare import RunCache, compare_rows, comparison_rows, differing_settings, format_table, run_curves, smooth_ema, sort_rows, write_csv
+from cnnstudio.training.store.runs import list_runs, open_run
+from cnnstudio.training.fit.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +159,7 @@ def test_a_switch_that_sets_other_options_compares_by_what_it_set() -> None:
     # blocks itself: beside the BatchNorm baseline it differs in those, not in "batch_norm=off".
     from types import SimpleNamespace
 
-    from cnnstudio.training.compare import _resolved_config
+    from cnnstudio.training.experiments.compare import _resolved_config
 
     every = _resolved_config(SimpleNamespace(arch="tricks", config_dict={"arch_options": {"all_tricks": True}}))
     base = _resolved_config(SimpleNamespace(arch="tricks", config_dict={"arch_options": {"batch_norm": True}}))

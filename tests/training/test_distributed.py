@@ -19,9 +19,10 @@ import torch
 from PIL import Image
 
 from cnnstudio.cli import build_parser
-from cnnstudio.training.distributed import torchrun_command
-from cnnstudio.training.runs import open_run
-from cnnstudio.training.trainer import Trainer, load_training_data
+from cnnstudio.training.fit.distributed import torchrun_command
+from cnnstudio.training.store.runs import open_run
+from cnnstudio.training.fit.trainer import Trainer
+from cnnstudio.training.fit.training_data import load_training_data
 
 HERE = Path(__file__).parent
 ARGS = ["--arch", "lenet5", "-o", "activation=relu", "-o", "pool=max", "--input-size", "16", "--batch-size", "8",

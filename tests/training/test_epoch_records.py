@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnstudio.training.callbacks import EpochStats
+from cnnstudio.training.records import EpochStats
 
 
 def _stats(**changes) -> EpochStats:

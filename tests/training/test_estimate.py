@@ -10,8 +10,8 @@ import torch
 from training_helpers import make_bundle, tiny_config
 
 from cnnstudio.errors import Cancelled
-from cnnstudio.training import estimate as estimate_module
-from cnnstudio.training.estimate import estimate_training, format_bytes, format_duration
+from cnnstudio.training.fit import estimate as estimate_module
+from cnnstudio.training.fit.estimate import estimate_training, format_bytes, format_duration
 
 
 def test_the_estimate_measures_a_step_and_says_it_in_a_sentence(bundle) -> None:

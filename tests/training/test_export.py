@@ -21,9 +21,9 @@ from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.errors import Cancelled, ExportError
 from cnnstudio.models.catalog import get_info, model_names
 from cnnstudio.models.registry import build_model
-from cnnstudio.training import export
-from cnnstudio.training.export import export_model, export_run
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.weights import export
+from cnnstudio.training.weights.export import export_model, export_run
+from cnnstudio.training.fit.trainer import Trainer
 
 HAS_ORT = all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxscript", "onnxruntime"))
 needs_ort = pytest.mark.skipif(not HAS_ORT, reason="ONNX export needs the export extra: pip install -e '.[export]'")
@@ -82,7 +82,7 @@ def trained_run(tmp_path_factory) -> Path:
 def test_a_run_exports_with_a_sidecar_and_onnx_runtime_gives_the_same_top_classes(trained_run, tmp_path):
     import onnxruntime
 
-    from cnnstudio.training.runs import load_model
+    from cnnstudio.training.store.runs import load_model
 
     report = export_run(trained_run, "onnx", tmp_path / "lenet.onnx")
     sidecar = json.loads(Path(report.sidecar).read_text())

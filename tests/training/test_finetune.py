@@ -22,10 +22,11 @@ from training_helpers import make_bundle, tiny_config
 
 from cnnstudio.data.loaders import DatasetBundle, ImageSet, load_dataset
 from cnnstudio.errors import CnnStudioError
-from cnnstudio.training.pretrained import cache_path
-from cnnstudio.training.finetune import LOWER_LR_FACTOR, head_parameter_names
-from cnnstudio.training.runs import open_run
-from cnnstudio.training.trainer import Trainer, load_training_data
+from cnnstudio.training.weights.pretrained import cache_path
+from cnnstudio.training.weights.finetune import LOWER_LR_FACTOR, head_parameter_names
+from cnnstudio.training.store.runs import open_run
+from cnnstudio.training.fit.trainer import Trainer
+from cnnstudio.training.fit.training_data import load_training_data
 
 LENET = {"activation": "relu", "pool": "max"}
 

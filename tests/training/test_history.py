@@ -15,9 +15,9 @@ import torch
 from training_helpers import Recorder, make_bundle, tiny_config
 
 from cnnstudio.inspect.history import KernelHistory, MapHistory
-from cnnstudio.training import history, runs
-from cnnstudio.training.checkpoints import load_checkpoint
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.store import snapshots as history, runs
+from cnnstudio.training.store.checkpoints import load_checkpoint
+from cnnstudio.training.fit.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 # 6 classes × 40 images, a quarter for validation: 180 training images, 45 batches of 4.
@@ -110,7 +110,9 @@ def test_a_resume_continues_the_history_without_duplicates_and_keeps_the_probes(
     probes_before = (run_dir / "history" / history.PROBES_FILE).read_bytes()
     # A kill after the epoch-2 snapshot but before last.pt: the snapshot is ahead of the checkpoint.
     model, _spec, _config_ = runs.load_model(run_dir, which="last")
-    writer = history.HistoryWriter(run_dir)
+    from cnnstudio.training.fit.snapshot_writer import HistoryWriter
+
+    writer = HistoryWriter(run_dir)
     writer.start(model, _bundle(), input_size=16, device="cpu")
     stale = writer.snapshot(model, epoch=2, batch=BATCHES, batches=BATCHES, global_step=999)
     Trainer(_config(epochs=2), resume_from=run_dir, bundle=_bundle()).fit()
@@ -161,8 +163,8 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, "tests")
 from training_helpers import make_bundle, tiny_config
-import cnnstudio.training.checkpoints as checkpoints
-from cnnstudio.training.trainer import Trainer
+import cnnstudio.files as checkpoints
+from cnnstudio.training.fit.trainer import Trainer
 
 real = checkpoints.atomic_write
 
@@ -205,7 +207,7 @@ def test_a_kill_9_while_a_snapshot_is_written_corrupts_nothing(tmp_path: Path) -
 def test_an_undone_start_removes_the_history_with_the_run_files(tmp_path: Path) -> None:
     # A queue begins a run killed before its first checkpoint again in the same folder: the
     # probes and the initial snapshot must go with config.json and the rest, and nothing else.
-    from cnnstudio.training.run_dirs import discard_new_run_dir, prepare_run_dir
+    from cnnstudio.training.store.new_run import discard_new_run_dir, prepare_run_dir
 
     run_dir = tmp_path / "run"
     Trainer(_config(epochs=1), run_dir=run_dir, bundle=_bundle()).fit()

@@ -12,7 +12,7 @@ from training_helpers import tiny_config
 
 from cnnstudio.errors import CnnStudioError
 from cnnstudio.training.input_size import choose_input_size, config_input_size, dataset_native_size
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.fit.trainer import Trainer
 
 
 @pytest.mark.parametrize(

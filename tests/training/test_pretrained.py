@@ -22,15 +22,8 @@ from cnnstudio.cli import main as cli_main
 from cnnstudio.data.download import download_file
 from cnnstudio.errors import Cancelled, CheckpointError, DownloadError, UnknownNameError
 from cnnstudio.inspect.classify import Predictor
-from cnnstudio.training.pretrained import (
-    PRETRAINED,
-    cache_path,
-    fetch_weights,
-    get_pretrained,
-    load_pretrained,
-    studio_state,
-    weights_entry,
-)
+from cnnstudio.models.pretrained import PRETRAINED, get_pretrained
+from cnnstudio.training.weights.pretrained import cache_path, fetch_weights, load_pretrained, studio_state, weights_entry
 from cnnstudio.models.registry import build_model
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cnnstudio.errors import CnnStudioError
-from cnnstudio.training import runs
-from cnnstudio.training.queue import ItemState, QueueFileError, TrainingQueue, item_status, new_sweep_dir
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.store import runs
+from cnnstudio.training.experiments.queue import ItemState, QueueFileError, TrainingQueue, item_status, new_sweep_dir
+from cnnstudio.training.fit.trainer import Trainer
 from training_helpers import make_bundle, tiny_config
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnstudio.training import runs
-from cnnstudio.training.callbacks import Callback
-from cnnstudio.training.checkpoints import load_checkpoint
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.store import runs
+from cnnstudio.training.fit.callbacks import Callback
+from cnnstudio.training.store.checkpoints import load_checkpoint
+from cnnstudio.training.fit.trainer import Trainer
 from training_helpers import Recorder, tiny_config
 
 
@@ -98,7 +98,7 @@ def test_a_changed_batch_size_restarts_the_stopped_epoch_and_says_so(tmp_path: P
 
 def test_a_damaged_mid_epoch_state_is_refused_in_words(tmp_path: Path, bundle) -> None:
     from cnnstudio.errors import CheckpointError
-    from cnnstudio.training.checkpoints import save_checkpoint
+    from cnnstudio.training.store.checkpoints import save_checkpoint
 
     Trainer(tiny_config(epochs=2), [StopAt(1, 2)], run_dir=tmp_path / "run", bundle=bundle).fit()
     checkpoint = load_checkpoint(tmp_path / "run" / "last.pt")

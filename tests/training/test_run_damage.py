@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from cnnstudio.errors import CheckpointError
-from cnnstudio.training import runs
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.store import runs
+from cnnstudio.training.fit.trainer import Trainer
 from training_helpers import make_bundle, tiny_config
 
 pytestmark = pytest.mark.timeout(60)  # a FIFO or /dev/zero must never hang a test
@@ -232,7 +232,7 @@ def test_temp_files_left_by_a_kill_are_removed_when_the_run_is_opened_for_writin
 
 def test_listed_progress_is_that_of_the_checkpoint_on_disk_after_a_full_disk(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnnstudio.training import checkpoints
+    from cnnstudio.training.store import checkpoints
 
     real_save = checkpoints.save_checkpoint
     calls = []
@@ -273,7 +273,7 @@ def test_a_run_killed_in_its_first_save_lists_no_progress(tmp_path: Path, root: 
 
 @pytest.mark.parametrize("arch", [info.name for info in __import__("cnnstudio.models.catalog", fromlist=["x"]).list_models()])
 def test_every_starting_config_passes_the_schema_it_is_read_back_with(arch: str) -> None:
-    from cnnstudio.training import run_files
+    from cnnstudio.training.store import schema as run_files
     from cnnstudio.training.config import default_config, paper_defaults
 
     for config in (default_config(arch), paper_defaults(arch)):

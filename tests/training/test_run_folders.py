@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnstudio.training import runs
+from cnnstudio.training.store import runs
 from cnnstudio.errors import CheckpointError
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.fit.trainer import Trainer
 from training_helpers import tiny_config
 
 
@@ -107,7 +107,7 @@ def test_load_model_rebuilds_the_trained_network(run_dir: Path, bundle) -> None:
 
 
 def test_listing_runs_does_not_import_torch(tmp_path: Path) -> None:
-    code = ("import sys; from cnnstudio.training import runs; runs.list_runs(sys.argv[1]); "
+    code = ("import sys; from cnnstudio.training.store import runs; runs.list_runs(sys.argv[1]); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnstudio.training import runs
-from cnnstudio.training.callbacks import Callback
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.store import runs
+from cnnstudio.training.fit.callbacks import Callback
+from cnnstudio.training.fit.trainer import Trainer
 from training_helpers import make_bundle, tiny_config
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(runs.fcntl is None, reason="flock is POSIX")]
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _holder(run_dir: Path) -> subprocess.Popen[str]:
     """Another process that takes the run's lock, says so, and sleeps."""
-    code = ("import sys, time; from cnnstudio.training.runs import RunLock; "
+    code = ("import sys, time; from cnnstudio.training.store.runs import RunLock; "
             f"lock = RunLock.acquire({str(run_dir)!r}); print('locked', flush=True); time.sleep(600)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
@@ -85,8 +85,8 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, "tests")
 from training_helpers import make_bundle, tiny_config
-import cnnstudio.training.checkpoints as checkpoints
-from cnnstudio.training.trainer import Trainer
+import cnnstudio.training.store.checkpoints as checkpoints
+from cnnstudio.training.fit.trainer import Trainer
 
 real = checkpoints.atomic_write
 saves = []

@@ -13,9 +13,10 @@ from PIL import Image
 
 from cnnstudio.data.loaders import load_dataset
 from cnnstudio.errors import CheckpointError, CnnStudioError
-from cnnstudio.training import preflight, run_dirs, runs
+from cnnstudio.training.fit import preflight
+from cnnstudio.training.store import new_run as run_dirs, runs
 from cnnstudio.training.config import TrainConfig
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.fit.trainer import Trainer
 from training_helpers import Recorder, tiny_config
 
 
@@ -129,7 +130,7 @@ def test_an_input_size_that_cannot_fit_is_refused_before_the_run_or_the_data(tmp
     with pytest.raises(preflight.InputTooLargeError,
                        match=r"input size 2048 is too large for vgg16: one batch of 128 needs 137 GB for its largest "
                              r"activation alone \(features\.\d+, 64×2048×2048 per image\), and cpu has 8 GB"):
-        from cnnstudio.training.trainer import load_training_data
+        from cnnstudio.training.fit.training_data import load_training_data
 
         load_training_data(config)
     monkeypatch.setenv("CNNSTUDIO_RUNS", str(tmp_path / "runs"))

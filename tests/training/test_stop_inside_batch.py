@@ -12,9 +12,9 @@ from torch import nn
 from training_helpers import Recorder, tiny_config
 
 from cnnstudio.models import registry
-from cnnstudio.training import runs
-from cnnstudio.training.checkpoints import load_checkpoint
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.store import runs
+from cnnstudio.training.store.checkpoints import load_checkpoint
+from cnnstudio.training.fit.trainer import Trainer
 
 LAYERS = 20
 SLEEP_S = 0.1  # per layer and pass: one batch takes 20 × 0.1 s forward and as long backward
@@ -101,7 +101,7 @@ def test_stop_acts_within_a_second_in_the_middle_of_a_long_forward(run_dir: Path
     result = outcome["result"]
     assert result.stopped_early and result.epochs_done == 0  # type: ignore[attr-defined]
     assert not recorder.of("batch")  # the interrupted batch is discarded, not reported
-    assert trainer._global_step == 0
+    assert trainer.global_step == 0
     # last.pt is written as for any stop, with the weights untouched by the discarded batch.
     _assert_untouched(load_checkpoint(run_dir / "last.pt")["model"], slow_lenet["initial"])
     assert runs.open_run(run_dir).status == "stopped"
@@ -116,7 +116,7 @@ def test_stop_acts_within_a_second_in_the_middle_of_a_long_backward(run_dir: Pat
     time.sleep(2 * SLEEP_S)  # the backward pass has 2 s to go
     waited = _stop_and_time(trainer, thread, outcome)
     assert waited < 1.0, f"stop took {waited:.2f} s"
-    assert trainer._global_step == 0  # the optimizer step of the interrupted batch never ran
+    assert trainer.global_step == 0  # the optimizer step of the interrupted batch never ran
     _assert_untouched(load_checkpoint(run_dir / "last.pt")["model"], slow_lenet["initial"])
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from cnnstudio.errors import CnnStudioError, UnknownNameError
 from cnnstudio.training.config import default_config
-from cnnstudio.training.sweep import STUDY_SWITCHES, study_base, sweep_configs, tricks_study
+from cnnstudio.training.experiments.sweep import STUDY_SWITCHES, study_base, sweep_configs, tricks_study
 
 
 def test_switches_give_the_baseline_then_one_run_each_and_all_on() -> None:

@@ -83,6 +83,6 @@ def test_the_run_folder_schema_knows_every_setting() -> None:
     # config.json is read back through this schema: a setting it lacks makes every new run unreadable.
     import dataclasses
 
-    from cnnstudio.training.run_files import _config_rules
+    from cnnstudio.training.store.schema import _config_rules
 
     assert set(_config_rules()) == {f.name for f in dataclasses.fields(TrainConfig)}

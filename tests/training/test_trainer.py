@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnstudio.training import runs
+from cnnstudio.training.store import runs
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError
-from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
-from cnnstudio.training.checkpoints import load_checkpoint
+from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.fit.callbacks import Callback
+from cnnstudio.training.store.checkpoints import load_checkpoint
 from cnnstudio.training.config import TrainConfig
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.fit.trainer import Trainer
 from training_helpers import Recorder, make_bundle, tiny_config
 
 
@@ -75,7 +76,7 @@ def test_stop_takes_effect_within_one_batch_and_leaves_a_usable_run(run_dir: Pat
     trainer = Trainer(tiny_config(epochs=5), [stopper], run_dir=run_dir, bundle=bundle)
     result = trainer.fit()
     assert stopper.seen == 3  # no batch ran after the one that asked to stop
-    assert trainer._global_step == 3
+    assert trainer.global_step == 3
     assert result.stopped_early and result.reason == "stopped by the user" and result.epochs_done == 0
     checkpoint = load_checkpoint(run_dir / "last.pt")
     assert checkpoint["epoch"] == 0
@@ -272,7 +273,7 @@ def test_out_of_memory_retries_at_half_the_batch_size(run_dir: Path, bundle, mon
     assert result.epochs_done == 1
     assert runs.open_run(run_dir).metrics()[0]["batch_size"] == 2
     # The history skipped the snapshot that did not fit and went on, its probes two at a time.
-    from cnnstudio.training.history import list_snapshots
+    from cnnstudio.training.store.snapshots import list_snapshots
 
     assert [s.label for s in list_snapshots(run_dir).snapshots][-1] == "epoch 1"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from cnnstudio.training import runs
-from cnnstudio.training.trainer import Trainer
+from cnnstudio.training.store import runs
+from cnnstudio.training.fit.trainer import Trainer
 from training_helpers import make_bundle, tiny_config
 
 

@@ -351,7 +351,7 @@ class CompareChart(QWidget):
         view.disableAutoRange()
 
     def _draw(self, drawn: _Drawn, name: str, weight: float, mode: str, *, raw_changed: bool) -> None:
-        from cnnstudio.training.compare import smooth_ema
+        from cnnstudio.training.experiments.compare import smooth_ema
 
         curves = drawn.run.curves
         x = curves.epoch if mode == "epoch" else curves.wall_s / self._x_scale

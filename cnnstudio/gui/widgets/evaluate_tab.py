@@ -65,7 +65,7 @@ def _evaluate(handle: ModelHandle, which: str, tta: str, *, progress: Any, cance
     on the validation split it trained with."""
     from cnnstudio.inspect.evaluate import evaluate, validation_data
     from cnnstudio.inspect.inputs import TrainedModel
-    from cnnstudio.training.trainer import training_data_key
+    from cnnstudio.training.fit.training_data import training_data_key
 
     if which != "shown" and handle.run_dir is not None:
         trained = TrainedModel.from_run(handle.run_dir, which=which)

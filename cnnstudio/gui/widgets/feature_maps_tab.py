@@ -91,13 +91,13 @@ def _validation_image(dataset: str, index: int, split: TrainConfig | None) -> tu
     through the trainer's own loading), so no training image is ever shown as a validation
     one; without, `dataset` split with the defaults.
     """
-    from cnnstudio.training.trainer import training_data_key
+    from cnnstudio.training.fit.training_data import training_data_key
 
     key = training_data_key(split) if split is not None else json.dumps(["defaults", dataset])
     bundle = _VALIDATION_CACHE.get(key)
     if bundle is None:
         if split is not None:
-            from cnnstudio.training.trainer import load_training_data
+            from cnnstudio.training.fit.training_data import load_training_data
 
             bundle = load_training_data(split, download=False)
         else:
@@ -157,7 +157,7 @@ class _History:
 def _map_history(run_dir: str) -> _History | None:
     """Background job: a run's probes and map histories (None when it has none)."""
     from cnnstudio.inspect.history import MapHistory, NoHistoryError
-    from cnnstudio.training.history import read_probes
+    from cnnstudio.training.store.snapshots import read_probes
 
     probes = read_probes(run_dir)
     if probes is None or not len(probes.images):
@@ -266,7 +266,7 @@ class FeatureMapsTab(QWidget):
         """Take validation images from `bundle`, already loaded for `config` (a fit's own
         copy), instead of loading a second copy of the same data."""
         _VALIDATION_CACHE.clear()
-        from cnnstudio.training.trainer import training_data_key
+        from cnnstudio.training.fit.training_data import training_data_key
 
         _VALIDATION_CACHE[training_data_key(config)] = bundle
 

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayo
 
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import plain
-from cnnstudio.training.callbacks import EpochStats
-from cnnstudio.training.history import Snapshot
+from cnnstudio.training.records import EpochStats
+from cnnstudio.training.store.snapshots import Snapshot
 
 __all__ = ["HistoryStrip", "load_curves"]
 
@@ -33,7 +33,7 @@ _MARKER = "#c0563f"
 def load_curves(run_dir: str | Path) -> tuple[EpochStats, ...]:
     """The run's finished epochs (background job; a run that cannot be read has none)."""
     from cnnstudio.errors import CnnStudioError
-    from cnnstudio.training.runs import open_run
+    from cnnstudio.training.store.runs import open_run
 
     try:
         return tuple(open_run(run_dir).history())

@@ -162,14 +162,14 @@ class _RunFilter(QSortFilterProxyModel):
 
 def _export(run_dir: str, fmt: str, path: str, *, progress: Any, cancel: Any) -> Any:
     """Background job: the engine's verified export of a run (an `ExportReport`)."""
-    from cnnstudio.training.export import export_run
+    from cnnstudio.training.weights.export import export_run
 
     return export_run(run_dir, fmt, path, progress=progress, cancel=cancel)
 
 
 def _read_runs(root: str | None, cache: Any) -> tuple[list[Any], list[Any], dict[Path, Any]]:
     """Background job: the run folders (`list_runs`), and the readable ones' rows and curves (cached)."""
-    from cnnstudio.training.runs import list_runs
+    from cnnstudio.training.store.runs import list_runs
 
     runs = list_runs(root)
     rows, curves = cache.read_all(runs)
@@ -192,7 +192,7 @@ class RunsTab(QWidget):
     def __init__(self, state: StudioState, session: TrainingSession, parent: QWidget | None = None, *,
                  root: str | Path | None = None) -> None:
         super().__init__(parent)
-        from cnnstudio.training.compare import RunCache
+        from cnnstudio.training.experiments.compare import RunCache
 
         self._state = state
         self._session = session
@@ -377,7 +377,7 @@ class RunsTab(QWidget):
 
     def export_csv(self, path: str | Path) -> Path:
         """Write the rows shown, in the order shown, as CSV (`compare.write_csv`, atomic)."""
-        from cnnstudio.training.compare import write_csv
+        from cnnstudio.training.experiments.compare import write_csv
 
         rows = [entry.row for entry in self.shown_entries() if entry.row is not None]
         try:
@@ -484,7 +484,7 @@ class RunsTab(QWidget):
 
     def _compare_shown(self) -> None:
         """Name the differences among the runs shown (and the Δ to the baseline) in their rows."""
-        from cnnstudio.training.compare import compare_rows
+        from cnnstudio.training.experiments.compare import compare_rows
 
         shown = {entry.path for entry in self.shown_entries()}
         own = [row for path, row in self._rows.items() if path in shown]
@@ -624,6 +624,6 @@ class RunsTab(QWidget):
 
 
 def _default_root() -> str:
-    from cnnstudio.training.runs import default_runs_dir
+    from cnnstudio.training.store.runs import default_runs_dir
 
     return str(default_runs_dir())

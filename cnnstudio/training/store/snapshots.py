@@ -1,7 +1,7 @@
 """A run's history across training: the first conv layer's kernels and a few probe images'
 feature maps, snapshotted at fixed moments, so a view can scrub how the network formed.
 
-The trainer writes it itself (like the run folder's other files), in `RUN/history/`:
+The fit's `SnapshotRecorder` (`training/fit/snapshot_writer.py`) writes it, in `RUN/history/`:
 
     probes.npz              the probe images, chosen once at the first fit's start: one validation
                             image per class (the first `MAX_PROBES` classes), the lowest index of
@@ -22,7 +22,7 @@ Every file is written atomically (temp name starting with "." + os.replace), nam
 in training, so a resume that redoes an epoch writes the same names again; a resume first drops
 the snapshots later than its checkpoint (they belong to training that is being redone). A
 reader ignores temp files and reports (never raises on) a file it cannot read; it reads while
-the run trains. This module imports numpy only; the writer imports torch when it runs.
+the run trains. This module (the format and its readers) imports numpy only.
 """
 
 from __future__ import annotations
@@ -32,18 +32,13 @@ import json
 import os
 import re
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from cnnstudio.files import readable as shown
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
 
 __all__ = [
     "HISTORY_DIR",
@@ -56,7 +51,6 @@ __all__ = [
     "Snapshot",
     "HistoryListing",
     "Probes",
-    "HistoryWriter",
     "list_snapshots",
     "read_kernels",
     "read_maps",
@@ -282,172 +276,16 @@ def history_bytes(run_dir: str | Path) -> int:
         return 0
 
 
-def _npz_bytes(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+def npz_bytes(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     payload = json.dumps({"format": FORMAT, **meta}).encode("utf-8")
     np.savez(buffer, meta=np.frombuffer(payload, dtype=np.uint8), **arrays)
     return buffer.getvalue()
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_snapshot_file(path: Path, data: bytes) -> None:
     from cnnstudio.files import atomic_write
 
     # Not synced to disk: a snapshot lost to a power cut is skipped by every reader, and the
     # rename alone survives a kill; syncing cost more than the snapshot itself on small nets.
     atomic_write(path, lambda handle: handle.write(data), size_estimate=len(data), durable=False)
-
-
-# -- writing (the trainer's) ------------------------------------------------------------------------
-
-
-def map_layer_names(model: nn.Module) -> list[str]:
-    """The layers whose maps are stored: the first `MAP_LAYERS` conv layers larger than 1×1
-    (a 1×1 conv only remixes the maps before it: GoogLeNet's conv2_reduce is skipped)."""
-    from torch import nn
-
-    names = [name for name, m in model.named_modules()
-             if isinstance(m, nn.Conv2d) and tuple(m.kernel_size) != (1, 1)]
-    return names[:MAP_LAYERS]
-
-
-def choose_probes(labels: Sequence[int], num_classes: int) -> list[int]:
-    """Indices of the probes: for each of the first `MAX_PROBES` classes, its lowest-index image."""
-    first: dict[int, int] = {}
-    for index, label in enumerate(labels):
-        label = int(label)
-        if label < MAX_PROBES and label not in first:
-            first[label] = index
-            if len(first) == min(num_classes, MAX_PROBES):
-                break
-    return [first[c] for c in sorted(first)]
-
-
-class _Enough(Exception):
-    """Raised by the last stored layer's hook: the rest of the forward pass is not needed."""
-
-
-class HistoryWriter:
-    """Writes one run's history; used by the trainer (rank 0), one call per snapshot.
-
-    `start` keeps the probes of the run's first fit (choosing and saving them only when there
-    are none) and drops snapshots later than the checkpoint a resume starts from.
-    """
-
-    def __init__(self, run_dir: str | Path) -> None:
-        self.folder = history_dir(run_dir)
-        self._x: torch.Tensor | None = None  # the probes as model input, on the device
-        self._layers: list[str] = []
-
-    def start(self, model: nn.Module, bundle: Any, *, input_size: int, device: Any,
-              resumed_at: tuple[int, int] | None = None) -> None:
-        """Make the folder ready: leftovers of a killed save removed, later snapshots dropped
-        (`resumed_at`: the checkpoint's (epochs done, batches done in the next epoch)), the probes
-        loaded or chosen. Take the run's lock first."""
-        import torch
-
-        from cnnstudio.data.transforms import from_model_input, to_model_input
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for entry in os.scandir(self.folder):
-            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)  # a kill during an atomic save: never a finished file
-        if resumed_at is not None:
-            done, batch = resumed_at
-            for snap in list_snapshots(self.folder.parent).snapshots:
-                if snap.epoch > done + 1 or (snap.epoch == done + 1 and snap.batch > batch):
-                    snap.path.unlink(missing_ok=True)  # the resume trains that part again
-        spec = bundle.spec
-        kw = dict(input_size=input_size, in_channels=spec.channels)
-        probes = read_probes(self.folder.parent)
-        if probes is None or probes.images.shape[1:] != (spec.channels, input_size, input_size):
-            split, name = (bundle.val, "validation") if len(bundle.val) else (bundle.train, "training")
-            labels = split.labels.tolist()
-            picks = choose_probes(labels, len(spec.classes))
-            raw = [self._image(split, i, spec.channels) for i in picks]
-            images = (torch.cat([from_model_input(to_model_input(img, spec, **kw), spec, in_channels=spec.channels)
-                                 for img in raw]) if raw else torch.zeros((0, spec.channels, input_size, input_size),
-                                                                           dtype=torch.uint8))
-            probes = Probes(images.numpy(), np.array([labels[i] for i in picks], dtype=np.int64),
-                            np.array(picks, dtype=np.int64), name)
-            _write(self.folder / PROBES_FILE, _npz_bytes({"split": name}, {
-                "images": probes.images, "labels": probes.labels, "indices": probes.indices}))
-        self._x = to_model_input(torch.from_numpy(probes.images), spec, **kw).to(device) if len(probes.images) else None
-        self._layers = map_layer_names(model)
-
-    @staticmethod
-    def _image(split: Any, index: int, channels: int) -> torch.Tensor:
-        if split.images is not None:
-            return split.images[index]
-        from cnnstudio.data.images import image_to_tensor, load_image
-
-        return image_to_tensor(load_image(split.paths[index]), channels)  # a streaming folder's file
-
-    def snapshot(self, model: nn.Module, *, epoch: int, batch: int, batches: int, global_step: int,
-                 max_batch: int | None = None) -> Path:
-        """Write the snapshot of `model` now (eval mode for the probes' pass, no gradients; the
-        model's mode restored, BatchNorm's running statistics untouched). The probes go through
-        at most `max_batch` at a time (the training's batch size: what is known to fit)."""
-        import time
-
-        import torch
-
-        from cnnstudio.models.layers import first_conv
-
-        kernel_layer, conv = first_conv(model)
-        arrays: dict[str, np.ndarray] = {"kernels": conv.weight.detach().to("cpu", torch.float16).numpy()}
-        shapes: list[list[int]] = []
-        if self._x is not None and self._layers:
-            chunks = [self._probe_pass(model, x) for x in self._x.split(max(1, max_batch or len(self._x)))]
-            shapes = chunks[0][1]
-            for i in range(len(self._layers)):
-                maps = torch.cat([reduced[i] for reduced, _shapes in chunks])
-                low = maps.amin(dim=(2, 3), keepdim=True)
-                high = maps.amax(dim=(2, 3), keepdim=True)
-                q = ((maps - low) / (high - low).clamp_min(1e-12) * 255).round_().clamp_(0, 255).to(torch.uint8)
-                arrays[f"maps{i}"] = q.cpu().numpy()
-                arrays[f"ranges{i}"] = torch.cat([low, high], dim=3)[:, :, 0, :].cpu().numpy()
-        meta = {"epoch": epoch, "batch": batch, "batches": batches, "global_step": global_step, "time": time.time(),
-                "kernel_layer": kernel_layer, "map_layers": self._layers if shapes else [], "map_shapes": shapes}
-        path = self.folder / snapshot_name(epoch, batch)
-        _write(path, _npz_bytes(meta, arrays))
-        return path
-
-    def _probe_pass(self, model: nn.Module, x: Any) -> tuple[list[Any], list[list[int]]]:
-        """The stored layers' maps of probes `x`, capped (channels, side) as stored, and each
-        layer's whole output shape per image; the forward stops after the last stored layer."""
-        import torch
-        import torch.nn.functional as F
-
-        modules = dict(model.named_modules())
-        last = self._layers[-1]
-        captured: dict[str, torch.Tensor] = {}
-
-        def hook_for(name: str) -> Any:
-            def hook(_m: Any, _i: Any, out: torch.Tensor) -> None:
-                captured[name] = out.detach()
-                if name == last:
-                    raise _Enough
-            return hook
-
-        handles = [modules[name].register_forward_hook(hook_for(name)) for name in self._layers]
-        was_training = model.training
-        try:
-            model.eval()
-            with torch.no_grad():
-                model(x)
-        except _Enough:
-            pass
-        finally:
-            for handle in handles:
-                handle.remove()
-            model.train(was_training)
-        reduced, shapes = [], []
-        for name in self._layers:
-            out = captured.pop(name).float()
-            shapes.append([int(v) for v in out.shape[1:]])
-            out = out[:, :MAX_MAP_CHANNELS]
-            h, w = out.shape[2:]
-            if max(h, w) > MAX_MAP_SIDE:
-                out = F.adaptive_avg_pool2d(out, (min(h, MAX_MAP_SIDE), min(w, MAX_MAP_SIDE)))
-            reduced.append(out)
-        return reduced, shapes

@@ -74,8 +74,9 @@ def adapt_first_conv(state: dict[str, torch.Tensor], model: nn.Module) -> dict[s
 
 def load_backbone(model: nn.Module, config: TrainConfig, spec: DatasetSpec) -> str:
     """Load `config`'s pretrained weights into `model` (all but the new head); returns where they came from."""
-    from cnnstudio.training.pretrained import fetch_weights, get_pretrained, read_state_dict, studio_state
-    from cnnstudio.training.pretrained import load_strict
+    from cnnstudio.training.weights.pretrained import fetch_weights, read_state_dict, studio_state
+    from cnnstudio.models.pretrained import get_pretrained
+    from cnnstudio.training.weights.pretrained import load_strict
 
     if config.pretrained is not None:
         info = get_pretrained(config.pretrained)

@@ -34,11 +34,11 @@ from typing import Any
 
 from cnnstudio.choices import Choice
 from cnnstudio.errors import CheckpointError, CnnStudioError
-from cnnstudio.training import run_files, runs
-from cnnstudio.training.callbacks import STOPPED_BY_USER
+from cnnstudio.training.store import schema as run_files, runs
+from cnnstudio.training.records import STOPPED_BY_USER
 from cnnstudio.files import atomic_write
 from cnnstudio.training.config import TrainConfig
-from cnnstudio.training.naming import slug
+from cnnstudio.training.store.naming import slug
 from cnnstudio.files import readable
 
 __all__ = ["QUEUE_FILE", "ItemState", "ItemStatus", "Launch", "QueueFileError", "QueueItem", "TrainingQueue",
@@ -369,7 +369,7 @@ class TrainingQueue:
                 return Launch(item, path, resume=True)
             if path.is_dir():
                 # Killed before its first checkpoint: nothing to resume, so its files go and it starts there.
-                from cnnstudio.training.run_dirs import discard_new_run_dir
+                from cnnstudio.training.store.new_run import discard_new_run_dir
 
                 discard_new_run_dir(path, made=False)
                 return Launch(item, path, resume=False)
@@ -391,14 +391,14 @@ class TrainingQueue:
 
     def baseline_dir(self) -> Path | None:
         """The run folder of the item labelled "baseline" (what the table's Δ compares with)."""
-        from cnnstudio.training.sweep import BASELINE
+        from cnnstudio.training.experiments.sweep import BASELINE
 
         return next((Path(item.run_dir) for item in self._items if item.label == BASELINE and item.run_dir), None)
 
     def comparison(self, sort_key: str = "best_top1") -> list[Any]:
         """The items' runs as `compare.ComparisonRow`s, best first, with Δ top-1 against the baseline
         (each row's `distinct` says what sets it apart from the baseline: "activation=leaky_relu")."""
-        from cnnstudio.training.compare import comparison_rows, sort_rows
+        from cnnstudio.training.experiments.compare import comparison_rows, sort_rows
 
         return sort_rows(comparison_rows(self.run_infos(), baseline=self.baseline_dir()), sort_key)
 
@@ -413,7 +413,7 @@ _LABEL_SETTINGS = ("lr", "batch_size", "optimizer", "schedule", "weight_decay", 
 def _default_label(config: TrainConfig) -> str:
     """`lenet5-relu on mnist-sample`, plus what differs from the arch's starting recipe: `· lr 0.1, batch 32`."""
     from cnnstudio.training.config import default_config
-    from cnnstudio.training.naming import variant_name
+    from cnnstudio.training.store.naming import variant_name
 
     start = default_config(config.arch)
     changes = []
@@ -432,7 +432,7 @@ def _default_label(config: TrainConfig) -> str:
 
 def new_sweep_dir(runs_root: str | Path | None, *, arch: str, dataset: str) -> Path:
     """A new folder for a sweep's queue: `<runs root>/<when>_sweep-<arch>_<dataset>` (`_2`… on a clash)."""
-    from cnnstudio.training.run_dirs import ensure_runs_root
+    from cnnstudio.training.store.new_run import ensure_runs_root
 
     root = Path(runs_root) if runs_root is not None else runs.default_runs_dir()
     ensure_runs_root(root)

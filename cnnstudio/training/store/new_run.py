@@ -144,7 +144,7 @@ def discard_new_run_dir(path: str | os.PathLike[str], *, made: bool) -> None:
         except OSError:
             pass
     clean_leftovers(path)
-    from cnnstudio.training.history import remove_history
+    from cnnstudio.training.store.snapshots import remove_history
 
     remove_history(path)
     if made:

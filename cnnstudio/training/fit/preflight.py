@@ -51,7 +51,7 @@ def check_input_fits(config: TrainConfig, *, device: torch.device | None = None,
     # The size it trained at: stored in the run; the one rule for a config that left it open.
     size = config_input_size(config).size
     if device is None:
-        from cnnstudio.training.trainer import resolve_device
+        from cnnstudio.training.fit.devices import resolve_device
 
         device = resolve_device(config.device)
     total = device_memory(device)

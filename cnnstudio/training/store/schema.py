@@ -25,12 +25,16 @@ import math
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cnnstudio.errors import CheckpointError, CnnStudioError
+from cnnstudio.errors import CheckpointError
 from cnnstudio.files import readable
+from cnnstudio.training.fields import (
+    MAX_INPUT_SIZE, MAX_TEXT, SchemaError, check_config_fields, need_bool, need_choice, need_int,
+    need_number, need_object, need_str, show,
+)
 
 __all__ = [
     "MAX_INPUT_SIZE",
@@ -47,24 +51,12 @@ __all__ = [
     "readable",
 ]
 
-#: The largest input side a run may have: 8 × the papers' 224 (one 3×2048×2048 float image is 50 MB).
-MAX_INPUT_SIZE = 2048
 MAX_JSON_DEPTH = 16
 KiB, MiB = 1024, 1024 * 1024
 #: Size caps per file; a metrics line is one epoch, a few hundred bytes.
 SIZE_LIMITS = {"config.json": 256 * KiB, "spec.json": 16 * MiB, "run.json": 1 * MiB, "metrics.jsonl": 64 * MiB}
 MAX_METRICS_LINE = 64 * KiB
-MAX_TEXT = 4096  # paths and names stored in a run
 MAX_CLASSES = 100_000
-
-
-class SchemaError(CnnStudioError, ValueError):
-    """A value that breaks its file's schema; `field` is its dotted name ("arch_options.dropout")."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        self.field = field
-        self.problem = problem
-        super().__init__(f"{field} {problem}" if field else problem)
 
 
 class RunFileError(CheckpointError):
@@ -183,172 +175,6 @@ def check_file(path: str | os.PathLike[str], check: Callable[[Any], Any]) -> Any
 # -- small typed checks ---------------------------------------------------------------------------
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "…"
-
-
-def need_int(field: str, value: Any, low: int, high: int) -> int:
-    if not _is_int(value) or not low <= value <= high:
-        raise SchemaError(field, f"must be a whole number from {low:,} to {high:,}; got {_show(value)}")
-    return value
-
-
-def need_number(field: str, value: Any, low: float, high: float | None, *, low_open: bool = False,
-                high_open: bool = False) -> float:
-    ok = _is_number(value)
-    if ok:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        lo = f"{'>' if low_open else '≥'} {low:g}"
-        hi = "" if high is None else f" and {'<' if high_open else '≤'} {high:g}"
-        raise SchemaError(field, f"must be a finite number {lo}{hi}; got {_show(value)}")
-    return float(value)
-
-
-def need_str(field: str, value: Any, *, max_len: int = MAX_TEXT, allow_empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise SchemaError(field, f"must be text; got {_show(value)}")
-    if len(value) > max_len or (not value and not allow_empty):
-        raise SchemaError(field, f"must be text of 1 to {max_len:,} characters; got {len(value):,}")
-    return value
-
-
-def need_bool(field: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise SchemaError(field, f"must be true or false; got {_show(value)}")
-    return value
-
-
-def need_choice(field: str, value: Any, choices: Any) -> str:
-    names = [str(getattr(c, "value", c)) for c in choices]
-    if not isinstance(value, str) or value not in names:
-        raise SchemaError(field, f"must be one of {', '.join(names)}; got {_show(value)}")
-    return value
-
-
-def need_object(field: str, value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise SchemaError(field, f"is not {what} (a JSON object is needed; got {type(value).__name__})")
-    return value
-
-
-def _optional(check: Callable[..., Any]) -> Callable[..., Any]:
-    def checked(field: str, value: Any, *args: Any, **kwargs: Any) -> Any:
-        return None if value is None else check(field, value, *args, **kwargs)
-
-    return checked
-
-
-# -- config.json ----------------------------------------------------------------------------------
-
-
-def _device(field: str, value: Any) -> str:
-    return need_str(field, value, max_len=32)
-
-
-def _augment(field: str, value: Any) -> list[str]:
-    if not isinstance(value, (list, tuple)) or len(value) > 16:
-        raise SchemaError(field, f"must be a list of at most 16 augmentation names; got {_show(value)}")
-    return [need_str(f"{field}[{i}]", v, max_len=32) for i, v in enumerate(value)]
-
-
-def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
-    from cnnstudio.choices import Finetune, Init, Optimizer, Schedule
-
-    big = 1_000_000
-    return {
-        "arch": lambda f, v: need_str(f, v, max_len=64),
-        "arch_options": lambda f, v: need_object(f, v, "a mapping of option names to values"),
-        "dataset": need_str,
-        "data_root": _optional(need_str),
-        "input_size": _optional(lambda f, v: need_int(f, v, 1, MAX_INPUT_SIZE)),
-        "epochs": lambda f, v: need_int(f, v, 1, big),
-        "batch_size": lambda f, v: need_int(f, v, 1, 65_536),
-        "optimizer": lambda f, v: need_choice(f, v, Optimizer.values()),
-        "lr": lambda f, v: need_number(f, v, 0.0, None, low_open=True),
-        "momentum": lambda f, v: need_number(f, v, 0.0, 1.0, high_open=True),
-        "nesterov": need_bool,
-        "weight_decay": lambda f, v: need_number(f, v, 0.0, None),
-        "schedule": lambda f, v: need_choice(f, v, Schedule.values()),
-        "step_size": lambda f, v: need_int(f, v, 1, big),
-        "gamma": lambda f, v: need_number(f, v, 0.0, 1.0, low_open=True),
-        "plateau_patience": lambda f, v: need_int(f, v, 0, big),
-        "max_lr_drops": _optional(lambda f, v: need_int(f, v, 0, 1000)),
-        "init": lambda f, v: need_choice(f, v, Init.values()),
-        "init_from_run": _optional(need_str),
-        "augment": _augment,
-        "val_fraction": lambda f, v: need_number(f, v, 0.0, 1.0, low_open=True, high_open=True),
-        "seed": lambda f, v: need_int(f, v, 0, 2**63 - 1),
-        "device": _device,
-        "amp": need_bool,
-        "channels_last": need_bool,
-        "compile": need_bool,
-        "progress_interval": lambda f, v: need_number(f, v, 0.0, 3600.0),
-        "aux_weight": lambda f, v: need_number(f, v, 0.0, None),
-        "num_threads": _optional(lambda f, v: need_int(f, v, 1, 4096)),
-        "pretrained": _optional(lambda f, v: need_str(f, v, max_len=64)),
-        "pretrained_weights": _optional(need_str),
-        "finetune": lambda f, v: need_choice(f, v, Finetune.values()),
-        "weights_source": _optional(need_str),
-        "sync_batch_norm": need_bool,
-        "history": need_bool,
-    }
-
-
-def check_arch_options(arch: str, options: Mapping[str, Any], field: str = "arch_options") -> None:
-    """Every option is one `arch` has, of the kind the catalog says (torch-free)."""
-    from cnnstudio.models.catalog import get_info
-
-    info = get_info(arch)
-    known = {spec.name: spec for spec in info.options}
-    if len(options) > len(known):
-        raise SchemaError(field, f"has {len(options)} entries; {arch} has {len(known)} options")
-    for name, value in options.items():
-        where = f"{field}.{name}"
-        spec = known.get(name)
-        if spec is None:
-            valid = ", ".join(known) or "none"
-            raise SchemaError(where, f"is not an option of {arch} (its options: {valid})")
-        if spec.kind == "bool":
-            need_bool(where, value)
-        elif spec.kind == "choice":
-            need_choice(where, value, spec.choices)
-        else:
-            low = spec.minimum if spec.minimum is not None else -1e9
-            high = spec.maximum if spec.maximum is not None else 1e9
-            need_number(where, value, low, high)
-
-
-def check_config_fields(data: Mapping[str, Any]) -> None:
-    """Types, ranges and sizes of a TrainConfig's dict, field by field; `SchemaError` on the first bad one."""
-    rules = _config_rules()
-    unknown = sorted(set(data) - set(rules))
-    if unknown:
-        raise SchemaError(_show(unknown[0]).strip("'"), "is not a training setting this version knows")
-    for name, rule in rules.items():
-        if name in data:
-            rule(name, data[name])
-    if "arch" in data:
-        from cnnstudio.models.catalog import get_info
-
-        try:
-            get_info(data["arch"])
-        except CnnStudioError:
-            raise SchemaError("arch", f"{_show(data['arch'])} is not an architecture this version knows") from None
-        check_arch_options(data["arch"], data.get("arch_options") or {})
-
-
 def check_config(data: Any) -> dict[str, Any]:
     """config.json: a training config (a JSON object of known settings, each of the right type and range)."""
     need_object("", data, "a training config")
@@ -370,10 +196,10 @@ def check_spec(data: Any) -> dict[str, Any]:
     need_str("name", data["name"])
     channels = data["channels"]
     if channels not in (1, 3) or isinstance(channels, bool):
-        raise SchemaError("channels", f"must be 1 or 3; got {_show(channels)}")
+        raise SchemaError("channels", f"must be 1 or 3; got {show(channels)}")
     classes = data["classes"]
     if not isinstance(classes, list) or not 1 <= len(classes) <= MAX_CLASSES:
-        raise SchemaError("classes", f"must be a list of 1 to {MAX_CLASSES:,} class names; got {_show(classes)}")
+        raise SchemaError("classes", f"must be a list of 1 to {MAX_CLASSES:,} class names; got {show(classes)}")
     for i, name in enumerate(classes):
         need_str(f"classes[{i}]", name, max_len=1024)
     if len(set(classes)) != len(classes):
@@ -381,7 +207,7 @@ def check_spec(data: Any) -> dict[str, Any]:
     for key, low, low_open in (("mean", 0.0, False), ("std", 0.0, True)):
         values = data[key]
         if not isinstance(values, list) or len(values) != channels:
-            raise SchemaError(key, f"must list one number per channel ({channels}); got {_show(values)}")
+            raise SchemaError(key, f"must list one number per channel ({channels}); got {show(values)}")
         for i, value in enumerate(values):
             need_number(f"{key}[{i}]", value, low, 1.0, low_open=low_open)
     need_int("native_size", data["native_size"], 1, 65_536)
@@ -455,13 +281,13 @@ def check_metrics_row(row: Any, *, previous_epoch: int = 0) -> dict[str, Any]:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SchemaError(key, f"must be a number or null; got {_show(value)}")
+            raise SchemaError(key, f"must be a number or null; got {show(value)}")
         if not math.isfinite(value):
             clean[key] = None
         elif key in _FRACTIONS:
             need_number(key, value, 0.0, 1.0)
         elif value < 0:
-            raise SchemaError(key, f"must not be negative; got {_show(value)}")
+            raise SchemaError(key, f"must not be negative; got {show(value)}")
     if "epochs" in row:
         need_int("epochs", row["epochs"], 1, 1_000_000)
     if "batch_size" in row:

@@ -6,9 +6,15 @@ the same way ("CPU", "GPU 0: NVIDIA H100"), whatever torch calls it ("cpu", "cud
 
 from __future__ import annotations
 
-from cnnstudio.choices import DeviceKind, parse_device
+from typing import TYPE_CHECKING
 
-__all__ = ["device_title", "list_devices"]
+from cnnstudio.choices import DeviceKind, parse_device
+from cnnstudio.errors import TrainingError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["device_title", "list_devices", "resolve_device"]
 
 
 def list_devices() -> list[tuple[str, str]]:
@@ -36,3 +42,27 @@ def device_title(device: str) -> str:
     if kind == DeviceKind.CUDA:
         name = f"cuda:{index or 0}"
     return next((title for title, value in devices if value == name), device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for a config's device name; "auto" is cuda, then mps, then cpu (the one
+    order every view and `list_devices` follow)."""
+    import torch
+
+    if name == DeviceKind.AUTO:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == DeviceKind.CUDA:
+        if not torch.cuda.is_available():
+            raise TrainingError(f"device {name} is not available: no CUDA GPU was found — use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise TrainingError(
+                f"device {name} does not exist: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+    if device.type == DeviceKind.MPS and not torch.backends.mps.is_available():
+        raise TrainingError(f"device {name} is not available on this machine — use --device cpu or auto")
+    return device

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from cnnstudio.data.spec import DatasetSpec
-    from cnnstudio.training.runs import RunInfo
+    from cnnstudio.training.store.runs import RunInfo
 
 __all__ = ["ATOL", "FORMATS", "RTOL", "VERIFY_BATCHES", "ExportReport", "export_model", "export_run",
            "missing_export_packages"]
@@ -86,7 +86,7 @@ def _check_format(format: str) -> None:
 def export_run(run: RunInfo | str | Path, format: str, path: str | Path, *, which: str = "best",
                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> ExportReport:
     """Export a run's trained model (its `which` checkpoint) to `path` as `format` ("onnx" or "pt2")."""
-    from cnnstudio.training.runs import load_model, open_run
+    from cnnstudio.training.store.runs import load_model, open_run
 
     _check_format(format)
     info = run if not isinstance(run, (str, Path)) else open_run(run)

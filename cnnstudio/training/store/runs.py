@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstudio import __version__
 from cnnstudio.errors import CheckpointError, CnnStudioError
-from cnnstudio.training import run_files
+from cnnstudio.training.store import schema as run_files
 from cnnstudio.files import atomic_write
 from cnnstudio.training.config import TrainConfig
-from cnnstudio.training.naming import run_folder_base, variant_name
-from cnnstudio.training.run_dirs import clean_leftovers, ensure_runs_root
-from cnnstudio.training.run_files import RunFileError
+from cnnstudio.training.store.naming import run_folder_base, variant_name
+from cnnstudio.training.store.new_run import clean_leftovers, ensure_runs_root
+from cnnstudio.training.store.schema import RunFileError
 from cnnstudio.files import readable as shown
 
 try:
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from cnnstudio.data.spec import DatasetSpec
-    from cnnstudio.training.callbacks import EpochStats
+    from cnnstudio.training.records import EpochStats
 
 __all__ = [
     "RunInfo",
@@ -110,7 +110,7 @@ def new_folder(root: Path, base: str, *, what: str) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            from cnnstudio.training.run_dirs import os_problem
+            from cnnstudio.training.store.new_run import os_problem
 
             raise CheckpointError(f"cannot create a {what}: {os_problem(exc, candidate)}") from None
         return candidate
@@ -166,7 +166,7 @@ class RunLock:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0),
                          0o644)
         except OSError as exc:
-            from cnnstudio.training.run_dirs import os_problem
+            from cnnstudio.training.store.new_run import os_problem
 
             raise CheckpointError(f"cannot lock the run: {os_problem(exc, path)}") from None
         deadline = time.monotonic() + wait_s
@@ -330,7 +330,7 @@ class RunWriter:
 
     def save_last(self, payload: dict[str, Any]) -> None:
         """Atomically replace last.pt (the resumable state), then record its progress in run.json."""
-        from cnnstudio.training.checkpoints import save_checkpoint
+        from cnnstudio.training.store.checkpoints import save_checkpoint
 
         save_checkpoint(self.run_dir / LAST_CHECKPOINT, payload)
         partial = payload.get("partial") or {}
@@ -339,7 +339,7 @@ class RunWriter:
 
     def save_best(self, payload: dict[str, Any]) -> None:
         """Atomically replace best.pt (weights for inference, no optimizer state), then record it in run.json."""
-        from cnnstudio.training.checkpoints import save_checkpoint
+        from cnnstudio.training.store.checkpoints import save_checkpoint
 
         save_checkpoint(self.run_dir / BEST_CHECKPOINT, payload)
         self._record("best", {"epoch": int(payload.get("epoch", 0))})
@@ -497,7 +497,7 @@ class RunInfo:
 
     def history(self) -> list[EpochStats]:
         """The finished epochs as records, in order (rows that do not read as one end it)."""
-        from cnnstudio.training.callbacks import EpochStats
+        from cnnstudio.training.records import EpochStats
 
         records: list[EpochStats] = []
         for row in self.metrics():
@@ -698,7 +698,7 @@ def _unreadable(folder: Path, message: str) -> UnreadableRun:
 def load_model(run: RunInfo | str | Path, *, which: str = "best", device: str = "cpu") -> tuple[nn.Module, DatasetSpec, TrainConfig]:
     """Rebuild a run's trained network (eval mode, on `device`) with its dataset spec and config."""
     from cnnstudio.models.registry import build_model
-    from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
+    from cnnstudio.training.store.checkpoints import load_checkpoint, load_model_state
 
     info = run if isinstance(run, RunInfo) else open_run(run)
     config, spec = info.config, info.spec

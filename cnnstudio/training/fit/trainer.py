@@ -27,28 +27,30 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnstudio.training import history, preflight, run_dirs, runs
-from cnnstudio.choices import DeviceKind, Optimizer, Schedule
+from cnnstudio.choices import Schedule
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError, describe
 from cnnstudio.threads import use_torch_threads
-from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart, STOPPED_BY_USER
-from cnnstudio.training.checkpoints import load_checkpoint, load_model_state
 from cnnstudio.training.config import TrainConfig
-from cnnstudio.training.interrupt import Interrupted, LayerInterrupt
+from cnnstudio.training.fit import preflight
+from cnnstudio.training.fit.callbacks import STEP_HOOKS, Callback, CallbackList
+from cnnstudio.training.fit.devices import resolve_device
+from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
+from cnnstudio.training.fit.optim import make_optimizer
+from cnnstudio.training.fit.step import amp_dtype, autocast, make_scaler, train_step
+from cnnstudio.training.fit.training_data import load_training_data
+from cnnstudio.training.records import STOPPED_BY_USER, BatchStats, EpochStats, FitResult, FitStart, StepInfo
+from cnnstudio.training.store import new_run, runs
+from cnnstudio.training.store.checkpoints import load_checkpoint, load_model_state
 
-if TYPE_CHECKING:
-    from cnnstudio.data.loaders import DatasetBundle
-
-__all__ = ["Trainer", "make_optimizer", "resolve_device"]
+__all__ = ["Trainer"]
 
 T = TypeVar("T")
 
@@ -58,41 +60,6 @@ _FIXED_ON_RESUME = ("arch", "arch_options", "dataset", "input_size", "val_fracti
 # What last.pt must hold for an exact resume.
 _RESUMABLE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "global_step", "rng", "history",
                    "best_val_acc", "lr_drops", "batch_size")
-
-
-def resolve_device(name: str) -> torch.device:
-    """The torch device for a config's device name; "auto" is cuda, then mps, then cpu."""
-    if name == DeviceKind.AUTO:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == DeviceKind.CUDA:
-        if not torch.cuda.is_available():
-            raise TrainingError(f"device {name} is not available: no CUDA GPU was found — use --device cpu or auto")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise TrainingError(
-                f"device {name} does not exist: this machine has {torch.cuda.device_count()} CUDA GPU(s)"
-            )
-    if device.type == DeviceKind.MPS and not torch.backends.mps.is_available():
-        raise TrainingError(f"device {name} is not available on this machine — use --device cpu or auto")
-    return device
-
-
-def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer `config` asks for, over `model`'s parameters (the trainer's and the estimate's);
-    fine-tuning's groups when it starts from pretrained weights."""
-    from cnnstudio.training.finetune import param_groups
-
-    params = param_groups(model, config)  # all parameters, unless fine-tuning says otherwise
-    if config.optimizer == Optimizer.SGD:
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                               weight_decay=config.weight_decay)
-    if config.optimizer == Optimizer.ADAM:
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -164,36 +131,6 @@ def _scan_record(report: Any) -> dict[str, Any] | None:
             "skipped": [[str(path), str(reason)] for path, reason in report.skipped]}
 
 
-def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str], None] | None = None,
-                       cancel: Callable[[], bool] | None = None, download: bool = True) -> DatasetBundle:
-    """The dataset of `config`, loaded as every face loads it (the trainer, the CLI, the app).
-
-    The split follows the config's seed and validation fraction, so a resumed run sees the
-    same validation images (and so does anything that inspects a run's validation split).
-    Folder images are stored at the input size, or 256/224 of it when a crop or scale
-    augmentation needs the margin (AlexNet's 224 crops of 256). `download=False` refuses
-    to fetch a torchvision dataset that is not on disk.
-    """
-    from cnnstudio.data.loaders import load_dataset
-    from cnnstudio.data.transforms import crop_source_size
-    from cnnstudio.training.input_size import config_input_size
-
-    preflight.check_input_fits(config)  # before a dataset is downloaded or scanned for nothing
-    input_size = config_input_size(config).size
-    store_size = crop_source_size(input_size) if {"crop", "scale"} & set(config.augment) else input_size
-    return load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction, seed=config.seed,
-                        progress=progress, cancel=cancel, store_size=store_size, download=download)
-
-
-def training_data_key(config: TrainConfig) -> str:
-    """Everything `load_training_data(config)` depends on, as one string: two configs with the
-    same key load the same images and the same split (the window caches loaded data by it)."""
-    import json
-
-    return json.dumps([config.dataset, config.data_root, config.val_fraction, config.seed, config.arch,
-                       config.input_size, sorted(config.augment)])
-
-
 class Trainer:
     """Trains one model on one dataset as a `TrainConfig` says, writing a run folder.
 
@@ -223,7 +160,9 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self._model_lock = threading.Lock()  # held while the weights change; snapshot_model waits on it
+        # Held while the weights change (a whole step, hooks included); snapshot_model and the
+        # recorders take it too. Re-entrant: a recorder called inside a step takes it again.
+        self.model_lock = threading.RLock()
         self._dist: Any = None  # a distributed.DistContext under torchrun (set by fit)
         self._main = True  # the process that writes the run folder
         self._interrupt: LayerInterrupt | None = None
@@ -233,7 +172,13 @@ class Trainer:
         self._has_val = True
         self._resume_partial: dict[str, Any] | None = None  # where a mid-epoch stop left the epoch
         self._partial: dict[str, Any] | None = None  # where this fit stopped mid-epoch
-        self._snapshots: history.HistoryWriter | None = None  # the run's snapshots (rank 0, config.history)
+        # What observers read (set by the setup): the unwrapped model (never DDP's wrapper nor
+        # compiled: hooks go on it), the loaded data, where a resume starts.
+        self.bare_model: nn.Module | None = None
+        self.bundle: Any = None
+        self.resume_point: tuple[int, int] | None = None  # (epochs done, batches done in the next), resuming
+        self.global_step = 0
+        self.batch_size = self.config.batch_size
 
     # -- control from any thread -------------------------------------------------------
 
@@ -274,7 +219,7 @@ class Trainer:
 
         if self.model is None or self.spec is None:
             raise TrainingError("there is no model yet: training has not started")
-        with self._model_lock:
+        with self.model_lock:
             state = _cpu_state(self.model.state_dict())
         with torch.device("meta"):
             clone = build_model(self.config.arch, in_channels=self.spec.channels, num_classes=len(self.spec.classes),
@@ -300,7 +245,7 @@ class Trainer:
                     pass  # the original failure is what the user needs to see
             elif not self._started and not self._resume and self.run_dir is not None:
                 # A refused start leaves no half-made run folder behind.
-                run_dirs.discard_new_run_dir(self.run_dir, made=self._made_dir)
+                new_run.discard_new_run_dir(self.run_dir, made=self._made_dir)
             self._release_run_lock()
             self.callbacks.on_exception(self, exc)
             raise
@@ -329,12 +274,15 @@ class Trainer:
         from cnnstudio.models.registry import build_model, check_input_size, resolve_options
         from cnnstudio.training.input_size import config_input_size
 
-        from cnnstudio.training import distributed
+        from cnnstudio.training.fit import distributed
 
         cfg = self.config
         # Under torchrun: one process of several (training/distributed.py); None otherwise.
         self._dist = distributed.setup(cfg.device)
         self._main = self._dist is None or self._dist.is_main
+        for observer in self._observers():
+            self.callbacks.append(observer)
+        self.callbacks.set_main_process(self._main)
         self.device = self._dist.device if self._dist is not None else resolve_device(cfg.device)
         preflight.check_input_fits(cfg, device=self.device, channels=self._bundle.spec.channels if self._bundle else None)
         # This thread states its own count: in the app, the GUI thread runs PyTorch on one.
@@ -353,7 +301,7 @@ class Trainer:
         else:
             if self._run_dir_arg is not None:
                 if self._main:
-                    self._made_dir = run_dirs.prepare_run_dir(self._run_dir_arg)  # refuses a run or a non-empty folder
+                    self._made_dir = new_run.prepare_run_dir(self._run_dir_arg)  # refuses a run or a non-empty folder
                     self._run_lock = runs.RunLock.acquire(self._run_dir_arg)
                 self.run_dir = self._run_dir_arg
             torch.manual_seed(cfg.seed)
@@ -396,7 +344,7 @@ class Trainer:
         if self._dist is not None:  # checkpoints keep the bare model: no "module." prefixes
             model, trained = self._dist.wrap(model, sync_batch_norm=cfg.sync_batch_norm)
         self.model = model
-        self._bare_model = model  # never DDP's wrapper nor compiled: the history's hooks go on it
+        self.bare_model = model  # never DDP's wrapper nor compiled: the observers' hooks go on it
         self._forward = torch.compile(trained) if cfg.compile else trained
         # Validation runs the bare model: DDP would sync buffers at each forward, which
         # needs every rank to take part, and ranks may hold different numbers of batches.
@@ -407,16 +355,14 @@ class Trainer:
             self._interrupt = LayerInterrupt(model, self._stop.is_set)
         if cuda:
             torch.backends.cudnn.benchmark = True
-        self._amp_dtype: torch.dtype | None = None
-        if cuda and cfg.amp:
-            self._amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self._scaler = torch.amp.GradScaler("cuda", enabled=self._amp_dtype == torch.float16)
+        self._amp_dtype = amp_dtype(self.device, cfg.amp)
+        self._scaler = make_scaler(self._amp_dtype)
         self._optimizer = self._make_optimizer(model)
         self._scheduler = self._make_scheduler(self._optimizer)
-        self._bundle_loaded = bundle
-        self._batch_size = cfg.batch_size
+        self.bundle = bundle
+        self.batch_size = cfg.batch_size
         self._start_epoch = 0
-        self._global_step = 0
+        self.global_step = 0
         self._lr_drops = 0
         self._best_val_acc: float | None = None
         self.history = []
@@ -433,11 +379,11 @@ class Trainer:
             if checkpoint["scaler"]:
                 self._scaler.load_state_dict(checkpoint["scaler"])
             self._start_epoch = int(checkpoint["epoch"])
-            self._global_step = int(checkpoint["global_step"])
+            self.global_step = int(checkpoint["global_step"])
             self._lr_drops = int(checkpoint["lr_drops"])
             self._best_val_acc = checkpoint["best_val_acc"]
             if checkpoint["config"].get("batch_size") == cfg.batch_size:
-                self._batch_size = int(checkpoint["batch_size"])  # keeps an out-of-memory reduction
+                self.batch_size = int(checkpoint["batch_size"])  # keeps an out-of-memory reduction
             self.history = list(checkpoint["history"])
             _set_rng_state(checkpoint["rng"])
             self._resume_partial = _checked_partial(checkpoint.get("partial"), self._run_dir_arg / runs.LAST_CHECKPOINT)
@@ -463,39 +409,20 @@ class Trainer:
         if checkpoint is not None:
             writer.rewrite_metrics(self.history)  # last.pt's own history: later or damaged lines go
         self._started = True
-        if self._main and cfg.history:
-            resumed_at = None
-            if checkpoint is not None:
-                resumed_at = (self._start_epoch, int(self._resume_partial["batch"]) if self._resume_partial else 0)
-            self._snapshots = history.HistoryWriter(self.run_dir)
-            self._guard_history(lambda h: h.start(self._bare_model, bundle, input_size=int(cfg.input_size), device=self.device,
-                                                  resumed_at=resumed_at))
+        if checkpoint is not None:
+            self.resume_point = (self._start_epoch, int(self._resume_partial["batch"]) if self._resume_partial else 0)
         return writer
 
-    def _guard_history(self, write: Callable[[history.HistoryWriter], Any]) -> None:
-        """Run one history write; a failure ends the history (with a notice), never the training."""
-        if self._snapshots is None:
-            return
-        try:
-            write(self._snapshots)
-        except Interrupted:
-            pass  # a stop arrived during the probes' pass: stopping matters more than this snapshot
-        except torch.cuda.OutOfMemoryError:
-            # This snapshot is skipped, the history goes on: the probes then go through at most
-            # the training's batch size at a time, which an out-of-memory retry lowers.
-            pass
-        except Exception as exc:  # noqa: BLE001 - whatever breaks the history, the training it records goes on
-            self._snapshots = None
-            self.callbacks.on_notice(self, f"the run's history (kernels and feature maps across training) stopped: "
-                                           f"{describe(exc)}; training goes on")
+    def _observers(self) -> list[Callback]:
+        """The run's own recorders, as the config asks (observers: their failures never end the fit)."""
+        from cnnstudio.training.fit.snapshot_writer import SnapshotRecorder
 
-    def _snapshot_history(self, epoch: int, batch: int, batches: int) -> None:
-        """A history snapshot of the weights now (between batches; the model lock keeps live copies out)."""
-        if self._snapshots is None:
-            return
-        with self._model_lock:
-            self._guard_history(lambda h: h.snapshot(self._bare_model, epoch=epoch, batch=batch, batches=batches,
-                                                     global_step=self._global_step, max_batch=self._batch_size))
+        return [SnapshotRecorder()] if self.config.history else []
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Training batches in one epoch at the current batch size."""
+        return len(self._train_loader)
 
     def _initialise(self, model: nn.Module) -> None:
         from cnnstudio.models.init import init_vgg_from_a, init_weights
@@ -504,7 +431,7 @@ class Trainer:
         init_weights(model, cfg.init)
         if (cfg.pretrained is not None or cfg.pretrained_weights is not None) and self._main:
             # Other ranks get rank 0's weights when DDP wraps the model.
-            from cnnstudio.training.finetune import load_backbone
+            from cnnstudio.training.weights.finetune import load_backbone
 
             self.config = cfg.replace(weights_source=load_backbone(model, cfg, self.spec))
         if cfg.init_from_run is not None:
@@ -565,16 +492,16 @@ class Trainer:
     def _make_loaders(self) -> None:
         from cnnstudio.data.loaders import make_loader
 
-        cfg, bundle = self.config, self._bundle_loaded
+        cfg, bundle = self.config, self.bundle
         common = dict(input_size=cfg.input_size, in_channels=self.spec.channels, device=self.device, seed=cfg.seed)
         if self._dist is not None:
-            if self._batch_size % self._dist.world_size:
-                raise CnnStudioError(f"batch_size {self._batch_size} does not split over {self._dist.world_size} "
+            if self.batch_size % self._dist.world_size:
+                raise CnnStudioError(f"batch_size {self.batch_size} does not split over {self._dist.world_size} "
                                      f"processes: use a multiple of {self._dist.world_size} (it is the global batch)")
             common.update(rank=self._dist.rank, world_size=self._dist.world_size)
-        self._train_loader = make_loader(bundle.train, self.spec, batch_size=self._batch_size, train=True,
+        self._train_loader = make_loader(bundle.train, self.spec, batch_size=self.batch_size, train=True,
                                          augment=cfg.augment, **common)
-        self._val_loader = make_loader(bundle.val, self.spec, batch_size=self._batch_size, train=False, **common)
+        self._val_loader = make_loader(bundle.val, self.spec, batch_size=self.batch_size, train=False, **common)
 
     def _fit_start(self) -> FitStart:
         assert self.model is not None and self.device is not None and self.run_dir is not None
@@ -586,7 +513,7 @@ class Trainer:
             epochs=self.config.epochs,
             start_epoch=self._start_epoch,
             batches_per_epoch=len(self._train_loader),
-            batch_size=self._batch_size,
+            batch_size=self.batch_size,
             input_size=int(self.config.input_size or 0),
             device=device,
             precision=str(self._amp_dtype or torch.float32).removeprefix("torch."),
@@ -601,8 +528,6 @@ class Trainer:
         cfg = self.config
         reason, stopped_early = "finished", False
         epoch = self._start_epoch
-        if self._start_epoch == 0 and not self._resume_partial:
-            self._snapshot_history(1, 0, len(self._train_loader))  # the initial weights
         for epoch in range(self._start_epoch + 1, cfg.epochs + 1):
             lr = self._lr()
             started = time.monotonic()
@@ -621,7 +546,7 @@ class Trainer:
                 # stood (batch, running totals, RNG), so a resume continues exactly from there.
                 if train is not None:
                     self._partial = {"epoch": epoch, "batch": len(self._train_loader),
-                                     "batches": len(self._train_loader), "batch_size": self._batch_size,
+                                     "batches": len(self._train_loader), "batch_size": self.batch_size,
                                      "train": train, "elapsed": time.monotonic() - started}
                 writer.save_last(self._checkpoint(epochs_done=epoch - 1))
                 epoch -= 1
@@ -643,13 +568,13 @@ class Trainer:
                 images_per_s=train["images_per_s"], is_best=is_best,
                 aux_losses=tuple(train[k] for k in ("aux1", "aux2") if train[k] is not None),
             )
-            row = stats.to_row(batch_size=self._batch_size)
+            row = stats.to_row(batch_size=self.batch_size)
             for key in ("val_loss", "val_acc"):
                 if not math.isfinite(row[key]):
                     row[key] = None  # no validation: null in the log, never a NaN to rank or print
             self.history.append(row)
-            # Before last.pt: a kill between the two redoes this epoch on resume, which writes it again.
-            self._snapshot_history(epoch, len(self._train_loader), len(self._train_loader))
+            # Before last.pt: a kill between the two redoes this epoch on resume, whose recorders write it again.
+            self.callbacks.on_epoch_validated(self, stats)
             writer.append_metrics(row)
             writer.save_last(self._checkpoint(epochs_done=epoch))
             if is_best:
@@ -675,7 +600,7 @@ class Trainer:
         partial, self._resume_partial = self._resume_partial, None
         if not partial or int(partial.get("epoch", 0)) != epoch:
             return None
-        if int(partial.get("batch_size", 0)) != self._batch_size:
+        if int(partial.get("batch_size", 0)) != self.batch_size:
             self.callbacks.on_notice(self, f"the batch size changed since the stop (was {partial.get('batch_size')}): "
                          f"epoch {epoch} starts over from its first batch, with the weights as they were saved")
             return None
@@ -716,19 +641,19 @@ class Trainer:
                 return run()
             except torch.cuda.OutOfMemoryError:
                 if self._dist is not None:  # the other ranks cannot retry in step with this one
-                    raise TrainingError(f"out of {self.device} memory at batch size {self._batch_size} — "
+                    raise TrainingError(f"out of {self.device} memory at batch size {self.batch_size} — "
                                         "use a smaller --batch-size (it is the global batch)") from None
                 pass  # memory is freed below: until this block ends, the traceback holds the failed step's tensors
             gc.collect()
             if self.device is not None and self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            if self._batch_size == 1:
+            if self.batch_size == 1:
                 raise TrainingError(
                     f"{self.config.arch} does not fit in {self.device} memory even one image at a time at "
                     f"{self.config.input_size}×{self.config.input_size} — use a smaller input size or model, or the cpu"
                 )
-            self._batch_size = max(1, self._batch_size // 2)
-            self.callbacks.on_notice(self, f"out of {self.device} memory: retrying the epoch at batch size {self._batch_size}")
+            self.batch_size = max(1, self.batch_size // 2)
+            self.callbacks.on_notice(self, f"out of {self.device} memory: retrying the epoch at batch size {self.batch_size}")
             self._optimizer.zero_grad(set_to_none=True)
             self._make_loaders()
 
@@ -739,11 +664,6 @@ class Trainer:
         started = time.monotonic()
         self._running.wait()
         return time.monotonic() - started
-
-    def _autocast(self) -> Any:
-        if self._amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self._amp_dtype)
 
     def _train_epoch(self, epoch: int, resumed: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """One pass over the training set; None when stopped before its end (`self._partial` then
@@ -770,13 +690,16 @@ class Trainer:
             totals = [float(v) for v in resumed["totals"]]
             seen, has_aux = int(resumed["seen"]), bool(resumed["has_aux"])
         started = last_report = time.monotonic() - (float(resumed["elapsed"]) if resumed is not None else 0.0)
+        # The step hooks run only when an observer listens: an unobserved step costs nothing extra.
+        observed = any(self.callbacks.listens(hook) for hook in STEP_HOOKS)
+        hooks = _CallbackStepHooks(self, self._optimizer) if observed else None
         def stopped_before(batch: int) -> None:
             # last.pt will hold where the epoch stood (batches done, running totals), so a
             # resume continues exactly from here: this batch is drawn again and trained then.
             for i, value in enumerate(self._fold_pending(pending, pending_sizes, epoch, batch)):
                 totals[i] += value
             self._partial = {"epoch": epoch, "batch": batch - 1, "batches": num_batches,
-                             "batch_size": self._batch_size, "totals": totals, "seen": seen,
+                             "batch_size": self.batch_size, "totals": totals, "seen": seen,
                              "has_aux": has_aux, "elapsed": time.monotonic() - started - paused_s, "train": None}
 
         for batch, (x, y) in enumerate(loader, 1):
@@ -788,35 +711,26 @@ class Trainer:
                 return None
             if self._channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with self._model_lock:
+            step = StepInfo(epoch, batch, num_batches, self.global_step + 1) if observed else None
+            with self.model_lock:
                 try:
-                    with self._autocast():
-                        out = self._forward(x)
-                        if isinstance(out, tuple):  # GoogLeNetOutputs(logits, aux1, aux2) in train mode
-                            logits, aux1, aux2 = out
-                            main = F.cross_entropy(logits, y)
-                            aux_losses = torch.stack([F.cross_entropy(aux1, y), F.cross_entropy(aux2, y)]).float()
-                            loss = main + cfg.aux_weight * aux_losses.sum()
-                            has_aux = True
-                        else:
-                            logits = out
-                            loss = main = F.cross_entropy(logits, y)
-                            aux_losses = None
-                    self._optimizer.zero_grad(set_to_none=True)
-                    self._scaler.scale(loss).backward()
+                    if step is not None:
+                        self.callbacks.on_train_batch_start(self, step)
+                        hooks.step = step
+                    out = train_step(self._forward, x, y, optimizer=self._optimizer, scaler=self._scaler,
+                                     dtype=self._amp_dtype, aux_weight=cfg.aux_weight, hooks=hooks)
                 except Interrupted:  # stopped between two layers: this batch never reaches the weights
                     self._optimizer.zero_grad(set_to_none=True)
                     stopped_before(batch)
                     return None
-                self._scaler.step(self._optimizer)
-                self._scaler.update()
-            self._global_step += 1
-            if epoch == 1 and batch in history.EARLY_BATCHES and batch < num_batches:
-                self._snapshot_history(epoch, batch, num_batches)  # learning changes fastest here
+                self.global_step += 1
+                if step is not None:
+                    self.callbacks.on_train_batch_end(self, step, out)
+            has_aux = has_aux or out.aux is not None
             n = int(y.shape[0])
             with torch.no_grad():
-                figures = torch.stack([main.detach().float(), (logits.detach().argmax(1) == y).sum().float()])
-                pending.append(figures if aux_losses is None else torch.cat([figures, aux_losses.detach()]))
+                figures = torch.stack([out.main.float(), (out.logits.argmax(1) == y).sum().float()])
+                pending.append(figures if out.aux is None else torch.cat([figures, out.aux]))
             pending_sizes.append(n)
             seen += n
             window_seen += n
@@ -896,7 +810,7 @@ class Trainer:
                 if self._channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 try:
-                    with self._autocast():
+                    with autocast(self._amp_dtype):
                         logits = self._eval_forward(x)
                 except Interrupted:
                     return None
@@ -921,7 +835,7 @@ class Trainer:
         assert self.model is not None
         if not self._main:
             return {}  # only rank 0 writes checkpoints
-        with self._model_lock:
+        with self.model_lock:
             payload: dict[str, Any] = {
                 "arch": self.config.arch,
                 "num_classes": len(self.spec.classes),
@@ -936,12 +850,31 @@ class Trainer:
                     optimizer=_cpu_state(self._optimizer.state_dict()),
                     scheduler=self._scheduler.state_dict() if self._scheduler is not None else {},
                     scaler=self._scaler.state_dict(),
-                    global_step=self._global_step,
+                    global_step=self.global_step,
                     rng=_rng_state(),
                     history=list(self.history),
                     lr_drops=self._lr_drops,
-                    batch_size=self._batch_size,
+                    batch_size=self.batch_size,
                     partial=self._partial or {},
                 )
         return payload
 
+
+class _CallbackStepHooks:
+    """The step's observer for a fit: forwards `train_step`'s moments to the callbacks' step hooks."""
+
+    def __init__(self, trainer: Trainer, optimizer: torch.optim.Optimizer) -> None:
+        self.trainer = trainer
+        self.optimizer = optimizer
+        callbacks = trainer.callbacks
+        self.wants_gradients = callbacks.listens("on_after_backward") or callbacks.listens("on_before_optimizer_step")
+        self.step: StepInfo | None = None
+
+    def after_forward(self) -> None:
+        pass
+
+    def after_backward(self) -> None:
+        self.trainer.callbacks.on_after_backward(self.trainer, self.step)
+
+    def before_optimizer_step(self) -> None:
+        self.trainer.callbacks.on_before_optimizer_step(self.trainer, self.step, self.optimizer)

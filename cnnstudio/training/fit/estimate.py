@@ -46,12 +46,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cnnstudio.errors import Cancelled, CnnStudioError
 from cnnstudio.training.config import TrainConfig
-from cnnstudio.training.interrupt import Interrupted, LayerInterrupt
+from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
+from cnnstudio.training.fit.step import amp_dtype, make_scaler, train_step
 
 __all__ = ["TrainingEstimate", "estimate_training", "format_bytes", "format_duration", "memory_available"]
 
@@ -287,7 +287,8 @@ def estimate_training(config: TrainConfig, *, bundle: Any = None,
     and cuDNN's autotuning flag are left as they were.
     """
     from cnnstudio.threads import use_torch_threads
-    from cnnstudio.training.trainer import load_training_data, resolve_device
+    from cnnstudio.training.fit.training_data import load_training_data
+    from cnnstudio.training.fit.devices import resolve_device
 
     cfg = config.validate()
     device = resolve_device(cfg.device)
@@ -313,7 +314,7 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
     from cnnstudio.data.loaders import make_loader
     from cnnstudio.models.registry import build_model, check_input_size, resolve_options
     from cnnstudio.training.input_size import config_input_size
-    from cnnstudio.training.trainer import make_optimizer
+    from cnnstudio.training.fit.optim import make_optimizer
 
     spec = bundle.spec
     options = resolve_options(cfg.arch, cfg.arch_options)
@@ -345,11 +346,10 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     model.train()
     optimizer = make_optimizer(cfg, model)
-    amp_dtype = None
-    if cuda and cfg.amp:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    dtype = amp_dtype(device, cfg.amp)
+    if dtype is not None:
         torch.backends.cudnn.benchmark = True  # as the trainer runs
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    scaler = make_scaler(dtype)
     common = dict(input_size=input_size, in_channels=spec.channels, device=device, seed=cfg.seed)
     train_loader = make_loader(bundle.train, spec, batch_size=cfg.batch_size, train=True, augment=cfg.augment,
                                **common)
@@ -361,9 +361,6 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
         x_full = x_full.contiguous(memory_format=torch.channels_last)
     full = int(y_full.shape[0])
     interrupt = LayerInterrupt(model, should_stop)
-
-    def autocast() -> Any:
-        return torch.autocast(device_type="cuda", dtype=amp_dtype) if amp_dtype is not None else nullcontext()
 
     def sync() -> None:
         if cuda:
@@ -388,26 +385,15 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
         watch = nullcontext() if cuda else _PeakRSS()
         sync()
         started = time.perf_counter()
+        phases = _PhaseClock(sync)
         with watch, (saved.hooks() if saved is not None else nullcontext()):
-            with autocast():
-                out = model(x)
-                if isinstance(out, tuple):  # GoogLeNet's auxiliary heads, weighed as in training
-                    loss = F.cross_entropy(out[0], y) + cfg.aux_weight * (F.cross_entropy(out[1], y)
-                                                                          + F.cross_entropy(out[2], y))
-                else:
-                    loss = F.cross_entropy(out, y)
-            sync()
-            forward_done = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            sync()
-            backward_done = time.perf_counter()
-            scaler.step(optimizer)
-            scaler.update()
+            out = train_step(model, x, y, optimizer=optimizer, scaler=scaler, dtype=dtype, aux_weight=cfg.aux_weight,
+                             hooks=phases)  # the fit's own step: forward (aux heads weighed as in training), backward, update
             sync()
         done = time.perf_counter()
+        forward_done, backward_done = phases.forward_done, phases.backward_done
         peak = torch.cuda.max_memory_allocated(device) if cuda else max(watch.peak, _max_rss() if rss is None else 0)
-        del out, loss
+        del out
         tick()
         return _Step(n, forward_done - started, backward_done - forward_done, done - backward_done, int(peak))
 
@@ -500,3 +486,24 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
         peak_bytes=int(peak), extra_bytes=max(int(peak) - int(before), state_bytes), available_bytes=available,
         total_bytes=total, measured_batch=measured, extrapolated=extrapolated, memory_method=method,
     )
+
+
+class _PhaseClock:
+    """The estimate's observer of `train_step`: when the forward and the backward pass ended."""
+
+    wants_gradients = False
+
+    def __init__(self, sync: Callable[[], None]) -> None:
+        self._sync = sync
+        self.forward_done = self.backward_done = 0.0
+
+    def after_forward(self) -> None:
+        self._sync()
+        self.forward_done = time.perf_counter()
+
+    def after_backward(self) -> None:
+        self._sync()
+        self.backward_done = time.perf_counter()
+
+    def before_optimizer_step(self) -> None:
+        pass

@@ -376,7 +376,7 @@ class RunCache:
 
     @staticmethod
     def _stamp(run: Any) -> tuple[Any, ...]:
-        from cnnstudio.training.runs import METRICS_FILE
+        from cnnstudio.training.store.runs import METRICS_FILE
 
         try:
             stat = (Path(run.path) / METRICS_FILE).stat()

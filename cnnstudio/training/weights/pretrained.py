@@ -1,8 +1,8 @@
 """torchvision's ImageNet weights in the studio's nets: which exist, where they come from, loading them.
 
-The table (`PRETRAINED`, `pretrained_names`, `get_pretrained`) is torch-free, so a window can
-list the sources before torch has loaded. Everything else imports torch and torchvision
-when called:
+The table (`PRETRAINED`, `pretrained_names`, `get_pretrained`) lives beside the models'
+catalog (`cnnstudio/models/pretrained.py`, torch-free), as torchvision keeps its weights'
+metadata beside its builders. This module imports torch and torchvision when called:
 
 - `fetch_weights(name)` — the weights file: torch hub's cache (``$TORCH_HOME/hub/checkpoints``,
   under torchvision's own file name), downloaded there when missing with progress, cancel
@@ -18,14 +18,14 @@ when called:
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnstudio.errors import CheckpointError, DownloadError, UnknownNameError
+from cnnstudio.errors import CheckpointError, DownloadError
+from cnnstudio.models.pretrained import PRETRAINED, PretrainedInfo, get_pretrained, pretrained_names
 
 if TYPE_CHECKING:
     import torch
@@ -53,58 +53,6 @@ CancelFn = Callable[[], bool]
 
 # torch hub's own rule: the digits after the last "-" of a file name start its sha256.
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")
-
-
-@dataclass(frozen=True)
-class PretrainedInfo:
-    """One set of torchvision ImageNet weights and the studio net they load into.
-
-    `name` is torchvision's builder name (``vgg16_bn``); `arch` and `arch_options` the
-    registry entry and options the weights need; `weights` the torchvision enum member
-    (``"VGG16_Weights.IMAGENET1K_V1"``) that knows the URL, categories and transform.
-    """
-
-    name: str
-    arch: str
-    weights: str
-    arch_options: tuple[tuple[str, object], ...] = ()
-
-    @property
-    def options(self) -> dict[str, object]:
-        return dict(self.arch_options)
-
-
-def _vgg(tv: str, arch: str) -> tuple[PretrainedInfo, PretrainedInfo]:
-    enum = tv.upper()
-    return (PretrainedInfo(tv, arch, f"{enum}_Weights.IMAGENET1K_V1", (("batch_norm", False),)),
-            PretrainedInfo(f"{tv}_bn", arch, f"{enum}_BN_Weights.IMAGENET1K_V1", (("batch_norm", True),)))
-
-
-PRETRAINED: tuple[PretrainedInfo, ...] = (
-    PretrainedInfo("alexnet", "alexnet-torchvision", "AlexNet_Weights.IMAGENET1K_V1"),
-    *_vgg("vgg11", "vgg11"), *_vgg("vgg13", "vgg13"), *_vgg("vgg16", "vgg16"), *_vgg("vgg19", "vgg19"),
-    # Its weights came from TensorFlow and expect [-1, 1] input: torchvision turns transform_input on.
-    PretrainedInfo("googlenet", "googlenet-torchvision", "GoogLeNet_Weights.IMAGENET1K_V1",
-                   (("transform_input", True),)),
-)
-_BY_NAME = {info.name: info for info in PRETRAINED}
-
-
-def pretrained_names() -> list[str]:
-    """The names `--pretrained` takes (torchvision's: alexnet, vgg11 … vgg19_bn, googlenet)."""
-    return [info.name for info in PRETRAINED]
-
-
-def get_pretrained(name: str) -> PretrainedInfo:
-    """The table entry for `name`; `UnknownNameError` listing the valid names otherwise."""
-    try:
-        return _BY_NAME[name]
-    except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), _BY_NAME, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise UnknownNameError(
-            f"no pretrained weights named {name!r}{hint}; choose one of: {', '.join(_BY_NAME)}"
-        ) from None
 
 
 # -- where the weights come from ------------------------------------------------------
@@ -167,7 +115,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     import torch
 
-    from cnnstudio.training.checkpoints import CHECKPOINT_FORMAT, read_torch_file
+    from cnnstudio.training.store.checkpoints import CHECKPOINT_FORMAT, read_torch_file
 
     path = Path(path)
     data = read_torch_file(path, damaged_hint="download it again, or delete it so it is downloaded again")

@@ -1,32 +1,17 @@
-"""How a training run talks to the world: the callback hooks and the plain records they receive.
+"""The plain records a fit hands its observers: frozen, torch-free, safe to pass to another thread.
 
-This module is the whole contract between the trainer and whoever watches it. The trainer
-knows nothing of progress bars or windows; it calls these hooks, as methods, on a
-`CallbackList`. The faces' own callbacks live with them (the console bar in `cli.py`,
-the window's signal bridge in `gui/session.py`). What crosses is plain: frozen dataclasses of ints, floats and strings (never a
-tensor), so a callback may hand them to another thread as they are. Accuracies are
-fractions in 0..1; callbacks format them as they like.
+They are the bottom of `training`: the run store reads `EpochStats` back from metrics.jsonl, the
+queue and the faces read `FitResult`, and none of them needs torch or the trainer to do so.
+Accuracies are fractions in 0..1; a view formats them as it likes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from cnnstudio.training.trainer import Trainer
-
-__all__ = [
-    "FitStart",
-    "BatchStats",
-    "EpochStats",
-    "FitResult",
-    "STOPPED_BY_USER",
-    "Callback",
-    "CallbackList",
-]
+__all__ = ["FitStart", "StepInfo", "BatchStats", "EpochStats", "FitResult", "STOPPED_BY_USER"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +29,16 @@ class FitStart:
     num_params: int
     spec: Any  # the DatasetSpec (frozen, JSON-able)
     run_dir: str
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Where one training step stands, handed to the step hooks."""
+
+    epoch: int  # 1-based
+    batch: int  # 1-based, within the epoch
+    num_batches: int
+    global_step: int  # 1-based over the whole run: this step's number (a resume goes on counting)
 
 
 @dataclass(frozen=True)
@@ -134,67 +129,3 @@ class FitResult:
 
 
 STOPPED_BY_USER = "stopped by the user"
-
-
-class Callback:
-    """Base class for training callbacks; override only the hooks you need.
-
-    Hooks run on the training thread, between batches: keep them quick (the GUI's bridge
-    emits a signal and returns). An exception raised by a hook ends the fit.
-    """
-
-    def on_fit_start(self, trainer: Trainer, info: FitStart) -> None:
-        """Training is about to start (or resume)."""
-
-    def on_batch_end(self, trainer: Trainer, stats: BatchStats) -> None:
-        """Progress within an epoch (at most every config.progress_interval seconds, and at its last batch)."""
-
-    def on_epoch_end(self, trainer: Trainer, stats: EpochStats) -> None:
-        """An epoch has finished, been validated and saved."""
-
-    def on_notice(self, trainer: Trainer, message: str) -> None:
-        """Something the user should know that does not end the run (e.g. an out-of-memory retry)."""
-
-    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
-        """The fit has ended normally, by request, or by an early-stopping rule."""
-
-    def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
-        """The fit is ending with `exc`, which `fit()` raises next."""
-
-
-class CallbackList(Callback):
-    """Several callbacks as one: each hook calls it on every callback, in order."""
-
-    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
-        self.callbacks: list[Callback] = list(callbacks)
-
-    def __iter__(self):  # noqa: ANN204 - iterate the callbacks themselves
-        return iter(self.callbacks)
-
-    def append(self, callback: Callback) -> None:
-        """Add a callback; it sees the hooks from the next one on."""
-        self.callbacks.append(callback)
-
-    def on_fit_start(self, trainer: Trainer, info: FitStart) -> None:
-        for callback in self.callbacks:
-            callback.on_fit_start(trainer, info)
-
-    def on_batch_end(self, trainer: Trainer, stats: BatchStats) -> None:
-        for callback in self.callbacks:
-            callback.on_batch_end(trainer, stats)
-
-    def on_epoch_end(self, trainer: Trainer, stats: EpochStats) -> None:
-        for callback in self.callbacks:
-            callback.on_epoch_end(trainer, stats)
-
-    def on_notice(self, trainer: Trainer, message: str) -> None:
-        for callback in self.callbacks:
-            callback.on_notice(trainer, message)
-
-    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
-        for callback in self.callbacks:
-            callback.on_fit_end(trainer, result)
-
-    def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
-        for callback in self.callbacks:
-            callback.on_exception(trainer, exc)
