@@ -122,6 +122,14 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     channels, classes, size = _summary_input(args, options)
     summary = summarize_arch(args.arch, in_channels=channels, num_classes=classes, input_size=size, **options)
     print(format_summary(summary))
+    if args.json:
+        import json
+
+        from cnnstudio.files import atomic_write
+        from cnnstudio.inspect.summary import summary_json
+
+        payload = (json.dumps({"arch": args.arch, **summary_json(summary)}, indent=1) + "\n").encode("utf-8")
+        atomic_write(args.json, lambda handle: handle.write(payload), size_estimate=len(payload))
     return 0
 
 
@@ -628,6 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, help="output classes (default: the dataset's, or the paper's)")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
+    p.add_argument("--json", metavar="FILE", help="also write every layer (kernel, stride, padding, receptive_field, "
+                                                  "shape, params, MACs) as JSON (default: none)")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("train", help="train an architecture on a dataset; prints the run folder")

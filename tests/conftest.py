@@ -24,3 +24,4 @@ USER_FOLDERS = {
 }
 for _name, _path in USER_FOLDERS.items():
     os.environ[_name] = str(_path)
+os.environ["CNNSTUDIO_TEST_HOME"] = str(_SESSION_HOME)  # what tests/test_user_folders.py checks against

@@ -12,8 +12,10 @@ __all__ = ["conv_layers", "feature_maps", "tile_feature_maps"]
 
 
 def conv_layers(model: nn.Module) -> list[str]:
-    """Qualified names of every `nn.Conv2d`, in the order the input meets them."""
-    return [name for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+    """Qualified names of every convolution, in the order the input meets them (the layer graph's)."""
+    from cnnstudio.models.graph import layer_graph
+
+    return layer_graph(model).convs()
 
 
 @torch.no_grad()

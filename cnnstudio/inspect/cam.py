@@ -83,13 +83,13 @@ class Explanation:
         return tuple((classes[i], float(self.probs[i])) for i in order)
 
 
-def _is_block(module: nn.Module) -> bool:
-    # Inception blocks (GoogLeNet) and the tricks net's multi-scale ConcatConv: concatenated branches.
-    return type(module).__name__ in ("Inception", "ConcatConv")
+def _candidates(model: nn.Module) -> dict[str, tuple[nn.Module, str]]:
+    """Every convolution and parallel block (Inception, multi-scale) of the layer graph, with its kind."""
+    from cnnstudio.models.graph import layer_graph
 
-
-def _candidates(model: nn.Module) -> dict[str, nn.Module]:
-    return {name: m for name, m in model.named_modules() if name and (isinstance(m, nn.Conv2d) or _is_block(m))}
+    graph = layer_graph(model)
+    return {node.name: (model.get_submodule(node.name), node.kind) for node in graph.nodes.values()
+            if node.name and node.kind in ("conv", "block")}
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -113,8 +113,8 @@ def cam_layers(model: nn.Module, input_shape: tuple[int, int, int]) -> tuple[Cam
 
     was_training = model.training
     try:
-        for name, module in _candidates(model).items():
-            handles.append(module.register_forward_hook(recorder(name, "block" if _is_block(module) else "conv")))
+        for name, (module, kind) in _candidates(model).items():
+            handles.append(module.register_forward_hook(recorder(name, kind)))
         model.eval()
         model(torch.zeros((1, *input_shape), device=_device_of(model)))
     finally:

@@ -15,7 +15,7 @@ from torch import nn
 
 from cnnstudio.errors import CnnStudioError
 
-__all__ = ["LayerInfo", "ModelSummary", "summarize", "summarize_arch", "format_summary"]
+__all__ = ["LayerInfo", "ModelSummary", "summarize", "summarize_arch", "format_summary", "summary_json"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,19 @@ class LayerInfo:
     params: int
     trainable_params: int
     macs: int  # multiply-accumulates per image of a convolution or a fully connected layer; 0 for others
+    kernel: tuple[int, int] | None = None  # conv and pool layers (from the model's layer graph)
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int] | None = None
+    receptive_field: int | None = None  # the input square one output unit sees, in pixels
+    kind: str = "other"  # the layer graph's kind: conv, pool, norm, activation, linear, dropout, …
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "type": self.type, "kind": self.kind, "depth": self.depth,
+                "output_shape": list(self.output_shape), "params": self.params, "macs": self.macs,
+                "kernel": list(self.kernel) if self.kernel else None,
+                "stride": list(self.stride) if self.stride else None,
+                "padding": list(self.padding) if self.padding else None,
+                "receptive_field": self.receptive_field}
 
 
 @dataclass(frozen=True)
@@ -81,16 +94,14 @@ def _shape_without_batch(shape: object) -> tuple[int, ...]:
 _MAC_LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
 
 
-def _aux_prefixes(model: nn.Module) -> tuple[str, ...]:
-    """Qualified-name prefixes of the model's auxiliary heads (`model.aux_heads`)."""
-    return tuple(f"{name}." for name in getattr(model, "aux_heads", ()))
-
-
 def summarize(model: nn.Module, input_shape: tuple[int, int, int], *, device: str | torch.device | None = None,
               batch_size: int = 1) -> ModelSummary:
     """Summarise `model` for one input of shape (C, H, W); the model is left exactly as it was."""
     from torchinfo import summary as torchinfo_summary
 
+    from cnnstudio.models.graph import traced_graph
+
+    graph = traced_graph(model, input_shape)  # kinds, kernels, receptive fields, the aux heads
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
@@ -112,9 +123,11 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int], *, device: st
     for info in stats.summary_list:
         if info.module is model or any(True for _ in info.module.children()):
             continue  # containers repeat their children's numbers
+        name = names.get(id(info.module), info.var_name)
+        node = graph.nodes.get(name)
         layers.append(
             LayerInfo(
-                name=names.get(id(info.module), info.var_name),
+                name=name,
                 type=info.class_name,
                 depth=info.depth,
                 output_shape=_shape_without_batch(info.output_size),
@@ -122,11 +135,14 @@ def summarize(model: nn.Module, input_shape: tuple[int, int, int], *, device: st
                 trainable_params=int(info.trainable_params),
                 # torchinfo counts MACs for the whole batch
                 macs=int(info.macs) // batch_size if isinstance(info.module, _MAC_LAYERS) else 0,
+                kernel=node.kernel if node else None, stride=node.stride if node else None,
+                padding=node.padding if node else None, receptive_field=node.receptive_field if node else None,
+                kind=node.kind if node else "other",
             )
         )
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    aux = _aux_prefixes(model)
+    aux = tuple(f"{head.name}." for head in graph.heads())
     aux_params = sum(p.numel() for name, p in model.named_parameters() if name.startswith(aux))
     main_layers = [layer for layer in layers if not layer.name.startswith(aux)]
     output_shape = main_layers[-1].output_shape if main_layers else ()
@@ -172,21 +188,24 @@ def summarize_arch(name: str, *, in_channels: int = 3, num_classes: int = 1000, 
 
 def format_summary(summary: ModelSummary) -> str:
     """The layer table as text for the command line, ending with the totals lines."""
-    header = ("Layer", "Type", "Output shape", "Params", "MACs")
+    header = ("Layer", "Type", "Output shape", "k/s/p", "RF", "Params", "MACs")
     rows = [
         ("  " * (layer.depth - 1) + layer.name, layer.type, "×".join(map(str, layer.output_shape)),
+         _ksp(layer), str(layer.receptive_field) if layer.receptive_field else "–",
          f"{layer.params:,}", f"{layer.macs:,}" if layer.macs else "–")
         for layer in summary.layers
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:
-        left = [row[i].ljust(widths[i]) for i in range(3)]
-        right = [row[i].rjust(widths[i]) for i in range(3, 5)]
+        left = [row[i].ljust(widths[i]) for i in range(4)]
+        right = [row[i].rjust(widths[i]) for i in range(4, 7)]
         return "  ".join(left + right).rstrip()
 
     rule = "-" * len(line(header))
-    out = [line(header), rule, *(line(r) for r in rows), rule]
+    out = [line(header), rule, *(line(r) for r in rows), rule,
+           "k/s/p: kernel/stride/padding; RF: receptive field, the input square (px) one output unit sees; "
+           "MACs leave out bias additions, as the papers count them"]
     out.append(f"Input shape: {'×'.join(map(str, summary.input_shape))}")
     out.append(f"Output shape: {'×'.join(map(str, summary.output_shape))}")
     if summary.aux_macs:
@@ -199,3 +218,20 @@ def format_summary(summary: ModelSummary) -> str:
     # 7.0 M is its main network: the auxiliary heads are dropped at inference).
     out.append(f"Total params: {summary.params_text()}")
     return "\n".join(out)
+
+
+def _ksp(layer: LayerInfo) -> str:
+    if layer.kernel is None:
+        return "–"
+    k, s, p = layer.kernel, layer.stride or (1, 1), layer.padding or (0, 0)
+    if k[0] == k[1] and s[0] == s[1] and p[0] == p[1]:
+        return f"{k[0]}/{s[0]}/{p[0]}"
+    return f"{k[0]}×{k[1]}/{s[0]}×{s[1]}/{p[0]}×{p[1]}"
+
+
+def summary_json(summary: ModelSummary) -> dict[str, object]:
+    """The summary as `cnnstudio summary --json` writes it."""
+    return {"input_shape": list(summary.input_shape), "output_shape": list(summary.output_shape),
+            "total_params": summary.total_params, "main_params": summary.main_params,
+            "aux_params": summary.aux_params, "total_macs": summary.total_macs, "main_macs": summary.main_macs,
+            "layers": [layer.to_json() for layer in summary.layers]}

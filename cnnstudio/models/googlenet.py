@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from cnnstudio.models.catalog import GOOGLENET_MIN_SIZE, GOOGLENET_NO_AUX_MIN_SIZE
-from cnnstudio.models.layers import ClassicCNN, LocalResponseNorm
+from cnnstudio.models.layers import AuxHead, ClassicCNN, LocalResponseNorm, ParallelBlock
 
 __all__ = ["BasicConv2d", "GoogLeNet", "GoogLeNetOutputs", "Inception", "InceptionAux", "build_googlenet"]
 
@@ -46,7 +46,7 @@ class BasicConv2d(nn.Sequential):
         super().__init__(OrderedDict(layers))
 
 
-class Inception(nn.Module):
+class Inception(ParallelBlock):
     """An Inception module: 1×1, 1×1→3×3, 1×1→5×5 and 3×3 max-pool→1×1 branches, concatenated."""
 
     def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
@@ -69,11 +69,9 @@ class Inception(nn.Module):
             BasicConv2d(in_channels, pool_proj, batch_norm=batch_norm, kernel_size=1),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], dim=1)
 
 
-class InceptionAux(nn.Module):
+class InceptionAux(AuxHead):
     """An auxiliary classifier: avg-pool 5×5/3 → 1×1 conv 128 → FC 1024 → dropout 0.7 → FC classes."""
 
     def __init__(self, in_channels: int, num_classes: int, *, batch_norm: bool, paper_pool: bool = True) -> None:
@@ -116,7 +114,6 @@ class GoogLeNet(ClassicCNN):
         super().__init__(arch_name="googlenet", in_channels=in_channels,
                          min_size=GOOGLENET_MIN_SIZE if aux_logits else GOOGLENET_NO_AUX_MIN_SIZE)
         self.aux_logits = aux_logits
-        self.aux_heads = ("aux1", "aux2") if aux_logits else ()  # what a summary counts apart
 
         def norm() -> nn.Module:
             return LocalResponseNorm() if lrn else nn.Identity()

@@ -7,19 +7,38 @@ from torch import nn
 
 from cnnstudio.errors import CnnStudioError, InputTooSmallError
 
-__all__ = ["ACTIVATIONS", "ClassicCNN", "LocalResponseNorm", "first_conv", "make_activation"]
+__all__ = ["ACTIVATIONS", "AuxHead", "ClassicCNN", "LocalResponseNorm", "ParallelBlock", "first_conv", "make_activation"]
 
 #: Activation names accepted by `make_activation` (and by the `activation` options).
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 
 
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
-    """"The first layer" of the kernel views and the history: the first `nn.Conv2d` in module
-    order, with its qualified name."""
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            return name, module
-    raise CnnStudioError(f"{type(model).__name__} has no convolution layer to show")
+    """"The first layer" of the kernel views and the history (the layer graph's first
+    convolution), with its qualified name."""
+    from cnnstudio.models.graph import layer_graph
+
+    name = layer_graph(model).first_conv()
+    if name is None:
+        raise CnnStudioError(f"{type(model).__name__} has no convolution layer to show")
+    return name, model.get_submodule(name)
+
+
+class ParallelBlock(nn.Module):
+    """Branches that run side by side on one input, their outputs concatenated along the
+    channels (GoogLeNet's Inception, the notes' multi-scale block). The layer graph draws
+    each branch from the block's input to its concatenation."""
+
+    branch_names: tuple[str, ...] = ("branch1", "branch2", "branch3", "branch4")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([getattr(self, name)(x) for name in self.branch_names], dim=1)
+
+
+class AuxHead(nn.Module):
+    """An auxiliary classifier on the side of the trunk (GoogLeNet's): trained with the
+    network, not part of it at test time — a summary counts it apart, the graph draws it as
+    a side branch."""
 
 
 class LocalResponseNorm(nn.LocalResponseNorm):

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from cnnstudio.models.catalog import TRICKS_MIN_SIZE, get_info
-from cnnstudio.models.layers import ClassicCNN, make_activation
+from cnnstudio.models.layers import ClassicCNN, ParallelBlock, make_activation
 
 __all__ = ["ConcatConv", "TricksCNN", "build_tricks"]
 
@@ -35,7 +35,7 @@ __all__ = ["ConcatConv", "TricksCNN", "build_tricks"]
 STAGE_CHANNELS = (64, 128, 256, 512, 1024, 1024)
 
 
-class ConcatConv(nn.Module):
+class ConcatConv(ParallelBlock):
     """The notes' multi-scale block (a simplified Inception v1): 1×1, 1×1→3×3, 1×1→5×5, pool→1×1."""
 
     def __init__(self, in_channels: int, *, activation: str, ch1x1: int = 384, ch3x3: tuple[int, int] = (384, 256),
@@ -51,8 +51,6 @@ class ConcatConv(nn.Module):
         self.branch3 = nn.Sequential(conv(in_channels, ch5x5[0], 1), conv(ch5x5[0], ch5x5[1], 5))
         self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv(in_channels, pool_proj, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], dim=1)
 
 
 class TricksCNN(ClassicCNN):

@@ -69,10 +69,9 @@ class SnapshotRecorder(Callback):
 def map_layer_names(model: nn.Module) -> list[str]:
     """The layers whose maps are stored: the first `MAP_LAYERS` conv layers larger than 1×1
     (a 1×1 conv only remixes the maps before it: GoogLeNet's conv2_reduce is skipped)."""
-    from torch import nn
+    from cnnstudio.models.graph import layer_graph
 
-    names = [name for name, m in model.named_modules()
-             if isinstance(m, nn.Conv2d) and tuple(m.kernel_size) != (1, 1)]
+    names = [node.name for node in layer_graph(model).leaves("conv") if node.kernel != (1, 1)]
     return names[:MAP_LAYERS]
 
 
