@@ -389,6 +389,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         "compile": args.compile,
         "sync_batch_norm": args.sync_bn,
         "history": False if args.no_history else None,
+        "dynamics": False if args.no_dynamics else None,
     }
     given = {k: v for k, v in fields.items() if v is not None}
     return default_config(args.arch).replace(**given)
@@ -613,6 +614,10 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-history", action="store_true",
                    help="keep no history of the kernels and probe feature maps (RUN/history: a few dozen "
                         "small snapshots, for `cnnstudio kernels` and the window's slider) (default: kept)")
+    p.add_argument("--no-dynamics", action="store_true",
+                   help="record no training dynamics (RUN/dynamics: per-layer activations and gradients at sampled "
+                        "steps, for `cnnstudio dynamics` and the Dynamics tab; ≤ 2 %% of the fit's time) "
+                        "(default: recorded)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,7 +66,8 @@ class TrainConfig:
     progress_interval: float = 1 / 30  # seconds between on_batch_end calls
     aux_weight: float = 0.3  # GoogLeNet: weight of each auxiliary classifier's loss
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
-    history: bool = True  # snapshots of the kernels and probe feature maps in RUN/history (training/history.py)
+    history: bool = True  # snapshots of the kernels and probe feature maps in RUN/history (fit/snapshot_writer.py)
+    dynamics: bool = True  # per-layer activations and gradients at sampled steps in RUN/dynamics (fit/dynamics.py)
 
     def __post_init__(self) -> None:
         # JSON gives lists; a tuple keeps the config hashable-ish and equal after a round trip.

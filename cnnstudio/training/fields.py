@@ -150,6 +150,7 @@ def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
         "weights_source": _optional(need_str),
         "sync_batch_norm": need_bool,
         "history": need_bool,
+        "dynamics": need_bool,
     }
 
 

@@ -50,7 +50,7 @@ __all__ = [
 # the row shows in its own column: left out of "what differs".
 _NOT_A_DIFFERENCE = frozenset({
     "arch", "dataset", "epochs", "data_root", "device", "num_threads", "progress_interval",
-    "weights_source", "pretrained_weights", "amp", "channels_last", "compile", "history",
+    "weights_source", "pretrained_weights", "amp", "channels_last", "compile", "history", "dynamics",
 })
 
 

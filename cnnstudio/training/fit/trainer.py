@@ -415,9 +415,16 @@ class Trainer:
 
     def _observers(self) -> list[Callback]:
         """The run's own recorders, as the config asks (observers: their failures never end the fit)."""
+        from cnnstudio.training.fit.dynamics import DynamicsRecorder
         from cnnstudio.training.fit.snapshot_writer import SnapshotRecorder
 
-        return [SnapshotRecorder()] if self.config.history else []
+        return (([SnapshotRecorder()] if self.config.history else [])
+                + ([DynamicsRecorder()] if self.config.dynamics else []))
+
+    @property
+    def current_lr(self) -> float:
+        """The learning rate of the optimizer's first parameter group now."""
+        return self._lr()
 
     @property
     def batches_per_epoch(self) -> int:
