@@ -369,6 +369,7 @@ class DataTab(QWidget):
         self.unreadable_list.clear()
         for path, reason in overview.unreadable:
             self.unreadable_list.addItem(f"{path} — {reason}")
+            self.unreadable_list.item(self.unreadable_list.count() - 1).setToolTip(tooltip(f"{path} — {reason}"))
         if overview.unreadable_count > len(overview.unreadable):
             self.unreadable_list.addItem(f"… and {overview.unreadable_count - len(overview.unreadable)} more")
         self.unreadable_title.setText(f"{overview.unreadable_count} files could not be used:"
