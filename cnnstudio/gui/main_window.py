@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
         # The fit's own copy of the data serves the Feature maps tab's validation images.
         session.dataset_loaded.connect(self.feature_maps_tab.use_dataset)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        panel.seed_spin.valueChanged.connect(self.data_tab.settings_changed)  # the seed picks the split shown
         self.classify_tab.image_selected.connect(self.feature_maps_tab.show_image)  # the last drop feeds Feature maps
         # Files dropped in a fit's first epoch need not wait for its end.
         self.classify_tab.model_wanted.connect(session.request_live_snapshot)

@@ -93,3 +93,41 @@ def test_a_dataset_not_downloaded_is_not_fetched_for_a_look(qtbot, state, tmp_pa
     qtbot.waitUntil(lambda: not tab.loading and "not downloaded" in tab.status_label.text(), timeout=20_000)
     assert tab.download_button.isVisibleTo(tab)
     assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").rglob("*.tar.gz"))
+
+
+def test_a_long_read_shows_progress_and_can_be_cancelled(qtbot, state, monkeypatch) -> None:
+    """A large folder's scan runs in the background: the tab shows its progress, stays usable, and
+    Cancel stops it."""
+    import time
+
+    import cnnstudio.data.overview as overview_module
+    from cnnstudio.errors import Cancelled
+
+    def slow_overview(*_args, progress=None, cancel=None, **_kwargs):
+        for done in range(1000):
+            if cancel():
+                raise Cancelled("folder scan cancelled")
+            progress(done, 1000, "Checking images")
+            time.sleep(0.01)
+        raise AssertionError("the scan was not cancelled")
+
+    monkeypatch.setattr(overview_module, "dataset_overview", slow_overview)
+    tab = DataTab(state)
+    qtbot.addWidget(tab)
+    state.update_selection(dataset="mnist-sample", input_size=32)
+    tab.show()
+    qtbot.waitUntil(lambda: tab.progress.value() > 0, timeout=10_000)
+    assert tab.loading and tab.cancel_button.isVisibleTo(tab)
+    tab.cancel_button.click()
+    qtbot.waitUntil(lambda: not tab.loading, timeout=10_000)
+    assert "cancelled" in tab.status_label.text() and not tab.progress.isVisibleTo(tab)
+
+
+def test_the_forms_seed_picks_the_split_shown(qtbot, window) -> None:
+    tab = window.data_tab
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.overview is not None, timeout=30_000)
+    first = tab.overview
+    window.setup_panel.seed_spin.setValue(9)
+    qtbot.waitUntil(lambda: tab.overview is not first, timeout=30_000)
+    assert tab.overview.seed == 9 and "seed 9" in tab.status_label.text()

@@ -341,6 +341,7 @@ class ClassifyTab(QWidget):
         with QSignalBlocker(self.draw_button):
             self.draw_button.setChecked(on)
         self._modes.setCurrentWidget(self.draw_panel if on else self._panel)
+        self._clear_button.setVisible(not on)  # the pad has its own Clear
 
     @Slot(list)
     def classify_paths(self, paths: list[str]) -> None:

@@ -253,6 +253,10 @@ class DataTab(QWidget):
         self._loaded_key = None
         self._reload_if_needed()
 
+    def settings_changed(self) -> None:
+        """The form changed something the split depends on (its seed): read again if shown."""
+        self._on_selection_changed()
+
     def cancel(self) -> None:
         """Stop reading the dataset."""
         if self._job is not None:
