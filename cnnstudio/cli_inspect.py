@@ -280,14 +280,13 @@ def _cmd_dream(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from cnnstudio.data.catalog import check_augmentations
     from cnnstudio.data.overview import augmented_examples, dataset_overview
     from cnnstudio.inspect.pictures import caption_grid
     from cnnstudio.training.input_size import dataset_native_size
 
-    augment = tuple(a for a in (args.augment or "").split(",") if a)
-    from cnnstudio.data.catalog import check_augmentations
-
-    augment = check_augmentations(augment)  # refused before anything is loaded
+    # Refused before anything is loaded.
+    augment = check_augmentations(a for a in (args.augment or "").split(",") if a)
     if args.per_class < 1:
         raise CnnStudioError(f"--per-class must be at least 1; got {args.per_class}")
     for option, path, suffix in (("-o", args.output, ".png"), ("--json", args.json, ".json")):
