@@ -122,3 +122,33 @@ def test_dropped_files_leave_the_pad(qtbot, state, tab, tmp_path: Path) -> None:
 def test_without_a_model_the_pad_says_what_to_do(qtbot, state, tab) -> None:
     _stroke(qtbot, tab.draw_panel.pad, SEVEN)
     qtbot.waitUntil(lambda: "Train a model" in tab.draw_panel.note_label.text(), timeout=5_000)
+
+
+def test_a_tablet_pen_draws_and_its_pressure_sets_the_width(qtbot) -> None:
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QInputDevice, QPointingDevice, QTabletEvent
+    from PySide6.QtWidgets import QApplication
+
+    from cnnstudio.gui.widgets.drawing_pad import DrawingPad
+
+    pad = DrawingPad()
+    qtbot.addWidget(pad)
+    pad.resize(280, 280)
+    pad.show()
+    pen = QPointingDevice("pen", 1, QInputDevice.DeviceType.Stylus, QPointingDevice.PointerType.Pen,
+                          QInputDevice.Capability.Position | QInputDevice.Capability.Pressure, 1, 3)
+
+    def send(kind: QEvent.Type, x: float, y: float, pressure: float) -> None:
+        event = QTabletEvent(kind, pen, QPointF(x, y), QPointF(x, y), pressure, 0.0, 0.0, 0.0, 0.0, 0.0,
+                             Qt.KeyboardModifier.NoModifier, Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton)
+        QApplication.sendEvent(pad, event)
+
+    with qtbot.waitSignal(pad.stroke_finished):
+        for pressure, y in ((0.1, 60), (1.0, 200)):
+            send(QEvent.Type.TabletPress, 40, y, pressure)
+            send(QEvent.Type.TabletMove, 240, y, pressure)
+            send(QEvent.Type.TabletRelease, 240, y, pressure)
+    ink = pad.pixels()[..., 0] < 128
+    light, firm = int(ink[30:90].sum()), int(ink[170:230].sum())
+    assert 0 < light < firm / 1.5
+    assert pad.can_undo
