@@ -12,7 +12,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training_helpers import folder_config, make_block_folder  # noqa: E402
 
-from cnnstudio.gui.widgets.data_tab import DataTab  # noqa: E402
+from cnnstudio.gui.widgets.data_tab import STRIP_HEIGHT, DataTab  # noqa: E402
 from cnnstudio.training.trainer import load_training_data  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def test_counts_examples_and_unusable_files_of_a_folder(qtbot, state, folder: Pa
     assert tab.unreadable_list.count() == 1 and "torn.png" in tab.unreadable_list.item(0).text()
     assert "1 files could not be used" in tab.unreadable_title.text()
     rows = tab.example_rows()
-    assert len(rows) == 2 and all(not r.isNull() and r.height() == 16 for r in rows)
+    assert len(rows) == 2 and all(not r.isNull() and r.height() == STRIP_HEIGHT for r in rows)
     assert "seed 4" in tab.status_label.text()
 
 

@@ -44,6 +44,7 @@ from cnnstudio.gui.text import plain, tooltip
 __all__ = ["DataTab"]
 
 ROW_HEIGHT = 56  # pixels per class row of examples
+STRIP_HEIGHT = ROW_HEIGHT - 4
 PER_CLASS = 8
 TICKS_UP_TO = 24  # classes named under the bars; more: every n-th
 TRAIN_BRUSH = QColor(42, 120, 180)
@@ -62,7 +63,8 @@ def _overview(dataset: str, root: str | None, val_fraction: float, seed: int, in
 
 
 def _strips(overview: Any, augment: tuple[str, ...], input_size: int, seed: int) -> list[QImage]:
-    """Background job: one QImage per class, its examples side by side as the network is fed them."""
+    """Background job: one QImage per class, its examples side by side as the network is fed them,
+    already scaled to the row's height (224 px images shrunk here, not in the GUI thread)."""
     from cnnstudio.data.overview import augmented_examples
 
     shown = augmented_examples(overview, augment, input_size=input_size, seed=seed)
@@ -70,8 +72,15 @@ def _strips(overview: Any, augment: tuple[str, ...], input_size: int, seed: int)
     strips = []
     for label in range(len(overview.classes)):
         images = shown[labels == label]
-        strips.append(_to_qimage(_side_by_side(images)) if len(images) else QImage())
+        strips.append(_scaled(_to_qimage(_side_by_side(images)), STRIP_HEIGHT) if len(images) else QImage())
     return strips
+
+
+def _scaled(image: QImage, height: int) -> QImage:
+    """`image` at `height` pixels: whole pixels when enlarged 2× or more (a 28 px digit), smooth otherwise."""
+    mode = (Qt.TransformationMode.FastTransformation if image.height() * 2 <= height
+            else Qt.TransformationMode.SmoothTransformation)
+    return image.scaledToHeight(height, mode)
 
 
 def _side_by_side(images: np.ndarray, gap: int = 2) -> np.ndarray:
@@ -271,7 +280,7 @@ class DataTab(QWidget):
         return tuple(name for name, box in self.augment_boxes.items() if box.isChecked())
 
     def example_rows(self) -> list[QImage]:
-        """Each class's row of examples as shown now (QImages; empty before anything is read)."""
+        """Each class's row of examples as shown now (QImages `STRIP_HEIGHT` high; empty before anything is read)."""
         return list(self._strip_images)
 
     # ------------------------------------------------------------------ reading
@@ -368,8 +377,8 @@ class DataTab(QWidget):
             f"Normalised with mean {mean} and std {std} (the training split's, per channel)\n"
             f"Imbalance: the largest class has {overview.imbalance():.2f}× the smallest's training images")
         mean_image = np.round(overview.mean_image * 255).astype(np.uint8)
-        self.mean_view.setPixmap(self._scaled(_to_qimage(mean_image[..., 0] if mean_image.shape[-1] == 1
-                                                         else mean_image), 80))
+        self.mean_view.setPixmap(QPixmap.fromImage(_scaled(_to_qimage(mean_image[..., 0] if mean_image.shape[-1] == 1
+                                                                      else mean_image), 80)))
         self.unreadable_list.clear()
         for path, reason in overview.unreadable:
             self.unreadable_list.addItem(f"{path} — {reason}")
@@ -417,13 +426,7 @@ class DataTab(QWidget):
     def _on_strips(self, strips: list[QImage]) -> None:
         self._strip_images = strips
         for (_name, label), image in zip(self._row_widgets, strips):
-            label.setPixmap(self._scaled(image, ROW_HEIGHT - 4) if not image.isNull() else QPixmap())
-
-    @staticmethod
-    def _scaled(image: QImage, height: int) -> QPixmap:
-        mode = (Qt.TransformationMode.FastTransformation if image.height() * 2 <= height
-                else Qt.TransformationMode.SmoothTransformation)
-        return QPixmap.fromImage(image).scaledToHeight(height, mode)
+            label.setPixmap(QPixmap.fromImage(image) if not image.isNull() else QPixmap())
 
     def _on_augment_toggled(self, _on: bool) -> None:
         self._start_strips()
