@@ -1,4 +1,4 @@
-"""The command line's evaluation and explanation verbs: `evaluate`, `explain`, `neighbours`, `kernels`, `dream`.
+"""The command line's evaluation and explanation verbs: `evaluate`, `explain`, `neighbours`, `kernels`, `dream`, `data`.
 
 Kept apart from `cli.py` (which only registers them) so the verbs grow without touching the
 training face. Every user error is a `CnnStudioError`; `cli.main` prints it as one line and
@@ -274,8 +274,56 @@ def _cmd_dream(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
+# ---------------------------------------------------------------------------- data
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from cnnstudio.data.catalog import check_augmentations
+    from cnnstudio.data.overview import augmented_examples, dataset_overview
+    from cnnstudio.inspect.pictures import caption_grid
+    from cnnstudio.training.input_size import dataset_native_size
+
+    # Refused before anything is loaded.
+    augment = check_augmentations(a for a in (args.augment or "").split(",") if a)
+    if args.per_class < 1:
+        raise CnnStudioError(f"--per-class must be at least 1; got {args.per_class}")
+    for option, path, suffix in (("-o", args.output, ".png"), ("--json", args.json, ".json")):
+        if path and not path.lower().endswith(suffix):
+            raise CnnStudioError(f"{option} {path}: give a file name ending in {suffix}")
+    input_size = args.input_size or min(dataset_native_size(args.dataset) or 224, 224)
+    progress = _Progress("Reading the dataset")
+    try:
+        overview = dataset_overview(args.dataset, root=args.data_root, val_fraction=args.val_fraction, seed=args.seed,
+                                    input_size=input_size, augment=augment, per_class=args.per_class,
+                                    progress=progress)
+    finally:
+        progress.close()
+    for line in overview.lines():
+        print(line)
+    if args.output:
+        shown = augmented_examples(overview, augment, input_size=input_size, seed=args.seed)
+        tiles, captions, columns = [], [], max(1, args.per_class)
+        for label, name in enumerate(overview.classes):
+            row = [image for image, of in zip(shown, overview.example_labels) if of == label]
+            for i in range(columns):
+                tiles.append(row[i] if i < len(row) else np.full_like(shown[0], 255))
+                captions.append(name if i == 0 else "")
+        tiles.append(np.round(overview.mean_image * 255).astype(np.uint8))
+        captions.append("mean image")
+        _write_png(args.output, caption_grid(tiles, captions, tile=args.tile, columns=columns))
+        seen = f"through {', '.join(augment)}" if augment else "as validation sees them"
+        print(f"\nwritten: {args.output} ({columns} training images per class at {input_size}×{input_size}, {seen})")
+    if args.json:
+        payload = {**overview.to_dict(), "input_size": input_size, "augment": list(augment)}
+        _write_bytes(args.json, (json.dumps(payload, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+        print(f"written: {args.json}")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
-    """Register `evaluate`, `explain`, `neighbours`, `kernels` and `dream` on the main parser's subcommands."""
+    """Register `evaluate`, `explain`, `neighbours`, `kernels`, `dream` and `data` on the main parser's subcommands."""
     from cnnstudio.choices import ImageParam, TestTime
 
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
@@ -348,3 +396,20 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--checkpoint", "--which", dest="checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_dream)
+
+    p = sub.add_parser("data", help="a dataset before training: classes and counts per split (as a run splits "
+                                    "them), image sizes, mean/std, examples per class (-o), augmentations")
+    p.add_argument("dataset", help="a dataset name (see 'cnnstudio list') or an image folder")
+    p.add_argument("--augment", metavar="A,B", help="show the examples through these training augmentations, "
+                                                    "comma-separated: crop, flip, pca, scale (default: none)")
+    p.add_argument("-o", "--output", metavar="grid.png", help="a grid of training images per class, and the mean image")
+    p.add_argument("--json", metavar="FILE", help="also write classes, counts per split, sizes and mean/std as JSON")
+    p.add_argument("--input-size", type=int, help="the side the examples are shown at, as a run at that size is "
+                                                  "fed (default: the dataset's own, at most 224)")
+    p.add_argument("--per-class", type=int, default=8, help="examples per class in the grid (default: 8)")
+    p.add_argument("--tile", type=int, default=64, help="pixels per image in the grid (default: 64)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share held out for validation when the dataset has no validation split (default: 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="the run's seed: the same split (default: 0)")
+    p.add_argument("--data-root", help="where datasets are downloaded and read")
+    p.set_defaults(func=_cmd_data)

@@ -39,6 +39,48 @@ def settle(app: QApplication, seconds: float = 0.6) -> None:
         time.sleep(0.01)
 
 
+def draw(app: QApplication, pad, strokes) -> None:
+    """Draw strokes on a drawing pad with the mouse, as a hand would (points: fractions of the pad)."""
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    side = min(pad.width(), pad.height())
+    left, top = (pad.width() - side) // 2, (pad.height() - side) // 2
+    for stroke in strokes:
+        points = [QPoint(left + int(x * side), top + int(y * side)) for x, y in stroke]
+        QTest.mousePress(pad, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[0])
+        for a, b in zip(points, points[1:]):
+            for t in (0.25, 0.5, 0.75, 1.0):
+                QTest.mouseMove(pad, QPoint(round(a.x() + t * (b.x() - a.x())), round(a.y() + t * (b.y() - a.y()))))
+                settle(app, 0.02)
+        QTest.mouseRelease(pad, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[-1])
+
+
+def shoot_data_and_pad(app: QApplication, window) -> None:
+    """The Data tab (the sample through crops and fancy PCA) and a 7 drawn on the Classify tab's pad."""
+    data = window.data_tab
+    window.tabs.setCurrentWidget(data)
+    wait_until(app, lambda: len(data.example_rows()) == 10, timeout=120)
+    for name in ("crop", "pca"):
+        data.augment_boxes[name].setChecked(True)
+    settle(app, 1.5)
+    window.grab().save(str(OUT / "data.png"))
+
+    classify = window.classify_tab
+    window.tabs.setCurrentWidget(classify)
+    classify.show_drawing(True)
+    settle(app)
+    panel = classify.draw_panel
+    draw(app, panel.pad, [[(0.22, 0.2), (0.5, 0.19), (0.76, 0.2), (0.62, 0.5), (0.5, 0.84)],
+                          [(0.42, 0.5), (0.75, 0.5)]])
+    wait_until(app, lambda: len(panel.topk_rows()) == 5 and not panel._busy, timeout=60)
+    panel.explain_button.click()
+    wait_until(app, lambda: bool(panel.detail_view.top5()), timeout=120)
+    settle(app, 1.5)
+    window.grab().save(str(OUT / "draw.png"))
+    classify.show_drawing(False)
+
+
 def main() -> int:
     QCoreApplication.setOrganizationName("cnnstudio-screenshots")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
@@ -89,6 +131,8 @@ def main() -> int:
     classify.select_row(3)
     settle(app)
     window.grab().save(str(OUT / "classify.png"))
+
+    shoot_data_and_pad(app, window)
 
     for title in ("Layers", "Feature maps"):
         window.tabs.setCurrentIndex(TAB_TITLES.index(title))

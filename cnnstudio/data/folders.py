@@ -54,6 +54,7 @@ __all__ = [
 DEFAULT_MEMORY_BUDGET = 1_500_000_000  # bytes of decoded uint8 images held in memory
 DEFAULT_STORE_SIZE = 256  # = crop_source_size(224): random 224 crops of a 256 image
 _REPORT_FIRST = 5
+_LIST_AT_MOST = 10_000  # unusable files kept by name for a view that lists them all (the Data tab)
 # The decode-check works in chunks of files, a fixed window of chunks in flight, collected
 # in order: the cost per file stays constant however large the folder (issue 15 #13).
 SCAN_CHUNK = 32
@@ -72,6 +73,8 @@ class ScanReport:
     skipped_count: int
     skipped: tuple[tuple[str, str], ...]  # the first few (path relative to root, reason)
     in_memory: bool
+    # Every unusable file (up to `_LIST_AT_MOST`), for views that list them; `skipped` is the first few.
+    unusable: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def summary(self) -> str:
         """One line: how many images were used and what was skipped."""
@@ -367,6 +370,7 @@ def scan_folder(
         skipped_count=len(skipped),
         skipped=tuple(skipped[:_REPORT_FIRST]),
         in_memory=in_memory,
+        unusable=tuple(skipped[:_LIST_AT_MOST]),
     )
     if empty:
         where = train_dir if layout == "train/val" else root

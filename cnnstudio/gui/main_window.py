@@ -42,6 +42,7 @@ from cnnstudio.gui.style import icon
 from cnnstudio.gui.text import plain
 from cnnstudio.gui.training_tab import TrainingTab
 from cnnstudio.gui.widgets.classify_tab import ClassifyTab
+from cnnstudio.gui.widgets.data_tab import DataTab
 from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
 from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
 from cnnstudio.gui.widgets.features_tab import FeaturesTab
@@ -51,7 +52,7 @@ from cnnstudio.gui.widgets.runs_tab import RunsTab
 
 __all__ = ["MainWindow", "TAB_TITLES"]
 
-TAB_TITLES = ("Training", "Layers", "Kernels", "Feature maps", "Features", "Classify", "Evaluate", "Runs")
+TAB_TITLES = ("Training", "Data", "Layers", "Kernels", "Feature maps", "Features", "Classify", "Evaluate", "Runs")
 
 
 class MainWindow(QMainWindow):
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         state, session = self.state, self.session
         self.setup_panel = SetupPanel(state, session)
         self.training_tab = TrainingTab(state, session)
+        self.data_tab = DataTab(state, self.setup_panel.config)  # the form's seed and fraction: the run's split
         self.layers_tab = LayersTab(state)
         self.kernels_tab = KernelsTab(state)
         self.feature_maps_tab = FeatureMapsTab(state)
@@ -115,8 +117,8 @@ class MainWindow(QMainWindow):
 
     def _tab_widgets(self) -> tuple[QWidget, ...]:
         """The tabs in TAB_TITLES' order."""
-        return (self.training_tab, self.layers_tab, self.kernels_tab, self.feature_maps_tab, self.features_tab,
-                self.classify_tab, self.evaluate_tab, self.runs_tab)
+        return (self.training_tab, self.data_tab, self.layers_tab, self.kernels_tab, self.feature_maps_tab,
+                self.features_tab, self.classify_tab, self.evaluate_tab, self.runs_tab)
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
@@ -192,6 +194,7 @@ class MainWindow(QMainWindow):
         # The fit's own copy of the data serves the Feature maps tab's validation images.
         session.dataset_loaded.connect(self.feature_maps_tab.use_dataset)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        panel.seed_spin.valueChanged.connect(self.data_tab.settings_changed)  # the seed picks the split shown
         self.classify_tab.image_selected.connect(self.feature_maps_tab.show_image)  # the last drop feeds Feature maps
         # Files dropped in a fit's first epoch need not wait for its end.
         self.classify_tab.model_wanted.connect(session.request_live_snapshot)

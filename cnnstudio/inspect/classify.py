@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
@@ -237,17 +237,24 @@ class Predictor:
             except ImageError as err:
                 results.append(err)
                 continue
-            image = image_to_tensor(img, self.spec.channels)
-            inverted = self.should_invert(image)
-            if inverted:
-                image = 255 - image
-                change = INVERTED_NOTE if dark_ground(self.spec) else INVERTED_TO_LIGHT_NOTE
-                note = f"{note}; {change}" if note else change
-            probs, seen = self._run(image, tencrop=tencrop)
-            colourful = _colourful(img)
-            warnings = input_warnings(image, seen, self.spec, input_size=self.input_size, colourful=colourful,
-                                      grey_source=not colourful)
-            note = "; ".join(part for part in (note, *warnings) if part) or None
-            results.append(Prediction(str(path), self.topk(probs, top_k), note, seen=seen, inverted=inverted,
-                                      warnings=warnings))
+            results.append(self.predict_image(img, name=str(path), note=note, top_k=top_k, tencrop=tencrop))
         return results
+
+    def predict_image(self, img: Any, *, name: str = "", note: str | None = None, top_k: int = 5,
+                      tencrop: bool = False) -> Prediction:
+        """Top-k for a decoded Pillow image ("L" or "RGB"), exactly as `predict_files` treats a
+        file once decoded (the drawing pad's pictures come this way); `name` is its `path`."""
+        if top_k < 1:
+            raise CnnStudioError(f"top-k must be at least 1; got {top_k}")
+        image = image_to_tensor(img, self.spec.channels)
+        inverted = self.should_invert(image)
+        if inverted:
+            image = 255 - image
+            change = INVERTED_NOTE if dark_ground(self.spec) else INVERTED_TO_LIGHT_NOTE
+            note = f"{note}; {change}" if note else change
+        probs, seen = self._run(image, tencrop=tencrop)
+        colourful = _colourful(img)
+        warnings = input_warnings(image, seen, self.spec, input_size=self.input_size, colourful=colourful,
+                                  grey_source=not colourful)
+        note = "; ".join(part for part in (note, *warnings) if part) or None
+        return Prediction(name, self.topk(probs, top_k), note, seen=seen, inverted=inverted, warnings=warnings)

@@ -1,5 +1,6 @@
 """The inspection tabs of the main window, each a `QWidget` built as `Tab(state, parent=None)`.
 
+- `data_tab.DataTab` — the chosen dataset before training: counts per split, examples, augmentations, unusable files
 - `layers_tab.LayersTab` — every layer's output shape, parameters and MACs for the current choice
 - `kernels_tab.KernelsTab` — the first conv layer's kernels as a picture
 - `feature_maps_tab.FeatureMapsTab` — a conv layer's activation maps for one image

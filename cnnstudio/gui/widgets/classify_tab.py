@@ -4,7 +4,8 @@ Classification runs off the GUI thread with the current `ModelHandle` — the tr
 snapshot during training (never the model being trained) or an opened run. Files that
 cannot be used are listed with the engine's reason and summed up in one message; nothing
 a user drops can crash the window. Files dropped before any model exists wait and are
-classified as soon as one arrives.
+classified as soon as one arrives. "Draw" swaps the files for a drawing pad
+(`drawing_pad.DrawPanel`) whose top-5 follows the pen.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QMimeData, QSignalBlocker, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +36,7 @@ from cnnstudio.errors import ImageError, describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.text import escape, plain, tooltip
+from cnnstudio.gui.widgets.drawing_pad import DrawPanel
 from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 
@@ -237,9 +240,15 @@ class ClassifyTab(QWidget):
         self._clear_button.clicked.connect(self.clear)
         self.model_label = plain(QLabel())
         self.model_label.setObjectName("muted")
+        # Files or the drawing pad: one button switches the tab between them.
+        self.draw_button = QPushButton("Draw")
+        self.draw_button.setCheckable(True)
+        self.draw_button.setToolTip("A drawing pad: draw a digit and watch the top-5 as you draw")
+        self.draw_button.toggled.connect(self.show_drawing)
         bar = QHBoxLayout()
         bar.addWidget(open_button)
         bar.addWidget(self._clear_button)
+        bar.addWidget(self.draw_button)
         bar.addSpacing(12)
         bar.addWidget(self.model_label, 1)
 
@@ -315,19 +324,32 @@ class ClassifyTab(QWidget):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
         layout.addLayout(bar)
-        layout.addWidget(self._panel, 1)
+        self.draw_panel = DrawPanel(state)
+        self._modes = QStackedWidget()
+        self._modes.addWidget(self._panel)
+        self._modes.addWidget(self.draw_panel)
+        layout.addWidget(self._modes, 1)
 
         state.model_changed.connect(self._on_model_changed)
         self._update_model_label()
         self._clear_button.setEnabled(False)
 
     # ------------------------------------------------------------------ public API
+    @Slot(bool)
+    def show_drawing(self, on: bool = True) -> None:
+        """Show the drawing pad (True) or the files (False)."""
+        with QSignalBlocker(self.draw_button):
+            self.draw_button.setChecked(on)
+        self._modes.setCurrentWidget(self.draw_panel if on else self._panel)
+        self._clear_button.setVisible(not on)  # the pad has its own Clear
+
     @Slot(list)
     def classify_paths(self, paths: list[str]) -> None:
         """Classify these files (the window calls this on a drop); they replace the list."""
         paths = [str(p) for p in paths]
         if not paths:
             return
+        self.show_drawing(False)  # dropped files are shown, whatever was on show
         self._entries = [_Entry(path) for path in paths]
         self._reported = set()
         self._clear_button.setEnabled(True)
