@@ -322,6 +322,42 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dynamics(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnstudio.files import readable
+    from cnnstudio.inspect.dynamics import diagnose, dynamics_json, format_table, layer_table, load_dynamics, render_png
+    from cnnstudio.training.store.runs import open_run
+
+    run = open_run(args.run)  # a clear message when it is not a run folder
+    record = load_dynamics(run.path)
+    for problem in record.problems:
+        print(f"note: {problem}", file=sys.stderr)
+    if args.output and not args.output.lower().endswith(".png"):
+        raise CnnStudioError(f"-o {args.output}: give a file name ending in .png")
+    rows = layer_table(record, args.epoch)
+    findings = diagnose(record, args.epoch)
+    epoch = args.epoch if args.epoch is not None else int(record.epochs[-1])
+    print(f"{readable(run.path.name)}: epoch {epoch} (medians of its last sampled steps; {len(record)} samples in all)")
+    print(format_table(rows))
+    print()
+    if findings:
+        print("Diagnosis:")
+        for finding in findings:
+            print(f"- {readable(finding.text())}")
+    else:
+        print("Diagnosis: nothing stands out — gradients reach the first layers, activations are neither "
+              "saturated nor dead, and each step changes the weights by about 1e-3 of their size.")
+    if args.json:
+        payload = json.dumps(dynamics_json(record, findings), indent=1, ensure_ascii=False) + "\n"
+        _write_bytes(args.json, payload.encode("utf-8", "surrogateescape"))
+        print(f"wrote {readable(str(args.json))}")
+    if args.output:
+        render_png(record, args.output)
+        print(f"wrote {readable(args.output)}")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     """Register `evaluate`, `explain`, `neighbours`, `kernels`, `dream` and `data` on the main parser's subcommands."""
     from cnnstudio.choices import ImageParam, TestTime
@@ -364,6 +400,16 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--no-invert", action="store_true", help="keep a grey image's colours (see classify)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_neighbours)
+
+    p = sub.add_parser("dynamics", help="why a run trains or doesn't: per-layer gradients, activations and update "
+                                        "ratios at a moment, and a diagnosis in words")
+    p.add_argument("run", metavar="RUN", help="a run folder")
+    p.add_argument("--epoch", type=int, metavar="N", help="the moment: epoch N's last sampled steps (default: the last "
+                                                          "epoch recorded)")
+    p.add_argument("--json", metavar="FILE", help="write every sample: steps, per layer the figures, the diagnosis")
+    p.add_argument("-o", "--output", metavar="dyn.png", help="write the colorful-dimension picture and the gradient "
+                                                             "norms over training")
+    p.set_defaults(func=_cmd_dynamics)
 
     p = sub.add_parser("kernels", help="the first conv layer's kernels across training: one grid (PNG) or the "
                                        "whole history (animated GIF)")

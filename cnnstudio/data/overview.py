@@ -41,7 +41,6 @@ __all__ = [
     "dataset_overview",
     "folder_image_sizes",
     "overview_of",
-    "store_size_for",
 ]
 
 EXAMPLES_PER_CLASS = 8
@@ -198,14 +197,6 @@ class DataOverview:
         }
 
 
-def store_size_for(input_size: int, augment: Iterable[str] = ()) -> int:
-    """The side folder images are stored at for a run at `input_size`: the input size, or 256/224
-    of it when a crop or scale augmentation needs the margin (what `load_training_data` passes)."""
-    from cnnstudio.data.transforms import crop_source_size
-
-    return crop_source_size(input_size) if {"crop", "scale"} & set(augment) else input_size
-
-
 def folder_image_sizes(folder: str | os.PathLike[str], *, progress: ProgressFn | None = None,
                        cancel: CancelFn | None = None) -> ImageSizes:
     """Sizes and modes of a folder's image files, read from their headers (no decode).
@@ -265,6 +256,8 @@ def dataset_overview(
     stored at, hence its exact mean/std); None keeps the loader's default (256 for folders).
     `progress(done, total, message)` and `cancel()` as in `load_dataset`."""
     from cnnstudio.data.loaders import load_dataset
+
+    from cnnstudio.data.transforms import store_size_for
 
     store_size = store_size_for(input_size, augment) if input_size else None
     bundle = load_dataset(name_or_path, root=root, val_fraction=val_fraction, seed=seed, download=download,

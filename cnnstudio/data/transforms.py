@@ -59,6 +59,12 @@ def crop_source_size(input_size: int) -> int:
     return round(input_size * 256 / 224)
 
 
+def store_size_for(input_size: int, augment: Iterable[str] = ()) -> int:
+    """The side folder images are stored at for a run at `input_size`: the input size, or 256/224
+    of it when a crop or scale augmentation needs the margin (AlexNet's 224 crops of 256)."""
+    return crop_source_size(input_size) if {"crop", "scale"} & set(augment) else input_size
+
+
 def _channel_weights(device: torch.device) -> torch.Tensor:
     # ITU-R 601 luma, the weights of Pillow's convert("L") and torchvision's rgb_to_grayscale.
     return torch.tensor([0.299, 0.587, 0.114], device=device)

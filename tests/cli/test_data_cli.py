@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training_helpers import folder_config, make_block_folder  # noqa: E402
 
 from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.training.trainer import load_training_data  # noqa: E402
+from cnnstudio.training.fit.training_data import load_training_data  # noqa: E402
 
 
 def test_json_counts_are_the_runs_split_and_the_grid_is_written(tmp_path: Path, capsys) -> None:

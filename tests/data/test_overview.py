@@ -12,7 +12,7 @@ from PIL import Image
 
 from cnnstudio.data.overview import ImageSizes, augmented_examples, dataset_overview
 from cnnstudio.training.config import TrainConfig
-from cnnstudio.training.trainer import load_training_data
+from cnnstudio.training.fit.training_data import load_training_data
 
 
 def _uneven_folder(root: Path) -> Path:

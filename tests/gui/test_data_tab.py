@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training_helpers import folder_config, make_block_folder  # noqa: E402
 
 from cnnstudio.gui.widgets.data_tab import STRIP_HEIGHT, DataTab  # noqa: E402
-from cnnstudio.training.trainer import load_training_data  # noqa: E402
+from cnnstudio.training.fit.training_data import load_training_data  # noqa: E402
 
 
 def _pixels(image) -> bytes:

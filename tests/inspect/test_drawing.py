@@ -84,7 +84,7 @@ def test_cli_classify_of_a_saved_drawing_prints_the_pads_top1(tmp_path: Path, ca
     """The saved drawing is an ordinary file: `cnnstudio classify` reads it like any other."""
     from training_helpers import make_bundle, tiny_config
 
-    from cnnstudio.training.trainer import Trainer
+    from cnnstudio.training.fit.trainer import Trainer
 
     run = tmp_path / "run"
     Trainer(tiny_config(epochs=1), run_dir=run, bundle=make_bundle(per_class=8)).fit()

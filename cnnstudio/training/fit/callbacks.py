@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from cnnstudio.training.fit.step import StepOutput
     from cnnstudio.training.fit.trainer import Trainer
 
-__all__ = ["Callback", "CallbackList", "HOOKS", "STEP_HOOKS"]
+__all__ = ["Callback", "CallbackList", "CallbackStepHooks", "HOOKS", "STEP_HOOKS"]
 
 
 class Callback:
@@ -182,3 +182,24 @@ class CallbackList(Callback):
 
     def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
         self._call("on_exception", trainer, exc)
+
+
+class CallbackStepHooks:
+    """`train_step`'s observer for a fit: forwards the step's moments to `trainer.callbacks`' step hooks
+    (the trainer sets `step` before each step)."""
+
+    def __init__(self, trainer: Trainer, optimizer: Optimizer) -> None:
+        self.trainer = trainer
+        self.optimizer = optimizer
+        callbacks = trainer.callbacks
+        self.wants_gradients = callbacks.listens("on_after_backward") or callbacks.listens("on_before_optimizer_step")
+        self.step: StepInfo | None = None
+
+    def after_forward(self) -> None:
+        pass
+
+    def after_backward(self) -> None:
+        self.trainer.callbacks.on_after_backward(self.trainer, self.step)
+
+    def before_optimizer_step(self) -> None:
+        self.trainer.callbacks.on_before_optimizer_step(self.trainer, self.step, self.optimizer)

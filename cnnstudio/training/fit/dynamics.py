@@ -284,8 +284,9 @@ class DynamicsRecorder(Callback):
         grad_norm, weight_norm = np.sqrt(rows_np[:, 0]), np.sqrt(rows_np[:, 1])
         with np.errstate(divide="ignore", invalid="ignore"):
             update_ratio = np.sqrt(rows_np[:, 2]) / weight_norm
-        nonfinite = (~np.isfinite(acts_np[:, 0]) | ~np.isfinite(acts_np[:, 1])).astype(np.float32)
-        nonfinite[self._has_params & ~np.isfinite(grad_norm)] = 1.0
+        # 1: the layer's output held NaN/Inf; 2: only its gradient did (a NaN flows back to every layer before).
+        nonfinite = np.where(~np.isfinite(acts_np[:, 0]) | ~np.isfinite(acts_np[:, 1]), 1.0, 0.0).astype(np.float32)
+        nonfinite[(nonfinite == 0) & self._has_params & ~np.isfinite(grad_norm)] = 2.0
         peak = hists_np.max(axis=1, keepdims=True)
         hist = np.where(peak > 0, np.round(hists_np / np.maximum(peak, 1) * 255), 0).astype(np.uint8)
         sample = {"step": step.global_step, "epoch": step.epoch, "batch": step.batch,

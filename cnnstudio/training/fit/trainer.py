@@ -40,7 +40,7 @@ from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError, des
 from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit import preflight
-from cnnstudio.training.fit.callbacks import STEP_HOOKS, Callback, CallbackList
+from cnnstudio.training.fit.callbacks import STEP_HOOKS, Callback, CallbackList, CallbackStepHooks
 from cnnstudio.training.fit.devices import resolve_device
 from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
 from cnnstudio.training.fit.optim import make_optimizer
@@ -699,7 +699,7 @@ class Trainer:
         started = last_report = time.monotonic() - (float(resumed["elapsed"]) if resumed is not None else 0.0)
         # The step hooks run only when an observer listens: an unobserved step costs nothing extra.
         observed = any(self.callbacks.listens(hook) for hook in STEP_HOOKS)
-        hooks = _CallbackStepHooks(self, self._optimizer) if observed else None
+        hooks = CallbackStepHooks(self, self._optimizer) if observed else None
         def stopped_before(batch: int) -> None:
             # last.pt will hold where the epoch stood (batches done, running totals), so a
             # resume continues exactly from here: this batch is drawn again and trained then.
@@ -865,23 +865,3 @@ class Trainer:
                     partial=self._partial or {},
                 )
         return payload
-
-
-class _CallbackStepHooks:
-    """The step's observer for a fit: forwards `train_step`'s moments to the callbacks' step hooks."""
-
-    def __init__(self, trainer: Trainer, optimizer: torch.optim.Optimizer) -> None:
-        self.trainer = trainer
-        self.optimizer = optimizer
-        callbacks = trainer.callbacks
-        self.wants_gradients = callbacks.listens("on_after_backward") or callbacks.listens("on_before_optimizer_step")
-        self.step: StepInfo | None = None
-
-    def after_forward(self) -> None:
-        pass
-
-    def after_backward(self) -> None:
-        self.trainer.callbacks.on_after_backward(self.trainer, self.step)
-
-    def before_optimizer_step(self) -> None:
-        self.trainer.callbacks.on_before_optimizer_step(self.trainer, self.step, self.optimizer)

@@ -25,12 +25,12 @@ def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str
     to fetch a torchvision dataset that is not on disk.
     """
     from cnnstudio.data.loaders import load_dataset
-    from cnnstudio.data.transforms import crop_source_size
+    from cnnstudio.data.transforms import store_size_for
     from cnnstudio.training.input_size import config_input_size
 
     preflight.check_input_fits(config)  # before a dataset is downloaded or scanned for nothing
     input_size = config_input_size(config).size
-    store_size = crop_source_size(input_size) if {"crop", "scale"} & set(config.augment) else input_size
+    store_size = store_size_for(input_size, config.augment)
     return load_dataset(config.dataset, root=config.data_root, val_fraction=config.val_fraction, seed=config.seed,
                         progress=progress, cancel=cancel, store_size=store_size, download=download)
 

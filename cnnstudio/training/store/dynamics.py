@@ -11,7 +11,8 @@ The fit's `DynamicsRecorder` (`training/fit/dynamics.py`) writes `RUN/dynamics/`
 A chunk holds, per sample (S of them) and layer (L): `steps`, `epochs`, `batches` (S), `loss`,
 `lr` (S, float32), and float16 (S×L) `act_mean`, `act_std`, `saturated`, `zero`, `dead`,
 `nonfinite`, `grad_norm`, `weight_norm`, `update_ratio`, `bn_var_ratio` (NaN where a figure does
-not apply to a layer), and `hist` (S×L×BINS, uint8: each row scaled to its largest bin).
+not apply to a layer; `nonfinite` is 1 where the layer's output held NaN/Inf, 2 where only its
+gradient did), and `hist` (S×L×BINS, uint8: each row scaled to its largest bin).
 VGG-16 over 74 epochs at the default sampling is about 1 % of its best.pt (README).
 
 Every chunk is written atomically; a resume drops the samples after its checkpoint (rewriting
