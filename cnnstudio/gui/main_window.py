@@ -43,6 +43,7 @@ from cnnstudio.gui.text import plain
 from cnnstudio.gui.training_tab import TrainingTab
 from cnnstudio.gui.widgets.classify_tab import ClassifyTab
 from cnnstudio.gui.widgets.data_tab import DataTab
+from cnnstudio.gui.widgets.dynamics_tab import DynamicsTab
 from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
 from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
 from cnnstudio.gui.widgets.features_tab import FeaturesTab
@@ -52,7 +53,8 @@ from cnnstudio.gui.widgets.runs_tab import RunsTab
 
 __all__ = ["MainWindow", "TAB_TITLES"]
 
-TAB_TITLES = ("Training", "Data", "Layers", "Kernels", "Feature maps", "Features", "Classify", "Evaluate", "Runs")
+TAB_TITLES = ("Training", "Dynamics", "Data", "Layers", "Kernels", "Feature maps", "Features", "Classify", "Evaluate",
+              "Runs")
 
 
 class MainWindow(QMainWindow):
@@ -75,6 +77,7 @@ class MainWindow(QMainWindow):
         state, session = self.state, self.session
         self.setup_panel = SetupPanel(state, session)
         self.training_tab = TrainingTab(state, session)
+        self.dynamics_tab = DynamicsTab(state)
         self.data_tab = DataTab(state, self.setup_panel.config)  # the form's seed and fraction: the run's split
         self.layers_tab = LayersTab(state)
         self.kernels_tab = KernelsTab(state)
@@ -117,7 +120,7 @@ class MainWindow(QMainWindow):
 
     def _tab_widgets(self) -> tuple[QWidget, ...]:
         """The tabs in TAB_TITLES' order."""
-        return (self.training_tab, self.data_tab, self.layers_tab, self.kernels_tab, self.feature_maps_tab,
+        return (self.training_tab, self.dynamics_tab, self.data_tab, self.layers_tab, self.kernels_tab, self.feature_maps_tab,
                 self.features_tab, self.classify_tab, self.evaluate_tab, self.runs_tab)
 
     # ------------------------------------------------------------------ building

@@ -289,7 +289,7 @@ class DynamicsRecorder(Callback):
         nonfinite[(nonfinite == 0) & self._has_params & ~np.isfinite(grad_norm)] = 2.0
         peak = hists_np.max(axis=1, keepdims=True)
         hist = np.where(peak > 0, np.round(hists_np / np.maximum(peak, 1) * 255), 0).astype(np.uint8)
-        sample = {"step": step.global_step, "epoch": step.epoch, "batch": step.batch,
+        sample = {"step": step.global_step, "epoch": step.epoch, "batch": step.batch, "num_batches": step.num_batches,
                   "loss": float(head_np[0]), "lr": float(head_np[1]), "hist": hist,
                   "nonfinite": nonfinite, "grad_norm": grad_norm, "weight_norm": weight_norm,
                   "update_ratio": update_ratio, "bn_var_ratio": rows_np[:, 3]}

@@ -8,7 +8,7 @@ The fit's `DynamicsRecorder` (`training/fit/dynamics.py`) writes `RUN/dynamics/`
     s0000000001-0000000020.npz   one chunk: the samples of global steps 1…20, appended as the
                             fit goes (a chunk per epoch end, and more often early on)
 
-A chunk holds, per sample (S of them) and layer (L): `steps`, `epochs`, `batches` (S), `loss`,
+A chunk holds, per sample (S of them) and layer (L): `steps`, `epochs`, `batches`, `num_batches` (S), `loss`,
 `lr` (S, float32), and float16 (S×L) `act_mean`, `act_std`, `saturated`, `zero`, `dead`,
 `nonfinite`, `grad_norm`, `weight_norm`, `update_ratio`, `bn_var_ratio` (NaN where a figure does
 not apply to a layer; `nonfinite` is 1 where the layer's output held NaN/Inf, 2 where only its
@@ -73,6 +73,7 @@ class DynamicsRecord:
     steps: np.ndarray
     epochs: np.ndarray
     batches: np.ndarray
+    num_batches: np.ndarray
     loss: np.ndarray
     lr: np.ndarray
     figures: dict[str, np.ndarray]
@@ -81,6 +82,12 @@ class DynamicsRecord:
 
     def __len__(self) -> int:
         return int(self.steps.shape[0])
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Each sample's place on the epoch axis the curves and the history use: 2.5 is halfway
+        through epoch 3, 3.0 its end."""
+        return (self.epochs - 1) + self.batches / np.maximum(self.num_batches, 1)
 
     def layer_index(self, name: str) -> int:
         for i, layer in enumerate(self.layers):
@@ -160,6 +167,7 @@ def write_chunk(run_dir: str | Path, samples: list[dict[str, Any]], num_layers: 
         "steps": np.array([s["step"] for s in samples], dtype=np.int64),
         "epochs": np.array([s["epoch"] for s in samples], dtype=np.int32),
         "batches": np.array([s["batch"] for s in samples], dtype=np.int32),
+        "num_batches": np.array([s["num_batches"] for s in samples], dtype=np.int32),
         "loss": np.array([s["loss"] for s in samples], dtype=np.float32),
         "lr": np.array([s["lr"] for s in samples], dtype=np.float32),
         "hist": np.stack([s["hist"] for s in samples]).astype(np.uint8),
@@ -191,11 +199,12 @@ def _chunks(run_dir: str | Path) -> list[tuple[int, int, Path]]:
 
 def _load_chunk(path: Path, num_layers: int) -> dict[str, np.ndarray]:
     with np.load(io.BytesIO(_read_regular(path, MAX_CHUNK_BYTES)), allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in ("steps", "epochs", "batches", "loss", "lr", "hist", *FIGURES)}
+        arrays = {name: npz[name] for name in ("steps", "epochs", "batches", "num_batches", "loss", "lr", "hist",
+                                               *FIGURES)}
     samples = arrays["steps"].shape[0] if arrays["steps"].ndim == 1 else -1
     if not 0 < samples <= MAX_SAMPLES_PER_CHUNK:
         raise ValueError("holds no samples")
-    for name in ("epochs", "batches", "loss", "lr"):
+    for name in ("epochs", "batches", "num_batches", "loss", "lr"):
         if arrays[name].shape != (samples,):
             raise ValueError(f"{name} has shape {arrays[name].shape}")
     for name in FIGURES:
@@ -224,12 +233,13 @@ def read_dynamics(run_dir: str | Path) -> DynamicsRecord | None:
     if not parts:
         empty = np.zeros((0, n), dtype=np.float32)
         return DynamicsRecord(layers, np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
-                              np.zeros(0, np.float32), np.zeros(0, np.float32), {f: empty for f in FIGURES},
+                              np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32), {f: empty for f in FIGURES},
                               np.zeros((0, n, BINS), np.uint8), problems)
     merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     steps, keep = np.unique(merged["steps"], return_index=True)  # sorted, one sample per step
     return DynamicsRecord(
-        layers, steps, merged["epochs"][keep], merged["batches"][keep], merged["loss"][keep].astype(np.float32),
+        layers, steps, merged["epochs"][keep], merged["batches"][keep], merged["num_batches"][keep],
+        merged["loss"][keep].astype(np.float32),
         merged["lr"][keep].astype(np.float32), {f: merged[f][keep].astype(np.float32) for f in FIGURES},
         merged["hist"][keep], problems,
     )
