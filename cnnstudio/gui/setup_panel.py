@@ -205,7 +205,16 @@ class SetupPanel(QWidget):
         self.optimizer_combo = self._choice_combo(Optimizer)
         train_form.addRow("Optimizer", self.optimizer_combo)
         self.lr_spin = self._float_spin(1e-6, 10.0, decimals=6, step=0.001)
-        train_form.addRow("Learning rate", self.lr_spin)
+        self.find_lr_button = QPushButton("Find LR")
+        self.find_lr_button.setToolTip("The LR range test: up to 100 steps of this training at a growing learning "
+                                       "rate on a fresh model; plots the loss and suggests a rate to take")
+        self.find_lr_button.clicked.connect(self.find_lr)
+        lr_row = QHBoxLayout()
+        lr_row.setContentsMargins(0, 0, 0, 0)
+        lr_row.addWidget(self.lr_spin, 1)
+        lr_row.addWidget(self.find_lr_button)
+        train_form.addRow("Learning rate", lr_row)
+        self.lr_dialog: Any = None  # the Find LR dialog while it is open
         self.momentum_spin = self._float_spin(0.0, 0.999, decimals=3, step=0.05)
         train_form.addRow("Momentum", self.momentum_spin)
         self.weight_decay_spin = self._float_spin(0.0, 1.0, decimals=6, step=0.0001)
@@ -616,6 +625,26 @@ class SetupPanel(QWidget):
         self._state.run_in_background(_estimate, config, on_done=self._on_estimated,
                                       on_error=lambda exc: self._on_estimated(exc), key=f"estimate-{id(self)}")
 
+    def find_lr(self) -> None:
+        """Open the Find LR dialog on the form's training: the range test runs in the background,
+        and taking its suggestion sets the learning rate here."""
+        from cnnstudio.gui.lr_finder_dialog import LRFinderDialog
+
+        config = self.config()
+        try:
+            config.validate()
+        except CnnStudioError as exc:
+            self._show_estimate(str(exc), warning=True)
+            return
+        if self.lr_dialog is not None:
+            self.lr_dialog.close()
+        self.lr_dialog = dialog = LRFinderDialog(self._state, config, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.lr_taken.connect(self.lr_spin.setValue)
+        dialog.destroyed.connect(lambda *_: setattr(self, "lr_dialog", None) if self.lr_dialog is dialog else None)
+        dialog.show()
+        dialog.start()
+
     def _on_estimated(self, result: Any) -> None:
         self.estimate_button.setEnabled(self._session.state == TrainingState.IDLE and self._state.torch_ready)
         if isinstance(result, BaseException):
@@ -754,6 +783,7 @@ class SetupPanel(QWidget):
                        self.lr_spin, self.momentum_spin, self.weight_decay_spin, self.schedule_combo,
                        self.init_combo, self.seed_spin, self.defaults_button, self.estimate_button):
             widget.setEnabled(idle)
+        self.find_lr_button.setEnabled(idle and ready)
         self.device_combo.setEnabled(idle and self._state.torch_ready)
         if idle:
             self._on_optimizer_changed()
