@@ -9,7 +9,8 @@ Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5
 (g) evaluation, (h) Grad-CAM, (i) nearest neighbours, (j) distributed scaling, 1 → 2 processes (torchrun), (k) folder scan files/s at 10k and 50k files, (l) the Evaluate tab's event-loop lateness,
 (m) the run history's cost (a fit with ÷ without, ms per snapshot, VGG-16's history size),
 (n) activation maximisation (class images; 16 channels in one batch vs 1),
-(o) the compare view's event-loop lateness (20 runs overlaid, smoothed).
+(o) the compare view's event-loop lateness (20 runs overlaid, smoothed),
+(q) the LR range test's cost (its steps ÷ as many bare training steps).
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
 met — this is a measurement, not a test; a section that crashes is reported and the rest run.
@@ -50,8 +51,9 @@ SECTIONS = {
     "m": "run history: fit with ÷ without, ms per snapshot, size",
     "n": "activation maximisation: class images, 16 channels vs 1",
     "o": "responsiveness of the compare view (20 runs overlaid, smoothing)",
+    "q": "LR range test: finder steps ÷ bare training steps",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "q")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -237,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 section = in_fresh_thread(history_figures.history_cost, device=device, quick=args.quick,
                                           scratch=scratch)
+            elif name == "q":
+                import lr_find_figures
+
+                section = in_fresh_thread(lr_find_figures.lr_find_cost, device=device, quick=args.quick)
             elif name == "k":
                 import scan_figures
 

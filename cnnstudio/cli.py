@@ -1,4 +1,4 @@
-"""The command line: `cnnstudio [list | summary | train | sweep | classify | export | runs | compare | evaluate | explain | neighbours | kernels | dream]`; no command opens the app.
+"""The command line: `cnnstudio [list | summary | train | lr-find | sweep | classify | export | runs | compare | evaluate | explain | neighbours | kernels | dream]`; no command opens the app.
 
 It is a thin face on the engine and never imports Qt (only `cnnstudio` with no command
 hands over to the app). A user error prints one line on stderr and exits 2 — never a
@@ -187,6 +187,56 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lr_find(args: argparse.Namespace) -> int:
+    """`lr-find`: the LR range test of the training the options describe; prints the suggestion."""
+    from cnnstudio.training.fit.lr_find import find_lr
+    from cnnstudio.training.fit.training_data import load_training_data
+
+    # -o takes the plot too (`-o lr.png`, as the other picture verbs write theirs); KEY=VALUE are options.
+    plots = [value for value in args.option if "=" not in value and value.lower().endswith(".png")]
+    if len(plots) > 1:
+        raise CnnStudioError(f"one plot file please; got {', '.join(plots)}")
+    args.option = [value for value in args.option if value not in plots]
+    plot = plots[0] if plots else args.plot
+    if plots and args.plot:
+        raise CnnStudioError(f"one plot file please; got {plots[0]} and {args.plot}")
+    config = train_config(args).validate()
+    console = ConsoleProgress()
+    bundle = load_training_data(config, progress=console.loading)
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() and (done == total or done % 10 == 0):
+            print(f"\rLR range test: step {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    result = find_lr(config, bundle, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps,
+                     progress=progress)
+    if sys.stderr.isatty():
+        print("", file=sys.stderr)
+    if result.suggested_lr is not None:
+        print(f"suggested lr: {result.suggested_lr:.3g} (steepest descent of the smoothed loss)")
+        print(f"min/10:       {result.min_lr_div10:.3g} (the lowest loss's lr ÷ 10)")
+    else:
+        print("no suggestion: the loss diverged within a few steps — lower --start-lr", file=sys.stderr)
+    if result.stopped_early:
+        print(f"stopped after {len(result.lrs)} of {result.steps} steps: the loss {result.stopped_early} "
+              f"at lr {result.lrs[-1]:.3g}", file=sys.stderr)
+    if args.json:
+        import json
+
+        from cnnstudio.files import atomic_write
+
+        payload = (json.dumps({"arch": config.arch, "dataset": config.dataset, **result.to_json()}, indent=1,
+                              allow_nan=False) + "\n").encode("utf-8")
+        atomic_write(args.json, lambda handle: handle.write(payload), size_estimate=len(payload))
+    if plot:
+        from cnnstudio.inspect.lr_plot import lr_picture
+        from cnnstudio.inspect.pictures import save_png
+
+        save_png(plot, lr_picture(result, title=f"LR range test: {config.arch} on {config.dataset}, "
+                                                f"batch {config.batch_size}, {config.optimizer}"))
+    return 0
+
+
 def _config_flags_given(args: argparse.Namespace) -> list[str]:
     """The settings flags (`_add_config_arguments`, their one home) that `args` gives a value."""
     probe = argparse.ArgumentParser(add_help=False)
@@ -202,6 +252,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.resume:
         given = _config_flags_given(args)
         given += ["--vary"] * bool(args.vary) + ["--study"] * args.study + ["--all-on"] * args.all_on
+        given += ["--width"] * (args.width is not None)
         if given:
             raise CnnStudioError(f"--resume continues the saved sweep with its own settings; leave out "
                                  f"{', '.join(dict.fromkeys(given))}")
@@ -253,8 +304,12 @@ def _new_sweep(args: argparse.Namespace) -> TrainingQueue:
             raise CnnStudioError(f"--study trains the tricks CNN; leave --arch out (not {args.arch})")
         args.arch = "tricks"
         base = train_config(args)
-        labelled, title = tricks_study(base), "tricks study"
+        labelled, title = tricks_study(base, width=args.width), "tricks study"
+        if args.width is not None and args.width != 1.0:
+            title += f" at width {args.width:g}"
     else:
+        if args.width is not None:
+            raise CnnStudioError("--width sizes the tricks study (--study); for one run use -o width=W")
         if not args.vary:
             raise CnnStudioError("sweep needs --vary (e.g. --vary batch_norm,gap or --vary lr=0.1,0.01) or --study")
         base = train_config(args)
@@ -660,6 +715,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "processes); --batch-size stays the global batch (default: one process)")
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser("lr-find", help="the learning-rate range test (Smith; fastai's lr_find): a few steps at "
+                                       "growing LR; prints the suggested LR")
+    _add_config_arguments(p)
+    p.add_argument("--start-lr", type=float, default=1e-7, help="the first step's LR (default: 1e-7)")
+    p.add_argument("--end-lr", type=float, default=10.0, help="the last step's LR (default: 10)")
+    p.add_argument("--steps", type=int, default=100,
+                   help="training steps, the LR growing exponentially; stops early when the smoothed loss "
+                        "passes 4× its best (default: 100)")
+    p.add_argument("--json", metavar="FILE", help='also write {"lr": [...], "loss": [...], "suggested_lr": x, …} '
+                                                  "(default: none)")
+    p.epilog = "-o FILE.png (or --plot FILE.png) draws the curve with the suggestion marked."
+    p.add_argument("--plot", metavar="FILE.png", help="draw the curve, the suggestion marked (same as -o FILE.png) "
+                                                      "(default: none)")
+    p.set_defaults(func=_cmd_lr_find)
+
     p = sub.add_parser("sweep", help="train variants one after another (switches, grids, the tricks study), then "
                                      "compare them in a table; resumable")
     _add_config_arguments(p)
@@ -674,6 +744,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(it with BatchNorm), each trick on that baseline (Leaky ReLU, global average pooling, "
                         "dropout 0.5, two 3×3 for each 5×5, multi-scale block) and all tricks together: 8 runs on "
                         "--dataset for --epochs each, compared with the baseline (default: off)")
+    p.add_argument("--width", type=float, metavar="W",
+                   help="with --study: the tricks CNN's channel multiplier in every run; 0.25 gives "
+                        "16-32-64-128-256-256 channels and trains in seconds an epoch on a CPU (default: 1, the "
+                        "notes' 95 M-parameter net)")
     p.add_argument("--resume", metavar="QUEUE",
                    help="continue a sweep (its folder or queue.json): the half-done run resumes, done ones are "
                         "skipped (default: a new sweep)")

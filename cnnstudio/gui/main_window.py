@@ -184,7 +184,7 @@ class MainWindow(QMainWindow):
         panel.pause_requested.connect(session.toggle_pause)
         panel.stop_requested.connect(session.stop)
         panel.queue_requested.connect(lambda: self.queue_panel.add_config(panel.config()))
-        panel.study_requested.connect(lambda: self.queue_panel.add_study(panel.config()))
+        panel.study_requested.connect(lambda: self.queue_panel.add_study(panel.config(), width=panel.study_width))
         state.message.connect(self._on_message)
         state.engine_ready.connect(self._on_engine_ready)
         session.state_changed.connect(self._on_training_state_changed)

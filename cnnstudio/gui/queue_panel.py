@@ -317,12 +317,13 @@ class QueuePanel(QWidget):
         """Queue the form's training (Add to queue)."""
         self._add([("", config)])
 
-    def add_study(self, config: TrainConfig) -> None:
-        """Queue the tricks study on the form's dataset and budget (Tricks study)."""
+    def add_study(self, config: TrainConfig, *, width: float | None = None) -> None:
+        """Queue the tricks study on the form's dataset and budget (Tricks study), at `width`
+        (the tricks CNN's channel multiplier; None: the form's, else the notes' 1)."""
         from cnnstudio.training.experiments.sweep import tricks_study
 
         try:
-            self._add(tricks_study(config))
+            self._add(tricks_study(config, width=width))
         except CnnStudioError as exc:
             self._state.report("error", str(exc))
 

@@ -84,7 +84,7 @@ class SetupPanel(QWidget):
     pause_requested = Signal()
     stop_requested = Signal()
     queue_requested = Signal()  # queue `config()` (Add to queue)
-    study_requested = Signal()  # queue the tricks study on `config()`'s dataset and budget
+    study_requested = Signal()  # queue the tricks study on `config()`'s dataset and budget, at `study_width`
 
     def __init__(self, state: StudioState, session: TrainingSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -205,7 +205,18 @@ class SetupPanel(QWidget):
         self.optimizer_combo = self._choice_combo(Optimizer)
         train_form.addRow("Optimizer", self.optimizer_combo)
         self.lr_spin = self._float_spin(1e-6, 10.0, decimals=6, step=0.001)
-        train_form.addRow("Learning rate", self.lr_spin)
+        self.find_lr_button = QPushButton("Find LR")
+        self.find_lr_button.setToolTip("The LR range test: up to 100 steps of this training at a growing learning "
+                                       "rate on a fresh model; plots the loss and suggests a rate to take")
+        self.find_lr_button.clicked.connect(self.find_lr)
+        lr_row = QHBoxLayout()
+        lr_row.setContentsMargins(0, 0, 0, 0)
+        lr_row.addWidget(self.lr_spin, 1)
+        lr_row.addWidget(self.find_lr_button)
+        train_form.addRow("Learning rate", lr_row)
+        self.lr_dialog: Any = None  # the Find LR dialog while it is open
+        self.study_dialog: Any = None  # the Tricks study dialog, last opened
+        self.study_width: float | None = None  # the width the last accepted study dialog chose
         self.momentum_spin = self._float_spin(0.0, 0.999, decimals=3, step=0.05)
         train_form.addRow("Momentum", self.momentum_spin)
         self.weight_decay_spin = self._float_spin(0.0, 1.0, decimals=6, step=0.0001)
@@ -276,7 +287,7 @@ class SetupPanel(QWidget):
 
         self.start_button.clicked.connect(self.start_requested)
         self.queue_button.clicked.connect(self.queue_requested)
-        self.study_button.clicked.connect(self.study_requested)
+        self.study_button.clicked.connect(self.ask_study)
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button.clicked.connect(self.stop_requested)
         self.arch_combo.currentIndexChanged.connect(self._on_arch_changed)
@@ -484,7 +495,8 @@ class SetupPanel(QWidget):
             "Queue the notes' eight runs of the tricks CNN on this dataset, each for these epochs: the plain "
             "sigmoid net, its BatchNorm baseline, each trick on that baseline (Leaky ReLU, global average "
             "pooling, dropout 0.5, two 3×3 for each 5×5, multi-scale block), and all tricks together"
-            + ("" if self.arch_name == "tricks" else "; the runs use the tricks CNN's own training settings"))
+            + ("" if self.arch_name == "tricks" else "; the runs use the tricks CNN's own training settings")
+            + ". It asks for the net's width first (0.25: seconds an epoch on a CPU), with the estimate")
 
     def apply_size_rule(self, *, paper_size: bool = False) -> None:
         """Set the input size by the engine's rule: the dataset's own size raised to the
@@ -615,6 +627,42 @@ class SetupPanel(QWidget):
         self._show_estimate("Measuring a few training steps…", warning=False)
         self._state.run_in_background(_estimate, config, on_done=self._on_estimated,
                                       on_error=lambda exc: self._on_estimated(exc), key=f"estimate-{id(self)}")
+
+    def ask_study(self) -> None:
+        """Ask for the tricks study's width, with its estimate beside it; queue it once accepted."""
+        from cnnstudio.gui.study_dialog import StudyDialog
+
+        if self.study_dialog is not None:
+            self.study_dialog.close()
+        self.study_dialog = dialog = StudyDialog(self._state, self.config(), self)
+
+        def accepted() -> None:
+            self.study_width = dialog.width()
+            self.study_requested.emit()
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        dialog.estimate()
+
+    def find_lr(self) -> None:
+        """Open the Find LR dialog on the form's training: the range test runs in the background,
+        and taking its suggestion sets the learning rate here."""
+        from cnnstudio.gui.lr_finder_dialog import LRFinderDialog
+
+        config = self.config()
+        try:
+            config.validate()
+        except CnnStudioError as exc:
+            self._show_estimate(str(exc), warning=True)
+            return
+        if self.lr_dialog is not None:
+            self.lr_dialog.close()
+        self.lr_dialog = dialog = LRFinderDialog(self._state, config, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.lr_taken.connect(self.lr_spin.setValue)
+        dialog.destroyed.connect(lambda *_: setattr(self, "lr_dialog", None) if self.lr_dialog is dialog else None)
+        dialog.show()
+        dialog.start()
 
     def _on_estimated(self, result: Any) -> None:
         self.estimate_button.setEnabled(self._session.state == TrainingState.IDLE and self._state.torch_ready)
@@ -754,6 +802,7 @@ class SetupPanel(QWidget):
                        self.lr_spin, self.momentum_spin, self.weight_decay_spin, self.schedule_combo,
                        self.init_combo, self.seed_spin, self.defaults_button, self.estimate_button):
             widget.setEnabled(idle)
+        self.find_lr_button.setEnabled(idle and ready)
         self.device_combo.setEnabled(idle and self._state.torch_ready)
         if idle:
             self._on_optimizer_changed()

@@ -11,6 +11,10 @@ add one classic trick at a time. Each switch here is one of those steps:
 - ``small_kernels``: two stacked 3×3 convs in place of each 5×5 (CNN_CoreSize3)
 - ``multiscale``: the fifth conv becomes a 1×1/3×3/5×5/pool concat block (CNN_ConcatConv)
 
+``width`` multiplies every layer's channels (1.0: the notes' net, 95 M parameters at 32 px;
+0.25: 16-32-64-128-256-256 channels and an FC 256, which trains an epoch of mnist-sample in
+seconds on a CPU) — the lesson of the study does not need the notes' size.
+
 ``all_tricks=True`` is the notes' combined model CNN_AllTricks exactly as written there:
 one 3×3 conv per layer for the first four, concat blocks in place of conv5 *and* conv6,
 BatchNorm, Leaky ReLU, global average pooling and dropout 0.5.
@@ -29,14 +33,31 @@ from torch import nn
 from cnnstudio.models.catalog import TRICKS_MIN_SIZE, get_info
 from cnnstudio.models.layers import ClassicCNN, ParallelBlock, make_activation
 
-__all__ = ["ConcatConv", "TricksCNN", "build_tricks"]
+__all__ = ["ConcatConv", "TricksCNN", "build_tricks", "scaled"]
 
 #: Output channels of the six conv stages, as in the notes.
 STAGE_CHANNELS = (64, 128, 256, 512, 1024, 1024)
+#: The notes' FC layer after the convs (fc1), and the multi-scale block's branches at width 1.
+FC_WIDTH = 1024
+CONCAT_CHANNELS = dict(ch1x1=384, ch3x3=(384, 256), ch5x5=(256, 256), pool_proj=128)
+
+
+def scaled(channels: int, width: float) -> int:
+    """`channels` × `width`, rounded, at least 1 (0.25: 64 → 16, 1024 → 256)."""
+    return max(1, round(channels * width))
 
 
 class ConcatConv(ParallelBlock):
     """The notes' multi-scale block (a simplified Inception v1): 1×1, 1×1→3×3, 1×1→5×5, pool→1×1."""
+
+    @classmethod
+    def at_width(cls, in_channels: int, *, activation: str, width: float) -> ConcatConv:
+        """The block with every branch's channels × `width` (1.0: the notes' numbers)."""
+        c = CONCAT_CHANNELS
+        return cls(in_channels, activation=activation, ch1x1=scaled(c["ch1x1"], width),
+                   ch3x3=(scaled(c["ch3x3"][0], width), scaled(c["ch3x3"][1], width)),
+                   ch5x5=(scaled(c["ch5x5"][0], width), scaled(c["ch5x5"][1], width)),
+                   pool_proj=scaled(c["pool_proj"], width))
 
     def __init__(self, in_channels: int, *, activation: str, ch1x1: int = 384, ch3x3: tuple[int, int] = (384, 256),
                  ch5x5: tuple[int, int] = (256, 256), pool_proj: int = 128) -> None:
@@ -58,8 +79,10 @@ class TricksCNN(ClassicCNN):
 
     def __init__(self, *, in_channels: int = 3, num_classes: int = 16, batch_norm: bool = False,
                  activation: str = "sigmoid", gap: bool = False, dropout: float = 0.0, small_kernels: bool = False,
-                 multiscale: bool = False, all_tricks: bool = False) -> None:
+                 multiscale: bool = False, all_tricks: bool = False, width: float = 1.0) -> None:
         super().__init__(arch_name="tricks", in_channels=in_channels, min_size=TRICKS_MIN_SIZE)
+        if not width > 0:
+            raise ValueError(f"width multiplies the channels and must be above 0; got {width}")
         if all_tricks:
             given = dict(batch_norm=batch_norm, activation=activation, gap=gap, dropout=dropout,
                          small_kernels=small_kernels, multiscale=multiscale)
@@ -80,9 +103,11 @@ class TricksCNN(ClassicCNN):
 
         stages: list[tuple[str, nn.Module]] = []
         channels = in_channels
-        for stage, filters in enumerate(STAGE_CHANNELS, start=1):
+        for stage, filters in enumerate((scaled(c, width) for c in STAGE_CHANNELS), start=1):
             if stage in concat_stages:
-                stages.append((f"block{stage}", ConcatConv(channels, activation=activation)))
+                block = ConcatConv.at_width(channels, activation=activation, width=width)
+                stages.append((f"block{stage}", block))
+                filters = block.out_channels  # the branches' sum: `filters` itself at the notes' width
                 if batch_norm:
                     stages.append((f"bn{stage}", nn.BatchNorm2d(filters)))
             else:
@@ -94,14 +119,15 @@ class TricksCNN(ClassicCNN):
         self.features = nn.Sequential(OrderedDict(stages))
 
         head: list[tuple[str, nn.Module]]
+        hidden = scaled(FC_WIDTH, width)
         if gap:
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))                    # N x 1024 x 1 x 1
-            head = [("dropout", nn.Dropout(dropout)), ("fc", nn.Linear(1024, num_classes))]
+            head = [("dropout", nn.Dropout(dropout)), ("fc", nn.Linear(channels, num_classes))]
         else:
             # Identity at 224×224; other sizes reach fc1 as 1024×7×7 too.
             self.avgpool = nn.AdaptiveAvgPool2d((7, 7))                    # N x 1024 x 7 x 7
-            head = [("fc1", nn.Linear(1024 * 7 * 7, 1024)), ("act_fc1", make_activation(activation)),
-                    ("dropout", nn.Dropout(dropout)), ("fc2", nn.Linear(1024, num_classes))]
+            head = [("fc1", nn.Linear(channels * 7 * 7, hidden)), ("act_fc1", make_activation(activation)),
+                    ("dropout", nn.Dropout(dropout)), ("fc2", nn.Linear(hidden, num_classes))]
         self.classifier = nn.Sequential(OrderedDict(head))
 
     @staticmethod
@@ -130,8 +156,8 @@ class TricksCNN(ClassicCNN):
 
 def build_tricks(*, in_channels: int, num_classes: int, batch_norm: bool = False, activation: str = "sigmoid",
                  gap: bool = False, dropout: float = 0.0, small_kernels: bool = False, multiscale: bool = False,
-                 all_tricks: bool = False) -> TricksCNN:
+                 all_tricks: bool = False, width: float = 1.0) -> TricksCNN:
     """Registry builder for `tricks`."""
     return TricksCNN(in_channels=in_channels, num_classes=num_classes, batch_norm=batch_norm,
                      activation=activation, gap=gap, dropout=dropout, small_kernels=small_kernels,
-                     multiscale=multiscale, all_tricks=all_tricks)
+                     multiscale=multiscale, all_tricks=all_tricks, width=width)

@@ -113,7 +113,8 @@ def test_add_to_queue_and_the_tricks_study_from_the_setup_panel(window, qtbot) -
     setup.epochs_spin.setValue(3)
     setup.queue_button.click()
     assert [row.item.config for row in panel.model.records] == [setup.config()]
-    setup.study_button.click()
+    setup.study_button.click()  # asks for the width first (issue 20), with the estimate beside it
+    setup.study_dialog.accept()
     rows = panel.model.records[1:]
     assert [row.item.label for row in rows] == ["plain", "baseline", "leaky_relu", "gap", "dropout=0.5",
                                                 "small_kernels", "multiscale", "all_tricks"]

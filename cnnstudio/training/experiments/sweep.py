@@ -22,7 +22,9 @@ converge), their baseline — the same net with BatchNorm after every conv, "the
 as the baseline" — then each trick on that baseline (Leaky ReLU, global average pooling,
 dropout 0.5 at the notes' rate, two 3×3 convs for each 5×5, the multi-scale block), and the
 notes' combined model (`all_tricks`): eight runs on the base's dataset and budget, compared
-with the BatchNorm baseline. (`--vary batch_norm,leaky_relu,…` switches each trick on the
+with the BatchNorm baseline. `width` (the tricks CNN's channel multiplier; default the base's,
+else 1.0 = the notes' net) is the same in all eight, so a CPU can run the study at 0.25.
+(`--vary batch_norm,leaky_relu,…` switches each trick on the
 plain net instead; there, without BatchNorm, most of them do not train at all.)
 budget. Torch-free to import (validation imports the model registry).
 """
@@ -98,18 +100,25 @@ def sweep_configs(base: TrainConfig, vary: Sequence[str], *, all_on: bool = Fals
 def study_base(base: TrainConfig) -> TrainConfig:
     """The study's starting point: `base` itself for the tricks CNN; for another architecture,
     the tricks CNN's quick-start recipe on the base's dataset with its budget and device."""
-    if base.arch == "tricks":
-        return base.replace(arch_options={})
+    if base.arch == "tricks":  # the switches reset; the width (not a trick, the net's size) stays
+        width = base.arch_options.get("width", 1.0)
+        return base.replace(arch_options={} if width == 1.0 else {"width": width})
     keep = ("dataset", "data_root", "epochs", "val_fraction", "seed", "device", "augment", "num_threads")
     return default_config("tricks").replace(**{name: getattr(base, name) for name in keep})
 
 
-def tricks_study(base: TrainConfig) -> list[LabelledConfig]:
-    """The notes' eight runs: plain, the BatchNorm baseline, each of `STUDY_SWITCHES` on it, all tricks."""
+def tricks_study(base: TrainConfig, *, width: float | None = None) -> list[LabelledConfig]:
+    """The notes' eight runs: plain, the BatchNorm baseline, each of `STUDY_SWITCHES` on it, all tricks.
+
+    `width` multiplies the tricks CNN's channels in every run (None: the base's own, else 1.0).
+    """
     start = study_base(base)
-    on_baseline = sweep_configs(start.replace(arch_options={"batch_norm": True}), [",".join(STUDY_SWITCHES)])
+    if width is not None:
+        start = start.replace(arch_options={} if float(width) == 1.0 else {"width": float(width)})
+    sized = dict(start.arch_options)  # {} or {"width": w}
+    on_baseline = sweep_configs(start.replace(arch_options={"batch_norm": True, **sized}), [",".join(STUDY_SWITCHES)])
     return [LabelledConfig("plain", start.validate()), *on_baseline,
-            LabelledConfig("all_tricks", start.replace(arch_options={"all_tricks": True}).validate())]
+            LabelledConfig("all_tricks", start.replace(arch_options={"all_tricks": True, **sized}).validate())]
 
 
 # -- names and values -----------------------------------------------------------------------------
