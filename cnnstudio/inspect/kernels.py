@@ -24,7 +24,7 @@ __all__ = ["first_conv", "first_layer_kernels", "kernel_grid", "max_abs", "scale
 
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
     """The first `nn.Conv2d` in module order, with its qualified name (`models.layers.first_conv`)."""
-    from cnnstudio.models.layers import first_conv as find
+    from cnnstudio.models.graph import first_conv as find
 
     return find(model)
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from cnnstudio.models.layers import AuxHead, LocalResponseNorm, ParallelBlock
 
-__all__ = ["KINDS", "LayerGraph", "LayerNode", "layer_graph", "traced_graph"]
+__all__ = ["KINDS", "LayerGraph", "LayerNode", "first_conv", "layer_graph", "traced_graph"]
 
 #: Every kind a node can have.
 KINDS = ("conv", "pool", "norm", "activation", "linear", "dropout", "block", "head", "container", "other")
@@ -208,6 +208,17 @@ def layer_graph(model: nn.Module) -> LayerGraph:
             params=sum(p.numel() for p in module.parameters()), **facts,  # type: ignore[arg-type]
         )
     return LayerGraph(nodes)
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    """"The first layer" of the kernel views and the history (the graph's first convolution),
+    with its qualified name."""
+    from cnnstudio.errors import CnnStudioError
+
+    name = layer_graph(model).first_conv()
+    if name is None:
+        raise CnnStudioError(f"{type(model).__name__} has no convolution layer to show")
+    return name, model.get_submodule(name)
 
 
 def traced_graph(model: nn.Module, input_shape: tuple[int, int, int]) -> LayerGraph:

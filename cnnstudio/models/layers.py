@@ -7,21 +7,10 @@ from torch import nn
 
 from cnnstudio.errors import CnnStudioError, InputTooSmallError
 
-__all__ = ["ACTIVATIONS", "AuxHead", "ClassicCNN", "LocalResponseNorm", "ParallelBlock", "first_conv", "make_activation"]
+__all__ = ["ACTIVATIONS", "AuxHead", "ClassicCNN", "LocalResponseNorm", "ParallelBlock", "make_activation"]
 
 #: Activation names accepted by `make_activation` (and by the `activation` options).
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
-
-
-def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
-    """"The first layer" of the kernel views and the history (the layer graph's first
-    convolution), with its qualified name."""
-    from cnnstudio.models.graph import layer_graph
-
-    name = layer_graph(model).first_conv()
-    if name is None:
-        raise CnnStudioError(f"{type(model).__name__} has no convolution layer to show")
-    return name, model.get_submodule(name)
 
 
 class ParallelBlock(nn.Module):

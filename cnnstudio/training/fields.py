@@ -2,7 +2,7 @@
 and what a run's config.json is read back with (`store.schema`), so the two never disagree.
 
 Torch-free, at the bottom of `training`. A failure is a `SchemaError` naming the field:
-"lr must be a finite number > 0; got -1".
+"lr must be a number > 0; got -1".
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def need_number(field: str, value: Any, low: float, high: float | None, *, low_o
     if not ok:
         lo = f"{'>' if low_open else '≥'} {low:g}"
         hi = "" if high is None else f" and {'<' if high_open else '≤'} {high:g}"
-        raise SchemaError(field, f"must be a finite number {lo}{hi}; got {show(value)}")
+        raise SchemaError(field, f"must be a number {lo}{hi}; got {show(value)}")
     return float(value)
 
 

@@ -28,9 +28,9 @@ def test_unknown_keys_are_named() -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"epochs": 0}, "epochs must be a whole number ≥ 1; got 0"),
-    ({"epochs": 2.5}, "epochs must be a whole number ≥ 1; got 2.5"),
-    ({"batch_size": 0}, "batch_size must be a whole number ≥ 1"),
+    ({"epochs": 0}, "epochs must be a whole number from 1 to 1,000,000; got 0"),
+    ({"epochs": 2.5}, "epochs must be a whole number from 1 to 1,000,000; got 2.5"),
+    ({"batch_size": 0}, "batch_size must be a whole number from 1 to 65,536"),
     ({"lr": 0.0}, "lr must be a number > 0; got 0.0"),
     ({"lr": float("nan")}, "lr must be a number > 0"),
     ({"momentum": 1.0}, r"momentum must be a number ≥ 0 and < 1"),
@@ -47,7 +47,7 @@ def test_unknown_keys_are_named() -> None:
     ({"arch_options": {"pool": "median"}}, "lenet5 option pool must be one of: avg, max"),
     ({"nesterov": True, "optimizer": "adam"}, "nesterov needs the sgd optimizer"),
     ({"amp": "yes"}, "amp must be true or false"),
-    ({"num_threads": 0}, "num_threads must be a whole number ≥ 1"),
+    ({"num_threads": 0}, "num_threads must be a whole number from 1 to 4,096"),
     ({"init_from_run": "/some/run"}, "init_from_run is VGG's trick .* lenet5 is not a VGG"),
 ])
 def test_bad_settings_get_a_clear_message(changes: dict, message: str) -> None:
@@ -83,6 +83,6 @@ def test_the_run_folder_schema_knows_every_setting() -> None:
     # config.json is read back through this schema: a setting it lacks makes every new run unreadable.
     import dataclasses
 
-    from cnnstudio.training.store.schema import _config_rules
+    from cnnstudio.training.fields import _config_rules
 
     assert set(_config_rules()) == {f.name for f in dataclasses.fields(TrainConfig)}

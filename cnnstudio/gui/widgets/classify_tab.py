@@ -18,12 +18,10 @@ from PySide6.QtCore import QMimeData, QSignalBlocker, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -35,8 +33,9 @@ from PySide6.QtWidgets import (
 from cnnstudio.errors import ImageError, describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
-from cnnstudio.gui.text import escape, plain, tooltip
+from cnnstudio.gui.text import plain, tooltip
 from cnnstudio.gui.widgets.drawing_pad import DrawPanel
+from cnnstudio.gui.widgets.topk_view import TOP_K, TopKView
 from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 
@@ -44,7 +43,6 @@ __all__ = ["ClassifyTab", "TopKView", "paths_from_mime"]
 
 EMPTY_TEXT = "Drop images here to classify them\n\nor use “Open image…” above."
 NO_MODEL_TEXT = "Train a model or open a run first"
-TOP_K = 5
 PREVIEW_SIDE = 320  # pixels: the preview is decoded at this size, not at the file's
 SEEN_SIDE = 112  # pixels: the box for the network's input (a 32 px input shown at 3×)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.gif *.bmp *.tif *.tiff *.webp *.ppm *.pgm *.ico);;All files (*)"
@@ -166,53 +164,6 @@ class _Preview(QLabel):
                 else Qt.TransformationMode.SmoothTransformation)
         pixmap = QPixmap.fromImage(self._image).scaled(target, Qt.AspectRatioMode.KeepAspectRatio, mode)
         self.setPixmap(pixmap)
-
-
-class TopKView(QWidget):
-    """The top-k classes as rows: class name, a probability bar, the percentage."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._grid = QGridLayout(self)
-        self._grid.setContentsMargins(0, 0, 0, 0)
-        self._grid.setHorizontalSpacing(10)
-        self._grid.setVerticalSpacing(6)
-        self._grid.setColumnStretch(1, 1)
-        self._rows: list[tuple[QLabel, QProgressBar, QLabel]] = []
-        self._values: list[tuple[str, float]] = []
-        for row in range(TOP_K):
-            name = QLabel()
-            name.setTextFormat(Qt.TextFormat.RichText)  # the top class in bold; class names escaped
-            name.setMinimumWidth(120)
-            bar = QProgressBar()
-            bar.setRange(0, 1000)
-            bar.setTextVisible(False)
-            bar.setFixedHeight(14)
-            percent = QLabel()
-            percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            percent.setMinimumWidth(60)
-            self._grid.addWidget(name, row, 0)
-            self._grid.addWidget(bar, row, 1)
-            self._grid.addWidget(percent, row, 2)
-            self._rows.append((name, bar, percent))
-        self.set_topk(())
-
-    def set_topk(self, topk: tuple[tuple[str, float], ...] | list[tuple[str, float]]) -> None:
-        """Show these (class name, probability) pairs, most likely first."""
-        self._values = [(str(name), float(prob)) for name, prob in topk][:TOP_K]
-        for index, (name_label, bar, percent) in enumerate(self._rows):
-            visible = index < len(self._values)
-            for widget in (name_label, bar, percent):
-                widget.setVisible(visible)
-            if visible:
-                name, prob = self._values[index]
-                name_label.setText(f"<b>{escape(name)}</b>" if index == 0 else escape(name))
-                bar.setValue(round(prob * 1000))
-                percent.setText(format_percent(prob))
-
-    def rows(self) -> list[tuple[str, float]]:
-        """The (class name, probability) pairs on screen, in display order."""
-        return list(self._values)
 
 
 class ClassifyTab(QWidget):

@@ -225,7 +225,7 @@ class DrawPanel(QWidget):
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from cnnstudio.gui.widgets.classify_tab import TopKView  # the same rows as a file's top-5
+        from cnnstudio.gui.widgets.topk_view import TopKView  # the same rows as a file's top-5
 
         self._state = state
         self._key = f"draw-panel-{id(self)}"

@@ -156,7 +156,7 @@ class HistoryWriter:
 
         import torch
 
-        from cnnstudio.models.layers import first_conv
+        from cnnstudio.models.graph import first_conv
 
         kernel_layer, conv = first_conv(model)
         arrays: dict[str, np.ndarray] = {"kernels": conv.weight.detach().to("cpu", torch.float16).numpy()}

@@ -37,7 +37,7 @@ from cnnstudio.files import atomic_write, readable
 
 __all__ = [
     "BINS", "DYNAMICS_DIR", "FIGURES", "DynamicsRecord", "LayerMeta", "chunk_name", "drop_after", "read_dynamics",
-    "read_layers", "write_chunk", "write_layers",
+    "read_layers", "remove_dynamics", "write_chunk", "write_layers",
 ]
 
 DYNAMICS_DIR = "dynamics"
@@ -279,3 +279,26 @@ def clean_temp_files(run_dir: str | Path) -> None:
     for entry in entries:
         if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
             os.unlink(entry.path)
+
+
+def remove_dynamics(run_dir: str | Path) -> None:
+    """Remove this store's own files (chunks, layers.json, temp files) from the run's dynamics
+    folder, and the folder when that empties it (a start undone, a run begun again from nothing).
+    Anything else in it is left alone."""
+    folder = dynamics_dir(run_dir)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        ours = (_NAME.match(entry.name) or entry.name == LAYERS_FILE
+                or (entry.name.startswith(".") and entry.name.endswith(".tmp")))
+        if ours and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something else is in it: leave it

@@ -144,9 +144,11 @@ def discard_new_run_dir(path: str | os.PathLike[str], *, made: bool) -> None:
         except OSError:
             pass
     clean_leftovers(path)
+    from cnnstudio.training.store.dynamics import remove_dynamics
     from cnnstudio.training.store.snapshots import remove_history
 
     remove_history(path)
+    remove_dynamics(path)
     if made:
         try:
             path.rmdir()
