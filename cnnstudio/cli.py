@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Sequence, TextIO
 
 from cnnstudio.choices import Finetune, Init, Optimizer, Schedule
 from cnnstudio.errors import CnnStudioError
+from cnnstudio.files import readable
 from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
 
 if TYPE_CHECKING:
@@ -172,8 +173,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = _fit_with_ctrl_c_as_stop(trainer)
     if main:  # the console already said how the fit ended (ConsoleProgress.on_fit_end)
         if result.stopped_by_user:
-            print(f"resume with: cnnstudio train --resume {result.run_dir}", file=sys.stderr)
-        print(result.run_dir)
+            print(readable(f"resume with: cnnstudio train --resume {result.run_dir}"), file=sys.stderr)
+        print(readable(str(result.run_dir)))
     return 0
 
 
@@ -206,10 +207,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         queue = _new_sweep(args)
     left = queue.remaining()
     if args.resume and not left:
-        print(f"queue: {queue.path}: all {len(queue.items)} runs have ended; their table follows", file=sys.stderr)
+        print(readable(f"queue: {queue.path}: all {len(queue.items)} runs have ended; their table follows"),
+              file=sys.stderr)
     else:
-        print(f"queue: {queue.path} ({left} of {len(queue.items)} runs to train; continue an interrupted sweep "
-              f"with cnnstudio sweep --resume {queue.folder})", file=sys.stderr)
+        print(readable(f"queue: {queue.path} ({left} of {len(queue.items)} runs to train; continue an interrupted "
+                       f"sweep with cnnstudio sweep --resume {queue.folder})"), file=sys.stderr)
     queue.acquire()  # one runner per queue
     try:
         stopped = _run_queue(queue)
@@ -221,12 +223,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if rows:
         print(format_table(rows, names={Path(item.run_dir): item.label for item in queue.items if item.run_dir}))
         table = write_csv(rows, queue.folder / "comparison.csv")
-        print(f"table: {table}")
+        print(readable(f"table: {table}"))
     failed = [item for item in queue.items if queue.status(item.id).state == "failed"]
     for item in failed:
-        print(f"failed: {item.label}: {queue.status(item.id).reason}", file=sys.stderr)
+        print(readable(f"failed: {item.label}: {queue.status(item.id).reason}"), file=sys.stderr)
     if stopped:
-        print(f"sweep stopped; continue it with: cnnstudio sweep --resume {queue.folder}", file=sys.stderr)
+        print(readable(f"sweep stopped; continue it with: cnnstudio sweep --resume {queue.folder}"), file=sys.stderr)
     return 0
 
 
@@ -270,7 +272,8 @@ def _run_queue(queue: TrainingQueue) -> bool:
         number = queue.index(item.id) + 1
         config = item.config
         console = ConsoleProgress()
-        print(f"\n[{number}/{total}] {item.label}{' (resuming)' if launch.resume else ''}", file=sys.stderr)
+        print("\n" + readable(f"[{number}/{total}] {item.label}{' (resuming)' if launch.resume else ''}"),
+              file=sys.stderr)
         try:
             if launch.resume:
                 config = open_run(launch.run_dir).config.replace(epochs=item.config.epochs)
@@ -286,10 +289,10 @@ def _run_queue(queue: TrainingQueue) -> bool:
 
             reason = describe(exc)
             queue.mark_failed(item.id, reason)
-            print(f"failed: {reason} — going on with the next run", file=sys.stderr)
+            print(readable(f"failed: {reason} — going on with the next run"), file=sys.stderr)
             continue
         if result.stopped_by_user:
-            print(f"stopped: {item.label} is saved and resumes where it stopped", file=sys.stderr)
+            print(readable(f"stopped: {item.label} is saved and resumes where it stopped"), file=sys.stderr)
             return True
         queue.mark_done(item.id)
     return False
@@ -434,14 +437,14 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     failed = 0
     for result in predictor.predict_files(images, top_k=args.top, tencrop=args.tencrop):
         if isinstance(result, CnnStudioError):
-            print(f"cnnstudio: {result}", file=sys.stderr)
+            print(f"cnnstudio: {readable(str(result))}", file=sys.stderr)
             failed += 1
             continue
-        print(result.path + (f"  ({result.note})" if result.note else ""))
+        print(readable(result.path + (f"  ({result.note})" if result.note else "")))
         if result.low_confidence:
             print("  far from the training images: the scores below say little about it")
         for name, prob in result.topk:
-            print(f"  {name}  {prob:.4f}")
+            print(f"  {readable(name)}  {prob:.4f}")
     return EXIT_USAGE if failed else 0
 
 
@@ -451,9 +454,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = args.output or str(Path(args.run_dir) / f"model.{args.format}")
     report = export_run(args.run_dir, args.format, out, which=args.which, progress=ConsoleProgress().loading)
     sizes = " and ".join(str(b) for b in report.batch_sizes)
-    print(f"{report.path}  ({report.size_bytes / 1e6:.1f} MB, {report.format}; checked on batches of {sizes}: "
-          f"largest difference from PyTorch {report.max_abs_diff:.1e})")
-    print(f"{report.sidecar}  (class names, input size, channels, mean/std)")
+    print(f"{readable(str(report.path))}  ({report.size_bytes / 1e6:.1f} MB, {report.format}; checked on batches of "
+          f"{sizes}: largest difference from PyTorch {report.max_abs_diff:.1e})")
+    print(f"{readable(str(report.sidecar))}  (class names, input size, channels, mean/std)")
     return 0
 
 
@@ -464,11 +467,11 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     runs = list_runs(args.root)
     if not runs:
-        print(f"no runs yet in {args.root or default_runs_dir()}")
+        print(readable(f"no runs yet in {args.root or default_runs_dir()}"))
         return 0
     for run in runs:
         if not run.readable:
-            print(f"{readable(str(run.path))}  unreadable: {run.problem}")
+            print(readable(f"{run.path}  unreadable: {run.problem}"))
             continue
         best = f"{run.best_val_acc * 100:.1f} %" if run.best_val_acc is not None else "–"
         notes = ""
@@ -476,8 +479,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             notes += f"  ({run.skipped_files:,} unusable files skipped)"
         if run.problems:
             notes += "  note: " + "; ".join(run.problems)
-        print(f"{readable(str(run.path))}  {run.variant}  {readable(run.dataset)}  {run.status}  {run.progress_text}  "
-              f"best val {best}  [{run.hyperparameters_text}]{notes}")
+        print(readable(f"{run.path}  {run.variant}  {run.dataset}  {run.status}  {run.progress_text}  "
+                       f"best val {best}  [{run.hyperparameters_text}]{notes}"))
     return 0
 
 
@@ -506,7 +509,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         runs = list_runs(root)
         for run in runs:
             if not run.readable:
-                print(f"cnnstudio: left out {readable(str(run.path))}: {run.problem}", file=sys.stderr)
+                print(readable(f"cnnstudio: left out {run.path}: {run.problem}"), file=sys.stderr)
     baseline = None
     if args.baseline:
         baseline = _run_folder(args.baseline, root).resolve()
@@ -522,7 +525,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             write_csv(rows, args.csv)
         except OSError as exc:
             raise CnnStudioError(f"cannot write {readable(args.csv)}: {exc.strerror or exc}") from None
-        print(f"\nwritten: {args.csv}")
+        print(f"\nwritten: {readable(args.csv)}")
     return 0
 
 
@@ -765,8 +768,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    except CnnStudioError as err:
-        print(f"cnnstudio: {err}", file=sys.stderr)
+    except CnnStudioError as err:  # one line, whatever names it quotes
+        print(f"cnnstudio: {readable(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except _Terminated:  # SIGTERM before or after training (a download, the estimate)
         print("\ncnnstudio: terminated (SIGTERM)", file=sys.stderr)
@@ -843,20 +846,20 @@ class ConsoleProgress(Callback):
                 return
             self._last_draw = now
             share = f" {100 * done / total:.0f} %" if total > 0 else ""
-            self._write(f"\r\033[K{message}{share}")
+            self._write(f"\r\033[K{readable(message)}{share}")
             self._bar_shown = True
         elif message != self._last_message:
             self._last_message = message  # a log gets each step once, not every percent
-            self._write(f"{message}\n")
+            self._write(f"{readable(message)}\n")
 
     def on_fit_start(self, trainer: Trainer, info: FitStart) -> None:
         self._clear_bar()
         self._epochs = info.epochs
         resumed = f", resuming after epoch {info.start_epoch}" if info.start_epoch else ""
         self._write(
-            f"training {info.arch} on {info.spec.name} ({len(info.spec.classes)} classes) at "
-            f"{info.input_size}×{info.input_size}, {info.num_params:,} parameters, {info.device}, "
-            f"{info.precision}{resumed}\nrun folder: {info.run_dir}\n"
+            readable(f"training {info.arch} on {info.spec.name} ({len(info.spec.classes)} classes) at "
+                     f"{info.input_size}×{info.input_size}, {info.num_params:,} parameters, {info.device}, "
+                     f"{info.precision}{resumed}") + f"\nrun folder: {readable(str(info.run_dir))}\n"
         )
 
     def on_batch_end(self, trainer: Trainer, stats: BatchStats) -> None:
@@ -891,12 +894,12 @@ class ConsoleProgress(Callback):
 
     def on_notice(self, trainer: Trainer, message: str) -> None:
         self._clear_bar()
-        self._write(f"note: {message}\n")
+        self._write(f"note: {readable(message)}\n")
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
         self._clear_bar()
         if result.stopped_early:
-            self._write(f"{result.reason}: {_saved_progress(result)}\n")
+            self._write(readable(f"{result.reason}: {_saved_progress(result)}") + "\n")
 
     def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
         self._clear_bar()

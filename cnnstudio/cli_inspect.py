@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.errors import CnnStudioError
+from cnnstudio.files import readable
 
 __all__ = ["add_commands"]
 
@@ -104,8 +105,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if rows is not None:
             payload["comparison"] = [{"model": r.model, "tta": r.tta, "top1": r.top1, "top5": r.top5,
                                       "samples": r.samples} for r in rows]
-        _write_bytes(args.json, (json.dumps(payload, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
-        print(f"\nwritten: {args.json}")
+        # A name that is not UTF-8 is written as JSON's \udce9, read back as the same name (as run files are).
+        _write_bytes(args.json, (json.dumps(payload, indent=1, ensure_ascii=False) + "\n").encode("utf-8",
+                                                                                                  "backslashreplace"))
+        print(f"\nwritten: {readable(args.json)}")
     return 0
 
 
@@ -136,12 +139,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     classes = trained.classes
     top = ", ".join(f"{name} {p:.3f}" for name, p in result.topk(classes, 3))
     shape = next(layer.shape for layer in explainer.layers() if layer.name == result.layer)
-    print(f"{args.image}" + (f"  ({image.note})" if image.note else ""))
-    print(f"  top: {top}")
-    print(f"  {args.method} for class {result.target_name} at {result.layer} ({shape[1]}×{shape[2]})")
-    print(f"  overlay: {args.output}")
+    print(readable(f"{args.image}" + (f"  ({image.note})" if image.note else "")))
+    print(readable(f"  top: {top}"))
+    print(readable(f"  {args.method} for class {result.target_name} at {result.layer} ({shape[1]}×{shape[2]})"))
+    print(readable(f"  overlay: {args.output}"))
     if args.heatmap:
-        print(f"  heat map: {args.heatmap} ({result.heatmap.shape[0]}×{result.heatmap.shape[1]} float32, 0–1)")
+        print(f"  heat map: {readable(args.heatmap)} ({result.heatmap.shape[0]}×{result.heatmap.shape[1]} float32, 0–1)")
     return 0
 
 
@@ -171,12 +174,12 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
     captions = [f"{classes[int(labels[i])]}\nd = {d:.3g}" for i, d in picks]
     grid = neighbour_grid(image.seen.numpy(), f"query: {classes[pred]}\np = {float(probs[pred]):.2f}", images, captions)
     _write_png(args.output, grid)
-    print(f"{args.image}: predicted {classes[pred]} ({float(probs[pred]):.3f})"
-          + (f"  ({image.note})" if image.note else ""))
-    print(f"nearest in {data.description}, by the {feature_layer(trained.model).in_features}-d features:")
+    print(readable(f"{args.image}: predicted {classes[pred]} ({float(probs[pred]):.3f})"
+                   + (f"  ({image.note})" if image.note else "")))
+    print(readable(f"nearest in {data.description}, by the {feature_layer(trained.model).in_features}-d features:"))
     for rank, (i, d) in enumerate(picks, 1):
-        print(f"  {rank}. {classes[int(labels[i])]}  distance {d:.4g}  (image {i})")
-    print(f"grid: {args.output}")
+        print(readable(f"  {rank}. {classes[int(labels[i])]}  distance {d:.4g}  (image {i})"))
+    print(readable(f"grid: {args.output}"))
     return 0
 
 
@@ -197,17 +200,17 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
     run = open_run(args.run)  # a clear message when it is not a run folder
     history = KernelHistory.load(run)
     for problem in history.problems:
-        print(f"note: {problem}", file=sys.stderr)
+        print(readable(f"note: {problem}"), file=sys.stderr)
     if out.endswith(".gif"):
         _write_bytes(args.output, history_gif(history, per_frame_contrast=args.per_frame_contrast))
         first, last = history.snapshots[0], history.snapshots[-1]
-        print(f"{args.output}: {len(history)} frames, {first.label} to {last.label}, "
+        print(readable(f"{args.output}: {len(history)} frames, {first.label} to {last.label}, ")
               + ("each frame on its own scale" if args.per_frame_contrast else f"one scale (|w| ≤ {history.scale:.3g})"))
         return 0
     index = len(history) - 1 if args.epoch is None else history.index_of_epoch(args.epoch)
     _write_bytes(args.output, kernel_png(history, index, per_frame_contrast=args.per_frame_contrast))
-    print(f"{args.output}: {history.snapshots[index].kernel_layer} at {history.snapshots[index].label} "
-          f"(snapshot {index + 1} of {len(history)})")
+    print(readable(f"{args.output}: {history.snapshots[index].kernel_layer} at {history.snapshots[index].label} "
+                   f"(snapshot {index + 1} of {len(history)})"))
     return 0
 
 
@@ -257,17 +260,18 @@ def _cmd_dream(args: argparse.Namespace) -> int:
     _write_png(args.output, dream_grid(result, tile=args.tile))
     what = f"{len(result.targets)} channel(s) of {result.layer}" if result.kind == "channel" else \
         f"{len(result.targets)} class(es)"
-    print(f"{trained.name}: {what}, {result.steps} steps in {result.param} space, {result.seconds:.1f} s")
+    print(readable(f"{trained.name}: {what}") + f", {result.steps} steps in {result.param} space, {result.seconds:.1f} s")
     for i, name in enumerate(result.names):
         called, p = result.predicted(i)
         if result.kind == "class":
             p_own = float(result.target_probs()[i])
-            print(f"  {name}: p = {p_own:.3f}" + ("" if called == name else f"  (the net calls it {called}, {p:.3f})")
-                  + f"  logit {result.start[i]:.3g} → {result.objective[i]:.3g}")
+            print(readable(f"  {name}: p = {p_own:.3f}" + ("" if called == name else f"  (the net calls it {called}, "
+                                                                                     f"{p:.3f})")
+                           + f"  logit {result.start[i]:.3g} → {result.objective[i]:.3g}"))
         else:
-            print(f"  {name}: mean output {result.start[i]:.3g} → {result.objective[i]:.3g}"
-                  f"  (the net calls it {called}, {p:.3f})")
-    print(f"grid: {args.output}")
+            print(readable(f"  {name}: mean output {result.start[i]:.3g} → {result.objective[i]:.3g}"
+                           f"  (the net calls it {called}, {p:.3f})"))
+    print(readable(f"grid: {args.output}"))
     return 0
 
 

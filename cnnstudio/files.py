@@ -89,11 +89,33 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def readable(text: str) -> str:
-    """A name or path as a person can read it: bytes that are not UTF-8 (kept losslessly as
-    surrogate escapes) are shown as `\\xff`, everything else as is."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    """A name or path as a person can read it, and as a terminal cannot act on it.
+
+    Bytes that are not UTF-8 (kept losslessly as surrogate escapes) are shown as `\\xff`;
+    control and other non-printable characters — C0 and C1 controls, DEL, line and
+    paragraph separators, format characters such as a right-to-left override — as escapes
+    (ESC → `\\x1b`, a newline → `\\n`), so a name can neither clear the screen, set the
+    terminal's title nor forge a line. Printable text of any script is kept as is, and a
+    readable name reads the same again (`readable(readable(x)) == readable(x)`).
+    """
+    if text.isprintable():  # the common case costs one scan (surrogates are not printable)
         return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    """One character that must not reach a terminal as itself, as a Python-style escape."""
+    if ch in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[ch]
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _readable_errors(exc: UnicodeError) -> tuple[str, int]:
