@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, TextIO
 
-from cnnstudio.choices import Finetune, Init, Optimizer, Schedule
+from cnnstudio.choices import Finetune, Init, Optimizer, Schedule, device_option
+from cnnstudio.cli_options import finite_number, whole_number
 from cnnstudio.errors import CnnStudioError
 from cnnstudio.files import readable
 from cnnstudio.training.callbacks import BatchStats, Callback, EpochStats, FitResult, FitStart
@@ -284,7 +285,7 @@ def _run_queue(queue: TrainingQueue) -> bool:
             trainer = Trainer(config, callbacks=[console], bundle=loaded[1],
                               **({"resume_from": launch.run_dir} if launch.resume else {"run_dir": launch.run_dir}))
             result = _fit_with_ctrl_c_as_stop(trainer)
-        except (CnnStudioError, MemoryError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever one run meets, it fails alone and the next one starts
             from cnnstudio.errors import describe
 
             reason = describe(exc)
@@ -556,11 +557,11 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help=f"a dataset name (see 'cnnstudio list') or an image folder ({_default('dataset')})")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
-    p.add_argument("--epochs", type=int, help=f"epochs to train; with --resume, the new total ({_default('epochs')})")
-    p.add_argument("--batch-size", type=int, help=f"images per training step ({_default('batch_size')})")
-    p.add_argument("--lr", type=float, help=f"learning rate ({_default('lr')})")
-    p.add_argument("--momentum", type=float, help=f"SGD momentum ({_default('momentum')})")
-    p.add_argument("--weight-decay", type=float, help=f"L2 weight decay ({_default('weight_decay')})")
+    p.add_argument("--epochs", type=whole_number(1, 1_000_000), help=f"epochs to train; with --resume, the new total ({_default('epochs')})")
+    p.add_argument("--batch-size", type=whole_number(1, 65_536), help=f"images per training step ({_default('batch_size')})")
+    p.add_argument("--lr", type=finite_number(0.0, low_open=True), help=f"learning rate ({_default('lr')})")
+    p.add_argument("--momentum", type=finite_number(), help=f"SGD momentum ({_default('momentum')})")
+    p.add_argument("--weight-decay", type=finite_number(), help=f"L2 weight decay ({_default('weight_decay')})")
     p.add_argument("--optimizer", choices=Optimizer.values(), help=f"the optimizer ({_default('optimizer')})")
     p.add_argument("--schedule", choices=Schedule.values(),
                    help=f"learning-rate schedule: step ×0.1 every 30 epochs, cosine to 0, or ×0.1 when validation "
@@ -581,17 +582,17 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
                         f"pretrained layers at 0.1× the LR ({_default('finetune')})")
     p.add_argument("--augment", metavar="A,B",
                    help="comma-separated augmentations: crop, flip, pca, scale (default: none)")
-    p.add_argument("--input-size", type=int,
+    p.add_argument("--input-size", type=whole_number(1, 2048),
                    help=f"side of the square input in pixels (default: {size_rule})")
     p.add_argument("--paper-size", action="store_true",
                    help="train at the paper's input size (224 for AlexNet, VGG, GoogLeNet) instead of the "
                         "dataset's: slower and heavier, the same information (default: off)")
-    p.add_argument("--val-fraction", type=float,
+    p.add_argument("--val-fraction", type=finite_number(),
                    help=f"share of the training images held out for validation when the dataset has no "
                         f"validation split ({_default('val_fraction')})")
-    p.add_argument("--seed", type=int, help=f"seed of the initialisation, split and shuffling ({_default('seed')})")
-    p.add_argument("--device", help=f"auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps "
-                                    f"({_default('device')})")
+    p.add_argument("--seed", type=whole_number(0, 2**63 - 1), help=f"seed of the initialisation, split and shuffling ({_default('seed')})")
+    p.add_argument("--device", type=device_option,
+                   help=f"auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps ({_default('device')})")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision on CUDA, bf16 where supported (default: on)")
     p.add_argument("--compile", action="store_true", default=None,
@@ -625,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper-size", action="store_true",
                    help="with --dataset: the paper's input size instead of the dataset's (default: off)")
     p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input, e.g. 1,32,32 for LeNet-5)")
-    p.add_argument("--num-classes", type=int, help="output classes (default: the dataset's, or the paper's)")
+    p.add_argument("--num-classes", type=whole_number(1, 100_000), help="output classes (default: the dataset's, or the paper's)")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
     p.set_defaults(func=_cmd_summary)
@@ -640,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "or the user data folder)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a stopped or finished run in its folder (default: a new run)")
-    p.add_argument("--nproc", type=int, metavar="N",
+    p.add_argument("--nproc", type=whole_number(1, 1024), metavar="N",
                    help="train with N processes on this machine (torchrun; N GPUs with --device cuda, else CPU "
                         "processes); --batch-size stays the global batch (default: one process)")
     p.set_defaults(func=_cmd_train)
@@ -674,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torchvision's ImageNet weights instead of a run: alexnet, vgg11 … vgg19, vgg11_bn … "
                         "vgg19_bn, googlenet (from torch hub's cache, downloaded when missing)")
     p.add_argument("--weights", metavar="FILE.pth", help="with --pretrained: a local weights file (offline)")
-    p.add_argument("--top", type=int, default=5, help="how many classes to show per image (default: 5)")
+    p.add_argument("--top", type=whole_number(1, 1000), default=5, help="how many classes to show per image (default: 5)")
     p.add_argument("--which", choices=("best", "last"), default="best",
                    help="the checkpoint: best validation accuracy or the latest (default: best)")
     p.add_argument("--tencrop", action="store_true",
@@ -751,7 +752,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (AttributeError, ValueError):
             pass
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a refused option (one line said): its code, returned
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     args.argv = argv  # train --nproc hands the same arguments to torchrun
     if args.command is None:
         if _no_display():

@@ -14,12 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.cli_options import finite_number, whole_number
 from cnnstudio.errors import CnnStudioError
 from cnnstudio.files import readable
 
 __all__ = ["add_commands"]
 
 CLI_METHODS = {"gradcam": "gradcam", "gradcam++": "gradcam++", "guided": "guided-gradcam"}
+MAX_NEIGHBOURS = 100  # -k: a grid of 101 tiles is already large; the whole split never is a "neighbourhood"
+MAX_PENALTY = 1e4  # --tv, --l2: far above any useful weight, far below float32's overflow
 
 
 def _device(name: str) -> str:
@@ -217,24 +220,29 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- dream
 
 
-def parse_channels(text: str) -> list[int]:
-    """ "0-15" or "0,3,8-11" → the channel indices, in order."""
+def parse_channels(text: str, *, limit: int = 256) -> list[int]:
+    """ "0-15" or "0,3,8-11" → the channel indices, in order; at most `limit` of them (dream's
+    MAX_TARGETS), counted before any list is built ("0-2000000000" is refused, not allocated)."""
     channels: list[int] = []
     for part in text.split(","):
         first, dash, last = part.strip().partition("-")
         try:
+            if len(first) > 18 or len(last) > 18:
+                raise ValueError
             low = int(first)
             high = int(last) if dash else low
         except ValueError:
             raise CnnStudioError(f"--channels {text}: give numbers and ranges such as 0-15 or 0,3,8-11") from None
         if low < 0 or high < low:
             raise CnnStudioError(f"--channels {text}: {part.strip()} is not a range from low to high")
+        if len(channels) + high - low + 1 > limit:
+            raise CnnStudioError(f"--channels {text}: at most {limit} channels at once")
         channels.extend(range(low, high + 1))
     return channels
 
 
 def _cmd_dream(args: argparse.Namespace) -> int:
-    from cnnstudio.inspect.dream import dream_channels, dream_classes, dream_grid
+    from cnnstudio.inspect.dream import check_tile, dream_channels, dream_classes, dream_grid
 
     if args.channels is not None and args.layer is None:
         raise CnnStudioError("--channels needs --layer: the channels of which layer?")
@@ -245,13 +253,16 @@ def _cmd_dream(args: argparse.Namespace) -> int:
                              "or --layer NAME (its channels)")
     if not args.output.lower().endswith(".png"):
         raise CnnStudioError(f"-o {args.output}: the grid is written as PNG; give a file name ending in .png")
+    check_tile(args.tile)
     (trained,) = _load([args.run], args.checkpoint, _device(args.device))
     progress = _Progress("optimising")
     options: dict[str, Any] = dict(steps=args.steps, param=args.param, tv=args.tv, seed=args.seed, progress=progress)
     if args.l2 is not None:  # else the engine's default for the mode
         options["l2"] = args.l2
     if args.layer is not None:
-        channels = parse_channels(args.channels) if args.channels is not None else None
+        from cnnstudio.inspect.dream import MAX_TARGETS
+
+        channels = parse_channels(args.channels, limit=MAX_TARGETS) if args.channels is not None else None
         result = dream_channels(trained, args.layer, channels, **options)
     else:
         wanted = None if args.target_class == "all" else [c.strip() for c in args.target_class.split(",")]
@@ -280,7 +291,7 @@ def _cmd_dream(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Register `evaluate`, `explain`, `neighbours`, `kernels` and `dream` on the main parser's subcommands."""
-    from cnnstudio.choices import ImageParam, TestTime
+    from cnnstudio.choices import ImageParam, TestTime, device_option
 
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
@@ -292,8 +303,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", metavar="FILE", help="also write everything (with per-image records) as JSON")
     p.add_argument("--compare-tta", action="store_true",
                    help="one row per test-time setting (and the ensemble), as in the VGG paper's tables 3-5")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=whole_number(1, 65_536), default=256)
+    p.add_argument("--device", type=device_option, default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("explain", help="Grad-CAM heat map of an image: which pixels drove the answer")
@@ -307,25 +318,26 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--heatmap", metavar="map.npy", help="also write the map at input resolution (float32 .npy)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--no-invert", action="store_true", help="keep a grey image's colours (see classify)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument("--device", type=device_option, default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("neighbours", help="the training images nearest to an image by the last hidden layer")
     p.add_argument("run")
     p.add_argument("image")
-    p.add_argument("-k", type=int, default=8)
+    p.add_argument("-k", type=whole_number(1, MAX_NEIGHBOURS), default=8,
+                   help=f"how many neighbours to show, at most {MAX_NEIGHBOURS} (default: 8)")
     p.add_argument("-o", "--output", required=True, metavar="grid.png")
     p.add_argument("--split", choices=("train", "val"), default="train")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--no-invert", action="store_true", help="keep a grey image's colours (see classify)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument("--device", type=device_option, default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_neighbours)
 
     p = sub.add_parser("kernels", help="the first conv layer's kernels across training: one grid (PNG) or the "
                                        "whole history (animated GIF)")
     p.add_argument("run", metavar="RUN", help="a run folder")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--epoch", type=int, metavar="N", help="the kernels at the end of epoch N (0: the initial "
+    which.add_argument("--epoch", type=whole_number(0, 1_000_000), metavar="N", help="the kernels at the end of epoch N (0: the initial "
                                                               "weights; default: the latest snapshot)")
     which.add_argument("--all", action="store_true", help="every snapshot, as an animated GIF (-o ….gif)")
     p.add_argument("-o", "--output", required=True, metavar="kernels.png|kernels.gif")
@@ -341,14 +353,15 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--class", dest="target_class", metavar="NAME",
                    help="a class, several (7,9), or all: one image each, maximising its logit")
     p.add_argument("-o", "--output", required=True, metavar="grid.png")
-    p.add_argument("--steps", type=int, default=256, help="Adam steps (lr 0.05); 256-512 is the usual range")
+    p.add_argument("--steps", type=whole_number(1, 100_000), default=256, help="Adam steps (lr 0.05); 256-512 is the usual range")
     p.add_argument("--param", choices=ImageParam.values(), default="auto",
                    help="the image's parameters: pixels, or a 1/f-scaled spectrum (auto: pixels below 64 px)")
-    p.add_argument("--tv", type=float, default=0.0, help="total-variation penalty weight (smoother images)")
-    p.add_argument("--l2", type=float, default=None,
+    p.add_argument("--tv", type=finite_number(0.0, MAX_PENALTY), default=0.0, help="total-variation penalty weight (smoother images)")
+    p.add_argument("--l2", type=finite_number(0.0, MAX_PENALTY), default=None,
                    help="L2 penalty towards the dataset's mean (default: a light one for classes, none for channels)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tile", type=int, default=112, help="pixels per image in the grid")
+    p.add_argument("--seed", type=whole_number(0, 2**63 - 1), default=0)
+    p.add_argument("--tile", type=whole_number(1, 1_000_000), default=112,
+                   help="pixels per image in the grid, 8 to 512 (default: 112)")
     p.add_argument("--checkpoint", "--which", dest="checkpoint", choices=("best", "last"), default="best")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument("--device", type=device_option, default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_dream)

@@ -408,7 +408,10 @@ class RunCache:
         rows, curves = [], {}
         for run in runs:
             if getattr(run, "readable", True):
-                row, curves[row.path] = self.read(run)
+                try:
+                    row, curves[row.path] = self.read(run)
+                except Exception:  # noqa: BLE001 - one run that cannot be read (it is listed) never empties the table
+                    continue
                 rows.append(row)
         with self._lock:
             for path in set(self._entries) - set(curves):

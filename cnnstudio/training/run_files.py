@@ -56,6 +56,9 @@ SIZE_LIMITS = {"config.json": 256 * KiB, "spec.json": 16 * MiB, "run.json": 1 * 
 MAX_METRICS_LINE = 64 * KiB
 MAX_TEXT = 4096  # paths and names stored in a run
 MAX_CLASSES = 100_000
+#: The largest learning rate, weight decay or loss weight: float32, which the optimizer computes
+#: in, overflows near 3e38 ("value cannot be converted to type float without overflow").
+MAX_FACTOR = 1e30
 
 
 class SchemaError(CnnStudioError, ValueError):
@@ -188,7 +191,15 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
+
+
+def _finite(value: int | float) -> bool:
+    """math.isfinite, false for an int too large for a float (a 401-digit one raises OverflowError there)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _show(value: Any) -> str:
@@ -276,10 +287,10 @@ def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
         "epochs": lambda f, v: need_int(f, v, 1, big),
         "batch_size": lambda f, v: need_int(f, v, 1, 65_536),
         "optimizer": lambda f, v: need_choice(f, v, Optimizer.values()),
-        "lr": lambda f, v: need_number(f, v, 0.0, None, low_open=True),
+        "lr": lambda f, v: need_number(f, v, 0.0, MAX_FACTOR, low_open=True),
         "momentum": lambda f, v: need_number(f, v, 0.0, 1.0, high_open=True),
         "nesterov": need_bool,
-        "weight_decay": lambda f, v: need_number(f, v, 0.0, None),
+        "weight_decay": lambda f, v: need_number(f, v, 0.0, MAX_FACTOR),
         "schedule": lambda f, v: need_choice(f, v, Schedule.values()),
         "step_size": lambda f, v: need_int(f, v, 1, big),
         "gamma": lambda f, v: need_number(f, v, 0.0, 1.0, low_open=True),
@@ -295,7 +306,7 @@ def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
         "channels_last": need_bool,
         "compile": need_bool,
         "progress_interval": lambda f, v: need_number(f, v, 0.0, 3600.0),
-        "aux_weight": lambda f, v: need_number(f, v, 0.0, None),
+        "aux_weight": lambda f, v: need_number(f, v, 0.0, MAX_FACTOR),
         "num_threads": _optional(lambda f, v: need_int(f, v, 1, 4096)),
         "pretrained": _optional(lambda f, v: need_str(f, v, max_len=64)),
         "pretrained_weights": _optional(need_str),
@@ -456,7 +467,7 @@ def check_metrics_row(row: Any, *, previous_epoch: int = 0) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SchemaError(key, f"must be a number or null; got {_show(value)}")
-        if not math.isfinite(value):
+        if not _finite(value):
             clean[key] = None
         elif key in _FRACTIONS:
             need_number(key, value, 0.0, 1.0)

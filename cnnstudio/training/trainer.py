@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnstudio.training import history, preflight, run_dirs, runs
-from cnnstudio.choices import DeviceKind, Optimizer, Schedule
+from cnnstudio.choices import DeviceKind, Optimizer, Schedule, parse_device
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError, describe
 from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.callbacks import BatchStats, Callback, CallbackList, EpochStats, FitResult, FitStart, STOPPED_BY_USER
@@ -62,6 +62,10 @@ _RESUMABLE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "global
 
 def resolve_device(name: str) -> torch.device:
     """The torch device for a config's device name; "auto" is cuda, then mps, then cpu."""
+    try:
+        parse_device(name)  # the one reading of a device name: "bogus" or "meta" is one line, not torch's error
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
     if name == DeviceKind.AUTO:
         if torch.cuda.is_available():
             return torch.device("cuda")
