@@ -190,7 +190,7 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
 
 
 def _cmd_kernels(args: argparse.Namespace) -> int:
-    from cnnstudio.inspect.history import KernelHistory, history_gif, kernel_png
+    from cnnstudio.inspect.history import KernelHistory, gif_frames, history_gif, kernel_png
     from cnnstudio.training.runs import open_run
 
     out = args.output.lower()
@@ -205,9 +205,12 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
     for problem in history.problems:
         print(readable(f"note: {problem}"), file=sys.stderr)
     if out.endswith(".gif"):
+        shown = len(gif_frames(len(history)))
+        if shown < len(history):
+            print(f"note: {len(history):,} snapshots; the GIF shows {shown} of them, evenly spaced", file=sys.stderr)
         _write_bytes(args.output, history_gif(history, per_frame_contrast=args.per_frame_contrast))
         first, last = history.snapshots[0], history.snapshots[-1]
-        print(readable(f"{args.output}: {len(history)} frames, {first.label} to {last.label}, ")
+        print(readable(f"{args.output}: {shown} frames, {first.label} to {last.label}, ")
               + ("each frame on its own scale" if args.per_frame_contrast else f"one scale (|w| ≤ {history.scale:.3g})"))
         return 0
     index = len(history) - 1 if args.epoch is None else history.index_of_epoch(args.epoch)

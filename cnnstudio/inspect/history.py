@@ -24,7 +24,11 @@ from cnnstudio.training.history import HistoryListing, Snapshot, list_snapshots,
 if TYPE_CHECKING:
     from cnnstudio.training.runs import RunInfo
 
-__all__ = ["KernelHistory", "MapHistory", "NoHistoryError", "history_gif", "to_uint8"]
+__all__ = ["MAX_GIF_FRAMES", "KernelHistory", "MapHistory", "NoHistoryError", "gif_frames", "history_gif",
+           "to_uint8"]
+
+#: A GIF shows at most this many snapshots, evenly spaced (the first and the last always among them).
+MAX_GIF_FRAMES = 240
 
 
 class NoHistoryError(CnnStudioError):
@@ -52,6 +56,20 @@ def _readable(listing: HistoryListing, read: object) -> tuple[list[Snapshot], li
     return kept, arrays, problems
 
 
+def _one_kernel_shape(listing: HistoryListing) -> HistoryListing:
+    """The snapshots whose kernels have the run's one shape — the one most of them have, the latest
+    on a tie (a run's first layer never changes shape); each other one is left out with a note."""
+    shapes = [s.kernel_shape for s in listing.snapshots]
+    if len(set(shapes)) <= 1:
+        return listing
+    usual = max(reversed(shapes), key=shapes.count)
+    odd = [s for s in listing.snapshots if s.kernel_shape != usual]
+    notes = [f"{s.path.name}: its kernels are {'×'.join(map(str, s.kernel_shape))}, not the run's "
+             f"{'×'.join(map(str, usual))}; it is left out of the history" for s in odd]
+    return HistoryListing(tuple(s for s in listing.snapshots if s.kernel_shape == usual),
+                          (*listing.problems, *notes))
+
+
 @dataclass(frozen=True, eq=False)
 class KernelHistory:
     """Every snapshot's first-layer kernels of one run, in training order."""
@@ -65,6 +83,7 @@ class KernelHistory:
     def load(cls, run: RunInfo | str | Path) -> KernelHistory:
         """Read a run's kernel history (`NoHistoryError` when it has none)."""
         path, listing = _listing(run)
+        listing = _one_kernel_shape(listing)
         kept, arrays, problems = _readable(listing, read_kernels)
         if not kept:
             raise NoHistoryError(f"none of {path.name}'s history snapshots can be read: {problems[0]}")
@@ -173,15 +192,27 @@ def kernel_png(history: KernelHistory, index: int, *, per_frame_contrast: bool =
     return buffer.getvalue()
 
 
+def gif_frames(count: int, limit: int = MAX_GIF_FRAMES) -> list[int]:
+    """The snapshots a GIF of `count` shows: all of them up to `limit`, else `limit` evenly spaced ones."""
+    if count <= limit:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (limit - 1)) for i in range(limit)})
+
+
 def history_gif(history: KernelHistory, *, per_frame_contrast: bool = False, frame_ms: int = 400) -> bytes:
-    """Every frame as one animated GIF, looping, on the global scale unless `per_frame_contrast`;
-    the last frame is held a little longer."""
-    first = history.frame(0)
+    """Every frame (at most MAX_GIF_FRAMES, evenly spaced: `gif_frames`) as one animated GIF,
+    looping, on the global scale unless `per_frame_contrast`; the last frame is held a little
+    longer. Frames are drawn one at a time as the encoder takes them, never all held as pictures."""
+    picks = gif_frames(len(history))
+    first = history.frame(picks[0])
     zoom = _zoom_for(max(first.shape[:2]))
-    frames = [_captioned(to_uint8(history.frame(i, per_frame_contrast=per_frame_contrast), zoom=zoom),
-                         snap.label) for i, snap in enumerate(history.snapshots)]
-    durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 4]
+
+    def frame(i: int) -> object:
+        return _captioned(to_uint8(history.frame(i, per_frame_contrast=per_frame_contrast), zoom=zoom),
+                          history.snapshots[i].label)
+
+    durations = [frame_ms] * (len(picks) - 1) + [frame_ms * 4]
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
-                   disposal=1, optimize=False)
+    frame(picks[0]).save(buffer, format="GIF", save_all=True, append_images=(frame(i) for i in picks[1:]),
+                         duration=durations, loop=0, disposal=1, optimize=False)
     return buffer.getvalue()
