@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -91,10 +92,16 @@ def _summary_input(args: argparse.Namespace, options: dict[str, object]) -> tupl
     channels, classes, size = info.paper_channels, info.paper_classes, None  # the paper's own net
     if args.dataset:
         from cnnstudio.data.catalog import get_info as dataset_info
+        from cnnstudio.errors import UnknownNameError
         from cnnstudio.training.input_size import choose_input_size
 
-        ds = dataset_info(args.dataset)
-        channels, classes = ds.channels, ds.num_classes
+        try:
+            ds = dataset_info(args.dataset)
+            channels, classes = ds.channels, ds.num_classes
+        except UnknownNameError:
+            if not Path(args.dataset).expanduser().is_dir():
+                raise
+            channels, classes = _folder_classes(Path(args.dataset).expanduser())
         # The size training would use: the dataset's, raised to the architecture's minimum.
         size = choose_input_size(args.arch, args.dataset, paper_size=args.paper_size,
                                  arch_options=options or None).size
@@ -114,6 +121,20 @@ def _summary_input(args: argparse.Namespace, options: dict[str, object]) -> tupl
     if channels < 1 or classes < 1:
         raise CnnStudioError("channels and --num-classes must be at least 1")
     return channels, classes, size
+
+
+def _folder_classes(folder: Path) -> tuple[int, int]:
+    """(channels, classes) of an image folder for `summary`, from its class folders alone: colour
+    is assumed (only a scan of every image tells a grey folder, and training does that), and said."""
+    from cnnstudio.data.layout import detect_layout
+
+    classes = len(detect_layout(folder).classes)
+    if classes < 2:
+        raise CnnStudioError(f"{folder} has {classes} class folder(s); an image folder needs one sub-folder per "
+                             "class, at least two")
+    print(readable(f"note: {folder}: {classes} classes; taken as colour images (3 channels) — a folder of grey "
+                   "images trains with 1 (see it with --input 1,H,W)"), file=sys.stderr)
+    return 3, classes
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -466,9 +487,10 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     from cnnstudio.files import readable
 
-    runs = list_runs(args.root)
+    runs = list_runs(_runs_root(args.root))
     if not runs:
-        print(readable(f"no runs yet in {args.root or default_runs_dir()}"))
+        root = Path(args.root) if args.root else default_runs_dir()
+        print(readable(f"no runs yet in {root}{'' if root.is_dir() else ' (there is no such folder)'}"))
         return 0
     for run in runs:
         if not run.readable:
@@ -483,6 +505,24 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         print(readable(f"{run.path}  {run.variant}  {run.dataset}  {run.status}  {run.progress_text}  "
                        f"best val {best}  [{run.hyperparameters_text}]{notes}"))
     return 0
+
+
+def _runs_root(text: str | None) -> Path | None:
+    """--root as a folder: a file or a FIFO is refused in words (not "no runs yet"); a missing one has no runs."""
+    if text is None:
+        return None
+    from cnnstudio.files import file_kind
+
+    root = Path(text)
+    try:
+        mode = os.stat(root).st_mode
+    except FileNotFoundError:
+        return root  # "no runs yet in X (there is no such folder)"
+    except OSError as exc:
+        raise CnnStudioError(f"--root {text}: {exc.strerror or exc}; give the runs folder") from None
+    if not stat.S_ISDIR(mode):
+        raise CnnStudioError(f"--root {text} is {file_kind(mode)}, not a folder; give the runs folder")
+    return root
 
 
 def _run_folder(name: str, root: Path) -> Path:
@@ -502,7 +542,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from cnnstudio.files import readable
     from cnnstudio.training.runs import default_runs_dir, list_runs, open_run
 
-    root = Path(args.root) if args.root else default_runs_dir()
+    root = _runs_root(args.root) or default_runs_dir()
     if args.runs:
         folders = list(dict.fromkeys(_run_folder(name, root).resolve() for name in args.runs))
         runs = [open_run(folder) for folder in folders]  # a folder that is no run: its one-line reason
@@ -517,7 +557,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if all(Path(run.path).resolve() != baseline for run in runs):
             runs.insert(0, open_run(baseline))  # compared against, so shown
     if not any(run.readable for run in runs):
-        print(f"no runs yet in {readable(str(root))}")
+        print(readable(f"no runs yet in {root}{'' if root.is_dir() else ' (there is no such folder)'}"))
         return 0
     rows = sort_rows(comparison_rows(runs, baseline=baseline), args.sort)
     print(format_table(rows, baseline=baseline))
@@ -582,7 +622,7 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
                         f"pretrained layers at 0.1× the LR ({_default('finetune')})")
     p.add_argument("--augment", metavar="A,B",
                    help="comma-separated augmentations: crop, flip, pca, scale (default: none)")
-    p.add_argument("--input-size", type=whole_number(1, 2048),
+    p.add_argument("--input-size", type=whole_number(1, 10**9),  # the config's schema says the real limit
                    help=f"side of the square input in pixels (default: {size_rule})")
     p.add_argument("--paper-size", action="store_true",
                    help="train at the paper's input size (224 for AlexNet, VGG, GoogLeNet) instead of the "
