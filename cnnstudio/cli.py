@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line, like every other error here."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: {readable(message)} (see '{self.prog} --help')\n")
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
@@ -353,14 +353,14 @@ def _estimate_first(config: TrainConfig, bundle: object, *, only: bool, say_size
     if say_size and config.input_size is None:
         choice = config_input_size(config, fallback_native=bundle.spec.native_size)
         paper = f" (--paper-size for the paper's {choice.paper}×{choice.paper})" if choice.size != choice.paper else ""
-        print(f"input {choice.sentence}{paper}", file=sys.stderr)
+        print(readable(f"input {choice.sentence}{paper}"), file=sys.stderr)
     estimate = estimate_training(config, bundle=bundle)
     if only:
-        print(f"estimate: {estimate.sentence}\n  {estimate.details}")
+        print(readable(f"estimate: {estimate.sentence}") + "\n" + readable(f"  {estimate.details}"))
     else:
-        print(f"estimate: {estimate.sentence}", file=sys.stderr)
+        print(readable(f"estimate: {estimate.sentence}"), file=sys.stderr)
     if estimate.warning:
-        print(f"warning: {estimate.warning}", file=sys.stderr)
+        print(readable(f"warning: {estimate.warning}"), file=sys.stderr)
     return only
 
 

@@ -116,3 +116,8 @@ def test_names_that_are_not_utf8_never_crash_the_csv_and_json_writers(latin1_wor
     payload = json.loads(out_json.read_text(encoding="utf-8"))
     assert payload["runs"] == [str(latin1_world["run"])]  # read back as the same (surrogate-escaped) name
     assert "caf\udce9" in payload["evaluation"]["classes"]
+
+
+def test_a_refused_argument_is_quoted_escaped(capsys) -> None:
+    code, text = _clean(capsys, "summary", "lenet5", "x\x1b[2J\nforged")  # "unrecognized arguments: …" as given
+    assert code == 2 and "x\\x1b[2J\\nforged" in text and len(text.strip().splitlines()) == 1
