@@ -29,6 +29,9 @@ __all__ = ["MAX_GIF_FRAMES", "KernelHistory", "MapHistory", "NoHistoryError", "g
 
 #: A GIF shows at most this many snapshots, evenly spaced (the first and the last always among them).
 MAX_GIF_FRAMES = 240
+#: The kernels of one history held at once (float32): AlexNet's 2,005 snapshots are 280 MB. A longer
+#: history is read at evenly spaced snapshots that fit, and says so.
+MAX_KERNEL_BYTES = 512 * 1024 * 1024
 
 
 class NoHistoryError(CnnStudioError):
@@ -70,6 +73,20 @@ def _one_kernel_shape(listing: HistoryListing) -> HistoryListing:
                           (*listing.problems, *notes))
 
 
+def _within_budget(listing: HistoryListing) -> HistoryListing:
+    """At most MAX_KERNEL_BYTES of kernels (by their headers): evenly spaced snapshots beyond it, with a note."""
+    if not listing.snapshots:
+        return listing
+    each = 4 * int(np.prod(listing.snapshots[0].kernel_shape or (1,)))
+    fits = max(2, MAX_KERNEL_BYTES // max(each, 1))
+    if len(listing.snapshots) <= fits:
+        return listing
+    picks = gif_frames(len(listing.snapshots), fits)
+    note = (f"{len(listing.snapshots):,} snapshots of {each / 1e6:.1f} MB of kernels each are more than "
+            f"{MAX_KERNEL_BYTES // 2**20} MB: {len(picks):,} evenly spaced ones are shown")
+    return HistoryListing(tuple(listing.snapshots[i] for i in picks), (*listing.problems, note))
+
+
 @dataclass(frozen=True, eq=False)
 class KernelHistory:
     """Every snapshot's first-layer kernels of one run, in training order."""
@@ -83,7 +100,7 @@ class KernelHistory:
     def load(cls, run: RunInfo | str | Path) -> KernelHistory:
         """Read a run's kernel history (`NoHistoryError` when it has none)."""
         path, listing = _listing(run)
-        listing = _one_kernel_shape(listing)
+        listing = _within_budget(_one_kernel_shape(listing))
         kept, arrays, problems = _readable(listing, read_kernels)
         if not kept:
             raise NoHistoryError(f"none of {path.name}'s history snapshots can be read: {problems[0]}")

@@ -196,9 +196,9 @@ def _whole(meta: dict[str, Any], key: str, high: int = 10**15) -> int:
 
 #: What a snapshot's arrays may be, checked on each .npy header before anything is decoded (a
 #: 125 KB file can hold a compressed 8000×8000 array): the kernels of a first conv layer — at most
-#: 1,024 filters of 16 input channels, 64×64 pixels, and 4,096 tiles (filter × channel) in a grid —
+#: 1,024 filters of 16 input channels, 32×32 pixels, and 4,096 tiles (filter × channel) in a grid —
 #: and the probes' maps as the writer caps them.
-MAX_KERNEL_SHAPE = (1024, 16, 64, 64)
+MAX_KERNEL_SHAPE = (1024, 16, 32, 32)
 MAX_KERNEL_TILES = 4096
 _MAX_EPOCH, _MAX_BATCH = 1_000_000, 100_000_000  # as run.json's checkpoint progress (run_files.check_run_meta)
 
@@ -317,6 +317,10 @@ def read_probes(run_dir: str | Path) -> Probes | None:
     try:
         with _open_npz(history_dir(run_dir) / PROBES_FILE) as npz:
             meta = _meta(npz)
+            shape, dtype = _header(npz, "images")  # bounded before it is decoded, as a snapshot's arrays
+            if len(shape) != 4 or dtype != np.uint8 or shape[0] > MAX_PROBES or shape[1] > 4 \
+                    or max(shape[2:], default=0) > 2048:
+                return None
             images, labels, indices = npz["images"], npz["labels"], npz["indices"]
     except Exception:  # noqa: BLE001 - no probes is a state, not an error
         return None

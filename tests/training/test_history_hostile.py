@@ -109,3 +109,25 @@ def test_a_gif_shows_at_most_a_bounded_number_of_frames_evenly_spaced(run: Path)
     from PIL import Image
 
     assert Image.open(io.BytesIO(history_gif(loaded))).n_frames == len(loaded)
+
+
+def test_a_history_larger_than_the_budget_is_read_at_evenly_spaced_snapshots(run: Path, monkeypatch) -> None:
+    import cnnstudio.inspect.history as pictures
+
+    every = history.list_snapshots(run).snapshots
+    assert len(every) >= 3
+    monkeypatch.setattr(pictures, "MAX_KERNEL_BYTES", 2 * 4 * 6 * 1 * 5 * 5)  # two snapshots' kernels
+    loaded = _load_quietly(run)
+    assert len(loaded) == 2 and loaded.snapshots[0] == every[0] and loaded.snapshots[-1] == every[-1]
+    assert any("evenly spaced ones are shown" in p for p in loaded.problems)
+
+
+def test_probes_claiming_a_huge_image_are_not_decoded(run: Path) -> None:
+    path = history.history_dir(run) / history.PROBES_FILE
+    with np.load(path) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    arrays["images"] = np.zeros((1, 1, 6000, 6000), np.uint8)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    path.write_bytes(buffer.getvalue())
+    assert history.read_probes(run) is None
