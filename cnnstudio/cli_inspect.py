@@ -179,6 +179,8 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
     _write_png(args.output, grid)
     print(readable(f"{args.image}: predicted {classes[pred]} ({float(probs[pred]):.3f})"
                    + (f"  ({image.note})" if image.note else "")))
+    if len(picks) < args.k:  # the split is smaller than -k: all of it, said
+        print(readable(f"note: -k {args.k}: {data.description} has only {len(picks)} other image(s)"), file=sys.stderr)
     print(readable(f"nearest in {data.description}, by the {feature_layer(trained.model).in_features}-d features:"))
     for rank, (i, d) in enumerate(picks, 1):
         print(readable(f"  {rank}. {classes[int(labels[i])]}  distance {d:.4g}  (image {i})"))

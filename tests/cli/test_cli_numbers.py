@@ -194,6 +194,9 @@ def test_neighbours_k_is_capped_with_a_word(world, capsys, tmp_path) -> None:
     line = _one_line(capsys, "neighbours", world["run"], world["image"], "-k", str(10**9), "-o", tmp_path / "g.png")
     assert "-k" in line and "1 to 100" in line
     assert not (tmp_path / "g.png").exists()
+    code, out, err = _run(capsys, "neighbours", world["run"], world["image"], "-k", "100", "--split", "val",
+                          "-o", tmp_path / "g.png")
+    assert code == 0 and "note: -k 100:" in err and "has only" in err
 
 
 def test_weights_that_are_not_finite_are_refused_in_one_line(world, capsys, tmp_path) -> None:
