@@ -218,3 +218,19 @@ def test_weights_that_are_not_finite_are_refused_in_one_line(world, capsys, tmp_
     torch.save(state, weights)
     line = _one_line(capsys, "classify", "--pretrained", "alexnet", "--weights", weights, world["image"])
     assert "not finite" in line
+
+
+def test_the_runs_tabs_cache_leaves_out_a_run_it_cannot_read_and_keeps_the_others(world) -> None:
+    from types import SimpleNamespace
+
+    from cnnstudio.training.compare import RunCache
+    from cnnstudio.training.runs import open_run
+
+    def explode():
+        raise OverflowError("int too large to convert to float")
+
+    good = open_run(world["run"])
+    broken = SimpleNamespace(readable=True, path=world["run"].parent / "broken", epochs_done=1, variant="lenet5",
+                             history=explode)
+    rows, curves = RunCache().read_all([good, broken])
+    assert [row.path for row in rows] == [good.path] and list(curves) == [good.path]
