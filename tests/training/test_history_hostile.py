@@ -131,3 +131,21 @@ def test_probes_claiming_a_huge_image_are_not_decoded(run: Path) -> None:
     np.savez_compressed(buffer, **arrays)
     path.write_bytes(buffer.getvalue())
     assert history.read_probes(run) is None
+
+
+def test_maps_whose_ranges_are_not_finite_are_left_out_without_numpy_warnings(run: Path) -> None:
+    from cnnstudio.inspect.history import MapHistory
+
+    usual = MapHistory.load(run, 0)
+    last = history.list_snapshots(run).snapshots[-1]
+    with np.load(last.path) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    arrays["ranges0"] = np.full(arrays["ranges0"].shape, np.inf, np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    (history.history_dir(run) / "e0009-b0000000.npz").write_bytes(buffer.getvalue())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = MapHistory.load(run, 0)
+    assert len(loaded) == len(usual) and any("not finite" in p for p in loaded.problems)
+    assert all(np.isfinite(loaded.scale(p)) for p in range(loaded.maps[0].shape[0]))
