@@ -192,7 +192,7 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
 
 
 def _cmd_kernels(args: argparse.Namespace) -> int:
-    from cnnstudio.inspect.history import KernelHistory, gif_frames, history_gif, kernel_png
+    from cnnstudio.inspect.history import KernelHistory, gif_frames, history_gif, kernel_png, run_kernel_shape
     from cnnstudio.training.runs import open_run
 
     out = args.output.lower()
@@ -203,7 +203,7 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
     if out.endswith(".png") and args.all:
         raise CnnStudioError("--all writes the whole history as an animated GIF; give -o kernels.gif")
     run = open_run(args.run)  # a clear message when it is not a run folder
-    history = KernelHistory.load(run)
+    history = KernelHistory.load(run, kernel_shape=run_kernel_shape(run))  # snapshots of another shape: left out
     for problem in history.problems:
         print(readable(f"note: {problem}"), file=sys.stderr)
     if out.endswith(".gif"):

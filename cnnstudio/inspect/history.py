@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from cnnstudio.training.runs import RunInfo
 
 __all__ = ["MAX_GIF_FRAMES", "KernelHistory", "MapHistory", "NoHistoryError", "gif_frames", "history_gif",
-           "to_uint8"]
+           "run_kernel_shape", "to_uint8"]
 
 #: A GIF shows at most this many snapshots, evenly spaced (the first and the last always among them).
 MAX_GIF_FRAMES = 240
@@ -59,13 +59,34 @@ def _readable(listing: HistoryListing, read: object) -> tuple[list[Snapshot], li
     return kept, arrays, problems
 
 
-def _one_kernel_shape(listing: HistoryListing) -> HistoryListing:
-    """The snapshots whose kernels have the run's one shape — the one most of them have, the latest
-    on a tie (a run's first layer never changes shape); each other one is left out with a note."""
+def run_kernel_shape(run: RunInfo | str | Path) -> tuple[int, ...] | None:
+    """The weight shape of the run's first conv layer (O, I, kh, kw), from its config and spec with
+    the network built on torch's meta device (no memory, milliseconds); None when it cannot be told."""
+    try:
+        import torch
+
+        from cnnstudio.models.layers import first_conv
+        from cnnstudio.models.registry import build_model
+        from cnnstudio.training.runs import open_run
+
+        info = run if hasattr(run, "config") else open_run(run)
+        config, spec = info.config, info.spec
+        with torch.device("meta"):
+            model = build_model(config.arch, in_channels=spec.channels, num_classes=len(spec.classes),
+                                **config.arch_options)
+        return tuple(int(n) for n in first_conv(model)[1].weight.shape)
+    except Exception:  # noqa: BLE001 - unknown: the snapshots' own majority decides
+        return None
+
+
+def _one_kernel_shape(listing: HistoryListing, expected: tuple[int, ...] | None = None) -> HistoryListing:
+    """The snapshots whose kernels have the run's one shape — `expected`, else the one most of them
+    have, the latest on a tie (a run's first layer never changes shape); each other one is left out
+    with a note."""
     shapes = [s.kernel_shape for s in listing.snapshots]
-    if len(set(shapes)) <= 1:
+    if len(set(shapes)) <= 1 and (expected is None or not shapes or shapes[0] == expected):
         return listing
-    usual = max(reversed(shapes), key=shapes.count)
+    usual = tuple(expected) if expected is not None else max(reversed(shapes), key=shapes.count)
     odd = [s for s in listing.snapshots if s.kernel_shape != usual]
     notes = [f"{s.path.name}: its kernels are {'×'.join(map(str, s.kernel_shape))}, not the run's "
              f"{'×'.join(map(str, usual))}; it is left out of the history" for s in odd]
@@ -97,10 +118,12 @@ class KernelHistory:
     problems: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, run: RunInfo | str | Path) -> KernelHistory:
-        """Read a run's kernel history (`NoHistoryError` when it has none)."""
+    def load(cls, run: RunInfo | str | Path, *, kernel_shape: tuple[int, ...] | None = None) -> KernelHistory:
+        """Read a run's kernel history (`NoHistoryError` when it has none). `kernel_shape` is the
+        run's first conv layer's weight shape (`run_kernel_shape`) when known: snapshots of any
+        other are left out; without it, the shape most snapshots have is the run's."""
         path, listing = _listing(run)
-        listing = _within_budget(_one_kernel_shape(listing))
+        listing = _within_budget(_one_kernel_shape(listing, kernel_shape))
         kept, arrays, problems = _readable(listing, read_kernels)
         if not kept:
             raise NoHistoryError(f"none of {path.name}'s history snapshots can be read: {problems[0]}")

@@ -149,3 +149,16 @@ def test_maps_whose_ranges_are_not_finite_are_left_out_without_numpy_warnings(ru
         loaded = MapHistory.load(run, 0)
     assert len(loaded) == len(usual) and any("not finite" in p for p in loaded.problems)
     assert all(np.isfinite(loaded.scale(p)) for p in range(loaded.maps[0].shape[0]))
+
+
+def test_kernels_of_another_shape_than_the_runs_first_layer_are_left_out_even_when_most(run: Path, capsys,
+                                                                                        tmp_path: Path) -> None:
+    from cnnstudio.inspect.history import run_kernel_shape
+
+    assert run_kernel_shape(run) == (6, 1, 5, 5)
+    for i in range(6):  # more planted snapshots than the run's own
+        _plant(run, f"e0009-b000000{i}.npz", kernels=np.ones((6, 1, 3, 3), np.float16))
+    loaded = KernelHistory.load(run, kernel_shape=run_kernel_shape(run))
+    assert {k.shape for k in loaded.kernels} == {(6, 1, 5, 5)}
+    assert main(["kernels", str(run), "--all", "-o", str(tmp_path / "k.gif")]) == 0
+    assert capsys.readouterr().err.count("not the run's 6×1×5×5") == 6
