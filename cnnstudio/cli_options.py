@@ -38,8 +38,11 @@ def finite_number(low: float = -MAX_MAGNITUDE, high: float = MAX_MAGNITUDE, *,
         ok = math.isfinite(value) and abs(value) <= MAX_MAGNITUDE and (value > low if low_open else value >= low) \
             and value <= high
         if not ok:
-            lo = f"{'above' if low_open else 'at least'} {low:g}"
-            raise argparse.ArgumentTypeError(f"must be a finite number {lo} and at most {high:g}; got {_show(text)}")
+            if low == -MAX_MAGNITUDE and high == MAX_MAGNITUDE:
+                what = f"of at most {MAX_MAGNITUDE:g} in size"
+            else:
+                what = f"{'above' if low_open else 'at least'} {low:g} and at most {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {what}; got {_show(text)}")
         return value
 
     parse.__name__ = "number"
