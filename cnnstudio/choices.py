@@ -13,7 +13,7 @@ import re
 from enum import Enum
 
 __all__ = ["Choice", "DeviceKind", "Finetune", "ImageParam", "Init", "Optimizer", "Schedule", "TestTime",
-           "parse_device"]
+           "device_option", "parse_device"]
 
 
 class Choice(str, Enum):
@@ -135,3 +135,15 @@ def parse_device(text: object) -> tuple[DeviceKind, int | None]:
     if match is None or (match.group(2) is not None and match.group(1) != DeviceKind.CUDA):
         raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps; got {text!r}")
     return DeviceKind(match.group(1)), int(match.group(2)) if match.group(2) is not None else None
+
+
+def device_option(text: str) -> str:
+    """`type=` of every verb's `--device` (train, sweep, evaluate, explain, neighbours, dream):
+    the text itself when `parse_device` reads it, else argparse's one-line usage error."""
+    import argparse
+
+    try:
+        parse_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

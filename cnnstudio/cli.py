@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, TextIO
 
-from cnnstudio.choices import Finetune, Init, Optimizer, Schedule
+from cnnstudio.choices import Finetune, Init, Optimizer, Schedule, device_option
+from cnnstudio.cli_options import finite_number, whole_number
 from cnnstudio.errors import CnnStudioError
+from cnnstudio.files import readable
 from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
 from cnnstudio.training.fit.callbacks import Callback
 
@@ -33,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line, like every other error here."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: {readable(message)} (see '{self.prog} --help')\n")
 
 
 def _parse_options(pairs: Sequence[str]) -> dict[str, object]:
@@ -90,10 +93,16 @@ def _summary_input(args: argparse.Namespace, options: dict[str, object]) -> tupl
     channels, classes, size = info.paper_channels, info.paper_classes, None  # the paper's own net
     if args.dataset:
         from cnnstudio.data.catalog import get_info as dataset_info
+        from cnnstudio.errors import UnknownNameError
         from cnnstudio.training.input_size import choose_input_size
 
-        ds = dataset_info(args.dataset)
-        channels, classes = ds.channels, ds.num_classes
+        try:
+            ds = dataset_info(args.dataset)
+            channels, classes = ds.channels, ds.num_classes
+        except UnknownNameError:
+            if not Path(args.dataset).expanduser().is_dir():
+                raise
+            channels, classes = _folder_classes(Path(args.dataset).expanduser())
         # The size training would use: the dataset's, raised to the architecture's minimum.
         size = choose_input_size(args.arch, args.dataset, paper_size=args.paper_size,
                                  arch_options=options or None).size
@@ -113,6 +122,20 @@ def _summary_input(args: argparse.Namespace, options: dict[str, object]) -> tupl
     if channels < 1 or classes < 1:
         raise CnnStudioError("channels and --num-classes must be at least 1")
     return channels, classes, size
+
+
+def _folder_classes(folder: Path) -> tuple[int, int]:
+    """(channels, classes) of an image folder for `summary`, from its class folders alone: colour
+    is assumed (only a scan of every image tells a grey folder, and training does that), and said."""
+    from cnnstudio.data.layout import detect_layout
+
+    classes = len(detect_layout(folder).classes)
+    if classes < 2:
+        raise CnnStudioError(f"{folder} has {classes} class folder(s); an image folder needs one sub-folder per "
+                             "class, at least two")
+    print(readable(f"note: {folder}: {classes} classes; taken as colour images (3 channels) — a folder of grey "
+                   "images trains with 1 (see it with --input 1,H,W)"), file=sys.stderr)
+    return 3, classes
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -182,8 +205,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     result = _fit_with_ctrl_c_as_stop(trainer)
     if main:  # the console already said how the fit ended (ConsoleProgress.on_fit_end)
         if result.stopped_by_user:
-            print(f"resume with: cnnstudio train --resume {result.run_dir}", file=sys.stderr)
-        print(result.run_dir)
+            print(readable(f"resume with: cnnstudio train --resume {result.run_dir}"), file=sys.stderr)
+        print(readable(str(result.run_dir)))
     return 0
 
 
@@ -267,10 +290,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         queue = _new_sweep(args)
     left = queue.remaining()
     if args.resume and not left:
-        print(f"queue: {queue.path}: all {len(queue.items)} runs have ended; their table follows", file=sys.stderr)
+        print(readable(f"queue: {queue.path}: all {len(queue.items)} runs have ended; their table follows"),
+              file=sys.stderr)
     else:
-        print(f"queue: {queue.path} ({left} of {len(queue.items)} runs to train; continue an interrupted sweep "
-              f"with cnnstudio sweep --resume {queue.folder})", file=sys.stderr)
+        print(readable(f"queue: {queue.path} ({left} of {len(queue.items)} runs to train; continue an interrupted "
+                       f"sweep with cnnstudio sweep --resume {queue.folder})"), file=sys.stderr)
     queue.acquire()  # one runner per queue
     try:
         stopped = _run_queue(queue)
@@ -282,12 +306,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if rows:
         print(format_table(rows, names={Path(item.run_dir): item.label for item in queue.items if item.run_dir}))
         table = write_csv(rows, queue.folder / "comparison.csv")
-        print(f"table: {table}")
+        print(readable(f"table: {table}"))
     failed = [item for item in queue.items if queue.status(item.id).state == "failed"]
     for item in failed:
-        print(f"failed: {item.label}: {queue.status(item.id).reason}", file=sys.stderr)
+        print(readable(f"failed: {item.label}: {queue.status(item.id).reason}"), file=sys.stderr)
     if stopped:
-        print(f"sweep stopped; continue it with: cnnstudio sweep --resume {queue.folder}", file=sys.stderr)
+        print(readable(f"sweep stopped; continue it with: cnnstudio sweep --resume {queue.folder}"), file=sys.stderr)
     return 0
 
 
@@ -336,7 +360,8 @@ def _run_queue(queue: TrainingQueue) -> bool:
         number = queue.index(item.id) + 1
         config = item.config
         console = ConsoleProgress()
-        print(f"\n[{number}/{total}] {item.label}{' (resuming)' if launch.resume else ''}", file=sys.stderr)
+        print("\n" + readable(f"[{number}/{total}] {item.label}{' (resuming)' if launch.resume else ''}"),
+              file=sys.stderr)
         try:
             if launch.resume:
                 config = open_run(launch.run_dir).config.replace(epochs=item.config.epochs)
@@ -347,15 +372,15 @@ def _run_queue(queue: TrainingQueue) -> bool:
             trainer = Trainer(config, callbacks=[console], bundle=loaded[1],
                               **({"resume_from": launch.run_dir} if launch.resume else {"run_dir": launch.run_dir}))
             result = _fit_with_ctrl_c_as_stop(trainer)
-        except (CnnStudioError, MemoryError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever one run meets, it fails alone and the next one starts
             from cnnstudio.errors import describe
 
             reason = describe(exc)
             queue.mark_failed(item.id, reason)
-            print(f"failed: {reason} — going on with the next run", file=sys.stderr)
+            print(readable(f"failed: {reason} — going on with the next run"), file=sys.stderr)
             continue
         if result.stopped_by_user:
-            print(f"stopped: {item.label} is saved and resumes where it stopped", file=sys.stderr)
+            print(readable(f"stopped: {item.label} is saved and resumes where it stopped"), file=sys.stderr)
             return True
         queue.mark_done(item.id)
     return False
@@ -394,14 +419,14 @@ def _estimate_first(config: TrainConfig, bundle: object, *, only: bool, say_size
     if say_size and config.input_size is None:
         choice = config_input_size(config, fallback_native=bundle.spec.native_size)
         paper = f" (--paper-size for the paper's {choice.paper}×{choice.paper})" if choice.size != choice.paper else ""
-        print(f"input {choice.sentence}{paper}", file=sys.stderr)
+        print(readable(f"input {choice.sentence}{paper}"), file=sys.stderr)
     estimate = estimate_training(config, bundle=bundle)
     if only:
-        print(f"estimate: {estimate.sentence}\n  {estimate.details}")
+        print(readable(f"estimate: {estimate.sentence}") + "\n" + readable(f"  {estimate.details}"))
     else:
-        print(f"estimate: {estimate.sentence}", file=sys.stderr)
+        print(readable(f"estimate: {estimate.sentence}"), file=sys.stderr)
     if estimate.warning:
-        print(f"warning: {estimate.warning}", file=sys.stderr)
+        print(readable(f"warning: {estimate.warning}"), file=sys.stderr)
     return only
 
 
@@ -501,14 +526,14 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     failed = 0
     for result in predictor.predict_files(images, top_k=args.top, tencrop=args.tencrop):
         if isinstance(result, CnnStudioError):
-            print(f"cnnstudio: {result}", file=sys.stderr)
+            print(f"cnnstudio: {readable(str(result))}", file=sys.stderr)
             failed += 1
             continue
-        print(result.path + (f"  ({result.note})" if result.note else ""))
+        print(readable(result.path + (f"  ({result.note})" if result.note else "")))
         if result.low_confidence:
             print("  far from the training images: the scores below say little about it")
         for name, prob in result.topk:
-            print(f"  {name}  {prob:.4f}")
+            print(f"  {readable(name)}  {prob:.4f}")
     return EXIT_USAGE if failed else 0
 
 
@@ -518,9 +543,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = args.output or str(Path(args.run_dir) / f"model.{args.format}")
     report = export_run(args.run_dir, args.format, out, which=args.which, progress=ConsoleProgress().loading)
     sizes = " and ".join(str(b) for b in report.batch_sizes)
-    print(f"{report.path}  ({report.size_bytes / 1e6:.1f} MB, {report.format}; checked on batches of {sizes}: "
-          f"largest difference from PyTorch {report.max_abs_diff:.1e})")
-    print(f"{report.sidecar}  (class names, input size, channels, mean/std)")
+    print(f"{readable(str(report.path))}  ({report.size_bytes / 1e6:.1f} MB, {report.format}; checked on batches of "
+          f"{sizes}: largest difference from PyTorch {report.max_abs_diff:.1e})")
+    print(f"{readable(str(report.sidecar))}  (class names, input size, channels, mean/std)")
     return 0
 
 
@@ -529,13 +554,14 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     from cnnstudio.files import readable
 
-    runs = list_runs(args.root)
+    runs = list_runs(_runs_root(args.root))
     if not runs:
-        print(f"no runs yet in {args.root or default_runs_dir()}")
+        root = Path(args.root) if args.root else default_runs_dir()
+        print(readable(f"no runs yet in {root}{'' if root.is_dir() else ' (there is no such folder)'}"))
         return 0
     for run in runs:
         if not run.readable:
-            print(f"{readable(str(run.path))}  unreadable: {run.problem}")
+            print(readable(f"{run.path}  unreadable: {run.problem}"))
             continue
         best = f"{run.best_val_acc * 100:.1f} %" if run.best_val_acc is not None else "–"
         notes = ""
@@ -543,9 +569,27 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             notes += f"  ({run.skipped_files:,} unusable files skipped)"
         if run.problems:
             notes += "  note: " + "; ".join(run.problems)
-        print(f"{readable(str(run.path))}  {run.variant}  {readable(run.dataset)}  {run.status}  {run.progress_text}  "
-              f"best val {best}  [{run.hyperparameters_text}]{notes}")
+        print(readable(f"{run.path}  {run.variant}  {run.dataset}  {run.status}  {run.progress_text}  "
+                       f"best val {best}  [{run.hyperparameters_text}]{notes}"))
     return 0
+
+
+def _runs_root(text: str | None) -> Path | None:
+    """--root as a folder: a file or a FIFO is refused in words (not "no runs yet"); a missing one has no runs."""
+    if text is None:
+        return None
+    from cnnstudio.files import file_kind
+
+    root = Path(text)
+    try:
+        mode = os.stat(root).st_mode
+    except FileNotFoundError:
+        return root  # "no runs yet in X (there is no such folder)"
+    except OSError as exc:
+        raise CnnStudioError(f"--root {text}: {exc.strerror or exc}; give the runs folder") from None
+    if not stat.S_ISDIR(mode):
+        raise CnnStudioError(f"--root {text} is {file_kind(mode)}, not a folder; give the runs folder")
+    return root
 
 
 def _run_folder(name: str, root: Path) -> Path:
@@ -565,7 +609,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from cnnstudio.files import readable
     from cnnstudio.training.store.runs import default_runs_dir, list_runs, open_run
 
-    root = Path(args.root) if args.root else default_runs_dir()
+    root = _runs_root(args.root) or default_runs_dir()
     if args.runs:
         folders = list(dict.fromkeys(_run_folder(name, root).resolve() for name in args.runs))
         runs = [open_run(folder) for folder in folders]  # a folder that is no run: its one-line reason
@@ -573,14 +617,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         runs = list_runs(root)
         for run in runs:
             if not run.readable:
-                print(f"cnnstudio: left out {readable(str(run.path))}: {run.problem}", file=sys.stderr)
+                print(readable(f"cnnstudio: left out {run.path}: {run.problem}"), file=sys.stderr)
     baseline = None
     if args.baseline:
         baseline = _run_folder(args.baseline, root).resolve()
         if all(Path(run.path).resolve() != baseline for run in runs):
             runs.insert(0, open_run(baseline))  # compared against, so shown
     if not any(run.readable for run in runs):
-        print(f"no runs yet in {readable(str(root))}")
+        print(readable(f"no runs yet in {root}{'' if root.is_dir() else ' (there is no such folder)'}"))
         return 0
     rows = sort_rows(comparison_rows(runs, baseline=baseline), args.sort)
     print(format_table(rows, baseline=baseline))
@@ -589,7 +633,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             write_csv(rows, args.csv)
         except OSError as exc:
             raise CnnStudioError(f"cannot write {readable(args.csv)}: {exc.strerror or exc}") from None
-        print(f"\nwritten: {args.csv}")
+        print(f"\nwritten: {readable(args.csv)}")
     return 0
 
 
@@ -620,11 +664,11 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help=f"a dataset name (see 'cnnstudio list') or an image folder ({_default('dataset')})")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
-    p.add_argument("--epochs", type=int, help=f"epochs to train; with --resume, the new total ({_default('epochs')})")
-    p.add_argument("--batch-size", type=int, help=f"images per training step ({_default('batch_size')})")
-    p.add_argument("--lr", type=float, help=f"learning rate ({_default('lr')})")
-    p.add_argument("--momentum", type=float, help=f"SGD momentum ({_default('momentum')})")
-    p.add_argument("--weight-decay", type=float, help=f"L2 weight decay ({_default('weight_decay')})")
+    p.add_argument("--epochs", type=whole_number(1, 1_000_000), help=f"epochs to train; with --resume, the new total ({_default('epochs')})")
+    p.add_argument("--batch-size", type=whole_number(1, 65_536), help=f"images per training step ({_default('batch_size')})")
+    p.add_argument("--lr", type=finite_number(0.0, low_open=True), help=f"learning rate ({_default('lr')})")
+    p.add_argument("--momentum", type=finite_number(), help=f"SGD momentum ({_default('momentum')})")
+    p.add_argument("--weight-decay", type=finite_number(), help=f"L2 weight decay ({_default('weight_decay')})")
     p.add_argument("--optimizer", choices=Optimizer.values(), help=f"the optimizer ({_default('optimizer')})")
     p.add_argument("--schedule", choices=Schedule.values(),
                    help=f"learning-rate schedule: step ×0.1 every 30 epochs, cosine to 0, or ×0.1 when validation "
@@ -645,17 +689,17 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
                         f"pretrained layers at 0.1× the LR ({_default('finetune')})")
     p.add_argument("--augment", metavar="A,B",
                    help="comma-separated augmentations: crop, flip, pca, scale (default: none)")
-    p.add_argument("--input-size", type=int,
+    p.add_argument("--input-size", type=whole_number(1, 10**9),  # the config's schema says the real limit
                    help=f"side of the square input in pixels (default: {size_rule})")
     p.add_argument("--paper-size", action="store_true",
                    help="train at the paper's input size (224 for AlexNet, VGG, GoogLeNet) instead of the "
                         "dataset's: slower and heavier, the same information (default: off)")
-    p.add_argument("--val-fraction", type=float,
+    p.add_argument("--val-fraction", type=finite_number(),
                    help=f"share of the training images held out for validation when the dataset has no "
                         f"validation split ({_default('val_fraction')})")
-    p.add_argument("--seed", type=int, help=f"seed of the initialisation, split and shuffling ({_default('seed')})")
-    p.add_argument("--device", help=f"auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps "
-                                    f"({_default('device')})")
+    p.add_argument("--seed", type=whole_number(0, 2**63 - 1), help=f"seed of the initialisation, split and shuffling ({_default('seed')})")
+    p.add_argument("--device", type=device_option,
+                   help=f"auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps ({_default('device')})")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision on CUDA, bf16 where supported (default: on)")
     p.add_argument("--compile", action="store_true", default=None,
@@ -693,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper-size", action="store_true",
                    help="with --dataset: the paper's input size instead of the dataset's (default: off)")
     p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input, e.g. 1,32,32 for LeNet-5)")
-    p.add_argument("--num-classes", type=int, help="output classes (default: the dataset's, or the paper's)")
+    p.add_argument("--num-classes", type=whole_number(1, 100_000), help="output classes (default: the dataset's, or the paper's)")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
     p.add_argument("--json", metavar="FILE", help="also write every layer (kernel, stride, padding, receptive_field, "
@@ -710,7 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "or the user data folder)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a stopped or finished run in its folder (default: a new run)")
-    p.add_argument("--nproc", type=int, metavar="N",
+    p.add_argument("--nproc", type=whole_number(1, 1024), metavar="N",
                    help="train with N processes on this machine (torchrun; N GPUs with --device cuda, else CPU "
                         "processes); --batch-size stays the global batch (default: one process)")
     p.set_defaults(func=_cmd_train)
@@ -763,7 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torchvision's ImageNet weights instead of a run: alexnet, vgg11 … vgg19, vgg11_bn … "
                         "vgg19_bn, googlenet (from torch hub's cache, downloaded when missing)")
     p.add_argument("--weights", metavar="FILE.pth", help="with --pretrained: a local weights file (offline)")
-    p.add_argument("--top", type=int, default=5, help="how many classes to show per image (default: 5)")
+    p.add_argument("--top", type=whole_number(1, 1000), default=5, help="how many classes to show per image (default: 5)")
     p.add_argument("--which", choices=("best", "last"), default="best",
                    help="the checkpoint: best validation accuracy or the latest (default: best)")
     p.add_argument("--tencrop", action="store_true",
@@ -840,7 +884,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (AttributeError, ValueError):
             pass
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a refused option (one line said): its code, returned
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     args.argv = argv  # train --nproc hands the same arguments to torchrun
     if args.command is None:
         if _no_display():
@@ -857,8 +904,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    except CnnStudioError as err:
-        print(f"cnnstudio: {err}", file=sys.stderr)
+    except CnnStudioError as err:  # one line, whatever names it quotes
+        print(f"cnnstudio: {readable(str(err))}", file=sys.stderr)
         return EXIT_USAGE
     except _Terminated:  # SIGTERM before or after training (a download, the estimate)
         print("\ncnnstudio: terminated (SIGTERM)", file=sys.stderr)
@@ -935,20 +982,20 @@ class ConsoleProgress(Callback):
                 return
             self._last_draw = now
             share = f" {100 * done / total:.0f} %" if total > 0 else ""
-            self._write(f"\r\033[K{message}{share}")
+            self._write(f"\r\033[K{readable(message)}{share}")
             self._bar_shown = True
         elif message != self._last_message:
             self._last_message = message  # a log gets each step once, not every percent
-            self._write(f"{message}\n")
+            self._write(f"{readable(message)}\n")
 
     def on_fit_start(self, trainer: Trainer, info: FitStart) -> None:
         self._clear_bar()
         self._epochs = info.epochs
         resumed = f", resuming after epoch {info.start_epoch}" if info.start_epoch else ""
         self._write(
-            f"training {info.arch} on {info.spec.name} ({len(info.spec.classes)} classes) at "
-            f"{info.input_size}×{info.input_size}, {info.num_params:,} parameters, {info.device}, "
-            f"{info.precision}{resumed}\nrun folder: {info.run_dir}\n"
+            readable(f"training {info.arch} on {info.spec.name} ({len(info.spec.classes)} classes) at "
+                     f"{info.input_size}×{info.input_size}, {info.num_params:,} parameters, {info.device}, "
+                     f"{info.precision}{resumed}") + f"\nrun folder: {readable(str(info.run_dir))}\n"
         )
 
     def on_batch_end(self, trainer: Trainer, stats: BatchStats) -> None:
@@ -983,12 +1030,12 @@ class ConsoleProgress(Callback):
 
     def on_notice(self, trainer: Trainer, message: str) -> None:
         self._clear_bar()
-        self._write(f"note: {message}\n")
+        self._write(f"note: {readable(message)}\n")
 
     def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
         self._clear_bar()
         if result.stopped_early:
-            self._write(f"{result.reason}: {_saved_progress(result)}\n")
+            self._write(readable(f"{result.reason}: {_saved_progress(result)}") + "\n")
 
     def on_exception(self, trainer: Trainer, exc: BaseException) -> None:
         self._clear_bar()

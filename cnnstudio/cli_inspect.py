@@ -14,11 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cnnstudio.cli_options import finite_number, whole_number
 from cnnstudio.errors import CnnStudioError
+from cnnstudio.files import readable
 
 __all__ = ["add_commands"]
 
 CLI_METHODS = {"gradcam": "gradcam", "gradcam++": "gradcam++", "guided": "guided-gradcam"}
+MAX_NEIGHBOURS = 100  # -k: a grid of 101 tiles is already large; the whole split never is a "neighbourhood"
+MAX_PENALTY = 1e4  # --tv, --l2: far above any useful weight, far below float32's overflow
 
 
 def _device(name: str) -> str:
@@ -104,8 +108,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if rows is not None:
             payload["comparison"] = [{"model": r.model, "tta": r.tta, "top1": r.top1, "top5": r.top5,
                                       "samples": r.samples} for r in rows]
-        _write_bytes(args.json, (json.dumps(payload, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
-        print(f"\nwritten: {args.json}")
+        # A name that is not UTF-8 is written as JSON's \udce9, read back as the same name (as run files are).
+        _write_bytes(args.json, (json.dumps(payload, indent=1, ensure_ascii=False) + "\n").encode("utf-8",
+                                                                                                  "backslashreplace"))
+        print(f"\nwritten: {readable(args.json)}")
     return 0
 
 
@@ -136,12 +142,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     classes = trained.classes
     top = ", ".join(f"{name} {p:.3f}" for name, p in result.topk(classes, 3))
     shape = next(layer.shape for layer in explainer.layers() if layer.name == result.layer)
-    print(f"{args.image}" + (f"  ({image.note})" if image.note else ""))
-    print(f"  top: {top}")
-    print(f"  {args.method} for class {result.target_name} at {result.layer} ({shape[1]}×{shape[2]})")
-    print(f"  overlay: {args.output}")
+    print(readable(f"{args.image}" + (f"  ({image.note})" if image.note else "")))
+    print(readable(f"  top: {top}"))
+    print(readable(f"  {args.method} for class {result.target_name} at {result.layer} ({shape[1]}×{shape[2]})"))
+    print(readable(f"  overlay: {args.output}"))
     if args.heatmap:
-        print(f"  heat map: {args.heatmap} ({result.heatmap.shape[0]}×{result.heatmap.shape[1]} float32, 0–1)")
+        print(f"  heat map: {readable(args.heatmap)} ({result.heatmap.shape[0]}×{result.heatmap.shape[1]} float32, 0–1)")
     return 0
 
 
@@ -171,12 +177,14 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
     captions = [f"{classes[int(labels[i])]}\nd = {d:.3g}" for i, d in picks]
     grid = neighbour_grid(image.seen.numpy(), f"query: {classes[pred]}\np = {float(probs[pred]):.2f}", images, captions)
     _write_png(args.output, grid)
-    print(f"{args.image}: predicted {classes[pred]} ({float(probs[pred]):.3f})"
-          + (f"  ({image.note})" if image.note else ""))
-    print(f"nearest in {data.description}, by the {feature_layer(trained.model).in_features}-d features:")
+    print(readable(f"{args.image}: predicted {classes[pred]} ({float(probs[pred]):.3f})"
+                   + (f"  ({image.note})" if image.note else "")))
+    if len(picks) < args.k:  # the split is smaller than -k: all of it, said
+        print(readable(f"note: -k {args.k}: {data.description} has only {len(picks)} other image(s)"), file=sys.stderr)
+    print(readable(f"nearest in {data.description}, by the {feature_layer(trained.model).in_features}-d features:"))
     for rank, (i, d) in enumerate(picks, 1):
-        print(f"  {rank}. {classes[int(labels[i])]}  distance {d:.4g}  (image {i})")
-    print(f"grid: {args.output}")
+        print(readable(f"  {rank}. {classes[int(labels[i])]}  distance {d:.4g}  (image {i})"))
+    print(readable(f"grid: {args.output}"))
     return 0
 
 
@@ -184,7 +192,7 @@ def _cmd_neighbours(args: argparse.Namespace) -> int:
 
 
 def _cmd_kernels(args: argparse.Namespace) -> int:
-    from cnnstudio.inspect.history import KernelHistory, history_gif, kernel_png
+    from cnnstudio.inspect.history import KernelHistory, gif_frames, history_gif, kernel_png, run_kernel_shape
     from cnnstudio.training.store.runs import open_run
 
     out = args.output.lower()
@@ -195,43 +203,51 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
     if out.endswith(".png") and args.all:
         raise CnnStudioError("--all writes the whole history as an animated GIF; give -o kernels.gif")
     run = open_run(args.run)  # a clear message when it is not a run folder
-    history = KernelHistory.load(run)
+    history = KernelHistory.load(run, kernel_shape=run_kernel_shape(run))  # snapshots of another shape: left out
     for problem in history.problems:
-        print(f"note: {problem}", file=sys.stderr)
+        print(readable(f"note: {problem}"), file=sys.stderr)
     if out.endswith(".gif"):
+        shown = len(gif_frames(len(history)))
+        if shown < len(history):
+            print(f"note: {len(history):,} snapshots; the GIF shows {shown} of them, evenly spaced", file=sys.stderr)
         _write_bytes(args.output, history_gif(history, per_frame_contrast=args.per_frame_contrast))
         first, last = history.snapshots[0], history.snapshots[-1]
-        print(f"{args.output}: {len(history)} frames, {first.label} to {last.label}, "
+        print(readable(f"{args.output}: {shown} frames, {first.label} to {last.label}, ")
               + ("each frame on its own scale" if args.per_frame_contrast else f"one scale (|w| ≤ {history.scale:.3g})"))
         return 0
     index = len(history) - 1 if args.epoch is None else history.index_of_epoch(args.epoch)
     _write_bytes(args.output, kernel_png(history, index, per_frame_contrast=args.per_frame_contrast))
-    print(f"{args.output}: {history.snapshots[index].kernel_layer} at {history.snapshots[index].label} "
-          f"(snapshot {index + 1} of {len(history)})")
+    print(readable(f"{args.output}: {history.snapshots[index].kernel_layer} at {history.snapshots[index].label} "
+                   f"(snapshot {index + 1} of {len(history)})"))
     return 0
 
 
 # ---------------------------------------------------------------------------- dream
 
 
-def parse_channels(text: str) -> list[int]:
-    """ "0-15" or "0,3,8-11" → the channel indices, in order."""
+def parse_channels(text: str, *, limit: int = 256) -> list[int]:
+    """ "0-15" or "0,3,8-11" → the channel indices, in order; at most `limit` of them (dream's
+    MAX_TARGETS), counted before any list is built ("0-2000000000" is refused, not allocated)."""
     channels: list[int] = []
     for part in text.split(","):
         first, dash, last = part.strip().partition("-")
         try:
+            if len(first) > 18 or len(last) > 18:
+                raise ValueError
             low = int(first)
             high = int(last) if dash else low
         except ValueError:
             raise CnnStudioError(f"--channels {text}: give numbers and ranges such as 0-15 or 0,3,8-11") from None
         if low < 0 or high < low:
             raise CnnStudioError(f"--channels {text}: {part.strip()} is not a range from low to high")
+        if len(channels) + high - low + 1 > limit:
+            raise CnnStudioError(f"--channels {text}: at most {limit} channels at once")
         channels.extend(range(low, high + 1))
     return channels
 
 
 def _cmd_dream(args: argparse.Namespace) -> int:
-    from cnnstudio.inspect.dream import dream_channels, dream_classes, dream_grid
+    from cnnstudio.inspect.dream import check_tile, dream_channels, dream_classes, dream_grid
 
     if args.channels is not None and args.layer is None:
         raise CnnStudioError("--channels needs --layer: the channels of which layer?")
@@ -242,13 +258,16 @@ def _cmd_dream(args: argparse.Namespace) -> int:
                              "or --layer NAME (its channels)")
     if not args.output.lower().endswith(".png"):
         raise CnnStudioError(f"-o {args.output}: the grid is written as PNG; give a file name ending in .png")
+    check_tile(args.tile)
     (trained,) = _load([args.run], args.checkpoint, _device(args.device))
     progress = _Progress("optimising")
     options: dict[str, Any] = dict(steps=args.steps, param=args.param, tv=args.tv, seed=args.seed, progress=progress)
     if args.l2 is not None:  # else the engine's default for the mode
         options["l2"] = args.l2
     if args.layer is not None:
-        channels = parse_channels(args.channels) if args.channels is not None else None
+        from cnnstudio.inspect.dream import MAX_TARGETS
+
+        channels = parse_channels(args.channels, limit=MAX_TARGETS) if args.channels is not None else None
         result = dream_channels(trained, args.layer, channels, **options)
     else:
         wanted = None if args.target_class == "all" else [c.strip() for c in args.target_class.split(",")]
@@ -257,17 +276,18 @@ def _cmd_dream(args: argparse.Namespace) -> int:
     _write_png(args.output, dream_grid(result, tile=args.tile))
     what = f"{len(result.targets)} channel(s) of {result.layer}" if result.kind == "channel" else \
         f"{len(result.targets)} class(es)"
-    print(f"{trained.name}: {what}, {result.steps} steps in {result.param} space, {result.seconds:.1f} s")
+    print(readable(f"{trained.name}: {what}") + f", {result.steps} steps in {result.param} space, {result.seconds:.1f} s")
     for i, name in enumerate(result.names):
         called, p = result.predicted(i)
         if result.kind == "class":
             p_own = float(result.target_probs()[i])
-            print(f"  {name}: p = {p_own:.3f}" + ("" if called == name else f"  (the net calls it {called}, {p:.3f})")
-                  + f"  logit {result.start[i]:.3g} → {result.objective[i]:.3g}")
+            print(readable(f"  {name}: p = {p_own:.3f}" + ("" if called == name else f"  (the net calls it {called}, "
+                                                                                     f"{p:.3f})")
+                           + f"  logit {result.start[i]:.3g} → {result.objective[i]:.3g}"))
         else:
-            print(f"  {name}: mean output {result.start[i]:.3g} → {result.objective[i]:.3g}"
-                  f"  (the net calls it {called}, {p:.3f})")
-    print(f"grid: {args.output}")
+            print(readable(f"  {name}: mean output {result.start[i]:.3g} → {result.objective[i]:.3g}"
+                           f"  (the net calls it {called}, {p:.3f})"))
+    print(readable(f"grid: {args.output}"))
     return 0
 
 
@@ -359,8 +379,8 @@ def _cmd_dynamics(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    """Register `evaluate`, `explain`, `neighbours`, `kernels`, `dream` and `data` on the main parser's subcommands."""
-    from cnnstudio.choices import ImageParam, TestTime
+    """Register `evaluate`, `explain`, `neighbours`, `kernels`, `dream`, `dynamics` and `data` on the main parser's subcommands."""
+    from cnnstudio.choices import ImageParam, TestTime, device_option
 
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
@@ -372,8 +392,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", metavar="FILE", help="also write everything (with per-image records) as JSON")
     p.add_argument("--compare-tta", action="store_true",
                    help="one row per test-time setting (and the ensemble), as in the VGG paper's tables 3-5")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=whole_number(1, 65_536), default=256)
+    p.add_argument("--device", type=device_option, default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("explain", help="Grad-CAM heat map of an image: which pixels drove the answer")
@@ -387,18 +407,19 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--heatmap", metavar="map.npy", help="also write the map at input resolution (float32 .npy)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--no-invert", action="store_true", help="keep a grey image's colours (see classify)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument("--device", type=device_option, default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("neighbours", help="the training images nearest to an image by the last hidden layer")
     p.add_argument("run")
     p.add_argument("image")
-    p.add_argument("-k", type=int, default=8)
+    p.add_argument("-k", type=whole_number(1, MAX_NEIGHBOURS), default=8,
+                   help=f"how many neighbours to show, at most {MAX_NEIGHBOURS} (default: 8)")
     p.add_argument("-o", "--output", required=True, metavar="grid.png")
     p.add_argument("--split", choices=("train", "val"), default="train")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--no-invert", action="store_true", help="keep a grey image's colours (see classify)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument("--device", type=device_option, default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_neighbours)
 
     p = sub.add_parser("dynamics", help="why a run trains or doesn't: per-layer gradients, activations and update "
@@ -415,7 +436,7 @@ def add_commands(sub: Any) -> None:
                                        "whole history (animated GIF)")
     p.add_argument("run", metavar="RUN", help="a run folder")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--epoch", type=int, metavar="N", help="the kernels at the end of epoch N (0: the initial "
+    which.add_argument("--epoch", type=whole_number(0, 1_000_000), metavar="N", help="the kernels at the end of epoch N (0: the initial "
                                                               "weights; default: the latest snapshot)")
     which.add_argument("--all", action="store_true", help="every snapshot, as an animated GIF (-o ….gif)")
     p.add_argument("-o", "--output", required=True, metavar="kernels.png|kernels.gif")
@@ -431,16 +452,17 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--class", dest="target_class", metavar="NAME",
                    help="a class, several (7,9), or all: one image each, maximising its logit")
     p.add_argument("-o", "--output", required=True, metavar="grid.png")
-    p.add_argument("--steps", type=int, default=256, help="Adam steps (lr 0.05); 256-512 is the usual range")
+    p.add_argument("--steps", type=whole_number(1, 100_000), default=256, help="Adam steps (lr 0.05); 256-512 is the usual range")
     p.add_argument("--param", choices=ImageParam.values(), default="auto",
                    help="the image's parameters: pixels, or a 1/f-scaled spectrum (auto: pixels below 64 px)")
-    p.add_argument("--tv", type=float, default=0.0, help="total-variation penalty weight (smoother images)")
-    p.add_argument("--l2", type=float, default=None,
+    p.add_argument("--tv", type=finite_number(0.0, MAX_PENALTY), default=0.0, help="total-variation penalty weight (smoother images)")
+    p.add_argument("--l2", type=finite_number(0.0, MAX_PENALTY), default=None,
                    help="L2 penalty towards the dataset's mean (default: a light one for classes, none for channels)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tile", type=int, default=112, help="pixels per image in the grid")
+    p.add_argument("--seed", type=whole_number(0, 2**63 - 1), default=0)
+    p.add_argument("--tile", type=whole_number(1, 1_000_000), default=112,
+                   help="pixels per image in the grid, 8 to 512 (default: 112)")
     p.add_argument("--checkpoint", "--which", dest="checkpoint", choices=("best", "last"), default="best")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    p.add_argument("--device", type=device_option, default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.set_defaults(func=_cmd_dream)
 
     p = sub.add_parser("data", help="a dataset before training: classes and counts per split (as a run splits "

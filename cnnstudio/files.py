@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import IO
 
 from cnnstudio.errors import CheckpointError
 
-__all__ = ["atomic_write", "readable", "READABLE_ERRORS"]
+__all__ = ["atomic_write", "file_kind", "readable", "READABLE_ERRORS"]
 
 _MiB = 1024 * 1024
 # mkstemp makes its file readable by its owner only; what is written is the user's file (a run,
@@ -40,22 +41,35 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_e
     path = Path(path)
     folder = path.parent
     try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # nothing there yet (or a link to nothing): the rename makes the file
+    if mode is not None and not stat.S_ISREG(mode):  # a folder, a FIFO, a device: nothing to replace
+        hint = "; give a file name in it" if stat.S_ISDIR(mode) else ""
+        raise CheckpointError(f"cannot write {readable(str(path))}: it is {file_kind(mode)}, not a file{hint}")
+    try:
         folder.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(folder).free
+        usage = shutil.disk_usage(folder)
     except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise CheckpointError(f"cannot write {readable(str(path))}: {exc.strerror or exc}") from exc
     needed = int(size_estimate * 1.05) + _MiB
     # Only say the old file is safe when there is one (a run's first save has none).
-    kept = "; the previous file is intact" if path.exists() else ""
-    if free < needed:
+    kept = "; the previous file is intact" if mode is not None else ""
+    # A file system that reports no size at all (/proc, /sys) has no free space to speak of: the
+    # write itself says what is wrong there, instead of a false "0 MB free".
+    if usage.total > 0 and usage.free < needed:
+        need, free = _two_sizes(needed, usage.free)
         raise CheckpointError(
-            f"not enough free disk space to save {path}: about {needed / _MiB:,.0f} MB needed, "
-            f"{free / _MiB:,.0f} MB free — free some space{kept}"
+            f"not enough free disk space to save {readable(str(path))}: about {need} needed, "
+            f"{free} free — free some space{kept}"
         )
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}{kept}") from exc
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, FileNotFoundError) and folder.is_dir():  # /proc: the folder is there, files cannot be
+            reason = f"the folder {readable(str(folder))} does not take new files ({reason})"
+        raise CheckpointError(f"cannot write {readable(str(path))}: {reason}{kept}") from exc
     tmp = Path(tmp_name)
     try:
         if hasattr(os, "fchmod"):  # POSIX
@@ -74,6 +88,30 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], *, size_e
         _fsync_folder(folder)
 
 
+def _two_sizes(a: int, b: int) -> tuple[str, str]:
+    """Two byte counts in MB with as many decimals as it takes to tell them apart ("1.05 MB", "0.98 MB")."""
+    for decimals in (0, 1, 2, 3):
+        first, second = f"{a / _MiB:,.{decimals}f} MB", f"{b / _MiB:,.{decimals}f} MB"
+        if first != second:
+            return first, second
+    return f"{a:,} bytes", f"{b:,} bytes"
+
+
+def file_kind(mode: int) -> str:
+    """What a `st_mode` names, in words ("a FIFO", "a device", "a folder", …)."""
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
+
+
 def _fsync_folder(folder: Path) -> None:
     """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
     try:
@@ -89,11 +127,33 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def readable(text: str) -> str:
-    """A name or path as a person can read it: bytes that are not UTF-8 (kept losslessly as
-    surrogate escapes) are shown as `\\xff`, everything else as is."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    """A name or path as a person can read it, and as a terminal cannot act on it.
+
+    Bytes that are not UTF-8 (kept losslessly as surrogate escapes) are shown as `\\xff`;
+    control and other non-printable characters — C0 and C1 controls, DEL, line and
+    paragraph separators, format characters such as a right-to-left override — as escapes
+    (ESC → `\\x1b`, a newline → `\\n`), so a name can neither clear the screen, set the
+    terminal's title nor forge a line. Printable text of any script is kept as is, and a
+    readable name reads the same again (`readable(readable(x)) == readable(x)`).
+    """
+    if text.isprintable():  # the common case costs one scan (surrogates are not printable)
         return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    """One character that must not reach a terminal as itself, as a Python-style escape."""
+    if ch in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[ch]
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _readable_errors(exc: UnicodeError) -> tuple[str, int]:

@@ -39,7 +39,7 @@ from cnnstudio.errors import CnnStudioError, UnknownNameError
 from cnnstudio.inspect.inputs import TrainedModel
 
 __all__ = ["CAM_METHODS", "CamLayer", "Explainer", "Explanation", "cam_layers", "guided_image", "heat_colours",
-           "overlay"]
+           "overlay", "resolve_layer"]
 
 CAM_METHODS = ("gradcam", "gradcam++", "guided-backprop", "guided-gradcam")
 _EPS = 1e-7
@@ -52,6 +52,23 @@ class CamLayer:
     name: str
     kind: str
     shape: tuple[int, int, int]
+
+
+def resolve_layer(layers: Sequence[CamLayer], name: str, *, owner: str) -> CamLayer:
+    """The layer `name` names among `layers`: its full name ("features.c3"), or the last part of
+    exactly one name ("c3"). The one reading of a layer name, for explain and dream alike;
+    `UnknownNameError` listing the choices (and the clashing names of an ambiguous part) otherwise."""
+    exact = [entry for entry in layers if entry.name == name]
+    if exact:
+        return exact[0]
+    short = [entry for entry in layers if entry.name.rsplit(".", 1)[-1] == name]
+    if len(short) == 1:
+        return short[0]
+    if short:
+        raise UnknownNameError(f"{name!r} is the last part of several layers of {owner} "
+                               f"({', '.join(e.name for e in short)}); give the full name")
+    raise UnknownNameError(f"{owner} has no conv layer {name!r}; choose from: "
+                           + ", ".join(f"{e.name} ({e.shape[0]} channels)" for e in layers))
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,6 +254,10 @@ class Explainer:
     def _arch(self) -> str:
         return getattr(self.model, "arch_name", type(self.model).__name__)
 
+    def resolve(self, layer: str, size: int | None = None) -> str:
+        """The full name of `layer` (a full name or a unique last part: "c1"), see `resolve_layer`."""
+        return resolve_layer(self.layers(size), layer, owner=self._arch()).name
+
     def _check_layer(self, layer: str, size: int) -> nn.Module:
         names = [entry.name for entry in self.layers(size)]
         if layer not in names:
@@ -271,7 +292,7 @@ class Explainer:
         cam_map = layer_map = guided = None
         chosen = None
         if method != "guided-backprop":
-            chosen = layer or self.default_layer(size)
+            chosen = self.default_layer(size) if layer is None else self.resolve(layer, size)
             module = self._check_layer(chosen, size)
             probs, tgt, activation, gradient = self._layer_gradient(x, module, target)
             layer_map = _cam(activation, gradient, plus=method == "gradcam++")

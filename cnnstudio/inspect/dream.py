@@ -22,6 +22,7 @@ optimisation. The model is left exactly as it was: parameters are frozen only fo
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,12 +37,12 @@ from cnnstudio.choices import ImageParam
 from cnnstudio.data.transforms import normalise
 from cnnstudio.errors import Cancelled, CnnStudioError, UnknownNameError
 from cnnstudio.threads import threads_for_work, use_torch_threads
-from cnnstudio.inspect.cam import CamLayer, cam_layers
+from cnnstudio.inspect.cam import CamLayer, cam_layers, resolve_layer
 from cnnstudio.inspect.inputs import TrainedModel
 from cnnstudio.inspect.pictures import caption_grid
 
-__all__ = ["CLASS_L2", "PARAMETERISATIONS", "Dream", "Robustness", "dream_channels", "dream_classes", "dream_grid",
-           "dream_layers", "default_param", "robustness_for"]
+__all__ = ["CLASS_L2", "PARAMETERISATIONS", "Dream", "Robustness", "check_tile", "dream_channels", "dream_classes",
+           "dream_grid", "dream_layers", "default_param", "robustness_for"]
 
 PARAMETERISATIONS = ImageParam.values()
 FOURIER_FROM = 64  # "auto": pixels below this side, Fourier from it (see default_param)
@@ -50,6 +51,7 @@ FOURIER_FROM = 64  # "auto": pixels below this side, Fourier from it (see defaul
 # came out a "4"); a little L2 towards the dataset's mean keeps strokes (LeNet-5 on
 # mnist-sample: digit-like at 0.25–1). Channel means are bounded by the data: no default there.
 CLASS_L2 = 0.5
+MIN_TILE, MAX_TILE = 8, 512  # dream_grid's tile side: 256 images of 512 px are a 5,000 × 14,000 grid already
 MAX_TARGETS = 256  # one batch; more would be a memory surprise (ImageNet's 1000 classes at 224 px)
 
 # Lucid's colour decorrelation: the square root of ImageNet's colour correlation, columns normalised.
@@ -138,15 +140,8 @@ def dream_layers(trained: TrainedModel) -> tuple[CamLayer, ...]:
 
 def _find_layer(trained: TrainedModel, layer: str) -> CamLayer:
     """A layer by its full name ("features.c3") or a unique last part ("c3")."""
-    layers = dream_layers(trained)
-    exact = [entry for entry in layers if entry.name == layer]
-    short = [entry for entry in layers if entry.name.rsplit(".", 1)[-1] == layer]
-    found = exact or (short if len(short) == 1 else [])
-    if not found:
-        arch = getattr(trained.model, "arch_name", type(trained.model).__name__)
-        raise UnknownNameError(f"{arch} has no conv layer {layer!r}; choose from: "
-                               + ", ".join(f"{e.name} ({e.shape[0]} channels)" for e in layers))
-    return found[0]
+    arch = getattr(trained.model, "arch_name", type(trained.model).__name__)
+    return resolve_layer(dream_layers(trained), layer, owner=arch)
 
 
 def _class_index(trained: TrainedModel, target: int | str, num_classes: int) -> int:
@@ -171,6 +166,8 @@ def _check(count: int, steps: int, param: str, tv: float, l2: float) -> None:
         raise CnnStudioError(f"the number of steps must be at least 1; got {steps}")
     if param not in PARAMETERISATIONS:
         raise UnknownNameError(f"unknown parameterisation {param!r}: choose from {', '.join(PARAMETERISATIONS)}")
+    if not (math.isfinite(tv) and math.isfinite(l2)):  # nan would be optimised into an image that says "p = nan"
+        raise CnnStudioError(f"the total-variation and L2 weights must be finite numbers; got {tv} and {l2}")
     if tv < 0 or l2 < 0:
         raise CnnStudioError("the total-variation and L2 weights cannot be negative")
 
@@ -378,7 +375,14 @@ def dream_channels(trained: TrainedModel, layer: str, channels: Sequence[int] | 
                  steps, seed, time.perf_counter() - started)
 
 
+def check_tile(tile: int) -> None:
+    """A grid's tile side is MIN_TILE..MAX_TILE pixels (checked before minutes of optimising, too)."""
+    if not MIN_TILE <= tile <= MAX_TILE:
+        raise CnnStudioError(f"the grid's tiles are {MIN_TILE} to {MAX_TILE} pixels; got {tile}")
+
+
 def dream_grid(dream: Dream, *, tile: int = 112, columns: int | None = None) -> np.ndarray:
     """The images as one captioned picture (uint8 H×W×3): 4 columns for 16, up to 10 a row."""
+    check_tile(tile)
     cols = columns or (4 if len(dream.targets) == 16 else min(10, len(dream.targets)))
     return caption_grid(list(dream.images), dream.captions(), tile=tile, columns=cols)

@@ -210,7 +210,7 @@ def _remap_labels(labels: torch.Tensor, have: Sequence[str], want: Sequence[str]
         if extra:
             parts.append(f"{where} has {_names(extra)} that the run does not know")
         if missing:
-            parts.append(f"it lacks {_names(missing)}")
+            parts.append(f"{where} lacks {_names(missing)}")
         raise DatasetError(f"{'; '.join(parts)} — evaluate on images of the run's own classes")
     lookup = torch.tensor([list(want).index(c) for c in have], dtype=torch.int64)
     return lookup[labels]

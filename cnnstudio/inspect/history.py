@@ -24,7 +24,14 @@ from cnnstudio.training.store.snapshots import HistoryListing, Snapshot, list_sn
 if TYPE_CHECKING:
     from cnnstudio.training.store.runs import RunInfo
 
-__all__ = ["KernelHistory", "MapHistory", "NoHistoryError", "history_gif", "to_uint8"]
+__all__ = ["MAX_GIF_FRAMES", "KernelHistory", "MapHistory", "NoHistoryError", "gif_frames", "history_gif",
+           "run_kernel_shape", "to_uint8"]
+
+#: A GIF shows at most this many snapshots, evenly spaced (the first and the last always among them).
+MAX_GIF_FRAMES = 240
+#: The kernels of one history held at once (float32): AlexNet's 2,005 snapshots are 280 MB. A longer
+#: history is read at evenly spaced snapshots that fit, and says so.
+MAX_KERNEL_BYTES = 512 * 1024 * 1024
 
 
 class NoHistoryError(CnnStudioError):
@@ -52,6 +59,55 @@ def _readable(listing: HistoryListing, read: object) -> tuple[list[Snapshot], li
     return kept, arrays, problems
 
 
+def run_kernel_shape(run: RunInfo | str | Path) -> tuple[int, ...] | None:
+    """The weight shape of the run's first conv layer (O, I, kh, kw), from its config and spec with
+    the network built on torch's meta device (no memory, milliseconds); None when it cannot be told."""
+    try:
+        import torch
+
+        from cnnstudio.models.layers import first_conv
+        from cnnstudio.models.registry import build_model
+        from cnnstudio.training.store.runs import open_run
+
+        info = run if hasattr(run, "config") else open_run(run)
+        config, spec = info.config, info.spec
+        with torch.device("meta"):
+            model = build_model(config.arch, in_channels=spec.channels, num_classes=len(spec.classes),
+                                **config.arch_options)
+        return tuple(int(n) for n in first_conv(model)[1].weight.shape)
+    except Exception:  # noqa: BLE001 - unknown: the snapshots' own majority decides
+        return None
+
+
+def _one_kernel_shape(listing: HistoryListing, expected: tuple[int, ...] | None = None) -> HistoryListing:
+    """The snapshots whose kernels have the run's one shape — `expected`, else the one most of them
+    have, the latest on a tie (a run's first layer never changes shape); each other one is left out
+    with a note."""
+    shapes = [s.kernel_shape for s in listing.snapshots]
+    if len(set(shapes)) <= 1 and (expected is None or not shapes or shapes[0] == expected):
+        return listing
+    usual = tuple(expected) if expected is not None else max(reversed(shapes), key=shapes.count)
+    odd = [s for s in listing.snapshots if s.kernel_shape != usual]
+    notes = [f"{s.path.name}: its kernels are {'×'.join(map(str, s.kernel_shape))}, not the run's "
+             f"{'×'.join(map(str, usual))}; it is left out of the history" for s in odd]
+    return HistoryListing(tuple(s for s in listing.snapshots if s.kernel_shape == usual),
+                          (*listing.problems, *notes))
+
+
+def _within_budget(listing: HistoryListing) -> HistoryListing:
+    """At most MAX_KERNEL_BYTES of kernels (by their headers): evenly spaced snapshots beyond it, with a note."""
+    if not listing.snapshots:
+        return listing
+    each = 4 * int(np.prod(listing.snapshots[0].kernel_shape or (1,)))
+    fits = max(2, MAX_KERNEL_BYTES // max(each, 1))
+    if len(listing.snapshots) <= fits:
+        return listing
+    picks = gif_frames(len(listing.snapshots), fits)
+    note = (f"{len(listing.snapshots):,} snapshots of {each / 1e6:.1f} MB of kernels each are more than "
+            f"{MAX_KERNEL_BYTES // 2**20} MB: {len(picks):,} evenly spaced ones are shown")
+    return HistoryListing(tuple(listing.snapshots[i] for i in picks), (*listing.problems, note))
+
+
 @dataclass(frozen=True, eq=False)
 class KernelHistory:
     """Every snapshot's first-layer kernels of one run, in training order."""
@@ -62,9 +118,12 @@ class KernelHistory:
     problems: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, run: RunInfo | str | Path) -> KernelHistory:
-        """Read a run's kernel history (`NoHistoryError` when it has none)."""
+    def load(cls, run: RunInfo | str | Path, *, kernel_shape: tuple[int, ...] | None = None) -> KernelHistory:
+        """Read a run's kernel history (`NoHistoryError` when it has none). `kernel_shape` is the
+        run's first conv layer's weight shape (`run_kernel_shape`) when known: snapshots of any
+        other are left out; without it, the shape most snapshots have is the run's."""
         path, listing = _listing(run)
+        listing = _within_budget(_one_kernel_shape(listing, kernel_shape))
         kept, arrays, problems = _readable(listing, read_kernels)
         if not kept:
             raise NoHistoryError(f"none of {path.name}'s history snapshots can be read: {problems[0]}")
@@ -173,15 +232,27 @@ def kernel_png(history: KernelHistory, index: int, *, per_frame_contrast: bool =
     return buffer.getvalue()
 
 
+def gif_frames(count: int, limit: int = MAX_GIF_FRAMES) -> list[int]:
+    """The snapshots a GIF of `count` shows: all of them up to `limit`, else `limit` evenly spaced ones."""
+    if count <= limit:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (limit - 1)) for i in range(limit)})
+
+
 def history_gif(history: KernelHistory, *, per_frame_contrast: bool = False, frame_ms: int = 400) -> bytes:
-    """Every frame as one animated GIF, looping, on the global scale unless `per_frame_contrast`;
-    the last frame is held a little longer."""
-    first = history.frame(0)
+    """Every frame (at most MAX_GIF_FRAMES, evenly spaced: `gif_frames`) as one animated GIF,
+    looping, on the global scale unless `per_frame_contrast`; the last frame is held a little
+    longer. Frames are drawn one at a time as the encoder takes them, never all held as pictures."""
+    picks = gif_frames(len(history))
+    first = history.frame(picks[0])
     zoom = _zoom_for(max(first.shape[:2]))
-    frames = [_captioned(to_uint8(history.frame(i, per_frame_contrast=per_frame_contrast), zoom=zoom),
-                         snap.label) for i, snap in enumerate(history.snapshots)]
-    durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 4]
+
+    def frame(i: int) -> object:
+        return _captioned(to_uint8(history.frame(i, per_frame_contrast=per_frame_contrast), zoom=zoom),
+                          history.snapshots[i].label)
+
+    durations = [frame_ms] * (len(picks) - 1) + [frame_ms * 4]
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
-                   disposal=1, optimize=False)
+    frame(picks[0]).save(buffer, format="GIF", save_all=True, append_images=(frame(i) for i in picks[1:]),
+                         duration=durations, loop=0, disposal=1, optimize=False)
     return buffer.getvalue()

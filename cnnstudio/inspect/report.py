@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cnnstudio.files import readable
+
 if TYPE_CHECKING:
     from cnnstudio.inspect.evaluate import ComparisonRow, Evaluation
 
@@ -31,13 +33,14 @@ def format_evaluation(ev: Evaluation, *, confusions: int = 10) -> str:
     """Top-1/top-5, the per-class table and the largest off-diagonal confusions."""
     from cnnstudio.choices import TestTime
 
-    who = ", ".join(ev.models) if len(ev.models) <= 3 else f"{len(ev.models)} runs"
-    where = ev.data.description if ev.data is not None else f"{ev.samples:,} images"
+    # Run, folder and class names come from the file system: escaped (files.readable).
+    who = readable(", ".join(ev.models)) if len(ev.models) <= 3 else f"{len(ev.models)} runs"
+    where = readable(ev.data.description) if ev.data is not None else f"{ev.samples:,} images"
     lines = [f"{who} on {where}", f"test-time: {TestTime(ev.tta).title}",
              f"top-1 {percent(ev.top1)}   top-5 {percent(ev.top5)}   ({ev.samples:,} images, {ev.seconds:.1f} s)", ""]
     rows = [("class", "images", "predicted", "precision", "recall", "F1")]
     for m in ev.class_metrics():
-        rows.append((m.name, f"{m.support:,}", f"{m.predicted:,}", percent(m.precision), percent(m.recall),
+        rows.append((readable(m.name), f"{m.support:,}", f"{m.predicted:,}", percent(m.precision), percent(m.recall),
                      percent(m.f1)))
     lines += _table(rows, (False, True, True, True, True, True))
     top = ev.top_confusions(confusions)
@@ -46,10 +49,10 @@ def format_evaluation(ev: Evaluation, *, confusions: int = 10) -> str:
         lines.append("no confusions: every image was classified correctly")
     else:
         lines.append(f"largest confusions (true → predicted, count, share of the true class)")
-        width = max(len(f"{c.true_name} → {c.pred_name}") for c in top)
+        width = max(len(readable(f"{c.true_name} → {c.pred_name}")) for c in top)
         count_width = max(len(str(c.count)) for c in top)
         for c in top:
-            pair = f"{c.true_name} → {c.pred_name}"
+            pair = readable(f"{c.true_name} → {c.pred_name}")
             lines.append(f"  {pair.ljust(width)}  {str(c.count).rjust(count_width)}  ({percent(c.fraction)})")
     return "\n".join(lines)
 
@@ -61,6 +64,6 @@ def format_comparison(rows: Sequence[ComparisonRow]) -> str:
     table = [("model", "test-time", "top-1 err", "top-5 err", "top-1", "top-5")]
     for r in rows:
         top5_err = None if r.top5 is None else 1 - r.top5
-        table.append((r.model, TestTime(r.tta).title, percent(1 - r.top1), percent(top5_err),
+        table.append((readable(r.model), TestTime(r.tta).title, percent(1 - r.top1), percent(top5_err),
                       percent(r.top1), percent(r.top5)))
     return "\n".join(_table(table, (False, False, True, True, True, True)))

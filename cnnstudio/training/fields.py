@@ -13,12 +13,15 @@ from typing import Any
 
 from cnnstudio.errors import CnnStudioError
 
-__all__ = ["MAX_INPUT_SIZE", "MAX_TEXT", "SchemaError", "check_arch_options", "check_config_fields", "need_bool",
+__all__ = ["MAX_FACTOR", "MAX_INPUT_SIZE", "MAX_TEXT", "finite", "SchemaError", "check_arch_options", "check_config_fields", "need_bool",
            "need_choice", "need_int", "need_number", "need_object", "need_str", "show"]
 
 #: The largest input side a run may have: 8 × the papers' 224 (one 3×2048×2048 float image is 50 MB).
 MAX_INPUT_SIZE = 2048
 MAX_TEXT = 4096  # paths and names stored in a run
+#: The largest learning rate, weight decay or loss weight: float32, which the optimizer computes
+#: in, overflows near 3e38 ("value cannot be converted to type float without overflow").
+MAX_FACTOR = 1e30
 
 
 class SchemaError(CnnStudioError, ValueError):
@@ -35,7 +38,15 @@ def is_int(value: Any) -> bool:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and finite(value)
+
+
+def finite(value: int | float) -> bool:
+    """math.isfinite, false for an int too large for a float (a 401-digit one raises OverflowError there)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def show(value: Any) -> str:
@@ -123,10 +134,10 @@ def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
         "epochs": lambda f, v: need_int(f, v, 1, big),
         "batch_size": lambda f, v: need_int(f, v, 1, 65_536),
         "optimizer": lambda f, v: need_choice(f, v, Optimizer.values()),
-        "lr": lambda f, v: need_number(f, v, 0.0, None, low_open=True),
+        "lr": lambda f, v: need_number(f, v, 0.0, MAX_FACTOR, low_open=True),
         "momentum": lambda f, v: need_number(f, v, 0.0, 1.0, high_open=True),
         "nesterov": need_bool,
-        "weight_decay": lambda f, v: need_number(f, v, 0.0, None),
+        "weight_decay": lambda f, v: need_number(f, v, 0.0, MAX_FACTOR),
         "schedule": lambda f, v: need_choice(f, v, Schedule.values()),
         "step_size": lambda f, v: need_int(f, v, 1, big),
         "gamma": lambda f, v: need_number(f, v, 0.0, 1.0, low_open=True),
@@ -142,7 +153,7 @@ def _config_rules() -> dict[str, Callable[[str, Any], Any]]:
         "channels_last": need_bool,
         "compile": need_bool,
         "progress_interval": lambda f, v: need_number(f, v, 0.0, 3600.0),
-        "aux_weight": lambda f, v: need_number(f, v, 0.0, None),
+        "aux_weight": lambda f, v: need_number(f, v, 0.0, MAX_FACTOR),
         "num_threads": _optional(lambda f, v: need_int(f, v, 1, 4096)),
         "pretrained": _optional(lambda f, v: need_str(f, v, max_len=64)),
         "pretrained_weights": _optional(need_str),

@@ -118,7 +118,7 @@ def test_bad_inputs_are_one_line_each_with_exit_2(world, capsys, tmp_path) -> No
     code, _out, err = _run(capsys, "explain", run, broken, "-o", tmp_path / "o.png")
     _one_line_error(code, err, "broken.png")
     code, _out, err = _run(capsys, "explain", run, image, "--layer", "conv9", "-o", tmp_path / "o.png")
-    _one_line_error(code, err, "conv9", "features.c1, features.c3")
+    _one_line_error(code, err, "conv9", "features.c1 (6 channels), features.c3")
     code, _out, err = _run(capsys, "explain", run, image, "--class", "zebra", "-o", tmp_path / "o.png")
     _one_line_error(code, err, "zebra", CLASSES[0])
     code, _out, err = _run(capsys, "neighbours", run, image, "-k", "0", "-o", tmp_path / "g.png")
@@ -138,4 +138,4 @@ def test_a_bad_input_from_a_real_shell_is_one_line_too(world, tmp_path) -> None:
                             capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "cnnstudio: lenet5 has no layer 'nope' for Grad-CAM; choose from: features.c1, features.c3"]
+        "cnnstudio: lenet5 has no conv layer 'nope'; choose from: features.c1 (6 channels), features.c3 (16 channels)"]

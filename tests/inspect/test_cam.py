@@ -145,7 +145,7 @@ def test_explaining_never_changes_the_callers_model() -> None:
 
 def test_unknown_layers_and_classes_are_refused_listing_the_valid_ones() -> None:
     explainer = Explainer(_net(), input_size=8, in_channels=1, classes=("cat", "dog", "fox"))
-    with pytest.raises(UnknownNameError, match="features.0, features.3, head"):
+    with pytest.raises(UnknownNameError, match=r"features\.0 \(\d+ channels\), features\.3 \(\d+ channels\), head"):
         explainer.explain(torch.randn(1, 8, 8), layer="conv9")
     with pytest.raises(UnknownNameError, match="cat, dog, fox"):
         explainer.explain(torch.randn(1, 8, 8), target="zebra")

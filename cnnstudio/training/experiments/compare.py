@@ -273,10 +273,14 @@ def _csv_record(row: ComparisonRow) -> list[Any]:
     def fraction(value: float | None) -> Any:  # 0.018, not 0.018000000000000016
         return "" if value is None else round(value, 6)
 
-    return [row.name, row.arch, row.variant, row.dataset, row.status, row.epochs_done, row.epochs,
-            row.differs_text, fraction(row.best_top1), fraction(row.best_top5), blank(row.best_epoch),
-            fraction(row.delta_top1), f"{row.train_seconds:.3f}",
-            "" if row.images_per_s is None else f"{row.images_per_s:.1f}", str(row.path)]
+    from cnnstudio.files import readable
+
+    # Names from the file system as everywhere else: a byte that is not UTF-8 as \xe9, an
+    # escape code as \x1b — the file is UTF-8 text that is safe to print.
+    return [readable(row.name), readable(row.arch), readable(row.variant), readable(row.dataset), row.status,
+            row.epochs_done, row.epochs, readable(row.differs_text), fraction(row.best_top1),
+            fraction(row.best_top5), blank(row.best_epoch), fraction(row.delta_top1), f"{row.train_seconds:.3f}",
+            "" if row.images_per_s is None else f"{row.images_per_s:.1f}", readable(str(row.path))]
 
 
 def csv_text(rows: Sequence[ComparisonRow]) -> str:
@@ -404,7 +408,10 @@ class RunCache:
         rows, curves = [], {}
         for run in runs:
             if getattr(run, "readable", True):
-                row, curves[row.path] = self.read(run)
+                try:
+                    row, curves[row.path] = self.read(run)
+                except Exception:  # noqa: BLE001 - one run that cannot be read (it is listed) never empties the table
+                    continue
                 rows.append(row)
         with self._lock:
             for path in set(self._entries) - set(curves):

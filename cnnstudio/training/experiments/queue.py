@@ -210,7 +210,8 @@ class TrainingQueue:
         try:
             return cls._from_dict(path.parent, data)
         except (CnnStudioError, KeyError, TypeError, ValueError) as exc:
-            raise QueueFileError(f"the queue file {shown} is damaged ({exc}) — it cannot be resumed; "
+            what = f"a field is missing: {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise QueueFileError(f"the queue file {shown} is damaged ({what}) — it cannot be resumed; "
                                  "start the sweep again") from None
 
     @classmethod
@@ -220,7 +221,11 @@ class TrainingQueue:
         if data.get("version") != _VERSION:
             raise ValueError(f"version {data.get('version')!r}; this cnnstudio reads version {_VERSION}")
         items = []
-        for number, raw in enumerate(data["items"], 1):
+        raw_items = data.get("items")
+        if not isinstance(raw_items, list):  # missing, or 5: said in words, not as a KeyError or TypeError
+            raise ValueError("it has no list of items" if raw_items is None else
+                             f"its items are {type(raw_items).__name__}, not a list")
+        for number, raw in enumerate(raw_items, 1):
             if not isinstance(raw, dict):
                 raise ValueError(f"item {number} is not an object")
             outcome = raw.get("outcome")

@@ -49,6 +49,10 @@ def resolve_device(name: str) -> torch.device:
     order every view and `list_devices` follow)."""
     import torch
 
+    try:
+        parse_device(name)  # the one reading of a device name: "bogus" or "meta" is one line, not torch's error
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
     if name == DeviceKind.AUTO:
         if torch.cuda.is_available():
             return torch.device("cuda")

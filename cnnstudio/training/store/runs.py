@@ -565,7 +565,23 @@ def _scan_line(scan: dict[str, Any]) -> str:
 
 
 def open_run(path: str | Path) -> RunInfo:
-    """Read a run folder's description; CheckpointError (naming the file and field) if it is not a usable run."""
+    """Read a run folder's description; CheckpointError (naming the file and field) if it is not a usable run.
+
+    Whatever the folder holds, reading it fails as that one run's CheckpointError: a value no
+    check foresaw (a 401-digit number, say) must not become a traceback in `runs`, `compare`,
+    `kernels` or a resume, nor hide the other runs of a listing.
+    """
+    try:
+        return _open_run(path)
+    except CnnStudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad run never hides the others, whatever it holds
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"{shown(str(path))}: cannot be read ({type(exc).__name__}"
+                              f"{': ' + first if first else ''})") from None
+
+
+def _open_run(path: str | Path) -> RunInfo:
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"no run folder at {shown(str(path))}")
@@ -678,7 +694,7 @@ def list_runs(root: str | Path | None = None) -> list[RunInfo | UnreadableRun]:
         except CnnStudioError as exc:
             if _looks_like_run(child):
                 broken.append(_unreadable(child, str(exc)))
-        except (OSError, ValueError, TypeError, RecursionError) as exc:  # a bug here must not hide the others
+        except Exception as exc:  # noqa: BLE001 - a bug here must not hide the others
             broken.append(_unreadable(child, f"{shown(str(child))}: cannot be read ({type(exc).__name__}: {exc})"))
     runs.sort(key=lambda r: (r.created or datetime.min, r.name), reverse=True)
     return [*runs, *broken]

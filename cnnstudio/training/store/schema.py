@@ -21,7 +21,6 @@ writes passes the schema it is read back with. Torch-free: listing runs never wa
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import stat
@@ -32,7 +31,7 @@ from typing import Any
 from cnnstudio.errors import CheckpointError
 from cnnstudio.files import readable
 from cnnstudio.training.fields import (
-    MAX_INPUT_SIZE, MAX_TEXT, SchemaError, check_config_fields, need_bool, need_choice, need_int,
+    MAX_INPUT_SIZE, MAX_TEXT, SchemaError, check_config_fields, finite, need_bool, need_choice, need_int,
     need_number, need_object, need_str, show,
 )
 
@@ -93,7 +92,7 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise RunFileError(path, f"is not a regular file (it is {_kind(st.st_mode)}) — it was not written by cnnstudio")
         if st.st_size > limit:
-            raise RunFileError(path, f"is too large ({_size(st.st_size)}; at most {_size(limit)}) — it is not a run file")
+            raise RunFileError(path, f"is too large ({_size(st.st_size)}; at most {_size(limit)}) — cnnstudio never writes one that large")
         chunks, total = [], 0
         while total <= limit:  # the size can lie (a file still growing, /proc): read at most limit + 1
             chunk = os.read(fd, min(1 * MiB, limit + 1 - total))
@@ -102,7 +101,7 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
         if total > limit:
-            raise RunFileError(path, f"is too large (over {_size(limit)}) — it is not a run file")
+            raise RunFileError(path, f"is too large (over {_size(limit)}) — cnnstudio never writes one that large")
         return b"".join(chunks)
     except OSError as exc:
         raise RunFileError(path, f"cannot be read ({exc.strerror or exc})") from None
@@ -148,11 +147,11 @@ def parse_json(data: bytes, path: str | os.PathLike[str]) -> Any:
     except UnicodeDecodeError as exc:
         raise RunFileError(path, f"is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})") from None
     if _max_depth(text) > MAX_JSON_DEPTH:
-        raise RunFileError(path, f"nests more than {MAX_JSON_DEPTH} levels deep — it is not a run file")
+        raise RunFileError(path, f"nests more than {MAX_JSON_DEPTH} levels deep — cnnstudio never writes one so deep")
     try:
         return json.loads(text)
     except RecursionError:  # belt and braces: the depth check above should make this unreachable
-        raise RunFileError(path, "nests too deeply — it is not a run file") from None
+        raise RunFileError(path, "nests too deeply — cnnstudio never writes one so deep") from None
     except ValueError as exc:
         raise RunFileError(path, f"is not valid JSON ({exc})") from None
 
@@ -282,7 +281,7 @@ def check_metrics_row(row: Any, *, previous_epoch: int = 0) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SchemaError(key, f"must be a number or null; got {show(value)}")
-        if not math.isfinite(value):
+        if not finite(value):
             clean[key] = None
         elif key in _FRACTIONS:
             need_number(key, value, 0.0, 1.0)

@@ -90,6 +90,7 @@ class Snapshot:
     kernel_layer: str
     map_layers: tuple[str, ...]
     map_shapes: tuple[tuple[int, int, int], ...]  # each map layer's whole output per image (C, H, W), before the caps
+    kernel_shape: tuple[int, ...] = ()  # the stored kernels' O×I×kh×kw, from the file's header (nothing decoded)
 
     @property
     def x(self) -> float:
@@ -180,11 +181,47 @@ def _meta(npz: Any) -> dict[str, Any]:
     return meta
 
 
-def _whole(meta: dict[str, Any], key: str) -> int:
+def _whole(meta: dict[str, Any], key: str, high: int = 10**15) -> int:
     value = meta.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{key} must be a whole number ≥ 0; got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
+        raise ValueError(f"{key} must be a whole number from 0 to {high:,}; got {str(value)[:40]}")
     return value
+
+
+#: What a snapshot's arrays may be, checked on each .npy header before anything is decoded (a
+#: 125 KB file can hold a compressed 8000×8000 array): the kernels of a first conv layer — at most
+#: 1,024 filters of 16 input channels, 32×32 pixels, and 4,096 tiles (filter × channel) in a grid —
+#: and the probes' maps as the writer caps them.
+MAX_KERNEL_SHAPE = (1024, 16, 32, 32)
+MAX_KERNEL_TILES = 4096
+_MAX_EPOCH, _MAX_BATCH = 1_000_000, 100_000_000  # as run.json's checkpoint progress (run_files.check_run_meta)
+
+
+def _header(npz: Any, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an array of `npz` declares, read from its .npy header (not decoded)."""
+    if key not in npz.files:
+        raise ValueError(f"it holds no {key}")
+    with npz.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = read(member)
+    return tuple(int(v) for v in shape), dtype
+
+
+def _check_arrays(npz: Any, map_count: int) -> tuple[int, ...]:
+    """ValueError unless the kernels and maps are shapes and types the writer makes; the kernels' shape."""
+    shape, dtype = _header(npz, "kernels")
+    if len(shape) != 4 or dtype.kind != "f" or min(shape) < 1 \
+            or any(n > top for n, top in zip(shape, MAX_KERNEL_SHAPE)) or shape[0] * shape[1] > MAX_KERNEL_TILES:
+        raise ValueError(f"its kernels ({'×'.join(map(str, shape))} {dtype}) are not a first conv layer's weights")
+    for i in range(map_count):
+        maps, kind = _header(npz, f"maps{i}")
+        ranges, range_kind = _header(npz, f"ranges{i}")
+        if (len(maps) != 4 or kind != np.uint8 or maps[0] > MAX_PROBES or maps[1] > MAX_MAP_CHANNELS
+                or max(maps[2:]) > MAX_MAP_SIDE or ranges != (*maps[:2], 2) or range_kind.kind != "f"):
+            raise ValueError(f"its maps of layer {i + 1} are not the probes' maps as stored "
+                             f"(at most {MAX_PROBES}×{MAX_MAP_CHANNELS}×{MAX_MAP_SIDE}×{MAX_MAP_SIDE} uint8)")
+    return shape
 
 
 def _read_snapshot(path: Path) -> Snapshot:
@@ -196,12 +233,20 @@ def _read_snapshot(path: Path) -> Snapshot:
                 or not isinstance(shapes, list) or len(shapes) != len(layers)
                 or not all(isinstance(s, list) and len(s) == 3 and all(isinstance(v, int) for v in s) for s in shapes)):
             raise ValueError("its map layers are damaged")
-        if "kernels" not in npz.files:
-            raise ValueError("it holds no kernels")
-        return Snapshot(path=path, epoch=_whole(meta, "epoch"), batch=_whole(meta, "batch"),
-                        batches=_whole(meta, "batches"), global_step=_whole(meta, "global_step"),
-                        time=float(meta.get("time", 0.0)), kernel_layer=str(meta.get("kernel_layer", "")),
-                        map_layers=tuple(layers), map_shapes=tuple(tuple(s) for s in shapes))
+        if any(not 0 < v <= 1_000_000 for s in shapes for v in s) or len(layers) > MAP_LAYERS:
+            raise ValueError("its map layers are damaged")
+        kernel_shape = _check_arrays(npz, len(layers))
+        epoch, batch = _whole(meta, "epoch", _MAX_EPOCH), _whole(meta, "batch", _MAX_BATCH)
+        batches = _whole(meta, "batches", _MAX_BATCH)
+        if epoch < 1 or batch > batches:
+            raise ValueError(f"its place in training (epoch {epoch:,}, batch {batch:,} of {batches:,}) is impossible")
+        when = meta.get("time", 0.0)
+        if isinstance(when, bool) or not isinstance(when, (int, float)) or not 0 <= when < 1e11:
+            raise ValueError("its time is not a moment")
+        return Snapshot(path=path, epoch=epoch, batch=batch, batches=batches,
+                        global_step=_whole(meta, "global_step"), time=float(when),
+                        kernel_layer=str(meta.get("kernel_layer", ""))[:256], map_layers=tuple(layers),
+                        map_shapes=tuple(tuple(s) for s in shapes), kernel_shape=kernel_shape)
 
 
 def _problem(path: Path, exc: BaseException) -> str:
@@ -237,19 +282,26 @@ def list_snapshots(run_dir: str | Path) -> HistoryListing:
 def read_kernels(snapshot: Snapshot) -> np.ndarray:
     """The snapshot's first-layer kernels, float32 O×I×kh×kw (ValueError/OSError if the file changed)."""
     with _open_npz(snapshot.path) as npz:
+        _check_arrays(npz, 0)  # the file may have changed since it was listed
         kernels = npz["kernels"]
-    if kernels.ndim != 4:
-        raise ValueError(f"{shown(str(snapshot.path))}: its kernels are not a 4-d array")
-    return kernels.astype(np.float32)
+    with np.errstate(all="ignore"):  # a float64 beyond float32's range becomes inf here, and is refused below
+        kernels = kernels.astype(np.float32)
+    if not np.isfinite(kernels).all():
+        raise ValueError("its kernels hold values that are not finite numbers (NaN or infinity)")
+    return kernels
 
 
 def read_maps(snapshot: Snapshot, layer: int) -> np.ndarray:
     """The probes' maps of the snapshot's `layer`-th stored layer: float32 N×C×h×w (dequantised)."""
     with _open_npz(snapshot.path) as npz:
+        _check_arrays(npz, layer + 1)
         q = npz[f"maps{layer}"]
-        ranges = npz[f"ranges{layer}"].astype(np.float32)
+        with np.errstate(all="ignore"):
+            ranges = npz[f"ranges{layer}"].astype(np.float32)
     if q.ndim != 4 or ranges.shape != (*q.shape[:2], 2):
         raise ValueError(f"{shown(str(snapshot.path))}: its maps of layer {layer} are damaged")
+    if not np.isfinite(ranges).all():
+        raise ValueError(f"its maps of layer {layer + 1} have ranges that are not finite numbers")
     low, high = ranges[..., 0, None, None], ranges[..., 1, None, None]
     return low + q.astype(np.float32) * ((high - low) / 255.0)
 
@@ -259,6 +311,10 @@ def read_probes(run_dir: str | Path) -> Probes | None:
     try:
         with _open_npz(history_dir(run_dir) / PROBES_FILE) as npz:
             meta = _meta(npz)
+            shape, dtype = _header(npz, "images")  # bounded before it is decoded, as a snapshot's arrays
+            if len(shape) != 4 or dtype != np.uint8 or shape[0] > MAX_PROBES or shape[1] > 4 \
+                    or max(shape[2:], default=0) > 2048:
+                return None
             images, labels, indices = npz["images"], npz["labels"], npz["indices"]
     except Exception:  # noqa: BLE001 - no probes is a state, not an error
         return None

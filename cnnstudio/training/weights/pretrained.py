@@ -172,6 +172,9 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, what: st
         if tuple(given[key].shape) != tuple(tensor.shape):
             raise CheckpointError(f"{source} does not fit {what}: {key} is {tuple(given[key].shape)} there, "
                                   f"{tuple(tensor.shape)} here")
+    from cnnstudio.training.store.checkpoints import check_finite_weights
+
+    check_finite_weights(given, source)
     if skip:
         kept = {k: v for k, v in model.state_dict().items() if k in skip}
         model.load_state_dict({**given, **kept}, strict=True, assign=True)
