@@ -65,7 +65,7 @@ def run_kernel_shape(run: RunInfo | str | Path) -> tuple[int, ...] | None:
     try:
         import torch
 
-        from cnnstudio.models.layers import first_conv
+        from cnnstudio.models.graph import first_conv
         from cnnstudio.models.registry import build_model
         from cnnstudio.training.store.runs import open_run
 

@@ -98,7 +98,7 @@ def test_train_refuses_absurd_settings_before_anything_runs(capsys, flag, value)
 
 def test_a_sweep_variant_with_an_absurd_lr_is_refused_by_the_config_schema(capsys) -> None:
     line = _one_line(capsys, "sweep", "--arch", "lenet5", "--dataset", "mnist-sample", "--vary", "lr=1e39,0.1")
-    assert "lr must be a finite number > 0 and ≤ 1e+30" in line
+    assert "lr must be a number > 0 and ≤ 1e+30" in line
 
 
 def test_an_unexpected_failure_of_one_sweep_run_marks_it_failed_and_the_next_one_trains(world, capsys, monkeypatch,
