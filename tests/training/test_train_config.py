@@ -31,7 +31,7 @@ def test_unknown_keys_are_named() -> None:
     ({"epochs": 0}, "epochs must be a whole number from 1 to 1,000,000; got 0"),
     ({"epochs": 2.5}, "epochs must be a whole number from 1 to 1,000,000; got 2.5"),
     ({"batch_size": 0}, "batch_size must be a whole number from 1 to 65,536"),
-    ({"lr": 0.0}, "lr must be a number > 0 and ≤ 1e+30; got 0.0"),
+    ({"lr": 0.0}, "lr must be a number > 0 and ≤ 1e\\+30; got 0.0"),
     ({"lr": float("nan")}, "lr must be a number > 0"),
     ({"momentum": 1.0}, r"momentum must be a number ≥ 0 and < 1"),
     ({"weight_decay": -1e-4}, "weight_decay must be a number ≥ 0"),
