@@ -210,8 +210,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     else:
         print(f"queue: {queue.path} ({left} of {len(queue.items)} runs to train; continue an interrupted sweep "
               f"with cnnstudio sweep --resume {queue.folder})", file=sys.stderr)
-    queue.acquire()  # one runner per queue
+    queue.acquire()  # one runner per queue (the window's queue runner takes the same lock)
     try:
+        if args.resume:
+            queue.reload()  # what another runner did before this one got the lock
+            if queue.paused and queue.remaining():
+                # The window saves its queue paused when it closes mid-queue: resuming means going on.
+                print("queue: it was paused (the window pauses its queue when it closes); resuming it",
+                      file=sys.stderr)
+                queue.set_paused(False)
         stopped = _run_queue(queue)
     finally:
         queue.release()
@@ -260,13 +267,18 @@ def _run_queue(queue: TrainingQueue) -> bool:
     and the next one starts; Ctrl-C/SIGTERM stops the current run as `train` does and ends
     the sweep, resumable.
     """
+    from cnnstudio.training.queue import ItemRefused
     from cnnstudio.training.runs import open_run
     from cnnstudio.training.trainer import Trainer, load_training_data, training_data_key
 
     total = len(queue.items)
     loaded: tuple[str, object] | None = None  # the variants of a sweep mostly share their data
     while (item := queue.next_item()) is not None:
-        launch = queue.prepare(item)
+        try:
+            launch = queue.prepare(item)
+        except ItemRefused as exc:  # marked failed, nothing touched: the sweep goes on
+            print(f"failed: {item.label}: {exc} — going on with the next run", file=sys.stderr)
+            continue
         number = queue.index(item.id) + 1
         config = item.config
         console = ConsoleProgress()

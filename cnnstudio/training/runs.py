@@ -89,17 +89,26 @@ def default_runs_dir() -> Path:
 
 
 def new_run_dir(root: str | Path | None = None, *, arch: str, dataset: str,
-                options: dict[str, Any] | None = None) -> Path:
+                options: dict[str, Any] | None = None, owner: str = "") -> Path:
     """Create and return a new, empty run folder named like `2026-11-23_14-05-33_vgg16-bn_mnist-sample`.
 
     The name says the variant (`options` that differ from the defaults) and is short
     whatever the dataset's name. Two runs started in the same second get `_2`, `_3`, …
-    suffixes (mkdir is the arbiter, so this holds across processes too).
+    suffixes (mkdir is the arbiter, so this holds across processes too). The folder gets the
+    marker of a folder cnnstudio made (`run_dirs.claim_run_dir`, naming `owner`).
     """
     root = Path(root) if root is not None else default_runs_dir()
     ensure_runs_root(root)
-    return new_folder(root, run_folder_base(arch, options, dataset, f"{datetime.now():%Y-%m-%d_%H-%M-%S}"),
+    path = new_folder(root, run_folder_base(arch, options, dataset, f"{datetime.now():%Y-%m-%d_%H-%M-%S}"),
                       what="run folder")
+    from cnnstudio.training.run_dirs import claim_run_dir
+
+    try:
+        claim_run_dir(path, owner)  # before anything names the folder: what proves its files ours
+    except CheckpointError:
+        path.rmdir()  # still empty: nothing else knows it
+        raise
+    return path
 
 
 def new_folder(root: Path, base: str, *, what: str) -> Path:
