@@ -21,7 +21,7 @@ from typing import IO, Any
 from cnnstudio.errors import CheckpointError, CnnStudioError
 
 __all__ = ["atomic_write", "readable", "READABLE_ERRORS", "NotRegularFileError", "open_regular", "read_regular",
-           "file_kind", "read_npy"]
+           "file_kind", "read_npy", "temp_beside", "replace_together"]
 
 _MiB = 1024 * 1024
 # mkstemp makes its file readable by its owner only; what is written is the user's file (a run,
@@ -214,3 +214,69 @@ def read_npy(path: str | os.PathLike[str], *, max_bytes: int, shape: tuple[int |
             raise ValueError("is truncated or padded (its size does not match its header)")
         data = np.fromfile(handle, dtype=kind, count=count) if count else np.zeros(0, dtype=kind)
     return data.reshape(stated, order="F" if fortran else "C")
+
+
+# -- several files that appear together -------------------------------------------------------------
+
+
+def temp_beside(path: str | os.PathLike[str], suffix: str = ".tmp") -> Path:
+    """A new, empty temp file in `path`'s folder (`.<name>.k3j2<suffix>`) for a writer to fill.
+
+    `mkstemp`: never an existing name, never through a planted link, unique across processes
+    (so concurrent writers of one path never collide); it gets a user file's permissions.
+    """
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _FILE_MODE)
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
+def replace_together(pairs: list[tuple[Path, Path]]) -> None:
+    """Rename each finished temp file onto its destination: all of them, or none.
+
+    The previous destinations are hard-linked aside first, so a failure midway puts them back
+    (where the file system has no hard links, a new file whose partner failed is removed
+    rather than left alone). The temps are removed whatever happens; the folder is synced.
+    """
+    import secrets
+
+    kept: dict[Path, Path] = {}
+    done: list[Path] = []
+    try:
+        for _tmp, dest in pairs:
+            if os.path.lexists(dest):
+                aside = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.old")
+                try:
+                    os.link(dest, aside, follow_symlinks=False)
+                    kept[dest] = aside
+                except OSError:
+                    pass
+        for tmp, dest in pairs:
+            os.replace(tmp, dest)
+            done.append(dest)
+    except BaseException:
+        for dest in done:
+            try:
+                if dest in kept:
+                    os.replace(kept.pop(dest), dest)
+                else:
+                    dest.unlink()
+            except OSError:
+                pass
+        raise
+    finally:
+        for tmp, _dest in pairs:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+        for aside in kept.values():
+            try:
+                aside.unlink(missing_ok=True)
+            except OSError:
+                pass
+    _fsync_folder(pairs[0][1].parent if pairs else Path("."))
