@@ -130,14 +130,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from cnnstudio.training import distributed
     from cnnstudio.training.trainer import Trainer, load_training_data
 
+    restart = False  # a run killed before its first checkpoint starts again in its folder
     if args.resume:
         from cnnstudio.training.runs import check_not_in_use, open_run
 
+        _refuse_settings_with_resume(args)
         run = open_run(args.resume)
         config = run.config
         check_not_in_use(args.resume)  # before the data loads; the trainer's lock is the guard
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
+        restart = _restart_in_place(Path(args.resume))
+        if not restart and run.epochs_done >= config.epochs:  # said before the data loads and the estimate runs
+            from cnnstudio.files import readable
+
+            raise CnnStudioError(f"{readable(str(args.resume))} has already trained {run.epochs_done} epoch(s); ask for "
+                                 f"more than {run.epochs_done} epochs to resume (--epochs N, the new total)")
         estimated = config.replace(epochs=max(1, config.epochs - run.epochs_done))  # what the estimate covers
     else:
         from cnnstudio.training.run_dirs import check_new_run_dir, ensure_runs_root
@@ -165,7 +173,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # A few measured steps first (one process only: under torchrun the ranks would wait on each other).
     if ctx is None and _estimate_first(estimated, bundle, only=args.estimate, say_size=not args.resume):
         return 0
-    if args.resume:
+    if restart:
+        if main:
+            from cnnstudio.files import readable
+            from cnnstudio.training.run_dirs import discard_new_run_dir
+
+            print(f"{readable(str(args.resume))} was stopped before its first checkpoint (nothing was trained): it "
+                  "starts again in its folder", file=sys.stderr)
+            discard_new_run_dir(args.resume, made=False, keep_marker=True)  # is_ours was checked: only run files go
+        trainer = Trainer(config, callbacks=callbacks, run_dir=args.resume, bundle=bundle)
+    elif args.resume:
         trainer = Trainer(config, callbacks=callbacks, resume_from=args.resume, bundle=bundle)
     else:
         trainer = Trainer(config, callbacks=callbacks, run_dir=out, bundle=bundle)
@@ -175,6 +192,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"resume with: cnnstudio train --resume {result.run_dir}", file=sys.stderr)
         print(result.run_dir)
     return 0
+
+
+def _refuse_settings_with_resume(args: argparse.Namespace) -> None:
+    """`train --resume` goes on with the run's own settings: a settings flag (but --epochs, the new
+    total) would be ignored, so it is refused in words, as `sweep --resume` does."""
+    given = [flag for flag in _config_flags_given(args) if flag != "--epochs"]
+    given += ["--out"] * bool(args.out)
+    if given:
+        raise CnnStudioError(f"--resume continues the run with its own settings; leave out "
+                             f"{', '.join(dict.fromkeys(given))} (only --epochs, the new total, may be given)")
+
+
+def _restart_in_place(run_dir: Path) -> bool:
+    """Whether `run_dir` is a run killed before its first checkpoint, to start again in its folder
+    (True); False when it has a last.pt to resume. Refused in words when it has no last.pt but
+    is not provably a fresh run of ours (`run_dirs.restart_refusal`)."""
+    from cnnstudio.files import readable
+    from cnnstudio.errors import CheckpointError
+    from cnnstudio.training.run_dirs import restart_refusal
+    from cnnstudio.training.runs import LAST_CHECKPOINT
+
+    if (run_dir / LAST_CHECKPOINT).is_file():
+        return False
+    refusal = restart_refusal(run_dir)
+    if refusal is not None:
+        raise CheckpointError(f"{readable(str(run_dir))} has no last.pt to resume from: {refusal} — start a new run "
+                              f"(--init-from {readable(str(run_dir))} starts from its best.pt)")
+    return True
 
 
 def _config_flags_given(args: argparse.Namespace) -> list[str]:

@@ -216,7 +216,20 @@ def restart_refusal(path: str | os.PathLike[str], *, root: str | os.PathLike[str
     if kept or _metrics_lines(path / "metrics.jsonl") > 1:
         return (f"{where} holds results (best.pt, its metrics) but its last.pt is missing, so it cannot be resumed; "
                 "nothing was deleted")
+    try:
+        others = sorted(entry.name for entry in os.scandir(path) if not _run_entry(entry.name))
+    except OSError as exc:
+        return os_problem(exc, path)
+    if others:
+        shown = ", ".join(readable(name) for name in others[:3]) + ("…" if len(others) > 3 else "")
+        return f"{where} also holds files that are not the run's ({shown}), so it is not cleared; nothing was deleted"
     return None
+
+
+def _run_entry(name: str) -> bool:
+    """Whether a name in a run folder is one of the run's own (files, history, a save's temp file)."""
+    return (name in RUN_FILE_NAMES or name in (OWNER_FILE, "history")
+            or (name.startswith(".") and name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in RUN_FILE_NAMES)))
 
 
 def _metrics_lines(path: Path) -> int:

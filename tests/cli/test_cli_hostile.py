@@ -74,3 +74,74 @@ def test_a_paused_field_that_is_not_true_or_false_is_one_line(runs_root, capsys,
     err = capsys.readouterr().err.strip()
     assert f"is damaged ('paused' is {paused!r}, not true or false)" in err and "\n" not in err
     assert runs.list_runs(runs_root) == []
+
+
+def _unstarted_run(runs_root: Path, blocks: Path) -> Path:
+    """A run the trainer made and was killed in before its first checkpoint (config.json, run.json
+    "running", no last.pt)."""
+    from training_helpers import make_bundle
+
+    run = runs.new_run_dir(runs_root, arch="lenet5", dataset=str(blocks))
+    runs.RunWriter(run).start(folder_config(blocks, epochs=1), make_bundle().spec.to_dict())
+    return run
+
+
+def test_train_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again_in_place(blocks, runs_root,
+                                                                                            capsys) -> None:
+    run = _unstarted_run(runs_root, blocks)
+    assert main(["train", "--resume", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "was stopped before its first checkpoint (nothing was trained): it starts again in its folder" in err
+    info = runs.open_run(run)
+    assert info.status == "finished" and [s.epoch for s in info.history()] == [1]
+    assert runs.list_runs(runs_root) == [info]
+
+
+@pytest.mark.parametrize("case", ["not ours", "results without last.pt", "someone's file in it"])
+def test_train_resume_without_last_pt_that_is_not_a_fresh_run_of_ours_deletes_nothing(blocks, runs_root, capsys,
+                                                                                       case: str) -> None:
+    from cnnstudio.training.run_dirs import OWNER_FILE
+
+    run = _unstarted_run(runs_root, blocks)
+    if case == "not ours":
+        (run / OWNER_FILE).unlink()  # a run of an older cnnstudio, or someone's folder
+        words = "was not made by cnnstudio, so nothing in it is touched"
+    elif case == "results without last.pt":
+        (run / "best.pt").write_bytes(b"their best")
+        words = "holds results (best.pt, its metrics) but its last.pt is missing, so it cannot be resumed"
+    else:
+        (run / "notes.txt").write_text("mine")
+        words = "also holds files that are not the run's (notes.txt), so it is not cleared"
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no last.pt to resume from: " in err and words in err and "--init-from" in err and "\n" not in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_train_resume_of_a_finished_run_is_refused_before_the_data_and_the_estimate(blocks, runs_root, capsys,
+                                                                                     monkeypatch) -> None:
+    assert main(["train", "--arch", "lenet5", "-o", "activation=relu", "--dataset", str(blocks), "--input-size", "16",
+                 "--batch-size", "4", "--epochs", "1", "--device", "cpu", "--out", str(runs_root / "done")]) == 0
+    capsys.readouterr()
+    from cnnstudio.training import trainer
+
+    monkeypatch.setattr(trainer, "load_training_data", lambda *a, **k: pytest.fail("the data was loaded"))
+    assert main(["train", "--resume", str(runs_root / "done")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("has already trained 1 epoch(s); ask for more than 1 epochs to resume (--epochs N, the new total)")
+    assert "estimate" not in err.lower() and "\n" not in err
+
+
+@pytest.mark.parametrize("flags", [["--batch-size", "16"], ["--lr", "0.1"], ["-o", "activation=tanh"],
+                                   ["--device", "cpu", "--seed", "3"], ["--out", "elsewhere"], ["--no-history"]])
+def test_settings_flags_with_train_resume_are_refused_in_words(blocks, runs_root, capsys, flags) -> None:
+    run = _unstarted_run(runs_root, blocks)
+    assert main(["train", "--resume", str(run), "--epochs", "3", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    named = [flag for flag in flags if flag.startswith("-")]
+    shown = {"-o": "--option"}
+    assert err.startswith("error: --resume continues the run with its own settings; leave out ") or \
+        "--resume continues the run with its own settings; leave out " in err
+    assert all(shown.get(flag, flag) in err for flag in named) and "only --epochs, the new total, may be given" in err
+    assert not (run / "last.pt").exists()

@@ -92,11 +92,15 @@ def test_the_folder_the_queue_made_still_restarts_in_place(tmp_path: Path) -> No
     assert run_dirs.is_ours(launch.run_dir, root=tmp_path / "runs", owner="queue item " + queue.items[0].id)
     runs.RunWriter(launch.run_dir).start(queue.items[0].config, make_bundle().spec.to_dict())  # killed before last.pt
     (launch.run_dir / "metrics.jsonl").write_text('{"epoch": 1}\n')  # its one epoch line, written before the checkpoint
-    (launch.run_dir / "notes.txt").write_text("mine")
     again = queue.prepare(queue.items[0], tmp_path / "runs")
     assert again.run_dir == launch.run_dir and not again.resume
-    assert not (launch.run_dir / "config.json").exists() and (launch.run_dir / "notes.txt").read_text() == "mine"
+    assert not (launch.run_dir / "config.json").exists()
     assert run_dirs.is_ours(launch.run_dir, owner="queue item " + queue.items[0].id)  # still its own
+    runs.RunWriter(launch.run_dir).start(queue.items[0].config, make_bundle().spec.to_dict())  # killed again…
+    (launch.run_dir / "notes.txt").write_text("mine")  # …and someone put a file there: not cleared
+    with pytest.raises(ItemRefused, match=r"also holds files that are not the run's \(notes.txt\)"):
+        queue.prepare(queue.items[0], tmp_path / "runs")
+    assert (launch.run_dir / "notes.txt").read_text() == "mine" and (launch.run_dir / "config.json").is_file()
 
 
 def test_discarding_a_refused_start_touches_no_folder_that_is_not_ours(tmp_path: Path) -> None:
