@@ -156,7 +156,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config.validate()
     # Under torchrun every process runs this command; rank 0 alone talks and writes, and
     # loads the data first (a download happens once), the others after it.
-    ctx = distributed.setup(config.device)
+    if args.dist_timeout is not None:
+        distributed.collective_timeout(args.dist_timeout)  # refused in words, under torchrun or not
+    ctx = distributed.setup(config.device, timeout_minutes=args.dist_timeout)
     main = ctx is None or ctx.is_main
     out = Path(args.out) if args.out else None
     if main and not args.resume and not args.estimate:  # an estimate makes no run
@@ -165,11 +167,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     console = ConsoleProgress()
     callbacks = [console] if main else []
     if ctx is not None and not main:
-        ctx.barrier()
+        ctx.barrier(data=True)
     # Loaded here so a download or folder scan shows its progress before training starts.
     bundle = load_training_data(config, progress=console.loading if main else None)
     if ctx is not None and main:
-        ctx.barrier()
+        ctx.barrier(data=True)
     # A few measured steps first (one process only: under torchrun the ranks would wait on each other).
     if ctx is None and _estimate_first(estimated, bundle, only=args.estimate, say_size=not args.resume):
         return 0
@@ -354,14 +356,16 @@ def _run_queue(queue: TrainingQueue) -> bool:
 
 def _launch_torchrun(args: argparse.Namespace) -> int:
     """`train --nproc N`: the same command under torchrun, N processes on this machine."""
-    import subprocess
-
     from cnnstudio.training.distributed import launched_by_torchrun, torchrun_command
 
     if args.nproc < 1:
         raise CnnStudioError(f"--nproc must be at least 1; got {args.nproc}")
     if launched_by_torchrun():
         raise CnnStudioError("--nproc starts torchrun itself; under torchrun, leave it out")
+    if args.dist_timeout is not None:  # said once, before N processes say it
+        from cnnstudio.training.distributed import collective_timeout
+
+        collective_timeout(args.dist_timeout)
     if args.batch_size is not None and args.batch_size % args.nproc:  # said once, before N processes say it
         raise CnnStudioError(f"batch_size {args.batch_size} does not split over {args.nproc} processes: use a "
                              f"multiple of {args.nproc} (it is the global batch)")
@@ -373,7 +377,20 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
             skip = True
         elif not arg.startswith("--nproc="):
             rest.append(arg)
-    return subprocess.call(torchrun_command(args.nproc, rest))
+    # torchrun's own launcher, run here (not `python -m torch.distributed.run`) so that a process
+    # that fails ends the command with one line, not the launcher's ChildFailedError traceback:
+    # each process has already said why it stopped.
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    from cnnstudio.training.distributed import launch_failure
+
+    command = torchrun_command(args.nproc, rest)
+    try:
+        run(parse_args(command[command.index("torch.distributed.run") + 1:]))
+    except ChildFailedError as exc:
+        raise CnnStudioError(launch_failure(exc.failures, args.nproc)) from None
+    return 0
 
 
 def _estimate_first(config: TrainConfig, bundle: object, *, only: bool, say_size: bool = False) -> bool:
@@ -697,6 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train with N processes on this machine (torchrun; N GPUs with --device cuda, else CPU "
                         "processes); --batch-size stays the global batch (default: one process)")
+    p.add_argument("--dist-timeout", metavar="MINUTES",
+                   help="with --nproc or under torchrun: how long a process waits for the others before the run "
+                        "fails in one line (a killed or frozen process) (default: $CNNSTUDIO_DIST_TIMEOUT, or 5)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("sweep", help="train variants one after another (switches, grids, the tricks study), then "
