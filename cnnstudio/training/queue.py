@@ -25,6 +25,7 @@ Torch-free to import.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -236,6 +237,8 @@ class TrainingQueue:
             if outcome not in (None, "done", "failed"):
                 raise ValueError(f"item {number} has the outcome {outcome!r}")
             run_dir = raw.get("run_dir")
+            if isinstance(run_dir, str) and os.path.realpath(run_dir) == os.path.realpath(folder):
+                raise ValueError(f"item {number}'s run folder is the queue's own folder")  # it would always look locked
             items.append(QueueItem(
                 id=run_files.need_str(f"item {number} id", raw["id"], max_len=64),
                 label=run_files.need_str(f"item {number} label", raw.get("label", ""), allow_empty=True),
@@ -396,11 +399,16 @@ class TrainingQueue:
         item = self.item(item.id)
         if item.run_dir is not None:
             path = Path(item.run_dir)
+            from cnnstudio.training import run_dirs
+
             if (path / runs.CONFIG_FILE).is_file() and (path / runs.LAST_CHECKPOINT).is_file():
+                if run_dirs.made_for_another(path, _owner(item)):  # another run, named by a hand-edited queue.json
+                    reason = (f"{readable(str(path))} is another run's folder, not the one this queue made for the "
+                              "item; it is not trained further — retry the item to train it in a new folder")
+                    self.mark_failed(item.id, reason)
+                    raise ItemRefused(reason)
                 return Launch(item, path, resume=True)
             if path.is_dir() or path.is_symlink():
-                from cnnstudio.training import run_dirs
-
                 root = Path(runs_root) if runs_root is not None else runs.default_runs_dir()
                 refusal = run_dirs.restart_refusal(path, root=root, owner=_owner(item))
                 if refusal is not None:

@@ -27,7 +27,7 @@ from cnnstudio.errors import CheckpointError
 from cnnstudio.files import readable
 
 __all__ = ["os_problem", "check_new_run_dir", "prepare_run_dir", "ensure_runs_root", "discard_new_run_dir", "clean_leftovers",
-           "RUN_FILE_NAMES", "OWNER_FILE", "claim_run_dir", "is_ours", "restart_refusal"]
+           "RUN_FILE_NAMES", "OWNER_FILE", "claim_run_dir", "is_ours", "made_for_another", "restart_refusal"]
 
 # Everything a run folder may hold; only these are removed when a refused start takes its folder away.
 RUN_FILE_NAMES = ("run.json", "config.json", "spec.json", "metrics.jsonl", "last.pt", "best.pt", ".lock")
@@ -199,6 +199,14 @@ def is_ours(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None
     return True
 
 
+def made_for_another(path: str | os.PathLike[str], owner: str) -> bool:
+    """Whether `path` carries the marker of a folder made for someone other than `owner` (another
+    queue item, a plain training): provably not `owner`'s run, so not `owner`'s to go on with.
+    A folder without the marker (a run of an older cnnstudio) is not known to be another's."""
+    data = _read_marker(Path(path))
+    return data is not None and data["owner"] != owner
+
+
 def restart_refusal(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
                     owner: str | None = None) -> str | None:
     """Why the run in `path` may not be started again from nothing (its files removed), or None
@@ -207,9 +215,9 @@ def restart_refusal(path: str | os.PathLike[str], *, root: str | os.PathLike[str
     path = Path(path)
     where = readable(str(path))
     if not is_ours(path, root=root, owner=owner):
+        maker = "this queue" if owner else "cnnstudio"
         inside = f" in the runs folder {readable(str(root))}" if root is not None else ""
-        return (f"{where} was not made by cnnstudio{' for this queue' if owner else ''}{inside}, so nothing in it is "
-                "touched")
+        return f"{where} is not a run folder {maker} made{inside}, so nothing in it is touched"
     kept = [name for name in ("last.pt", "best.pt") if os.path.lexists(path / name)]
     if "last.pt" in kept:
         return None  # resumable: not a restart

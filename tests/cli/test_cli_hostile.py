@@ -105,7 +105,7 @@ def test_train_resume_without_last_pt_that_is_not_a_fresh_run_of_ours_deletes_no
     run = _unstarted_run(runs_root, blocks)
     if case == "not ours":
         (run / OWNER_FILE).unlink()  # a run of an older cnnstudio, or someone's folder
-        words = "was not made by cnnstudio, so nothing in it is touched"
+        words = "is not a run folder cnnstudio made, so nothing in it is touched"
     elif case == "results without last.pt":
         (run / "best.pt").write_bytes(b"their best")
         words = "holds results (best.pt, its metrics) but its last.pt is missing, so it cannot be resumed"

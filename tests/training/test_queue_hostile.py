@@ -108,3 +108,28 @@ def test_discarding_a_refused_start_touches_no_folder_that_is_not_ours(tmp_path:
     files = _someones_folder(folder)
     run_dirs.discard_new_run_dir(folder, made=True)
     assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
+
+
+def test_a_queue_naming_another_runs_folder_does_not_train_it_further(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, "a")
+    other = runs.new_run_dir(tmp_path / "runs", arch="lenet5", dataset="blocks")  # a plain training's run
+    Trainer(tiny_config(lr=0.01, epochs=1), run_dir=other, bundle=make_bundle()).fit()
+    meta = json.loads((other / "run.json").read_text())
+    meta.update(status="stopped", reason="stopped by the user")  # resumable, for its owner
+    (other / "run.json").write_text(json.dumps(meta))
+    before = {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()}
+    queue = _point(queue, 0, other)
+    with pytest.raises(ItemRefused, match="is another run's folder, not the one this queue made for the item"):
+        queue.prepare(queue.items[0], tmp_path / "runs")
+    assert {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()} == before
+
+
+def test_an_item_whose_run_folder_is_the_queues_own_is_a_damaged_queue(tmp_path: Path) -> None:
+    from cnnstudio.training.queue import QueueFileError
+
+    queue = _queue(tmp_path, "a")
+    data = json.loads(queue.path.read_text())
+    data["items"][0]["run_dir"] = str(queue.folder / ".")
+    queue.path.write_text(json.dumps(data))
+    with pytest.raises(QueueFileError, match="damaged \\(item 1's run folder is the queue's own folder\\)"):
+        TrainingQueue.load(queue.folder)
