@@ -388,7 +388,11 @@ class QueuePanel(QWidget):
     def _move(self, offset: int) -> None:
         item = self.selected_item()
         if item is not None:
-            self.runner.move(item.id, offset)
+            try:
+                self.runner.move(item.id, offset)
+            except CnnStudioError as exc:  # another process runs the queue, or the disk is full
+                self._state.report("warning", str(exc))
+                return
             self._select(item.id)
 
     def selected_item(self) -> QueueItem | None:

@@ -260,7 +260,13 @@ class TrainingQueue:
                 "paused": self.paused, "items": [item.to_dict() for item in self._items]}
 
     def save(self) -> None:
-        """Write the queue atomically (a kill at any moment leaves the old file or the new one)."""
+        """Write the queue atomically (a kill at any moment leaves the old file or the new one).
+
+        Refused while another process runs the queue (it holds the folder's lock and would write
+        its own copy over this one): what that runner records is never overwritten by a stale copy."""
+        if self._lock is None and runs.run_in_use(self.folder):
+            raise CnnStudioError(f"the queue {readable(str(self.folder))} is being run (by "
+                                 f"{runs._lock_holder(self.folder / runs.LOCK_FILE)}) — change it when that ends")
         # Names that are not UTF-8 stay lossless as JSON's "\udcXX" escapes, as in run folders.
         payload = (json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
         atomic_write(self.path, lambda handle: handle.write(payload), size_estimate=len(payload))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cnnstudio.errors import CnnStudioError
 from cnnstudio.gui.queue_panel import QueuePanel
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.training import runs
@@ -38,6 +39,9 @@ def test_the_window_and_a_sweep_resume_never_run_one_queue_at_once(state, qtbot,
         panel.run_button.click()
         assert not session.active and panel.runner.queue.paused
         assert messages and messages[-1].startswith("Queue not started: the queue ") and "is being run (by PID" in messages[-1]
+        with pytest.raises(CnnStudioError, match=r"is being run \(by PID \d+\) — change it when that ends"):
+            panel.runner.add([("third", config)])  # its stale copy would overwrite what the runner records
+        assert len(panel.runner.queue.items) == 2
         # Meanwhile the other runner trains the first item in full.
         item = other.items[0]
         launch = other.prepare(item)
