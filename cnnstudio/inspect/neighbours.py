@@ -140,7 +140,7 @@ def cached_features(trained: TrainedModel, data: EvalData, *, split: str, batch_
             atomic_write(path, lambda handle: handle.write(payload), size_estimate=len(payload))
         except CnnStudioError:
             return features  # a cache that cannot be written only costs time
-        for old in path.parent.glob(f"{split}-{trained.checkpoint.stem}-*.npy"):
+        for old in ([] if path.parent.is_symlink() else path.parent.glob(f"{split}-{trained.checkpoint.stem}-*.npy")):
             if old != path and old.is_file() and not old.is_symlink():  # only our own cache files
                 try:
                     old.unlink()

@@ -152,6 +152,8 @@ def remove_history(run_dir: str | Path) -> None:
     the folder when that empties it (a start undone, a run begun again from nothing)."""
     folder = history_dir(run_dir)
     try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return  # a link (or a file) named history: what it points to is not this run's
         entries = list(os.scandir(folder))
     except OSError:
         return
@@ -348,6 +350,8 @@ class HistoryWriter:
         from cnnstudio.data.transforms import from_model_input, to_model_input
 
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder.is_symlink():  # its snapshots would be written, and its temp files removed, elsewhere
+            raise ValueError(f"{shown(str(self.folder))} is a link, not the run's own folder: no history is kept")
         for entry in os.scandir(self.folder):
             if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)  # a kill during an atomic save: never a finished file

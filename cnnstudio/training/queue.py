@@ -284,7 +284,11 @@ class TrainingQueue:
             raise CnnStudioError(f"the queue {readable(str(self.folder))} is being run (by {holder}) — wait for "
                                  "it, or stop it first") from None
         for leftover in self.folder.glob(f".{QUEUE_FILE}.*.tmp"):
-            leftover.unlink(missing_ok=True)
+            try:
+                if leftover.is_file() and not leftover.is_symlink():  # a killed save's temp, nothing else
+                    leftover.unlink()
+            except OSError:
+                pass
 
     def release(self) -> None:
         if self._lock is not None:

@@ -133,3 +133,25 @@ def test_an_item_whose_run_folder_is_the_queues_own_is_a_damaged_queue(tmp_path:
     queue.path.write_text(json.dumps(data))
     with pytest.raises(QueueFileError, match="damaged \\(item 1's run folder is the queue's own folder\\)"):
         TrainingQueue.load(queue.folder)
+
+
+def test_a_history_link_in_our_folder_is_not_followed_when_clearing(tmp_path: Path) -> None:
+    theirs = tmp_path / "photos"
+    theirs.mkdir()
+    for name in ("e0001-b000000.npz", "probes.npz", ".x.tmp"):
+        (theirs / name).write_bytes(b"theirs")
+    ours = runs.new_run_dir(tmp_path / "runs", arch="lenet5", dataset="blocks")
+    (ours / "history").symlink_to(theirs, target_is_directory=True)
+    run_dirs.discard_new_run_dir(ours, made=True)
+    assert sorted(p.name for p in theirs.iterdir()) == [".x.tmp", "e0001-b000000.npz", "probes.npz"]
+
+
+def test_a_folder_named_like_a_queue_temp_file_is_left_alone(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, "a")
+    (queue.folder / ".queue.json.abc.tmp").mkdir()
+    (queue.folder / ".queue.json.abc.tmp" / "x").write_text("theirs")
+    (queue.folder / ".queue.json.def.tmp").write_text("a killed save's")
+    queue.acquire()
+    queue.release()
+    assert (queue.folder / ".queue.json.abc.tmp" / "x").read_text() == "theirs"
+    assert not (queue.folder / ".queue.json.def.tmp").exists()
