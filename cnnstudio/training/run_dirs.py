@@ -221,7 +221,7 @@ def restart_refusal(path: str | os.PathLike[str], *, root: str | os.PathLike[str
     kept = [name for name in ("last.pt", "best.pt") if os.path.lexists(path / name)]
     if "last.pt" in kept:
         return None  # resumable: not a restart
-    if kept or _metrics_lines(path / "metrics.jsonl") > 1:
+    if kept or _metrics_lines(path / "metrics.jsonl") > 1 or _saved_once(path / "run.json"):
         return (f"{where} holds results (best.pt, its metrics) but its last.pt is missing, so it cannot be resumed; "
                 "nothing was deleted")
     try:
@@ -238,6 +238,20 @@ def _run_entry(name: str) -> bool:
     """Whether a name in a run folder is one of the run's own (files, history, a save's temp file)."""
     return (name in RUN_FILE_NAMES or name in (OWNER_FILE, "history")
             or (name.startswith(".") and name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in RUN_FILE_NAMES)))
+
+
+def _saved_once(path: Path) -> bool:
+    """Whether run.json records a checkpoint once saved (so: not killed before its first one);
+    True too when it cannot be read — unknown is never taken for "nothing to lose"."""
+    from cnnstudio.files import read_regular
+
+    try:
+        meta = json.loads(read_regular(path, 1 << 20))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True
+    return not isinstance(meta, dict) or bool(meta.get("last") or meta.get("best"))
 
 
 def _metrics_lines(path: Path) -> int:

@@ -155,3 +155,17 @@ def test_a_folder_named_like_a_queue_temp_file_is_left_alone(tmp_path: Path) -> 
     queue.release()
     assert (queue.folder / ".queue.json.abc.tmp" / "x").read_text() == "theirs"
     assert not (queue.folder / ".queue.json.def.tmp").exists()
+
+
+def test_a_run_whose_checkpoints_were_both_deleted_is_not_restarted(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, "a")
+    launch = queue.prepare(queue.items[0], tmp_path / "runs")
+    Trainer(tiny_config(lr=0.01, epochs=1), run_dir=launch.run_dir, bundle=make_bundle()).fit()
+    meta = json.loads((launch.run_dir / "run.json").read_text())
+    meta.update(status="running", pid=2**22 + 1)  # its process died…
+    (launch.run_dir / "run.json").write_text(json.dumps(meta))
+    for name in ("last.pt", "best.pt"):  # …and both checkpoints were deleted since: its record stays
+        (launch.run_dir / name).unlink()
+    with pytest.raises(ItemRefused, match="holds results"):
+        queue.prepare(queue.items[0], tmp_path / "runs")
+    assert json.loads((launch.run_dir / "run.json").read_text())["last"]["epoch"] == 1
