@@ -180,9 +180,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
             from cnnstudio.files import readable
             from cnnstudio.training.run_dirs import discard_new_run_dir
 
-            print(f"{readable(str(args.resume))} was stopped before its first checkpoint (nothing was trained): it "
-                  "starts again in its folder", file=sys.stderr)
-            discard_new_run_dir(args.resume, made=False, keep_marker=True)  # is_ours was checked: only run files go
+            from cnnstudio.training.runs import RunLock
+
+            with RunLock.acquire(args.resume):  # checked again now: the data took a while to load
+                if not _restart_in_place(Path(args.resume)):
+                    raise CnnStudioError(f"{readable(str(args.resume))} got a last.pt while the data loaded — "
+                                         "resume it again")
+                print(f"{readable(str(args.resume))} was stopped before its first checkpoint (nothing was trained): "
+                      "it starts again in its folder", file=sys.stderr)
+                discard_new_run_dir(args.resume, made=False, keep_marker=True)  # is_ours was checked: run files only
         trainer = Trainer(config, callbacks=callbacks, run_dir=args.resume, bundle=bundle)
     elif args.resume:
         trainer = Trainer(config, callbacks=callbacks, resume_from=args.resume, bundle=bundle)

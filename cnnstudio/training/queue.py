@@ -425,8 +425,10 @@ class TrainingQueue:
                     reason = f"{refusal} — retry the item to train it again in a new folder"
                     self.mark_failed(item.id, reason)
                     raise ItemRefused(reason)
-                # Killed before its first checkpoint: nothing to resume, so its files go and it starts there.
-                run_dirs.discard_new_run_dir(path, made=False, keep_marker=True)
+                # Killed before its first checkpoint: nothing to resume, so its files go and it starts there
+                # (under the run's lock: no writer of it may be starting meanwhile).
+                with runs.RunLock.acquire(path):
+                    run_dirs.discard_new_run_dir(path, made=False, keep_marker=True)
                 return Launch(item, path, resume=False)
         config = item.config
         path = runs.new_run_dir(runs_root, arch=config.arch, dataset=config.dataset, options=config.arch_options,
