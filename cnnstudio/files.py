@@ -127,7 +127,15 @@ class NotRegularFileError(CnnStudioError, OSError):
     def __init__(self, path: str | os.PathLike[str], kind: str) -> None:
         self.path = os.fspath(path)
         self.kind = kind
-        super().__init__(f"{readable(self.path)} is {kind}, not a regular file")
+        message = f"{readable(self.path)} is {kind}, not a regular file"
+        super().__init__(message)
+        self.errno, self.strerror = None, message  # OSError.__new__ took (path, kind) for (errno, strerror)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.path, self.kind)
 
 
 def file_kind(mode: int) -> str:

@@ -112,3 +112,11 @@ def test_weights_that_are_not_a_file_are_refused_in_words(tmp_path: Path, name: 
         path, kind = Path(name), "a device"
     with pytest.raises(CheckpointError, match=f"is {kind}, not a checkpoint file"):
         _in_time(lambda: read_torch_file(path))
+
+
+def test_the_refusal_reads_well_as_an_oserror_too() -> None:
+    import pickle
+
+    exc = NotRegularFileError("/x/pipe.png", "a FIFO")
+    assert str(exc) == exc.strerror == "/x/pipe.png is a FIFO, not a regular file"  # `exc.strerror or exc` in callers
+    assert str(pickle.loads(pickle.dumps(exc))) == str(exc)  # crosses to a loader worker and back
