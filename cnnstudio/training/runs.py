@@ -342,8 +342,14 @@ class RunWriter:
         """
         path = self.run_dir / METRICS_FILE
         line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
         try:
-            with path.open("ab") as handle:
+            fd = os.open(path, flags, 0o666)  # never through a link, never blocked by a FIFO
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(0, "it is not a regular file")
+            with os.fdopen(fd, "ab") as handle:
                 handle.write(line)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -45,3 +45,20 @@ def test_a_running_run_that_nobody_locks_is_interrupted_whatever_its_pid(tmp_pat
     assert runs.open_run(run).status == "interrupted"
     with runs.RunLock.acquire(run):
         assert runs.open_run(run).status == "running"
+
+
+@pytest.mark.parametrize("plant", ["link", "fifo"])
+def test_metrics_are_never_appended_through_a_link_or_into_a_fifo(tmp_path: Path, plant: str) -> None:
+    from cnnstudio.errors import CheckpointError
+
+    run = write_history_run(tmp_path / "run", val_accs=[0.5])
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (run / "metrics.jsonl").unlink()
+    if plant == "link":
+        (run / "metrics.jsonl").symlink_to(victim)
+    else:
+        os.mkfifo(run / "metrics.jsonl")
+    with pytest.raises(CheckpointError, match="could not append to"):
+        runs.RunWriter(run).append_metrics({"epoch": 2})
+    assert victim.read_text() == "precious\n"
