@@ -36,7 +36,7 @@ from cnnstudio.data.download import CancelFn, ProgressFn
 from cnnstudio.data.images import load_image_checked
 from cnnstudio.data.layout import detect_layout, is_hidden
 from cnnstudio.errors import DatasetError, ImageError
-from cnnstudio.files import open_regular, read_npy
+from cnnstudio.files import open_regular, read_npy, temp_beside
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -139,10 +139,13 @@ def cache_file(cache_dir: Path, path: str, store_size: int) -> Path:
 def _save_cache(cache_dir: Path, path: str, store_size: int, array: np.ndarray) -> None:
     """Write one cached square atomically (temp file + rename) so readers never see half."""
     target = cache_file(cache_dir, path, store_size)
-    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, target)
+    tmp = temp_beside(target)  # mkstemp: never a planted link, never another writer's name
+    try:
+        with open(tmp, "r+b") as f:
+            np.save(f, array)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _moments(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -120,3 +120,19 @@ def test_the_refusal_reads_well_as_an_oserror_too() -> None:
     exc = NotRegularFileError("/x/pipe.png", "a FIFO")
     assert str(exc) == exc.strerror == "/x/pipe.png is a FIFO, not a regular file"  # `exc.strerror or exc` in callers
     assert str(pickle.loads(pickle.dumps(exc))) == str(exc)  # crosses to a loader worker and back
+
+
+def test_the_decode_cache_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    from cnnstudio.data.folders import _save_cache, cache_file
+
+    image = tmp_path / "x.png"
+    Image.new("L", (16, 16), 200).save(image)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    target = cache_file(cache, str(image), 16)
+    target.with_name(f"{target.stem}.{os.getpid()}.tmp").symlink_to(victim)  # the name it used to write
+    _save_cache(cache, str(image), 16, np.zeros((16, 16), dtype=np.uint8))
+    assert victim.read_text() == "precious" and target.is_file() and not target.is_symlink()
+    assert read_npy(target, max_bytes=256).shape == (16, 16)
