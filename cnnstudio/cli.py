@@ -163,14 +163,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from cnnstudio.training.fit.trainer import Trainer
     from cnnstudio.training.fit.training_data import load_training_data
 
+    restart = False  # a run killed before its first checkpoint starts again in its folder
     if args.resume:
         from cnnstudio.training.store.runs import check_not_in_use, open_run
 
+        _refuse_settings_with_resume(args)
         run = open_run(args.resume)
         config = run.config
         check_not_in_use(args.resume)  # before the data loads; the trainer's lock is the guard
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
+        restart = _restart_in_place(Path(args.resume))
+        if not restart and run.epochs_done >= config.epochs:  # said before the data loads and the estimate runs
+            from cnnstudio.files import readable
+
+            raise CnnStudioError(f"{readable(str(args.resume))} has already trained {run.epochs_done} epoch(s); ask for "
+                                 f"more than {run.epochs_done} epochs to resume (--epochs N, the new total)")
         estimated = config.replace(epochs=max(1, config.epochs - run.epochs_done))  # what the estimate covers
     else:
         from cnnstudio.training.store.new_run import check_new_run_dir, ensure_runs_root
@@ -181,7 +189,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config.validate()
     # Under torchrun every process runs this command; rank 0 alone talks and writes, and
     # loads the data first (a download happens once), the others after it.
-    ctx = distributed.setup(config.device)
+    if args.dist_timeout is not None:
+        distributed.collective_timeout(args.dist_timeout)  # refused in words, under torchrun or not
+    ctx = distributed.setup(config.device, timeout_minutes=args.dist_timeout)
     main = ctx is None or ctx.is_main
     out = Path(args.out) if args.out else None
     if main and not args.resume and not args.estimate:  # an estimate makes no run
@@ -190,15 +200,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     console = ConsoleProgress()
     callbacks = [console] if main else []
     if ctx is not None and not main:
-        ctx.barrier()
+        ctx.barrier(data=True)
     # Loaded here so a download or folder scan shows its progress before training starts.
     bundle = load_training_data(config, progress=console.loading if main else None)
     if ctx is not None and main:
-        ctx.barrier()
+        ctx.barrier(data=True)
     # A few measured steps first (one process only: under torchrun the ranks would wait on each other).
     if ctx is None and _estimate_first(estimated, bundle, only=args.estimate, say_size=not args.resume):
         return 0
-    if args.resume:
+    if restart:
+        if main:
+            from cnnstudio.files import readable
+            from cnnstudio.training.store.new_run import discard_new_run_dir
+
+            from cnnstudio.training.store.runs import RunLock
+
+            with RunLock.acquire(args.resume):  # checked again now: the data took a while to load
+                if not _restart_in_place(Path(args.resume)):
+                    raise CnnStudioError(f"{readable(str(args.resume))} got a last.pt while the data loaded — "
+                                         "resume it again")
+                print(f"{readable(str(args.resume))} was stopped before its first checkpoint (nothing was trained): "
+                      "it starts again in its folder", file=sys.stderr)
+                discard_new_run_dir(args.resume, made=False, keep_marker=True)  # is_ours was checked: run files only
+        trainer = Trainer(config, callbacks=callbacks, run_dir=args.resume, bundle=bundle)
+    elif args.resume:
         trainer = Trainer(config, callbacks=callbacks, resume_from=args.resume, bundle=bundle)
     else:
         trainer = Trainer(config, callbacks=callbacks, run_dir=out, bundle=bundle)
@@ -260,6 +285,34 @@ def _cmd_lr_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_settings_with_resume(args: argparse.Namespace) -> None:
+    """`train --resume` goes on with the run's own settings: a settings flag (but --epochs, the new
+    total) would be ignored, so it is refused in words, as `sweep --resume` does."""
+    given = [flag for flag in _config_flags_given(args) if flag != "--epochs"]
+    given += ["--out"] * bool(args.out)
+    if given:
+        raise CnnStudioError(f"--resume continues the run with its own settings; leave out "
+                             f"{', '.join(dict.fromkeys(given))} (only --epochs, the new total, may be given)")
+
+
+def _restart_in_place(run_dir: Path) -> bool:
+    """Whether `run_dir` is a run killed before its first checkpoint, to start again in its folder
+    (True); False when it has a last.pt to resume. Refused in words when it has no last.pt but
+    is not provably a fresh run of ours (`run_dirs.restart_refusal`)."""
+    from cnnstudio.files import readable
+    from cnnstudio.errors import CheckpointError
+    from cnnstudio.training.store.new_run import restart_refusal
+    from cnnstudio.training.store.runs import LAST_CHECKPOINT
+
+    if (run_dir / LAST_CHECKPOINT).is_file():
+        return False
+    refusal = restart_refusal(run_dir)
+    if refusal is not None:
+        raise CheckpointError(f"{readable(str(run_dir))} has no last.pt to resume from: {refusal} — start a new run "
+                              f"(--init-from {readable(str(run_dir))} starts from its best.pt)")
+    return True
+
+
 def _config_flags_given(args: argparse.Namespace) -> list[str]:
     """The settings flags (`_add_config_arguments`, their one home) that `args` gives a value."""
     probe = argparse.ArgumentParser(add_help=False)
@@ -295,8 +348,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     else:
         print(readable(f"queue: {queue.path} ({left} of {len(queue.items)} runs to train; continue an interrupted "
                        f"sweep with cnnstudio sweep --resume {queue.folder})"), file=sys.stderr)
-    queue.acquire()  # one runner per queue
+    queue.acquire()  # one runner per queue (the window's queue runner takes the same lock)
     try:
+        if args.resume:
+            queue.reload()  # what another runner did before this one got the lock
+            if queue.paused and queue.remaining():
+                # The window saves its queue paused when it closes mid-queue: resuming means going on.
+                print("queue: it was paused (the window pauses its queue when it closes); resuming it",
+                      file=sys.stderr)
+                queue.set_paused(False)
         stopped = _run_queue(queue)
     finally:
         queue.release()
@@ -349,6 +409,7 @@ def _run_queue(queue: TrainingQueue) -> bool:
     and the next one starts; Ctrl-C/SIGTERM stops the current run as `train` does and ends
     the sweep, resumable.
     """
+    from cnnstudio.training.experiments.queue import ItemRefused
     from cnnstudio.training.store.runs import open_run
     from cnnstudio.training.fit.trainer import Trainer
     from cnnstudio.training.fit.training_data import load_training_data, training_data_key
@@ -356,7 +417,11 @@ def _run_queue(queue: TrainingQueue) -> bool:
     total = len(queue.items)
     loaded: tuple[str, object] | None = None  # the variants of a sweep mostly share their data
     while (item := queue.next_item()) is not None:
-        launch = queue.prepare(item)
+        try:
+            launch = queue.prepare(item)
+        except ItemRefused as exc:  # marked failed, nothing touched: the sweep goes on
+            print(f"failed: {item.label}: {exc} — going on with the next run", file=sys.stderr)
+            continue
         number = queue.index(item.id) + 1
         config = item.config
         console = ConsoleProgress()
@@ -388,14 +453,16 @@ def _run_queue(queue: TrainingQueue) -> bool:
 
 def _launch_torchrun(args: argparse.Namespace) -> int:
     """`train --nproc N`: the same command under torchrun, N processes on this machine."""
-    import subprocess
-
     from cnnstudio.training.fit.distributed import launched_by_torchrun, torchrun_command
 
     if args.nproc < 1:
         raise CnnStudioError(f"--nproc must be at least 1; got {args.nproc}")
     if launched_by_torchrun():
         raise CnnStudioError("--nproc starts torchrun itself; under torchrun, leave it out")
+    if args.dist_timeout is not None:  # said once, before N processes say it
+        from cnnstudio.training.fit.distributed import collective_timeout
+
+        collective_timeout(args.dist_timeout)
     if args.batch_size is not None and args.batch_size % args.nproc:  # said once, before N processes say it
         raise CnnStudioError(f"batch_size {args.batch_size} does not split over {args.nproc} processes: use a "
                              f"multiple of {args.nproc} (it is the global batch)")
@@ -407,7 +474,20 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
             skip = True
         elif not arg.startswith("--nproc="):
             rest.append(arg)
-    return subprocess.call(torchrun_command(args.nproc, rest))
+    # torchrun's own launcher, run here (not `python -m torch.distributed.run`) so that a process
+    # that fails ends the command with one line, not the launcher's ChildFailedError traceback:
+    # each process has already said why it stopped.
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    from cnnstudio.training.fit.distributed import launch_failure
+
+    command = torchrun_command(args.nproc, rest)
+    try:
+        run(parse_args(command[command.index("torch.distributed.run") + 1:]))
+    except ChildFailedError as exc:
+        raise CnnStudioError(launch_failure(exc.failures, args.nproc)) from None
+    return 0
 
 
 def _estimate_first(config: TrainConfig, bundle: object, *, only: bool, say_size: bool = False) -> bool:
@@ -757,6 +837,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=whole_number(1, 1024), metavar="N",
                    help="train with N processes on this machine (torchrun; N GPUs with --device cuda, else CPU "
                         "processes); --batch-size stays the global batch (default: one process)")
+    p.add_argument("--dist-timeout", metavar="MINUTES",
+                   help="with --nproc or under torchrun: how long a process waits for the others before the run "
+                        "fails in one line (a killed or frozen process) (default: $CNNSTUDIO_DIST_TIMEOUT, or 5)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("lr-find", help="the learning-rate range test (Smith; fastai's lr_find): a few steps at "

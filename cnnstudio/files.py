@@ -2,7 +2,9 @@
 
 `atomic_write` is the one way a file is written (temp name from mkstemp, then rename: a
 kill at any moment leaves the old file or the new one); `readable` is the one way a name
-from the file system becomes text for people. Torch-free and Qt-free: the basics layer.
+from the file system becomes text for people; `open_regular` / `read_regular` are the one way a
+file named by the user or by another file is opened for reading (a FIFO, a device or a folder
+is refused without blocking). Torch-free and Qt-free: the basics layer.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from cnnstudio.errors import CheckpointError
+from cnnstudio.errors import CheckpointError, CnnStudioError
 
-__all__ = ["atomic_write", "file_kind", "readable", "READABLE_ERRORS"]
+__all__ = ["atomic_write", "readable", "READABLE_ERRORS", "NotRegularFileError", "open_regular", "read_regular",
+           "file_kind", "read_npy", "temp_beside", "replace_together"]
 
 _MiB = 1024 * 1024
 # mkstemp makes its file readable by its owner only; what is written is the user's file (a run,
@@ -169,3 +172,163 @@ def _readable_errors(exc: UnicodeError) -> tuple[str, int]:
 
 READABLE_ERRORS = "cnnstudio-readable"
 codecs.register_error(READABLE_ERRORS, _readable_errors)
+
+
+# -- reading what another file, or a user, names ---------------------------------------------------
+
+
+class NotRegularFileError(CnnStudioError, OSError):
+    """A path that names a FIFO, a device, a socket or a folder where a file was expected.
+
+    Also an `OSError`, so code that skips unreadable files (a folder scan, a cache) skips it too.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], kind: str) -> None:
+        self.path = os.fspath(path)
+        self.kind = kind
+        message = f"{readable(self.path)} is {kind}, not a regular file"
+        super().__init__(message)
+        self.errno, self.strerror = None, message  # OSError.__new__ took (path, kind) for (errno, strerror)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.path, self.kind)
+
+
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """`path` opened for reading in binary, if it is a regular file (links followed).
+
+    Opened non-blocking and checked with `fstat` on the open descriptor, so a FIFO, a device or
+    a link to one is refused (`NotRegularFileError`) without ever blocking or reading it, and the
+    check cannot be raced by a swap. Other `OSError`s (FileNotFoundError…) pass through.
+    """
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(path, file_kind(mode))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file `path`, at most `limit` (more is `ValueError`; see `open_regular`)."""
+    with open_regular(path) as handle:
+        data = handle.read(limit + 1)  # the size a file states can lie (one still growing, /proc)
+    if len(data) > limit:
+        raise ValueError(f"{readable(os.fspath(path))} is larger than {limit:,} bytes")
+    return data
+
+
+def read_npy(path: str | os.PathLike[str], *, max_bytes: int, shape: tuple[int | None, ...] | None = None,
+             dtype: str | None = None) -> Any:
+    """A plain `.npy` array (no pickle) from a regular file, its header checked before any allocation.
+
+    `shape` (None for any length along an axis) and `dtype` must match the header; the data must
+    fit `max_bytes` and the file must hold exactly what the header says. Anything else is
+    `ValueError` (a FIFO is `NotRegularFileError`): a damaged cache claiming (4500, 10⁹) is refused
+    without asking for 18 TB.
+    """
+    import numpy as np
+
+    with open_regular(path) as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            header = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            header = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        stated, fortran, kind = header
+        if kind.hasobject:
+            raise ValueError("holds Python objects")
+        if dtype is not None and kind != np.dtype(dtype):
+            raise ValueError(f"holds {kind}, not {dtype}")
+        if shape is not None and (len(stated) != len(shape)
+                                  or any(want is not None and got != want for got, want in zip(stated, shape))):
+            raise ValueError(f"holds shape {stated}, not {shape}")
+        count = 1
+        for side in stated:
+            count *= int(side)
+        size = count * kind.itemsize
+        if size > max_bytes:
+            raise ValueError(f"would take {size:,} bytes (at most {max_bytes:,})")
+        if os.fstat(handle.fileno()).st_size - handle.tell() != size:
+            raise ValueError("is truncated or padded (its size does not match its header)")
+        data = np.fromfile(handle, dtype=kind, count=count) if count else np.zeros(0, dtype=kind)
+    return data.reshape(stated, order="F" if fortran else "C")
+
+
+# -- several files that appear together -------------------------------------------------------------
+
+
+def temp_beside(path: str | os.PathLike[str], suffix: str = ".tmp") -> Path:
+    """A new, empty temp file in `path`'s folder (`.<name>.k3j2<suffix>`) for a writer to fill.
+
+    `mkstemp`: never an existing name, never through a planted link, unique across processes
+    (so concurrent writers of one path never collide); it gets a user file's permissions.
+    """
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _FILE_MODE)
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
+def replace_together(pairs: list[tuple[Path, Path]]) -> None:
+    """Rename each finished temp file onto its destination: all of them, or none.
+
+    The previous destinations are hard-linked aside first, so a failure midway puts them back
+    (where the file system has no hard links, a new file whose partner failed is removed
+    rather than left alone). The temps are removed whatever happens; the folder is synced.
+    """
+    import secrets
+
+    kept: dict[Path, Path] = {}
+    done: list[Path] = []
+    try:
+        for _tmp, dest in pairs:
+            if os.path.lexists(dest):
+                aside = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.old")
+                try:
+                    os.link(dest, aside, follow_symlinks=False)
+                    kept[dest] = aside
+                except OSError:
+                    pass
+        for tmp, dest in pairs:
+            os.replace(tmp, dest)
+            done.append(dest)
+    except BaseException:
+        for dest in done:
+            try:
+                if dest in kept:
+                    os.replace(kept.pop(dest), dest)
+                else:
+                    dest.unlink()
+            except OSError:
+                pass
+        raise
+    finally:
+        for tmp, _dest in pairs:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+        for aside in kept.values():
+            try:
+                aside.unlink(missing_ok=True)
+            except OSError:
+                pass
+    _fsync_folder(pairs[0][1].parent if pairs else Path("."))

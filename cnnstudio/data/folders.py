@@ -36,6 +36,7 @@ from cnnstudio.data.download import CancelFn, ProgressFn
 from cnnstudio.data.images import load_image_checked
 from cnnstudio.data.layout import detect_layout, is_hidden
 from cnnstudio.errors import DatasetError, ImageError
+from cnnstudio.files import open_regular, read_npy, temp_beside
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -141,10 +142,13 @@ def cache_file(cache_dir: Path, path: str, store_size: int) -> Path:
 def _save_cache(cache_dir: Path, path: str, store_size: int, array: np.ndarray) -> None:
     """Write one cached square atomically (temp file + rename) so readers never see half."""
     target = cache_file(cache_dir, path, store_size)
-    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, target)
+    tmp = temp_beside(target)  # mkstemp: never a planted link, never another writer's name
+    try:
+        with open(tmp, "r+b") as f:
+            np.save(f, array)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _moments(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +223,8 @@ def typical_image_size(path: str | os.PathLike[str], *, sample: int = 24) -> int
             if is_hidden(name) or not has_file_allowed_extension(name, IMG_EXTENSIONS):
                 continue
             try:
-                with Image.open(os.path.join(current, name)) as img:  # reads the header only
+                # A FIFO or a device named like an image is skipped unread, as the scan does.
+                with open_regular(os.path.join(current, name)) as handle, Image.open(handle) as img:  # the header only
                     sides.append(min(img.size))
             except (OSError, ValueError, Image.DecompressionBombError):
                 continue
@@ -418,7 +423,11 @@ class FolderDataset(torch.utils.data.Dataset):
     def _array(self, path: str) -> np.ndarray:
         if self.cache_dir is not None:
             try:
-                return np.load(cache_file(self.cache_dir, path, self.store_size), allow_pickle=False)
+                # A regular file whose header is a decoded square (not a FIFO, not a claim of gigabytes).
+                cached = read_npy(cache_file(self.cache_dir, path, self.store_size), dtype="uint8",
+                                  max_bytes=self.store_size * self.store_size * 3)
+                if cached.shape[:2] == (self.store_size, self.store_size) and cached.ndim in (2, 3):
+                    return cached
             except (OSError, ValueError):
                 pass  # not cached (yet) or a stale/broken entry: decode and refresh it
         array = decode_for_store(path, self.store_size)

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnnstudio.errors import ImageError
+from cnnstudio.files import NotRegularFileError, open_regular
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -169,7 +170,8 @@ def load_image_checked(
         # Escalated here only: Pillow warns above MAX_IMAGE_PIXELS and errors above twice that.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(file, formats=ALLOWED_FORMATS) as img:
+            # Opened as a regular file (the check above cannot be raced into a FIFO that blocks).
+            with open_regular(file) as handle, Image.open(handle, formats=ALLOWED_FORMATS) as img:
                 if getattr(img, "n_frames", 1) > 1:
                     note = f"animated {img.format}: first frame used"
                 if draft is not None and img.format == "JPEG":
@@ -184,6 +186,8 @@ def load_image_checked(
                 file,
                 f"image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels): refused as a possible decompression bomb",
             ) from None
+        except NotRegularFileError as exc:
+            raise ImageError(file, f"is {exc.kind}, not an image file") from None
         except UnidentifiedImageError:
             raise ImageError(file, _describe_unreadable(file)) from None
         except PermissionError:

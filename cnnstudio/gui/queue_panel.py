@@ -134,6 +134,8 @@ class QueueRunner(QObject):
     # -- running --------------------------------------------------------------------------------
     def run(self) -> None:
         """Go on with the queue: the half-done item first, then the waiting ones."""
+        if not self._hold():
+            return
         self.queue.set_paused(False)
         self.changed.emit()
         self._start_next()
@@ -144,15 +146,44 @@ class QueueRunner(QObject):
         self.changed.emit()
         if self._current is not None:
             self.message.emit("Queue paused: the current training finishes, then the queue waits")
+        self._release_if_idle()
+
+    def _hold(self) -> bool:
+        """Take the queue folder's lock — the one `sweep --resume` takes, so the two never run one
+        queue at once — and read the file again, with what another runner did meanwhile. False
+        (the queue stays paused, the user is told) when another process runs it."""
+        if self.queue.held:
+            return True
+        try:
+            self.queue.acquire()
+        except CnnStudioError as exc:
+            self.queue.paused = True
+            self.changed.emit()
+            self.message.emit(f"Queue not started: {exc}")
+            return False
+        try:
+            self.queue.reload()
+        except QueueFileError:
+            pass  # damaged since: this window's copy is the one that runs (and is saved over it)
+        self.changed.emit()
+        return True
+
+    def _release_if_idle(self) -> None:
+        """Let another runner in once nothing trains for the queue and it starts nothing more."""
+        if self._current is None and self.queue.paused:
+            self.queue.release()
 
     def _start_next(self) -> None:
         if self.queue.paused or self.session.active or self._current is not None:
+            return
+        if not self._hold():
             return
         item = self.queue.next_item()
         if item is None:
             self.queue.set_paused(True)
             self.changed.emit()
             self.message.emit("Queue finished: every queued training has run")
+            self._release_if_idle()
             return
         try:
             launch = self.queue.prepare(item, self.runs_root)
@@ -172,6 +203,7 @@ class QueueRunner(QObject):
             else:  # PyTorch still loading: try again when asked
                 self.queue.set_paused(True)
                 self.changed.emit()
+                self._release_if_idle()
 
     def _fail(self, item_id: str, reason: str) -> None:
         self.queue.mark_failed(item_id, reason)
@@ -206,6 +238,7 @@ class QueueRunner(QObject):
                 self.message.emit(f"Queue paused: {item.label} was stopped; Run queue resumes it where it stopped")
         self.changed.emit()
         self._start_next()
+        self._release_if_idle()
 
 
 @dataclass(frozen=True)
@@ -356,7 +389,11 @@ class QueuePanel(QWidget):
     def _move(self, offset: int) -> None:
         item = self.selected_item()
         if item is not None:
-            self.runner.move(item.id, offset)
+            try:
+                self.runner.move(item.id, offset)
+            except CnnStudioError as exc:  # another process runs the queue, or the disk is full
+                self._state.report("warning", str(exc))
+                return
             self._select(item.id)
 
     def selected_item(self) -> QueueItem | None:

@@ -121,14 +121,14 @@ def cached_features(trained: TrainedModel, data: EvalData, *, split: str, batch_
     (wrong shape, damaged) is recomputed; older caches of the same split and checkpoint name
     are removed once the new one is written.
     """
-    from cnnstudio.files import atomic_write
+    from cnnstudio.files import atomic_write, read_npy
 
     path = _cache_path(trained, split, data)
     if path is not None and path.exists():
         try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.dtype == np.float32 and cached.ndim == 2 and cached.shape[0] == len(data):
-                return cached
+            # The header is checked before anything is allocated; a FIFO or a folder is refused unread.
+            return read_npy(path, shape=(len(data), feature_layer(trained.model).in_features), dtype="float32",
+                            max_bytes=len(data) * feature_layer(trained.model).in_features * 4)
         except (OSError, ValueError):
             pass  # damaged: extracted again below
     features = extract_features(trained, data, batch_size=batch_size, progress=progress, cancel=cancel)
@@ -140,9 +140,12 @@ def cached_features(trained: TrainedModel, data: EvalData, *, split: str, batch_
             atomic_write(path, lambda handle: handle.write(payload), size_estimate=len(payload))
         except CnnStudioError:
             return features  # a cache that cannot be written only costs time
-        for old in path.parent.glob(f"{split}-{trained.checkpoint.stem}-*.npy"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        for old in ([] if path.parent.is_symlink() else path.parent.glob(f"{split}-{trained.checkpoint.stem}-*.npy")):
+            if old != path and old.is_file() and not old.is_symlink():  # only our own cache files
+                try:
+                    old.unlink()
+                except OSError:
+                    pass  # an old cache that stays only costs disk space
     return features
 
 

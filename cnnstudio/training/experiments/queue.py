@@ -25,6 +25,7 @@ Torch-free to import.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -41,7 +42,7 @@ from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.store.naming import slug
 from cnnstudio.files import readable
 
-__all__ = ["QUEUE_FILE", "ItemState", "ItemStatus", "Launch", "QueueFileError", "QueueItem", "TrainingQueue",
+__all__ = ["QUEUE_FILE", "ItemRefused", "ItemState", "ItemStatus", "Launch", "QueueFileError", "QueueItem", "TrainingQueue",
            "item_status", "new_sweep_dir", "window_queue_dir"]
 
 QUEUE_FILE = "queue.json"
@@ -52,6 +53,15 @@ _SIZE_LIMIT = 16 * 1024 * 1024
 
 class QueueFileError(CnnStudioError):
     """A queue file that cannot be read: one sentence naming the file and what is wrong."""
+
+
+class ItemRefused(CnnStudioError):
+    """An item that cannot start (its folder is not this queue's to clear); it was marked failed."""
+
+
+def _owner(item: QueueItem) -> str:
+    """What the marker of the run folder this queue makes for `item` says (`run_dirs.claim_run_dir`)."""
+    return f"queue item {item.id}"
 
 
 class ItemState(Choice):
@@ -232,6 +242,8 @@ class TrainingQueue:
             if outcome not in (None, "done", "failed"):
                 raise ValueError(f"item {number} has the outcome {outcome!r}")
             run_dir = raw.get("run_dir")
+            if isinstance(run_dir, str) and os.path.realpath(run_dir) == os.path.realpath(folder):
+                raise ValueError(f"item {number}'s run folder is the queue's own folder")  # it would always look locked
             items.append(QueueItem(
                 id=run_files.need_str(f"item {number} id", raw["id"], max_len=64),
                 label=run_files.need_str(f"item {number} label", raw.get("label", ""), allow_empty=True),
@@ -242,7 +254,10 @@ class TrainingQueue:
             ))
         if len({item.id for item in items}) != len(items):
             raise ValueError("two items share an id")
-        return cls(folder, items, paused=bool(data.get("paused", False)), title=str(data.get("title", "")),
+        paused = data.get("paused", False)
+        if not isinstance(paused, bool):  # "false", a string, would read as True
+            raise ValueError(f"'paused' is {paused!r}, not true or false")
+        return cls(folder, items, paused=paused, title=str(data.get("title", "")),
                    created=str(data.get("created", "")) or None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,7 +265,13 @@ class TrainingQueue:
                 "paused": self.paused, "items": [item.to_dict() for item in self._items]}
 
     def save(self) -> None:
-        """Write the queue atomically (a kill at any moment leaves the old file or the new one)."""
+        """Write the queue atomically (a kill at any moment leaves the old file or the new one).
+
+        Refused while another process runs the queue (it holds the folder's lock and would write
+        its own copy over this one): what that runner records is never overwritten by a stale copy."""
+        if self._lock is None and runs.run_in_use(self.folder):
+            raise CnnStudioError(f"the queue {readable(str(self.folder))} is being run (by "
+                                 f"{runs._lock_holder(self.folder / runs.LOCK_FILE)}) — change it when that ends")
         # Names that are not UTF-8 stay lossless as JSON's "\udcXX" escapes, as in run folders.
         payload = (json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
         atomic_write(self.path, lambda handle: handle.write(payload), size_estimate=len(payload))
@@ -268,12 +289,29 @@ class TrainingQueue:
             raise CnnStudioError(f"the queue {readable(str(self.folder))} is being run (by {holder}) — wait for "
                                  "it, or stop it first") from None
         for leftover in self.folder.glob(f".{QUEUE_FILE}.*.tmp"):
-            leftover.unlink(missing_ok=True)
+            try:
+                if leftover.is_file() and not leftover.is_symlink():  # a killed save's temp, nothing else
+                    leftover.unlink()
+            except OSError:
+                pass
 
     def release(self) -> None:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the queue folder's lock (it is the queue's runner)."""
+        return self._lock is not None
+
+    def reload(self) -> None:
+        """Read the saved file again (another runner may have changed it while this one did not hold
+        the lock); `QueueFileError` when it became unreadable. Nothing when there is no file yet."""
+        if not self.path.exists():
+            return
+        fresh = TrainingQueue.load(self.folder)
+        self._items, self.paused, self.title, self.created = fresh._items, fresh.paused, fresh.title, fresh.created
 
     # -- changes (each saved at once) -----------------------------------------------------------
     def _new_item(self, label: str, config: TrainConfig) -> QueueItem:
@@ -366,20 +404,40 @@ class TrainingQueue:
     def prepare(self, item: QueueItem, runs_root: str | Path | None = None) -> Launch:
         """Where `item` trains now, recorded before it starts: a new run folder (made in `runs_root`,
         default the runs directory), or its own folder — resumed from last.pt when it has one,
-        started afresh when it was killed before its first checkpoint."""
+        started afresh when it was killed before its first checkpoint.
+
+        queue.json is untrusted: a folder is only cleared for a fresh start when it is provably
+        the one this queue made for the item (`run_dirs.restart_refusal`: its marker names the
+        item, it lies in the runs folder, it holds no result). Otherwise nothing is touched: the
+        item is marked failed with the reason and `ItemRefused` says it in one line.
+        """
         item = self.item(item.id)
         if item.run_dir is not None:
             path = Path(item.run_dir)
-            if (path / runs.CONFIG_FILE).is_file() and (path / runs.LAST_CHECKPOINT).is_file():
-                return Launch(item, path, resume=True)
-            if path.is_dir():
-                # Killed before its first checkpoint: nothing to resume, so its files go and it starts there.
-                from cnnstudio.training.store.new_run import discard_new_run_dir
+            from cnnstudio.training.store import new_run as run_dirs
 
-                discard_new_run_dir(path, made=False)
+            if (path / runs.CONFIG_FILE).is_file() and (path / runs.LAST_CHECKPOINT).is_file():
+                if run_dirs.made_for_another(path, _owner(item)):  # another run, named by a hand-edited queue.json
+                    reason = (f"{readable(str(path))} is another run's folder, not the one this queue made for the "
+                              "item; it is not trained further — retry the item to train it in a new folder")
+                    self.mark_failed(item.id, reason)
+                    raise ItemRefused(reason)
+                return Launch(item, path, resume=True)
+            if path.is_dir() or path.is_symlink():
+                root = Path(runs_root) if runs_root is not None else runs.default_runs_dir()
+                refusal = run_dirs.restart_refusal(path, root=root, owner=_owner(item))
+                if refusal is not None:
+                    reason = f"{refusal} — retry the item to train it again in a new folder"
+                    self.mark_failed(item.id, reason)
+                    raise ItemRefused(reason)
+                # Killed before its first checkpoint: nothing to resume, so its files go and it starts there
+                # (under the run's lock: no writer of it may be starting meanwhile).
+                with runs.RunLock.acquire(path):
+                    run_dirs.discard_new_run_dir(path, made=False, keep_marker=True)
                 return Launch(item, path, resume=False)
         config = item.config
-        path = runs.new_run_dir(runs_root, arch=config.arch, dataset=config.dataset, options=config.arch_options)
+        path = runs.new_run_dir(runs_root, arch=config.arch, dataset=config.dataset, options=config.arch_options,
+                                owner=_owner(item))
         item = self._replace(item.id, run_dir=str(path), outcome=None, reason="")
         return Launch(item, path, resume=False)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cnnstudio.files import readable
 from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.store.snapshots import (
     EARLY_BATCHES, MAP_LAYERS, MAX_MAP_CHANNELS, MAX_MAP_SIDE, MAX_PROBES, PROBES_FILE, Probes, history_dir,
@@ -113,6 +114,8 @@ class HistoryWriter:
         from cnnstudio.data.transforms import from_model_input, to_model_input
 
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder.is_symlink():  # its snapshots would be written, and its temp files removed, elsewhere
+            raise ValueError(f"{readable(str(self.folder))} is a link, not the run's own folder: no history is kept")
         for entry in os.scandir(self.folder):
             if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)  # a kill during an atomic save: never a finished file

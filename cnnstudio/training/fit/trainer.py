@@ -238,16 +238,23 @@ class Trainer:
             self.callbacks.on_fit_start(self, self._fit_start())
             result = self._loop(writer)
         except BaseException as exc:
+            lost = None
+            if self._dist is not None:  # a dead or frozen peer: one line, not gloo's traceback
+                from cnnstudio.training.fit.distributed import peer_failure
+
+                lost = peer_failure(exc)
             if writer is not None:
                 try:
-                    writer.finish("failed", describe(exc))
+                    writer.finish("failed", describe(lost or exc))
                 except CheckpointError:
                     pass  # the original failure is what the user needs to see
             elif not self._started and not self._resume and self.run_dir is not None:
                 # A refused start leaves no half-made run folder behind.
                 new_run.discard_new_run_dir(self.run_dir, made=self._made_dir)
             self._release_run_lock()
-            self.callbacks.on_exception(self, exc)
+            self.callbacks.on_exception(self, lost or exc)
+            if lost is not None:
+                raise lost from None
             raise
         finally:
             # Streaming loaders keep worker processes alive; a finished fit must not.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.errors import CheckpointError
-from cnnstudio.files import atomic_write
+from cnnstudio.files import NotRegularFileError, atomic_write, open_regular
 
 if TYPE_CHECKING:
     from torch import nn
@@ -67,40 +67,46 @@ def read_torch_file(path: str | Path, *, map_location: Any = "cpu",
     import torch
 
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path} — check the path (a run has last.pt after its first epoch)")
-    if not path.is_file():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     try:
-        with path.open("rb") as handle:
-            head = handle.read(4)
+        handle = open_regular(path)  # a FIFO or /dev/zero named as weights is refused, never read
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path} — check the path (a run has last.pt after its first epoch)") from None
+    except NotRegularFileError as exc:
+        raise CheckpointError(f"{path} is {exc.kind}, not a checkpoint file") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if not head:
-        raise CheckpointError(f"{path} is empty (0 bytes) — its save or copy was interrupted; {damaged_hint}")
-    is_zip = head.startswith(b"PK")
-    if is_zip and not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path} is truncated (the file ends early) — its copy or save was interrupted; {damaged_hint}")
-    if not is_zip and not head.startswith(b"\x80"):  # neither torch's zip format nor a pickle
-        raise CheckpointError(f"{path} is not a checkpoint (it is not a PyTorch file)")
-    try:
-        with warnings.catch_warnings():
-            # torch's note on plain pickles ("Detected pickle protocol 4") is noise next to our own message.
-            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-            data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "GLOBAL" in text or "Unsupported global" in text:  # the pickle imports a function or class
-            raise CheckpointError(
-                f"refusing to load {path}: the file contains code, not just weights — "
-                "cnnstudio only opens checkpoints that need no code to read"
-            ) from exc
-        raise CheckpointError(f"{path} is not a checkpoint (it cannot be unpickled: {text.splitlines()[0]})") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        if is_zip or isinstance(exc, EOFError):
-            raise CheckpointError(f"{path} is truncated or damaged ({first}) — {damaged_hint}") from exc
-        raise CheckpointError(f"{path} is not a checkpoint ({first})") from exc
+    with handle:
+        try:
+            head = handle.read(4)
+            handle.seek(0)
+        except OSError as exc:
+            raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if not head:
+            raise CheckpointError(f"{path} is empty (0 bytes) — its save or copy was interrupted; {damaged_hint}")
+        is_zip = head.startswith(b"PK")
+        if is_zip and not zipfile.is_zipfile(handle):
+            raise CheckpointError(f"{path} is truncated (the file ends early) — its copy or save was interrupted; {damaged_hint}")
+        handle.seek(0)
+        if not is_zip and not head.startswith(b"\x80"):  # neither torch's zip format nor a pickle
+            raise CheckpointError(f"{path} is not a checkpoint (it is not a PyTorch file)")
+        try:
+            with warnings.catch_warnings():
+                # torch's note on plain pickles ("Detected pickle protocol 4") is noise next to our own message.
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+                data = torch.load(handle, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            text = str(exc)
+            if "GLOBAL" in text or "Unsupported global" in text:  # the pickle imports a function or class
+                raise CheckpointError(
+                    f"refusing to load {path}: the file contains code, not just weights — "
+                    "cnnstudio only opens checkpoints that need no code to read"
+                ) from exc
+            raise CheckpointError(f"{path} is not a checkpoint (it cannot be unpickled: {text.splitlines()[0]})") from exc
+        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            if is_zip or isinstance(exc, EOFError):
+                raise CheckpointError(f"{path} is truncated or damaged ({first}) — {damaged_hint}") from exc
+            raise CheckpointError(f"{path} is not a checkpoint ({first})") from exc
     return data
 
 

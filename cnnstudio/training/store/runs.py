@@ -10,7 +10,8 @@ A run folder holds
     last.pt         everything needed to resume exactly (model, optimizer, scheduler, AMP
                     scaler, epoch, RNG states, history; stopped mid-epoch, the batch)
     best.pt         the weights with the best validation accuracy (for classifying)
-    .lock           the writer's OS lock (fcntl.flock): one writer per run, released on death
+    .lock           who holds the writer's OS lock (fcntl.flock of the folder itself): one writer
+                    per run, released on death
 
 Every file is written atomically (temp file, fsync, os.replace), so a crash or a full
 disk never leaves a half-written file in place of a good one. Listing and opening runs
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,17 +89,26 @@ def default_runs_dir() -> Path:
 
 
 def new_run_dir(root: str | Path | None = None, *, arch: str, dataset: str,
-                options: dict[str, Any] | None = None) -> Path:
+                options: dict[str, Any] | None = None, owner: str = "") -> Path:
     """Create and return a new, empty run folder named like `2026-11-23_14-05-33_vgg16-bn_mnist-sample`.
 
     The name says the variant (`options` that differ from the defaults) and is short
     whatever the dataset's name. Two runs started in the same second get `_2`, `_3`, …
-    suffixes (mkdir is the arbiter, so this holds across processes too).
+    suffixes (mkdir is the arbiter, so this holds across processes too). The folder gets the
+    marker of a folder cnnstudio made (`run_dirs.claim_run_dir`, naming `owner`).
     """
     root = Path(root) if root is not None else default_runs_dir()
     ensure_runs_root(root)
-    return new_folder(root, run_folder_base(arch, options, dataset, f"{datetime.now():%Y-%m-%d_%H-%M-%S}"),
+    path = new_folder(root, run_folder_base(arch, options, dataset, f"{datetime.now():%Y-%m-%d_%H-%M-%S}"),
                       what="run folder")
+    from cnnstudio.training.store.new_run import claim_run_dir
+
+    try:
+        claim_run_dir(path, owner)  # before anything names the folder: what proves its files ours
+    except CheckpointError:
+        path.rmdir()  # still empty: nothing else knows it
+        raise
+    return path
 
 
 def new_folder(root: Path, base: str, *, what: str) -> Path:
@@ -138,12 +149,14 @@ class RunInUseError(CheckpointError):
 class RunLock:
     """An exclusive OS lock on a run folder, held while the run is written.
 
-    `fcntl.flock` on `<run>/.lock`: the kernel releases it when the holder exits or is
-    killed, so a crash never leaves a run locked. The holder's PID and host are written in
-    the file to name it in the refusal. The trainer takes it for every fit (new or
-    resumed); the app's resume and any queue go through the trainer, or take it themselves
-    (`RunLock.acquire`) before touching a run. Locks are per open file, so two fits in one
-    process exclude each other too.
+    `fcntl.flock` on the run folder's own descriptor: the kernel releases it when the holder
+    exits or is killed, so a crash never leaves a run locked, and no file can be deleted or
+    recreated to let a second writer in beside the first (a lock on a file in the folder
+    could: delete it and the next writer locks a new one). The holder's PID and host are
+    written in `<run>/.lock`, a label only, to name it in the refusal. The trainer takes it
+    for every fit (new or resumed); the app's resume and any queue go through the trainer, or
+    take it themselves (`RunLock.acquire`) before touching a run. Locks are per open file, so
+    two fits in one process exclude each other too.
     """
 
     def __init__(self, run_dir: Path, fd: int | None) -> None:
@@ -161,14 +174,12 @@ class RunLock:
         run_dir = Path(run_dir)
         if fcntl is None:
             return cls(run_dir, None)
-        path = run_dir / LOCK_FILE
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0),
-                         0o644)
+            fd = os.open(run_dir, os.O_RDONLY | _DIR_FLAGS)
         except OSError as exc:
             from cnnstudio.training.store.new_run import os_problem
 
-            raise CheckpointError(f"cannot lock the run: {os_problem(exc, path)}") from None
+            raise CheckpointError(f"cannot lock the run: {os_problem(exc, run_dir)}") from None
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -182,15 +193,11 @@ class RunLock:
             except OSError as exc:
                 os.close(fd)
                 raise CheckpointError(f"cannot lock the run {shown(str(run_dir))} ({exc.strerror or exc})") from None
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
-        except OSError:
-            pass  # the lock holds without its label
+        _write_lock_label(run_dir / LOCK_FILE)
         return cls(run_dir, fd)
 
     def release(self) -> None:
-        """Let the next writer in (closing the file releases the lock)."""
+        """Let the next writer in (closing the descriptor releases the lock)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -204,6 +211,28 @@ class RunLock:
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+_DIR_FLAGS = getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_lock_label(path: Path) -> None:
+    """Write who holds the lock into `.lock` — only into a regular file (never through a link, never
+    into a FIFO); the lock holds without its label."""
+    flags = (os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_NONBLOCK", 0))
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError:
+        return
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _in_use(run_dir: Path) -> RunInUseError:
@@ -222,9 +251,11 @@ def check_not_in_use(run_dir: str | Path) -> None:
 
 
 def _lock_holder(path: Path) -> str:
+    from cnnstudio.files import read_regular
+
     try:
-        pid, _, host = path.read_text(encoding="utf-8", errors="replace").strip().partition(" ")
-    except OSError:
+        pid, _, host = read_regular(path, 512).decode("utf-8", errors="replace").strip().partition(" ")
+    except (OSError, ValueError):
         return "another process"
     if not pid.isdigit():
         return "another process"
@@ -233,15 +264,17 @@ def _lock_holder(path: Path) -> str:
 
 
 def run_in_use(run_dir: str | Path) -> bool | None:
-    """Whether a writer holds the run's lock now: True, False, or None when it was never locked.
+    """Whether a writer holds the run's lock now: True or False; None where it cannot be told
+    (no such folder, no flock on this system).
 
-    Probes with a shared lock, taken and dropped at once, so it never blocks a writer for long.
+    Probes with a shared lock on the folder, taken and dropped at once, so it never blocks a
+    writer for long. Every writer of this cnnstudio holds the lock, so False means that nobody
+    writes the run, whatever its run.json says (a PID there may have been reused).
     """
     if fcntl is None:
         return None
     try:
-        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-                     | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(run_dir, os.O_RDONLY | _DIR_FLAGS)
     except OSError:
         return None
     try:
@@ -309,8 +342,14 @@ class RunWriter:
         """
         path = self.run_dir / METRICS_FILE
         line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
         try:
-            with path.open("ab") as handle:
+            fd = os.open(path, flags, 0o666)  # never through a link, never blocked by a FIFO
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(0, "it is not a regular file")
+            with os.fdopen(fd, "ab") as handle:
                 handle.write(line)
                 handle.flush()
                 os.fsync(handle.fileno())

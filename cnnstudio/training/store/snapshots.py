@@ -147,6 +147,8 @@ def remove_history(run_dir: str | Path) -> None:
     the folder when that empties it (a start undone, a run begun again from nothing)."""
     folder = history_dir(run_dir)
     try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return  # a link (or a file) named history: what it points to is not this run's
         entries = list(os.scandir(folder))
     except OSError:
         return

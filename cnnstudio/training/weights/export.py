@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnstudio import __version__
 from cnnstudio.errors import Cancelled, ExportError
+from cnnstudio.files import readable, replace_together, temp_beside
 
 if TYPE_CHECKING:
     from torch import nn
@@ -128,9 +129,21 @@ def export_model(model: nn.Module, spec: DatasetSpec, *, arch: str, input_size: 
 
     channels = int(getattr(model, "in_channels", spec.channels))
     model = model.eval().cpu()
+    sidecar = path.with_name(path.name + ".json")
+    _check_space(path, model)
     generator = torch.Generator().manual_seed(0)
     example = torch.randn(TRACE_BATCH, channels, input_size, input_size, generator=generator)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix or '.' + format}")
+    # mkstemp temps (never a planted link, never a name another export uses), both written in full
+    # before either replaces anything: the model and its sidecar appear together or not at all.
+    try:
+        tmp = temp_beside(path, suffix=f".partial{path.suffix or '.' + format}")
+    except OSError as exc:
+        raise ExportError(f"cannot write {readable(str(path))}: {exc.strerror or exc}") from None
+    try:
+        side_tmp = temp_beside(sidecar, suffix=".partial.json")
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ExportError(f"cannot write {readable(str(sidecar))}: {exc.strerror or exc}") from None
     try:
         step(0, f"exporting {arch} to {format}")
         try:
@@ -166,29 +179,34 @@ def export_model(model: nn.Module, spec: DatasetSpec, *, arch: str, input_size: 
             if not torch.allclose(got, expected, rtol=RTOL, atol=ATOL):
                 raise ExportError(f"the exported {arch} differs from PyTorch by up to {diff:.2e} on a batch of "
                                   f"{batch} (allowed: rtol {RTOL:g}, atol {ATOL:g}) — the file was not kept")
-        os.replace(tmp, path)
+        _write_sidecar(side_tmp, {
+            "format": format,
+            "file": path.name,
+            "arch": arch,
+            "arch_options": dict(arch_options or {}),
+            "classes": list(spec.classes),
+            "input_size": input_size,
+            "channels": channels,
+            "mean": list(spec.mean),
+            "std": list(spec.std),
+            "input": {"name": "input", "shape": ["batch", channels, input_size, input_size], "dtype": "float32"},
+            "output": {"name": "logits", "shape": ["batch", len(spec.classes)], "dtype": "float32"},
+            "preprocess": (f"pixels in 0..1 ({'grey' if channels == 1 else 'RGB'}), shorter side resized to "
+                           f"{input_size}, the central {input_size}×{input_size}, minus mean, divided by std; "
+                           "softmax of the logits gives class probabilities"),
+            "verified": {"batch_sizes": list(VERIFY_BATCHES), "max_abs_diff": worst, "rtol": RTOL, "atol": ATOL},
+            "cnnstudio": __version__,
+            **(extra or {}),
+        })
+        _sync(tmp)
+        try:
+            replace_together([(tmp, path), (side_tmp, sidecar)])
+        except OSError as exc:
+            raise ExportError(f"could not save {readable(str(path))}: {exc.strerror or exc} — nothing was "
+                              "replaced") from None
     finally:
         tmp.unlink(missing_ok=True)
-    sidecar = path.with_name(path.name + ".json")
-    _write_sidecar(sidecar, {
-        "format": format,
-        "file": path.name,
-        "arch": arch,
-        "arch_options": dict(arch_options or {}),
-        "classes": list(spec.classes),
-        "input_size": input_size,
-        "channels": channels,
-        "mean": list(spec.mean),
-        "std": list(spec.std),
-        "input": {"name": "input", "shape": ["batch", channels, input_size, input_size], "dtype": "float32"},
-        "output": {"name": "logits", "shape": ["batch", len(spec.classes)], "dtype": "float32"},
-        "preprocess": (f"pixels in 0..1 ({'grey' if channels == 1 else 'RGB'}), shorter side resized to "
-                       f"{input_size}, the central {input_size}×{input_size}, minus mean, divided by std; "
-                       "softmax of the logits gives class probabilities"),
-        "verified": {"batch_sizes": list(VERIFY_BATCHES), "max_abs_diff": worst, "rtol": RTOL, "atol": ATOL},
-        "cnnstudio": __version__,
-        **(extra or {}),
-    })
+        side_tmp.unlink(missing_ok=True)
     if progress is not None:
         progress(steps, steps, f"exported {path.name}")
     return ExportReport(path=str(path), sidecar=str(sidecar), format=format, arch=arch, input_size=input_size,
@@ -233,8 +251,44 @@ def _pt2_runner(path: Path) -> Callable[[Any], Any]:
     return lambda x: module(x).float()
 
 
-def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
-    from cnnstudio.files import atomic_write
+def _write_sidecar(tmp: Path, data: dict[str, Any]) -> None:
+    """Fill the sidecar's temp file in full and sync it (a full disk fails here, before any rename)."""
+    payload = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+    try:
+        with open(tmp, "r+b") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise ExportError(f"could not save the sidecar in {readable(str(tmp.parent))}: {exc.strerror or exc} — "
+                          "nothing was replaced") from None
 
-    payload = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    atomic_write(path, lambda handle: handle.write(payload), size_estimate=len(payload))
+
+def _sync(path: Path) -> None:
+    """The exported file on disk before it takes its name (the exporters do not sync)."""
+    try:
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise ExportError(f"could not save {readable(str(path))}: {exc.strerror or exc}") from None
+
+
+def _check_space(path: Path, model: nn.Module) -> None:
+    """Refuse before exporting when the folder cannot hold the model and its sidecar (the
+    weights in fp32, a little more for the graph), so neither old file is touched."""
+    import shutil
+
+    needed = sum(p.numel() * 4 for p in model.parameters()) + sum(b.numel() * b.element_size() for b in model.buffers())
+    needed = int(needed * 1.05) + 256 * 1024
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return  # the write itself will say what is wrong
+    if free < needed:
+        kept = "; the previous files are intact" if path.exists() else ""
+        raise ExportError(f"not enough free disk space to export {readable(str(path))} and its sidecar: about "
+                          f"{_size(needed)} needed, {_size(free)} free — free some space{kept}")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:,.1f} MB" if n >= 1024**2 else f"{max(1, round(n / 1024)):,} KB"
