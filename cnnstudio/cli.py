@@ -175,8 +175,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
             config = config.replace(epochs=args.epochs)
         restart = _restart_in_place(Path(args.resume))
         if not restart and run.epochs_done >= config.epochs:  # said before the data loads and the estimate runs
-            from cnnstudio.files import readable
-
             raise CnnStudioError(f"{readable(str(args.resume))} has already trained {run.epochs_done} epoch(s); ask for "
                                  f"more than {run.epochs_done} epochs to resume (--epochs N, the new total)")
         estimated = config.replace(epochs=max(1, config.epochs - run.epochs_done))  # what the estimate covers
@@ -210,7 +208,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     if restart:
         if main:
-            from cnnstudio.files import readable
             from cnnstudio.training.store.new_run import discard_new_run_dir
 
             from cnnstudio.training.store.runs import RunLock

@@ -2,7 +2,7 @@
 and what a run's config.json is read back with (`store.schema`), so the two never disagree.
 
 Torch-free, at the bottom of `training`. A failure is a `SchemaError` naming the field:
-"lr must be a number > 0; got -1".
+"lr must be a number > 0 and ≤ 1e+30; got -1".
 """
 
 from __future__ import annotations

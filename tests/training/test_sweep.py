@@ -69,7 +69,7 @@ def test_the_tricks_study_is_the_notes_eight_runs() -> None:
     [
         (["lrr=0.1,0.2"], False, UnknownNameError, ("'lrr'", "did you mean lr?", "batch_norm", "weight_decay")),
         (["batch_nrom"], False, UnknownNameError, ("'batch_nrom'", "did you mean batch_norm?")),
-        (["lr=0.1,-1"], False, CnnStudioError, ("lr must be a number > 0; got -1",)),
+        (["lr=0.1,-1"], False, CnnStudioError, ("lr must be a number > 0 and ≤ 1e+30; got -1",)),
         (["epochs=two"], False, CnnStudioError, ("epochs must be a whole number", "'two'")),
         (["activation=tanh,gap"], False, CnnStudioError, ("activation", "'gap'")),
         (["dropout"], False, CnnStudioError, ("dropout is not a yes/no switch", "dropout=0.5")),

@@ -9,7 +9,7 @@ The fit's `DynamicsRecorder` (`training/fit/dynamics.py`) writes `RUN/dynamics/`
                             fit goes (a chunk per epoch end, and more often early on)
 
 A chunk holds, per sample (S of them) and layer (L): `steps`, `epochs`, `batches`, `num_batches` (S), `loss`,
-`lr` (S, float32), and float16 (S×L) `act_mean`, `act_std`, `saturated`, `zero`, `dead`,
+`lr` (S), and float32 (S×L) `act_mean`, `act_std`, `saturated`, `zero`, `dead`,
 `nonfinite`, `grad_norm`, `weight_norm`, `update_ratio`, `bn_var_ratio` (NaN where a figure does
 not apply to a layer; `nonfinite` is 1 where the layer's output held NaN/Inf, 2 where only its
 gradient did), and `hist` (S×L×BINS, uint8: each row scaled to its largest bin).
@@ -173,7 +173,7 @@ def write_chunk(run_dir: str | Path, samples: list[dict[str, Any]], num_layers: 
         "hist": np.stack([s["hist"] for s in samples]).astype(np.uint8),
     }
     for name in FIGURES:
-        arrays[name] = np.stack([s[name] for s in samples]).astype(np.float16)
+        arrays[name] = np.stack([s[name] for s in samples]).astype(np.float32)  # a gradient can pass float16's 65504
     first, last = int(arrays["steps"][0]), int(arrays["steps"][-1])
     data = _npz_bytes(arrays, {"layers": num_layers})
     path = dynamics_dir(run_dir) / chunk_name(first, last)
