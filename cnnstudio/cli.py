@@ -156,6 +156,37 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_graph(args: argparse.Namespace) -> int:
+    import json
+
+    from cnnstudio.files import atomic_write
+    from cnnstudio.inspect.network_graph import arch_diagram, to_json, to_png_array, to_svg
+
+    options = _parse_options(args.option)
+    channels, classes, size = _summary_input(args, options)
+    out = args.output
+    if out and not out.lower().endswith((".svg", ".png")):
+        raise CnnStudioError(f"-o {readable(out)}: give a file name ending in .svg or .png")
+    diagram = arch_diagram(args.arch, in_channels=channels, num_classes=classes, input_size=size,
+                           collapsed=set(args.collapse or ()), **options)
+    leaves = [n for n in diagram.nodes if n.kind not in ("input", "concat")]
+    print(f"{diagram.title}: {len(leaves)} layers, {len(diagram.edges)} edges, {len(diagram.groups)} blocks or heads")
+    if out and out.lower().endswith(".svg"):
+        payload = to_svg(diagram).encode("utf-8")
+        atomic_write(out, lambda handle: handle.write(payload), size_estimate=len(payload))
+        print(f"wrote {readable(out)}")
+    elif out:
+        from cnnstudio.inspect.pictures import save_png
+
+        save_png(out, to_png_array(diagram))
+        print(f"wrote {readable(out)}")
+    if args.json:
+        payload = (json.dumps({"arch": args.arch, **to_json(diagram)}, indent=1) + "\n").encode("utf-8")
+        atomic_write(args.json, lambda handle: handle.write(payload), size_estimate=len(payload))
+        print(f"wrote {readable(args.json)}")
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         return _launch_torchrun(args)
@@ -820,6 +851,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write every layer (kernel, stride, padding, receptive_field, "
                                                   "shape, params, MACs) as JSON (default: none)")
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("graph", help="the network as a graph: every layer a node, an Inception block's branches side "
+                                     "by side, the aux heads beside the trunk (SVG, PNG, JSON)")
+    p.add_argument("arch", help="an architecture (see 'cnnstudio list')")
+    p.add_argument("--dataset", help="take channels, classes and input size from this dataset "
+                                     f"({size_rule}; default: none, the paper's own network)")
+    p.add_argument("--paper-size", action="store_true",
+                   help="with --dataset: the paper's input size instead of the dataset's (default: off)")
+    p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input)")
+    p.add_argument("--num-classes", type=whole_number(1, 100_000), help="output classes (default: the dataset's, or the paper's)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="architecture option, repeatable, e.g. --option batch_norm=true")
+    p.add_argument("--collapse", action="append", metavar="BLOCK", help="draw this block as one box (repeatable)")
+    p.add_argument("-o", "--output", metavar="net.svg|net.png", help="write the drawing (an SVG opens in a browser)")
+    p.add_argument("--json", metavar="FILE", help="write the nodes (id, name, kind, shape, params, …) and edges")
+    p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("train", help="train an architecture on a dataset; prints the run folder")
     _add_config_arguments(p)

@@ -217,7 +217,26 @@ def diagnose(record: DynamicsRecord, epoch: int | None = None) -> list[Finding]:
                 "running statistics) sees differently scaled values than training",
                 "train more epochs so the running statistics catch up (BatchNorm's momentum is 0.1 per step), or "
                 "use a larger batch", severity=abs(math.log10(ratio))))
-    return sorted(findings, key=lambda f: -f.severity)
+    return sorted(_merged(findings), key=lambda f: -f.severity)
+
+
+def _merged(findings: list[Finding]) -> list[Finding]:
+    """One finding per kind and suggestion: six layers whose update ratio is too low for one
+    reason read as one line naming them, led by the worst, not as six lines."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.kind, finding.suggestion), []).append(finding)
+    out = []
+    for (kind, _suggestion), group in groups.items():
+        if len(group) == 1 or kind in ("non_finite", "vanishing_gradients", "exploding_gradients"):
+            out += group
+            continue
+        group = sorted(group, key=lambda f: -f.severity)
+        worst = group[0]
+        others = ", ".join(f.layer for f in group[1:])
+        out.append(Finding(worst.kind, worst.layer, worst.step, worst.epoch,
+                           f"{worst.evidence}; also {others}", worst.suggestion, worst.severity))
+    return out
 
 
 def dynamics_json(record: DynamicsRecord, findings: list[Finding]) -> dict[str, Any]:
