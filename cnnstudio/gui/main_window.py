@@ -44,6 +44,7 @@ from cnnstudio.gui.training_tab import TrainingTab
 from cnnstudio.gui.widgets.classify_tab import ClassifyTab
 from cnnstudio.gui.widgets.data_tab import DataTab
 from cnnstudio.gui.widgets.dynamics_tab import DynamicsTab
+from cnnstudio.gui.widgets.graph_tab import GraphTab
 from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
 from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
 from cnnstudio.gui.widgets.features_tab import FeaturesTab
@@ -53,8 +54,8 @@ from cnnstudio.gui.widgets.runs_tab import RunsTab
 
 __all__ = ["MainWindow", "TAB_TITLES"]
 
-TAB_TITLES = ("Training", "Dynamics", "Data", "Layers", "Kernels", "Feature maps", "Features", "Classify", "Evaluate",
-              "Runs")
+TAB_TITLES = ("Training", "Dynamics", "Data", "Layers", "Graph", "Kernels", "Feature maps", "Features", "Classify",
+              "Evaluate", "Runs")
 
 
 class MainWindow(QMainWindow):
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self.dynamics_tab = DynamicsTab(state)
         self.data_tab = DataTab(state, self.setup_panel.config)  # the form's seed and fraction: the run's split
         self.layers_tab = LayersTab(state)
+        self.graph_tab = GraphTab(state)
         self.kernels_tab = KernelsTab(state)
         self.feature_maps_tab = FeatureMapsTab(state)
         self.features_tab = FeaturesTab(state)
@@ -120,7 +122,7 @@ class MainWindow(QMainWindow):
 
     def _tab_widgets(self) -> tuple[QWidget, ...]:
         """The tabs in TAB_TITLES' order."""
-        return (self.training_tab, self.dynamics_tab, self.data_tab, self.layers_tab, self.kernels_tab, self.feature_maps_tab,
+        return (self.training_tab, self.dynamics_tab, self.data_tab, self.layers_tab, self.graph_tab, self.kernels_tab, self.feature_maps_tab,
                 self.features_tab, self.classify_tab, self.evaluate_tab, self.runs_tab)
 
     # ------------------------------------------------------------------ building
@@ -202,8 +204,21 @@ class MainWindow(QMainWindow):
         # Files dropped in a fit's first epoch need not wait for its end.
         self.classify_tab.model_wanted.connect(session.request_live_snapshot)
         self.runs_tab.resume_requested.connect(self.resume_run)
+        # A click on the graph opens that layer where it can be looked at.
+        self.graph_tab.maps_requested.connect(self._show_layer_maps)
+        self.graph_tab.kernels_requested.connect(lambda: self.tabs.setCurrentWidget(self.kernels_tab))
+        self.graph_tab.dynamics_requested.connect(self._show_layer_dynamics)
         self.runs_tab.overlay_requested.connect(self._on_overlay_requested)
         self._on_training_state_changed(session.state)
+
+    def _show_layer_maps(self, layer: str) -> None:
+        self.tabs.setCurrentWidget(self.feature_maps_tab)
+        if layer in self.feature_maps_tab.layers():
+            self.feature_maps_tab.set_layer(layer)
+
+    def _show_layer_dynamics(self, layer: str) -> None:
+        self.tabs.setCurrentWidget(self.dynamics_tab)
+        self.dynamics_tab.select_layer(layer)
 
     # ------------------------------------------------------------------ engine import
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override

@@ -260,7 +260,9 @@ def dynamics_json(record: DynamicsRecord, findings: list[Finding]) -> dict[str, 
 
 def _palette(values: np.ndarray) -> np.ndarray:
     """0..1 → RGB uint8 on a perceptually ordered ramp (dark blue → yellow, like viridis)."""
-    stops = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float32)
+    from cnnstudio.inspect.palette import STOPS
+
+    stops = np.array(STOPS, dtype=np.float32)
     v = np.clip(values, 0, 1) * (len(stops) - 1)
     low = np.floor(v).astype(int).clip(0, len(stops) - 2)
     frac = (v - low)[..., None]

@@ -18,6 +18,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cnnstudio.inspect.palette import KIND_COLOURS, ramp
 from cnnstudio.models.graph import LayerGraph, LayerNode
 
 __all__ = ["Diagram", "DiagramEdge", "DiagramGroup", "DiagramNode", "arch_diagram", "diagram_of", "to_json",
@@ -26,10 +27,6 @@ __all__ = ["Diagram", "DiagramEdge", "DiagramGroup", "DiagramNode", "arch_diagra
 NODE_W, NODE_H = 190, 46
 GAP_Y, GAP_X, PAD = 18, 16, 14
 HEAD_GAP = 60
-KIND_COLOURS = {
-    "conv": "#4e79a7", "pool": "#59a14f", "norm": "#b07aa1", "activation": "#f28e2b", "linear": "#e15759",
-    "dropout": "#9c9c9c", "concat": "#76b7b2", "block": "#d9e6f2", "other": "#bab0ac", "input": "#444444",
-}
 
 
 @dataclass(frozen=True)
@@ -339,7 +336,7 @@ def to_svg(diagram: Diagram, *, values: dict[str, float] | None = None, value_la
     for node in diagram.nodes:
         fill = KIND_COLOURS.get(node.kind, "#bab0ac")
         if values and node.id in values and values[node.id] == values[node.id]:
-            fill = _ramp((values[node.id] - low) / (high - low) if high > low else 0.5)
+            fill = ramp((values[node.id] - low) / (high - low) if high > low else 0.5)
         columns = max(1, node.towers)
         cw = node.w / columns
         for c in range(columns):
@@ -359,20 +356,10 @@ def to_svg(diagram: Diagram, *, values: dict[str, float] | None = None, value_la
     return "\n".join(out)
 
 
-def _ramp(t: float) -> str:
-    """0..1 → a viridis-like colour."""
-    stops = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]
-    t = min(max(t, 0.0), 1.0) * (len(stops) - 1)
-    i = min(int(t), len(stops) - 2)
-    f = t - i
-    r, g, b = (round(stops[i][k] * (1 - f) + stops[i + 1][k] * f) for k in range(3))
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
 def _colour_bar(x: float, y: float, low: float, high: float, label: str) -> str:
     parts = [f'<g><text x="{x:.1f}" y="{y - 6:.1f}" font-size="10">{html.escape(label)}</text>']
     for i in range(20):
-        parts.append(f'<rect x="{x:.1f}" y="{y + (19 - i) * 10:.1f}" width="14" height="10" fill="{_ramp(i / 19)}"/>')
+        parts.append(f'<rect x="{x:.1f}" y="{y + (19 - i) * 10:.1f}" width="14" height="10" fill="{ramp(i / 19)}"/>')
     parts.append(f'<text x="{x + 18:.1f}" y="{y + 8:.1f}" font-size="10">{high:.3g}</text>')
     parts.append(f'<text x="{x + 18:.1f}" y="{y + 200:.1f}" font-size="10">{low:.3g}</text></g>')
     return "".join(parts)

@@ -97,7 +97,7 @@ class _RunPanel:
         self.dim_plot.addItem(self.dim)
         self.dim_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#c0563f", width=2))
         self.dim_plot.addItem(self.dim_marker)
-        self.dim_plot.setLabel("left", "activation value (low → high)")
+        self.dim_plot.setLabel("left", "value ↑")
         self.heat.mouseClickEvent = lambda event: on_click(self, event)  # type: ignore[method-assign]
         self.record: Any = None
         self.run_dir: str | None = None
@@ -106,10 +106,10 @@ class _RunPanel:
         self.record = record
         self.heat.setImage(np.nan_to_num(matrix, nan=np.nan), autoLevels=False)
         self.heat.setRect(0, 0, matrix.shape[1], matrix.shape[0])
-        self.heat_plot.setTitle(title)
+        self.heat_plot.setTitle(title, size="8pt")
         names = [layer.name for layer in record.layers]
         step = max(1, len(names) // 24)  # at most ~24 labels: a deep net's rows stay readable
-        self.heat_plot.getAxis("left").setTicks([[(i + 0.5, names[i][-22:]) for i in range(0, len(names), step)]])
+        self.heat_plot.getAxis("left").setTicks([[(i + 0.5, names[i][-16:]) for i in range(0, len(names), step)]])
         epochs = record.epochs
         firsts = [(int(i), f"ep {int(e)}") for i, e in enumerate(epochs) if i == 0 or epochs[i - 1] != e]
         for plot in (self.heat_plot, self.dim_plot):
@@ -125,7 +125,7 @@ class _RunPanel:
         self.dim.setImage(np.log1p(hist * 20) / np.log1p(20), levels=(0, 1))
         self.dim.setRect(0, 0, hist.shape[1], hist.shape[0])
         low, high = self.record.layers[index].hist_range
-        self.dim_plot.setTitle(f"{self.record.layers[index].name}: activations {low:.3g} … {high:.3g}")
+        self.dim_plot.setTitle(f"{self.record.layers[index].name[-24:]}: {low:.3g} … {high:.3g}", size="8pt")
         self.selected.setValue(index + 0.5)
 
     def clear(self, title: str = "") -> None:
@@ -178,15 +178,21 @@ class DynamicsTab(QWidget):
         self.panels = [_RunPanel(layout_item, 0, self._on_heat_clicked), _RunPanel(layout_item, 1, self._on_heat_clicked)]
         layout_item.layout.setRowStretchFactor(0, 3)
         layout_item.layout.setRowStretchFactor(1, 1)
+        layout_item.layout.setColumnStretchFactor(0, 1)
+        layout_item.layout.setColumnStretchFactor(1, 1)
+        # One colour bar, in its own column, for both runs' heat maps: the same colour is the same value.
         self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap="viridis", interactive=False, width=14)
-        self.colour_bar.setImageItem([p.heat for p in self.panels], insert_in=self.panels[1].heat_plot)
-        self.panels[1].heat_plot.hide()
-        self.panels[1].dim_plot.hide()
+        self.colour_bar.setImageItem([p.heat for p in self.panels])
+        layout_item.addItem(self.colour_bar, row=0, col=2)
+        self._grid = layout_item.layout
+        self._show_beside(False)
         for panel in self.panels:
             panel.dim.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
 
         self.findings = QListWidget()
         self.findings.setWordWrap(True)
+        self.findings.setAlternatingRowColors(True)
+        self.findings.setSpacing(3)
         self.findings.itemActivated.connect(self._on_finding_chosen)
         self.findings.itemClicked.connect(self._on_finding_chosen)
         about = plain(QLabel(ABOUT))
@@ -226,6 +232,9 @@ class DynamicsTab(QWidget):
         self._run_dir = run_dir
         if beside is not None:
             self._other_dir = beside
+            if self.beside_box.findData(beside) < 0:
+                self.beside_box.addItem(Path(beside).name, beside)
+            self.beside_box.setCurrentIndex(self.beside_box.findData(beside))
         self.reload()
 
     def reload(self) -> None:
@@ -261,6 +270,8 @@ class DynamicsTab(QWidget):
             for name, path in runs:
                 if path != self._run_dir:
                     self.beside_box.addItem(name, path)
+            if current is not None and self.beside_box.findData(current) < 0:
+                self.beside_box.addItem(Path(current).name, current)  # a run outside the runs folder
             index = self.beside_box.findData(current)
             self.beside_box.setCurrentIndex(max(index, 0))
 
@@ -268,8 +279,7 @@ class DynamicsTab(QWidget):
         self._other_dir = self.beside_box.currentData()
         if self._other_dir is None:
             self.panels[1].clear()
-            self.panels[1].heat_plot.hide()
-            self.panels[1].dim_plot.hide()
+            self._show_beside(False)
             self._redraw()
         else:
             self._state.run_in_background(_load, self._other_dir, on_done=self._on_other_loaded,
@@ -299,14 +309,27 @@ class DynamicsTab(QWidget):
         self.loaded.emit()
 
     def _on_other_loaded(self, result: Any) -> None:
+        if self._other_dir is None:
+            return  # "(none)" was chosen meanwhile
         panel = self.panels[1]
         if result is None:
             panel.clear("no dynamics recorded")
         else:
             panel.record = result[0]
-        panel.heat_plot.show()
-        panel.dim_plot.show()
+        self._show_beside(True)
         self._redraw()
+
+    def _show_beside(self, shown: bool) -> None:
+        """The second run's column: its half of the width, or none."""
+        for item in (self.panels[1].heat_plot, self.panels[1].dim_plot):
+            item.setVisible(shown)
+        self._grid.setColumnMaximumWidth(1, 100_000 if shown else 0)
+        self._grid.setColumnStretchFactor(1, 1 if shown else 0)
+        self._grid.invalidate()
+
+    @property
+    def beside_shown(self) -> bool:
+        return self.panels[1].heat_plot.isVisible()
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -320,7 +343,9 @@ class DynamicsTab(QWidget):
             if panel.record is None:
                 continue
             matrix = figure_matrix(panel.record, figure, log)
-            panel.show(panel.record, matrix, f"{Path(run_dir or '').name[-40:]} · {title}")
+            name = Path(run_dir or "").name
+            # Short titles: a title's width is a minimum of its column, and run names are long.
+            panel.show(panel.record, matrix, name if len(name) <= 30 else "…" + name[-29:])
             panel.show_layer(min(self._layer, len(panel.record.layers) - 1))
             matrices.append(matrix)
         finite = np.concatenate([m[np.isfinite(m)] for m in matrices]) if matrices else np.zeros(0)
@@ -388,6 +413,18 @@ class DynamicsTab(QWidget):
         elif finding.kind == "batchnorm_statistics":
             self.figure_box.setCurrentIndex(6)
         self._go_to(self.panels[0], column, layer)
+
+    def select_layer(self, name: str) -> None:
+        """Show `name`'s row (a block's concatenation counts as the block); ignored when not recorded."""
+        record = self.panels[0].record
+        name = name[: -len(".concat")] if name.endswith(".concat") else name
+        if record is None:
+            return
+        try:
+            index = record.layer_index(name)
+        except KeyError:
+            return
+        self._go_to(self.panels[0], self.marker_column(), index)
 
     @property
     def selected_layer(self) -> str | None:
