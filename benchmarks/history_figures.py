@@ -27,7 +27,7 @@ VGG_SNAPSHOTS = 77
 
 def _fit_seconds(bundle: Any, *, history: bool, epochs: int, device: Any, root: Path) -> tuple[float, float]:
     """(the fit's seconds, seconds spent in the history writer's calls)."""
-    from cnnstudio.training.store import snapshots as module
+    from cnnstudio.training.fit import snapshot_writer as module
     from cnnstudio.training.config import TrainConfig
     from cnnstudio.training.fit.trainer import Trainer
 
@@ -44,7 +44,7 @@ def _fit_seconds(bundle: Any, *, history: bool, epochs: int, device: Any, root: 
         return run
 
     config = TrainConfig(arch="lenet5", dataset="mnist-sample", input_size=32, epochs=epochs, batch_size=64,
-                         lr=0.03, device=str(device), history=history, progress_interval=1.0)
+                         lr=0.03, device=str(device), history=history, dynamics=False, progress_interval=1.0)
     run_dir = Path(tempfile.mkdtemp(dir=root)) / "run"
     for name, call in calls.items():
         setattr(module.HistoryWriter, name, timed(call))

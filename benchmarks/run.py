@@ -10,6 +10,8 @@ Sections: (a) GUI overhead, (b) data path, (c) responsiveness, (d) drop-to-top-5
 (m) the run history's cost (a fit with ÷ without, ms per snapshot, VGG-16's history size),
 (n) activation maximisation (class images; 16 channels in one batch vs 1),
 (o) the compare view's event-loop lateness (20 runs overlaid, smoothed),
+(p) the training dynamics' cost (a fit with ÷ without, the recorder's share, VGG-16's recording size),
+(r) the network graph: GoogLeNet's layout and drawing,
 (q) the LR range test's cost (its steps ÷ as many bare training steps).
 Prints a table (figure, value, target, met) and writes the same as JSON to
 benchmarks/results/<timestamp>.json (or --out). Exit status 0 whether or not targets are
@@ -51,9 +53,11 @@ SECTIONS = {
     "m": "run history: fit with ÷ without, ms per snapshot, size",
     "n": "activation maximisation: class images, 16 channels vs 1",
     "o": "responsiveness of the compare view (20 runs overlaid, smoothing)",
+    "p": "training dynamics: fit with ÷ without the recording, its share, VGG-16's size",
     "q": "LR range test: finder steps ÷ bare training steps",
+    "r": "the network as a graph: GoogLeNet's layout and drawing",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "q")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -239,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 section = in_fresh_thread(history_figures.history_cost, device=device, quick=args.quick,
                                           scratch=scratch)
+            elif name == "p":
+                import dynamics_figures
+
+                section = in_fresh_thread(dynamics_figures.dynamics_cost, device=device, quick=args.quick)
             elif name == "q":
                 import lr_find_figures
 
@@ -257,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
                     section = gui_figures.responsiveness(win, device=device, quick=args.quick)
                 elif name == "l":
                     section = gui_figures.evaluate_responsiveness(win, quick=args.quick)
+                elif name == "r":
+                    import graph_figures
+
+                    section = graph_figures.graph_drawing(window=win, quick=args.quick)
                 elif name == "o":
                     section = gui_figures.compare_responsiveness(win, quick=args.quick)
                 else:

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from cnnstudio.models.graph import BOUNDED_ACTIVATIONS, RECTIFIERS, LayerNode, layer_graph
+from cnnstudio.threads import single_threaded
 from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.store import dynamics as store
 
@@ -182,7 +183,7 @@ class DynamicsRecorder(Callback):
                 out = out[0]
             if not isinstance(out, torch.Tensor) or out.numel() < 2:
                 return
-            with torch.no_grad():
+            with torch.no_grad(), single_threaded():
                 out = out.detach()
                 # The figures are shares and moments: an even spread of ≤ SAMPLE_ELEMENTS values
                 # estimates them to well under a percent, at a fraction of a pass over a big map.
@@ -229,7 +230,7 @@ class DynamicsRecorder(Callback):
             x = inputs[0] if inputs else None
             running = getattr(module, "running_var", None)
             if isinstance(x, torch.Tensor) and x.dim() >= 2 and running is not None:
-                with torch.no_grad():
+                with torch.no_grad(), single_threaded():
                     dims = [d for d in range(x.dim()) if d != 1]
                     batch_var = x.detach().float().var(dim=dims).clamp_min(1e-12)
                     self._bn[i] = (running.detach().float() / batch_var).median()
@@ -241,7 +242,7 @@ class DynamicsRecorder(Callback):
             return
         began = time.perf_counter()
         self._remove_hooks()  # the forward pass is over
-        with torch.no_grad():
+        with torch.no_grad(), single_threaded():
             grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._flat]
             self._grad_sq = self._per_row_sq(torch._foreach_norm(grads) if grads else [])
         self._spent += time.perf_counter() - began
@@ -250,7 +251,7 @@ class DynamicsRecorder(Callback):
         if not self._active:
             return
         began = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), single_threaded():
             self._before = [p.detach().clone() for p in self._flat]
         self._spent += time.perf_counter() - began
 
@@ -259,7 +260,7 @@ class DynamicsRecorder(Callback):
             return
         began = time.perf_counter()
         self._active = False
-        with torch.no_grad():
+        with torch.no_grad(), single_threaded():
             after = [p.detach() for p in self._flat]
             if after:
                 weight_sq = self._per_row_sq(torch._foreach_norm(after))
