@@ -238,6 +238,19 @@ class SetupPanel(QWidget):
         device_note.setObjectName("hint")
         device_note.setWordWrap(True)
         train_form.addRow(device_note)
+        # What the run records about itself as it trains (both on by default, both cheap).
+        self.history_box = QCheckBox("History (kernels, feature maps)")
+        self.history_box.setToolTip("Snapshots of the first layer's kernels and the probe images' feature maps "
+                                    "across training, for the Kernels and Feature maps tabs' slider")
+        self.dynamics_box = QCheckBox("Dynamics (gradients, activations)")
+        self.dynamics_box.setToolTip("Per-layer gradient norms, update ratios and activation statistics at sampled "
+                                     "steps, for the Dynamics tab and its diagnosis (≤ 2 % of the training time)")
+        record = QVBoxLayout()
+        record.setContentsMargins(0, 0, 0, 0)
+        record.setSpacing(2)
+        record.addWidget(self.history_box)
+        record.addWidget(self.dynamics_box)
+        train_form.addRow("Record", record)
         self.defaults_button = QPushButton(icon("defaults"), "Paper defaults")
         self.defaults_button.setToolTip("Set the training settings to the architecture's paper recipe")
         train_form.addRow(self.defaults_button)
@@ -419,6 +432,8 @@ class SetupPanel(QWidget):
             augment=self.augmentations(),
             seed=int(self.seed_spin.value()),
             device=self.device(),
+            history=self.history_box.isChecked(),
+            dynamics=self.dynamics_box.isChecked(),
         )
 
     def apply_config(self, config: TrainConfig, *, select_dataset: bool = True) -> None:
@@ -448,6 +463,8 @@ class SetupPanel(QWidget):
         self._select_data(self.schedule_combo, config.schedule)
         self._select_data(self.init_combo, config.init)
         self.seed_spin.setValue(config.seed)
+        self.history_box.setChecked(config.history)
+        self.dynamics_box.setChecked(config.dynamics)
         for name, box in self._augment_boxes.items():
             box.setChecked(name in config.augment)
         if config.device != DeviceKind.AUTO:
@@ -457,7 +474,9 @@ class SetupPanel(QWidget):
     def apply_paper_defaults(self) -> None:
         """Set the training settings to the chosen architecture's paper recipe."""
         recipe = paper_defaults(self.arch_name)
-        self.apply_hyperparameters(recipe.replace(device=self.device(), seed=int(self.seed_spin.value())))
+        self.apply_hyperparameters(recipe.replace(device=self.device(), seed=int(self.seed_spin.value()),
+                                                  history=self.history_box.isChecked(),
+                                                  dynamics=self.dynamics_box.isChecked()))
         self._state.report("info", f"Training settings set to the {self._arch_infos[self.arch_name].title} paper's recipe")
 
     @staticmethod

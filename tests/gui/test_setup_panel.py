@@ -109,3 +109,14 @@ def test_the_estimate_button_says_what_a_training_costs_before_start(make_panel,
     qtbot.waitUntil(lambda: "per epoch on CPU" in panel.estimate_label.text(), timeout=60_000)
     assert "3 epochs" in panel.estimate_label.text() and panel.estimate_button.isEnabled()
     state.wait_for_background()
+
+
+def test_the_record_switches_reach_the_config_and_survive_the_papers_recipe(make_panel, state) -> None:
+    panel = make_panel(state)
+    assert panel.config().history and panel.config().dynamics  # both on by default, as on the command line
+    panel.dynamics_box.setChecked(False)
+    assert panel.config().dynamics is False and panel.config().history is True
+    panel.apply_paper_defaults()
+    assert panel.config().dynamics is False  # a recipe is about training, not about what is recorded
+    panel.apply_config(panel.config().replace(dynamics=True, history=False))
+    assert panel.dynamics_box.isChecked() and not panel.history_box.isChecked()
