@@ -21,7 +21,7 @@ from typing import IO, Any
 from cnnstudio.errors import CheckpointError, CnnStudioError
 
 __all__ = ["atomic_write", "readable", "READABLE_ERRORS", "NotRegularFileError", "open_regular", "read_regular",
-           "file_kind", "read_npy", "temp_beside", "replace_together"]
+           "file_kind", "read_npy", "npz_header", "temp_beside", "replace_together"]
 
 _MiB = 1024 * 1024
 # mkstemp makes its file readable by its owner only; what is written is the user's file (a run,
@@ -266,6 +266,23 @@ def read_npy(path: str | os.PathLike[str], *, max_bytes: int, shape: tuple[int |
             raise ValueError("is truncated or padded (its size does not match its header)")
         data = np.fromfile(handle, dtype=kind, count=count) if count else np.zeros(0, dtype=kind)
     return data.reshape(stated, order="F" if fortran else "C")
+
+
+def npz_header(npz: Any, key: str) -> tuple[tuple[int, ...], Any]:
+    """The shape and dtype that member `key` of an open `np.load`ed .npz declares, read from its
+    .npy header without decoding it: check them before `npz[key]` allocates (a zip bomb's member
+    can claim anything). `ValueError` when the member is missing or not a plain array."""
+    import numpy as np
+
+    if key not in npz.files:
+        raise ValueError(f"it holds no {key}")
+    with npz.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = read(member)
+    if dtype.hasobject:
+        raise ValueError(f"its {key} holds Python objects")
+    return tuple(int(v) for v in shape), dtype
 
 
 # -- several files that appear together -------------------------------------------------------------

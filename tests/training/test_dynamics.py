@@ -306,3 +306,22 @@ def test_a_failing_observer_ends_its_recording_never_the_fit(tmp_path: Path) -> 
     assert result.reason == "finished"
     assert broken not in list(trainer.callbacks)
     assert notices == ["the broken recorder stopped: RuntimeError: disk on fire; training goes on"]
+
+
+def test_hostile_files_in_the_dynamics_folder_are_skipped_in_words_without_blocking(tmp_path: Path) -> None:
+    import io
+    import os
+
+    run = tmp_path / "run"
+    Trainer(tiny_config(epochs=1), run_dir=run, bundle=make_bundle()).fit()
+    folder = dynamics_dir(run)
+    good = len(read_dynamics(run))
+    os.mkfifo(folder / chunk_name(9_000, 9_001))  # would block a reader that opens it plainly
+    # A small compressed member that claims a huge array: refused from its header, never decoded.
+    bomb = io.BytesIO()
+    np.savez_compressed(bomb, steps=np.zeros(10**7, dtype=np.int64))
+    (folder / chunk_name(9_100, 9_101)).write_bytes(bomb.getvalue())
+    record = read_dynamics(run)
+    assert len(record) == good
+    assert len(record.problems) == 2
+    assert any("FIFO" in p for p in record.problems) and any("steps have shape" in p for p in record.problems)

@@ -26,14 +26,13 @@ import io
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnstudio.files import atomic_write, readable
+from cnnstudio.files import atomic_write, npz_header, read_regular, readable
 
 __all__ = [
     "BINS", "DYNAMICS_DIR", "FIGURES", "DynamicsRecord", "LayerMeta", "chunk_name", "drop_after", "read_dynamics",
@@ -120,33 +119,10 @@ def write_layers(run_dir: str | Path, layers: list[LayerMeta]) -> None:
     atomic_write(folder / LAYERS_FILE, lambda handle: handle.write(payload), size_estimate=len(payload), durable=False)
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of `path` if it is a regular file under `limit` (a FIFO is never opened blocking)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("is not a regular file")
-        if info.st_size > limit:
-            raise ValueError(f"is too large ({info.st_size:,} bytes)")
-        chunks, total = [], 0
-        while total <= limit:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
-            raise ValueError("is too large")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 def read_layers(run_dir: str | Path) -> list[LayerMeta] | None:
     """The recorded layers, or None when there are none (or the file is unusable)."""
     try:
-        data = json.loads(_read_regular(dynamics_dir(run_dir) / LAYERS_FILE, 4 * 1024 * 1024))
+        data = json.loads(read_regular(dynamics_dir(run_dir) / LAYERS_FILE, 4 * 1024 * 1024))
         layers = []
         for raw in data["layers"][:MAX_LAYERS]:
             low, high = (float(v) for v in raw["hist_range"])
@@ -198,9 +174,19 @@ def _chunks(run_dir: str | Path) -> list[tuple[int, int, Path]]:
 
 
 def _load_chunk(path: Path, num_layers: int) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(_read_regular(path, MAX_CHUNK_BYTES)), allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in ("steps", "epochs", "batches", "num_batches", "loss", "lr", "hist",
-                                               *FIGURES)}
+    with np.load(io.BytesIO(read_regular(path, MAX_CHUNK_BYTES)), allow_pickle=False) as npz:
+        # Every member's shape is checked from its header first: a compressed chunk can claim any size.
+        samples = npz_header(npz, "steps")[0]
+        if len(samples) != 1 or not 0 < samples[0] <= MAX_SAMPLES_PER_CHUNK:
+            raise ValueError(f"its steps have shape {samples}")
+        s = samples[0]
+        expected = {"epochs": (s,), "batches": (s,), "num_batches": (s,), "loss": (s,), "lr": (s,),
+                    "hist": (s, num_layers, BINS), **{name: (s, num_layers) for name in FIGURES}}
+        for name, shape in expected.items():
+            declared = npz_header(npz, name)[0]
+            if declared != shape:
+                raise ValueError(f"{name} has shape {declared}, not {shape}")
+        arrays = {name: npz[name] for name in ("steps", *expected)}
     samples = arrays["steps"].shape[0] if arrays["steps"].ndim == 1 else -1
     if not 0 < samples <= MAX_SAMPLES_PER_CHUNK:
         raise ValueError("holds no samples")

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstudio.files import readable as shown
+from cnnstudio.files import npz_header, readable as shown
 
 __all__ = [
     "HISTORY_DIR",
@@ -199,26 +199,15 @@ MAX_KERNEL_TILES = 4096
 _MAX_EPOCH, _MAX_BATCH = 1_000_000, 100_000_000  # as run.json's checkpoint progress (run_files.check_run_meta)
 
 
-def _header(npz: Any, key: str) -> tuple[tuple[int, ...], np.dtype]:
-    """The shape and dtype an array of `npz` declares, read from its .npy header (not decoded)."""
-    if key not in npz.files:
-        raise ValueError(f"it holds no {key}")
-    with npz.zip.open(f"{key}.npy") as member:
-        version = np.lib.format.read_magic(member)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _fortran, dtype = read(member)
-    return tuple(int(v) for v in shape), dtype
-
-
 def _check_arrays(npz: Any, map_count: int) -> tuple[int, ...]:
     """ValueError unless the kernels and maps are shapes and types the writer makes; the kernels' shape."""
-    shape, dtype = _header(npz, "kernels")
+    shape, dtype = npz_header(npz, "kernels")
     if len(shape) != 4 or dtype.kind != "f" or min(shape) < 1 \
             or any(n > top for n, top in zip(shape, MAX_KERNEL_SHAPE)) or shape[0] * shape[1] > MAX_KERNEL_TILES:
         raise ValueError(f"its kernels ({'×'.join(map(str, shape))} {dtype}) are not a first conv layer's weights")
     for i in range(map_count):
-        maps, kind = _header(npz, f"maps{i}")
-        ranges, range_kind = _header(npz, f"ranges{i}")
+        maps, kind = npz_header(npz, f"maps{i}")
+        ranges, range_kind = npz_header(npz, f"ranges{i}")
         if (len(maps) != 4 or kind != np.uint8 or maps[0] > MAX_PROBES or maps[1] > MAX_MAP_CHANNELS
                 or max(maps[2:]) > MAX_MAP_SIDE or ranges != (*maps[:2], 2) or range_kind.kind != "f"):
             raise ValueError(f"its maps of layer {i + 1} are not the probes' maps as stored "
@@ -313,7 +302,7 @@ def read_probes(run_dir: str | Path) -> Probes | None:
     try:
         with _open_npz(history_dir(run_dir) / PROBES_FILE) as npz:
             meta = _meta(npz)
-            shape, dtype = _header(npz, "images")  # bounded before it is decoded, as a snapshot's arrays
+            shape, dtype = npz_header(npz, "images")  # bounded before it is decoded, as a snapshot's arrays
             if len(shape) != 4 or dtype != np.uint8 or shape[0] > MAX_PROBES or shape[1] > 4 \
                     or max(shape[2:], default=0) > 2048:
                 return None
