@@ -208,6 +208,7 @@ class MainWindow(QMainWindow):
         self.graph_tab.maps_requested.connect(self._show_layer_maps)
         self.graph_tab.kernels_requested.connect(lambda: self.tabs.setCurrentWidget(self.kernels_tab))
         self.graph_tab.dynamics_requested.connect(self._show_layer_dynamics)
+        self.runs_tab.dynamics_requested.connect(self._show_run_dynamics)
         self.runs_tab.overlay_requested.connect(self._on_overlay_requested)
         self._on_training_state_changed(session.state)
 
@@ -215,6 +216,10 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.feature_maps_tab)
         if layer in self.feature_maps_tab.layers():
             self.feature_maps_tab.set_layer(layer)
+
+    def _show_run_dynamics(self, run_dir: str, beside: str | None) -> None:
+        self.tabs.setCurrentWidget(self.dynamics_tab)
+        self.dynamics_tab.show_run(run_dir, beside=beside)
 
     def _show_layer_dynamics(self, layer: str) -> None:
         self.tabs.setCurrentWidget(self.dynamics_tab)

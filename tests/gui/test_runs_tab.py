@@ -303,3 +303,16 @@ def test_a_run_of_one_epoch_is_a_dot_not_an_invisible_line(make_tab, qtbot, tmp_
     assert len(chart._runs[Path(three)].dots["val_acc"].data) == 0
     chart.smoothing_slider.setValue(90)  # smoothing a single point leaves it where it is
     assert dot.data["y"][0] == 40.0
+
+
+def test_two_selected_runs_ask_for_their_dynamics_side_by_side(make_tab, qtbot, tmp_path):
+    runs = _history_runs(tmp_path / "runs")
+    tab = _read(make_tab, qtbot, tmp_path / "runs")
+    tab.select_runs([runs["low"]])
+    assert tab.dynamics_button.isEnabled()
+    tab.select_runs([runs["low"], runs["relu"]])
+    with qtbot.waitSignal(tab.dynamics_requested, timeout=5_000) as blocker:
+        tab.dynamics_button.click()
+    assert {Path(p) for p in blocker.args} == {Path(runs["low"]), Path(runs["relu"])}  # in the order shown
+    tab.select_runs([runs["low"], runs["relu"], runs["mid"]])
+    assert not tab.dynamics_button.isEnabled()  # two at most: one beside the other

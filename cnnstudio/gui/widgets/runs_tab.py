@@ -184,6 +184,7 @@ class RunsTab(QWidget):
     resume_requested = Signal(str)
     #: The user asked to draw this run's curves beside the current ones: (run name, list[EpochStats]).
     overlay_requested = Signal(str, list)
+    dynamics_requested = Signal(str, object)  # a run folder, and one to draw beside it (or None)
     #: A run was opened and is now the state's model (its folder).
     run_opened = Signal(str)
     #: A refresh's rows and curves have arrived and are shown.
@@ -219,6 +220,9 @@ class RunsTab(QWidget):
         self.overlay_button.setToolTip("Draw this run's validation curves on the Training tab, beside the current "
                                        "training's")
         self.reveal_button = QPushButton("Reveal folder")
+        self.dynamics_button = QPushButton("Dynamics")
+        self.dynamics_button.setToolTip("Why it trains: the run's per-layer gradients and activations on the Dynamics "
+                                        "tab — select two runs to see them side by side on the same scales")
         self.export_button = QPushButton("Export…")
         self.export_button.setToolTip("Save the run's best weights as ONNX or a torch.export program (.pt2), "
                                       "checked against PyTorch before it is kept")
@@ -232,13 +236,15 @@ class RunsTab(QWidget):
         self.resume_button.clicked.connect(self._on_resume_clicked)
         self.overlay_button.clicked.connect(self._on_overlay_clicked)
         self.reveal_button.clicked.connect(self._on_reveal_clicked)
+        self.dynamics_button.clicked.connect(self._on_dynamics_clicked)
         self.baseline_button.clicked.connect(self._on_baseline_clicked)
         self.export_csv_button.clicked.connect(self._on_export_csv_clicked)
         bar = QHBoxLayout()
         bar.setSpacing(8)
         bar.addWidget(self.open_button)
         bar.addWidget(self.checkpoint_combo)
-        for button in (self.resume_button, self.overlay_button, self.export_button, self.reveal_button):
+        for button in (self.resume_button, self.overlay_button, self.dynamics_button, self.export_button,
+                       self.reveal_button):
             bar.addWidget(button)
         bar.addStretch(1)
         bar.addWidget(self.refresh_button)
@@ -356,6 +362,11 @@ class RunsTab(QWidget):
         if not selection.isEmpty():
             self.table_view.selectionModel().setCurrentIndex(
                 selection.indexes()[0], QItemSelectionModel.SelectionFlag.NoUpdate)
+
+    def _on_dynamics_clicked(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) in (1, 2):
+            self.dynamics_requested.emit(str(runs[0].path), str(runs[1].path) if len(runs) == 2 else None)
 
     def selected_runs(self) -> list[Any]:
         """The selected `RunInfo`s, in the order shown."""
@@ -528,6 +539,7 @@ class RunsTab(QWidget):
         self.overlay_button.setEnabled(usable)
         self.export_button.setEnabled(usable and self._export_job is None)
         self.reveal_button.setEnabled(has)
+        self.dynamics_button.setEnabled(len(self.selected_runs()) in (1, 2))
         is_baseline = has and self._baseline is not None and Path(selected.path) == self._baseline
         self.baseline_button.setText("Clear baseline" if is_baseline else "Set as baseline")
         self.baseline_button.setEnabled(is_baseline or (usable and Path(selected.path) in self._rows))
