@@ -272,7 +272,23 @@ def arch_diagram(arch: str, *, in_channels: int = 3, num_classes: int = 1000, in
     with torch.device("meta"):
         model = build_model(arch, in_channels=in_channels, num_classes=num_classes, **options)
     graph = traced_graph(model, (in_channels, size, size))
-    return diagram_of(graph, collapsed=collapsed, title=f"{arch} · {in_channels}×{size}×{size}")
+    return diagram_of(graph, collapsed=_blocks_named(graph, arch, collapsed),
+                      title=f"{arch} · {in_channels}×{size}×{size}")
+
+
+def _blocks_named(graph: LayerGraph, arch: str, names: set[str] | frozenset[str]) -> frozenset[str]:
+    """The blocks `names` means (a full name, or its last parts: "inception3a"); CnnStudioError otherwise."""
+    from cnnstudio.errors import CnnStudioError
+
+    blocks = [b.name for b in graph.blocks()]
+    found = set()
+    for name in names:
+        resolved = graph.resolve(name)
+        if resolved not in blocks:
+            shown = ", ".join(b.rsplit(".", 1)[-1] for b in blocks) or "none"
+            raise CnnStudioError(f"{arch} has no block {name!r} to fold; its blocks: {shown}")
+        found.add(resolved)
+    return frozenset(found)
 
 
 def to_json(diagram: Diagram) -> dict[str, Any]:
