@@ -43,6 +43,7 @@ from cnnstudio.gui.session import FitRequest, TrainingSession, TrainingState
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
 from cnnstudio.gui.text import plain, tooltip
+from cnnstudio.gui.wheel_guard import WheelGuard
 from cnnstudio.models import catalog as model_catalog
 from cnnstudio.training.config import TrainConfig, default_config, paper_defaults
 
@@ -244,6 +245,8 @@ class SetupPanel(QWidget):
         # Long titles ("VGG config E (19 layers)", a folder's name) must not widen the panel.
         for combo in body.findChildren(QComboBox):
             self._compact(combo)
+        self._wheel_guard = WheelGuard(scroll)  # scrolling the form never edits it
+        self._wheel_guard.guard(body)
 
         # Controls stay visible below the scroll area.
         controls = QHBoxLayout()
@@ -576,6 +579,7 @@ class SetupPanel(QWidget):
             label.setToolTip(spec.help)
             self.options_form.addRow(label, widget)
             self.option_widgets[spec.name] = widget
+            self._wheel_guard.guard(widget)
         self.options_box.setVisible(bool(info.options))
         self._show_implied_options()
         self._push_selection()
