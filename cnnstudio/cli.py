@@ -135,7 +135,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         run = open_run(args.resume)
         config = run.config
-        check_not_in_use(args.resume)  # before the data loads; the trainer's lock is the guard
+        if distributed.is_main_process():  # rank 0 alone takes the run lock: the others would see it held
+            check_not_in_use(args.resume)  # before the data loads; the trainer's lock is the guard
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
         estimated = config.replace(epochs=max(1, config.epochs - run.epochs_done))  # what the estimate covers
