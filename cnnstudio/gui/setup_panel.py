@@ -247,6 +247,8 @@ class SetupPanel(QWidget):
             self._compact(combo)
         self._wheel_guard = WheelGuard(scroll)  # scrolling the form never edits it
         self._wheel_guard.guard(body)
+        self._estimate_for: TrainConfig | None = None  # the settings the estimate shown is for
+        self._watch_for_stale_estimate(body)
 
         # Controls stay visible below the scroll area.
         controls = QHBoxLayout()
@@ -580,6 +582,7 @@ class SetupPanel(QWidget):
             self.options_form.addRow(label, widget)
             self.option_widgets[spec.name] = widget
             self._wheel_guard.guard(widget)
+            self._watch_for_stale_estimate(widget)
         self.options_box.setVisible(bool(info.options))
         self._show_implied_options()
         self._push_selection()
@@ -614,20 +617,43 @@ class SetupPanel(QWidget):
             config.validate()
         except CnnStudioError as exc:
             self._show_estimate(str(exc), warning=True)
+            self._estimate_for = config  # cleared with the next change, as a figure is
             return
         self.estimate_button.setEnabled(False)
         self._show_estimate("Measuring a few training steps…", warning=False)
+        self._estimate_for = config
         self._state.run_in_background(_estimate, config, on_done=self._on_estimated,
                                       on_error=lambda exc: self._on_estimated(exc), key=f"estimate-{id(self)}")
 
     def _on_estimated(self, result: Any) -> None:
         self.estimate_button.setEnabled(self._session.state == TrainingState.IDLE and self._state.torch_ready)
+        if self._estimate_for is None or self.config() != self._estimate_for:
+            return  # the form changed meanwhile: a figure for other settings is never shown
         if isinstance(result, BaseException):
             self._show_estimate(describe(result), warning=True)
         elif result.warning:
             self._show_estimate(f"{result.sentence}. {result.warning}", warning=True)
         else:
             self._show_estimate(result.sentence, warning=False)
+
+    def _watch_for_stale_estimate(self, root: QWidget) -> None:
+        """Clear the estimate when a setting under `root` changes (it was for the old settings)."""
+        fields = [root, *root.findChildren(QWidget)]
+        for field in fields:
+            if isinstance(field, (QSpinBox, QDoubleSpinBox)):
+                field.valueChanged.connect(self._drop_stale_estimate)
+            elif isinstance(field, QComboBox):
+                field.currentIndexChanged.connect(self._drop_stale_estimate)
+            elif isinstance(field, QCheckBox):
+                field.toggled.connect(self._drop_stale_estimate)
+
+    def _drop_stale_estimate(self, *_: object) -> None:
+        """Clear the estimate once the form no longer shows the settings it was measured for."""
+        if self._estimate_for is None or self.config() == self._estimate_for:
+            return
+        self._estimate_for = None
+        self._show_estimate("", warning=False)
+        self.estimate_button.setEnabled(self._session.state == TrainingState.IDLE and self._state.torch_ready)
 
     def _show_estimate(self, text: str, *, warning: bool) -> None:
         self.estimate_label.setObjectName("inlineError" if warning else "hint")
@@ -671,6 +697,8 @@ class SetupPanel(QWidget):
 
     def _push_selection(self) -> None:
         """Write the selection into the shared state and refresh the facts shown here."""
+        if getattr(self, "_estimate_for", None) is not None:  # a change made with signals blocked
+            self._drop_stale_estimate()
         dataset = self.dataset
         if dataset == _OPEN_FOLDER:
             return

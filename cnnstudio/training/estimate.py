@@ -111,10 +111,15 @@ class TrainingEstimate:
 
     @property
     def sentence(self) -> str:
-        """"≈ 1 h 50 min per epoch on CPU (10 epochs ≈ 18 h), ≈ 14 GB"."""
+        """"≈ 1 h 50 min per epoch on CPU (10 epochs ≈ 18 h), ≈ 14 GB".
+
+        The memory is what the training needs on top of what the process held before (the
+        data, PyTorch itself), never the process's whole size: the app's own hundreds of MB
+        would otherwise be counted as the fit's, and the window and the command line disagree.
+        """
         total = f" ({self.epochs} epochs {_about(self.total_s)})" if self.epochs > 1 else ""
         return (f"{_about(self.epoch_s)} per epoch on {self.device_name}{total}, "
-                f"≈ {format_bytes(self.peak_bytes)}")
+                f"≈ {format_bytes(self.extra_bytes)}")
 
     @property
     def details(self) -> str:
@@ -123,7 +128,8 @@ class TrainingEstimate:
                else "measured")
         return (f"one step of {self.batch_size} images at {self.input_size}×{self.input_size}: "
                 f"{format_duration(self.step_s, approx=False)} ({how}); {self.batches_per_epoch} batches per epoch; "
-                f"memory: {self.memory_method}")
+                f"memory: what the training adds to the process (its peak {format_bytes(self.peak_bytes)} in all), "
+                f"from {self.memory_method}")
 
 
 def _about(seconds: float) -> str:
