@@ -228,6 +228,18 @@ class SetupPanel(QWidget):
         device_note.setObjectName("hint")
         device_note.setWordWrap(True)
         train_form.addRow(device_note)
+        # Settings kept by hand across an architecture switch: said, with a way back.
+        self._train_form = train_form
+        self._kept: dict[str, Any] = {}  # recipe field → the new architecture's recipe value
+        self.kept_note = plain(QLabel())
+        self.kept_note.setObjectName("hint")
+        self.kept_note.setWordWrap(True)
+        self.kept_note.hide()
+        train_form.addRow(self.kept_note)
+        self.recipe_button = QPushButton("Use the recipe")
+        self.recipe_button.hide()
+        self.recipe_button.clicked.connect(self.use_quick_start_recipe)
+        train_form.addRow(self.recipe_button)
         self.defaults_button = QPushButton(icon("defaults"), "Paper defaults")
         self.defaults_button.setToolTip("Set the training settings to the architecture's paper recipe")
         train_form.addRow(self.defaults_button)
@@ -290,6 +302,9 @@ class SetupPanel(QWidget):
         self.input_size_spin.valueChanged.connect(self._on_input_size_changed)
         self.defaults_button.clicked.connect(self.apply_paper_defaults)
         self.optimizer_combo.currentIndexChanged.connect(self._on_optimizer_changed)
+        for widget in self._recipe_widgets().values():  # a kept setting set back to the recipe loses its mark
+            signal = widget.currentIndexChanged if isinstance(widget, QComboBox) else widget.valueChanged
+            signal.connect(self._show_kept)
         self.setMinimumWidth(300)
         self.setMaximumWidth(420)
 
@@ -430,6 +445,9 @@ class SetupPanel(QWidget):
         if config.input_size:
             self.input_size_spin.setValue(int(config.input_size))
         self.apply_hyperparameters(config)
+        if hasattr(self, "_kept"):  # settings shown as a whole (a run's, a queued one's): nothing was kept
+            self._kept = {}
+            self._show_kept()
 
     def apply_hyperparameters(self, config: TrainConfig) -> None:
         """Show `config`'s training settings (not the architecture or dataset)."""
@@ -452,6 +470,8 @@ class SetupPanel(QWidget):
         """Set the training settings to the chosen architecture's paper recipe."""
         recipe = paper_defaults(self.arch_name)
         self.apply_hyperparameters(recipe.replace(device=self.device(), seed=int(self.seed_spin.value())))
+        self._kept = {}
+        self._show_kept()
         self._state.report("info", f"Training settings set to the {self._arch_infos[self.arch_name].title} paper's recipe")
 
     @staticmethod
@@ -545,10 +565,48 @@ class SetupPanel(QWidget):
         if previous is None or previous == self.arch_name:
             return
         shown, old = self.config(), default_config(previous)
-        if any(getattr(shown, f) != getattr(old, f) for f in self._RECIPE_FIELDS):
-            return
         new = default_config(self.arch_name)
-        self.apply_hyperparameters(shown.replace(**{f: getattr(new, f) for f in self._RECIPE_FIELDS}))
+        # Each setting on its own: the untouched follow the new recipe; one changed by hand
+        # (or kept at an earlier switch) stays, marked, with the recipe's value beside it.
+        kept = {f for f in self._RECIPE_FIELDS
+                if getattr(shown, f) != getattr(new, f) and (getattr(shown, f) != getattr(old, f) or f in self._kept)}
+        self.apply_hyperparameters(shown.replace(**{f: getattr(new, f) for f in self._RECIPE_FIELDS if f not in kept}))
+        self._kept = {f: getattr(new, f) for f in kept}
+        self._show_kept()
+
+    def use_quick_start_recipe(self) -> None:
+        """Set the settings kept across a switch to the architecture's quick-start recipe."""
+        self.apply_hyperparameters(self.config().replace(**self._kept))
+        self._kept = {}
+        self._show_kept()
+
+    def _recipe_widgets(self) -> dict[str, QWidget]:
+        return {"batch_size": self.batch_spin, "optimizer": self.optimizer_combo, "lr": self.lr_spin,
+                "momentum": self.momentum_spin, "weight_decay": self.weight_decay_spin,
+                "schedule": self.schedule_combo, "init": self.init_combo}
+
+    def _show_kept(self, *_: object) -> None:
+        """Mark the kept settings (a star on their label, the recipe's value in the note)."""
+        if not hasattr(self, "_kept"):
+            return
+        shown = self.config()
+        self._kept = {f: v for f, v in self._kept.items() if getattr(shown, f) != v}  # set back to it: no mark
+        words = {"batch_size": "batch size", "lr": "LR", "weight_decay": "weight decay", "init": "initialisation"}
+        for field, widget in self._recipe_widgets().items():
+            label = self._train_form.labelForField(widget)
+            if isinstance(label, QLabel):
+                label.setText(label.text().rstrip(" *") + (" *" if field in self._kept else ""))
+            widget.setToolTip(f"Kept from your own setting; the {self._arch_infos[self.arch_name].title} recipe "
+                              f"says {self._kept[field]}" if field in self._kept else "")
+        if self._kept:
+            title = self._arch_infos[self.arch_name].title
+            parts = [f"{words.get(f, f)} {getattr(shown, f)}" for f in self._kept]
+            recipe = [f"{self._kept[f]}" for f in self._kept]
+            self.kept_note.setText(f"* kept from your settings: {', '.join(parts)} ({title}'s recipe: "
+                                   f"{', '.join(recipe)})")
+            self.recipe_button.setText(f"Use the {title} recipe")
+        self.kept_note.setVisible(bool(self._kept))
+        self.recipe_button.setVisible(bool(self._kept))
 
     def _rebuild_options(self) -> None:
         info = self._arch_infos[self.arch_name]
