@@ -163,6 +163,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     bundle = load_training_data(config, progress=console.loading if main else None)
     if ctx is not None and main:
         ctx.barrier()
+    if main:  # said where the augmentation is chosen, before any time is spent on it
+        from cnnstudio.data.catalog import augmentation_warnings
+
+        for warning in augmentation_warnings(config.augment, channels=bundle.spec.channels):
+            print(f"warning: {warning}", file=sys.stderr)
     # A few measured steps first (one process only: under torchrun the ranks would wait on each other).
     if ctx is None and _estimate_first(estimated, bundle, only=args.estimate, say_size=not args.resume):
         return 0
@@ -433,6 +438,12 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         images = args.images
         predictor = Predictor.from_run(args.run_dir, which=args.which, auto_invert=not args.no_invert)
     failed = 0
+    if args.tencrop:
+        from cnnstudio.data.catalog import mirroring_tta_warning
+
+        warning = mirroring_tta_warning("tencrop", channels=predictor.spec.channels)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     for result in predictor.predict_files(images, top_k=args.top, tencrop=args.tencrop):
         if isinstance(result, CnnStudioError):
             print(f"cnnstudio: {result}", file=sys.stderr)
@@ -578,7 +589,9 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
                    help="with pretrained weights: train all layers, the new last layer only, or the "
                         f"pretrained layers at 0.1× the LR ({_default('finetune')})")
     p.add_argument("--augment", metavar="A,B",
-                   help="comma-separated augmentations: crop, flip, pca, scale (default: none)")
+                   help="comma-separated augmentations: crop, flip, pca, scale (default: none); pca needs colour "
+                        "images (refused on grey ones), flip mirrors images (a mirrored digit or letter changes "
+                        "meaning: not for MNIST-like sets)")
     p.add_argument("--input-size", type=int,
                    help=f"side of the square input in pixels (default: {size_rule})")
     p.add_argument("--paper-size", action="store_true",
@@ -676,7 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--which", choices=("best", "last"), default="best",
                    help="the checkpoint: best validation accuracy or the latest (default: best)")
     p.add_argument("--tencrop", action="store_true",
-                   help="average over ten crops, as AlexNet's paper did (default: off)")
+                   help="average over ten crops, as AlexNet's paper did (default: off); half are mirror images, "
+                        "which hurts on digits and letters")
     p.add_argument("--no-invert", action="store_true",
                    help="keep a grey image's colours even when its ground is the opposite of the training "
                         "images' (by default a digit drawn black on white is inverted for an MNIST model)")

@@ -81,6 +81,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise CnnStudioError(f"--batch-size must be at least 1; got {args.batch_size}")
     models = _load(args.runs, args.checkpoint, _device(args.device))
+    from cnnstudio.data.catalog import mirroring_tta_warning
+
+    warning = None if args.compare_tta else mirroring_tta_warning(args.tta, channels=models[0].spec.channels)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     progress = _Progress("loading the data")
     data = load_eval_data(models, args.data, tta="multiscale+tencrop" if args.compare_tta else args.tta,
                           progress=progress)
@@ -281,7 +286,8 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
     p.add_argument("--tta", choices=TestTime.values(), default="none",
-                   help="test-time augmentation: flip, ten crops (AlexNet), multi-scale (VGG) or both")
+                   help="test-time augmentation: flip, ten crops (AlexNet), multi-scale (VGG) or both; flip and "
+                        "ten crops add mirror images, which lowers accuracy on digits and letters")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--data", metavar="PATH",
                    help="evaluate on this image folder or dataset's test split instead of the run's validation split")

@@ -567,6 +567,8 @@ def make_loader(
     (`num_workers` decoding processes, default min(4, CPUs)). With `world_size` > 1 this
     process (`rank`) gets its share of every epoch (see `training.distributed`).
     """
+    if train:
+        catalog.check_augmentations_fit(augment, channels=spec.channels, dataset=spec.name)
     options = dict(
         batch_size=batch_size,
         input_size=input_size,

@@ -191,6 +191,15 @@ class SetupPanel(QWidget):
             self.augment_layout.addWidget(box)
             self._augment_boxes[augmentation.name] = box
         data_form.addRow("Augment", self.augment_box)
+        # What an augmentation does to this dataset's images (pca on grey, flip on digits).
+        self.augment_note = plain(QLabel())
+        self.augment_note.setObjectName("inlineError")
+        self.augment_note.setWordWrap(True)
+        self.augment_note.hide()
+        data_form.addRow(self.augment_note)
+        self._augment_channels: int | None = None
+        for box in self._augment_boxes.values():
+            box.toggled.connect(self._update_augment_notes)
         column.addWidget(data_box)
 
         # Training
@@ -775,6 +784,9 @@ class SetupPanel(QWidget):
                 f"Image folder · {counted} classes (checked when training starts)" if counted
                 else "Image folder · classes are read when training starts"
             )
+        # A folder's channels are known once scanned: the engine refuses then what cannot apply.
+        self._augment_channels = channels if self._is_catalog(dataset) else None
+        self._update_augment_notes()
         # The state keeps a loaded spec's real channels and classes while its dataset stays chosen.
         self._state.update_selection(
             arch_name=self.arch_name,
@@ -786,6 +798,33 @@ class SetupPanel(QWidget):
             class_names=None,
         )
         self._refresh_arch_facts()
+
+    @staticmethod
+    def _is_catalog(dataset: str) -> bool:
+        try:
+            data_catalog.get_info(dataset)
+        except UnknownNameError:
+            return False
+        return True
+
+    def _update_augment_notes(self, *_: object) -> None:
+        """Disable what cannot apply to the dataset (pca on grey) and say what changes meaning (flip)."""
+        channels = self._augment_channels
+        pca = self._augment_boxes.get("pca")
+        if pca is not None:
+            grey = channels == 1
+            if grey and pca.isChecked():
+                pca.setChecked(False)
+            pca.setEnabled(not grey)
+            description = next(a.description for a in data_catalog.AUGMENTATIONS if a.name == "pca")
+            pca.setToolTip(f"{data_catalog.PCA_NEEDS_COLOUR}: this dataset is grey" if grey else description)
+        flip = self._augment_boxes.get("flip")
+        if flip is not None:
+            description = next(a.description for a in data_catalog.AUGMENTATIONS if a.name == "flip")
+            flip.setToolTip(f"{description}; {data_catalog.MIRROR_NOTE}")
+        notes = data_catalog.augmentation_warnings(self.augmentations(), channels=channels) if channels else ()
+        self.augment_note.setText(" ".join(n[0].upper() + n[1:] + "." for n in notes))
+        self.augment_note.setVisible(bool(notes))
 
     def _refresh_arch_facts(self, params: int | None = None) -> None:
         info = self._arch_infos[self.arch_name]

@@ -217,7 +217,8 @@ class EvaluateTab(QWidget):
         self.tta_combo = QComboBox()
         for tta in TestTime:
             self.tta_combo.addItem(tta.title, tta.value)
-        self.tta_combo.setToolTip("Test-time augmentation: the softmax averaged over the views (AlexNet, VGG)")
+        self.tta_combo.setToolTip("Test-time augmentation: the softmax averaged over the views (AlexNet, VGG); "
+                                  "flip and ten crops add mirror images, which lowers accuracy on digits and letters")
         self.norm_combo = QComboBox()
         for norm, title in NORMALISATIONS:
             self.norm_combo.addItem(title, norm)
@@ -328,6 +329,11 @@ class EvaluateTab(QWidget):
             return
         which = str(self.weights_combo.currentData())
         tta = str(self.tta_combo.currentData())
+        from cnnstudio.data.catalog import mirroring_tta_warning
+
+        warning = mirroring_tta_warning(tta, channels=handle.spec.channels)
+        if warning:  # said where it is chosen, as the command line does
+            self._state.report("warning", warning[0].upper() + warning[1:])
         self.summary_label.setText("Evaluating…")
         self.progress.setValue(0)
         self.evaluate_button.setEnabled(False)
