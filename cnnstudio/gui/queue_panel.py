@@ -187,6 +187,7 @@ class QueueRunner(QObject):
     def _on_finished(self, result: object, error: object) -> None:
         item_id, self._current = self._current, None
         if item_id is None:  # a training started by hand: the queue, if running, goes on after it
+            self.changed.emit()  # an item whose run folder it trained shows its own state again
             self._start_next()
             return
         try:
