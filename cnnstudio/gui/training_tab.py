@@ -240,6 +240,7 @@ class TrainingTab(QWidget):
         self._started_at = 0.0  # when the running fit started (monotonic s)
         self._epoch_pushed_at = -math.inf  # when the epoch curves were last pushed (monotonic s)
         self.overlays: dict[str, list[pg.PlotDataItem]] = {}
+        self._resume_overlay: str | None = None  # the resumed fit's own past epochs: its, not the next fit's
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
@@ -404,8 +405,13 @@ class TrainingTab(QWidget):
         """A fit was asked for: clear the last one's curves; a resumed run's past epochs are
         drawn beside the new ones."""
         self.reset()
+        if self._resume_overlay is not None:  # an earlier resumed fit's past: not this fit's
+            self.remove_overlay(self._resume_overlay)
+            self._resume_overlay = None
+            self._show_overlay_hint()
         if request.resume and request.history:
-            self.add_overlay(f"{request.label} (before resume)", request.history)
+            self._resume_overlay = f"{request.label} (before resume)"
+            self.add_overlay(self._resume_overlay, request.history)
 
     def on_started(self, info: FitStart) -> None:
         """A fit started: reset and start the redraw timer."""
@@ -664,9 +670,12 @@ class TrainingTab(QWidget):
         if self._epochs:  # a fit has fixed the x range: widen it to the overlay
             self._fix_x_range()
         self._follow_all_y()
+        self._show_overlay_hint()
+
+    def _show_overlay_hint(self) -> None:
         self.overlay_hint.setText("Overlaid (dashed): " + ", ".join(self.overlays) + "  ·  ")
-        self.overlay_hint.setVisible(True)
-        self.clear_overlays_button.setVisible(True)
+        self.overlay_hint.setVisible(bool(self.overlays))
+        self.clear_overlays_button.setVisible(bool(self.overlays))
 
     def remove_overlay(self, label: str) -> None:
         for item in self.overlays.pop(label, []):

@@ -335,6 +335,8 @@ class EvaluateTab(QWidget):
         if warning:  # said where it is chosen, as the command line does
             self._state.report("warning", warning[0].upper() + warning[1:])
         self.summary_label.setText("Evaluating…")
+        self.detail.clear()  # the last evaluation's image and heat map are not this one's
+        self.cell_list.clear()
         self.progress.setValue(0)
         self.evaluate_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
