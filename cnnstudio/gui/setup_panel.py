@@ -98,12 +98,15 @@ class SetupPanel(QWidget):
         self.option_widgets: dict[str, QWidget] = {}
         self._folders: list[str] = []
         self._folder_sizes: dict[str, int | None] = {}  # a folder's typical image side, once measured
+        self._folder_channels: dict[str, int | None] = {}  # 1 or 3 from a folder's first headers, once read
+        self._counted_channels: int | None = None  # the channels the parameter count shown was made for
         self._pending_device: str | None = None
         self._augment_boxes: dict[str, QCheckBox] = {}
         self._build()
         self._fill_catalogs()
         self._on_arch_changed()
         state.engine_ready.connect(self._on_engine_ready)
+        state.selection_changed.connect(self._on_selection_changed)
         session.state_changed.connect(self._on_training_state_changed)
         session.preparing.connect(self._on_preparing)
         if state.torch_ready:
@@ -778,12 +781,7 @@ class SetupPanel(QWidget):
                 + ("" if not dinfo.downloadable else " · downloads on first use")
             )
         except UnknownNameError:
-            counted = _folder_class_count(dataset)
-            channels, classes = 3, counted or 2
-            self.dataset_facts.setText(
-                f"Image folder · {counted} classes (checked when training starts)" if counted
-                else "Image folder · classes are read when training starts"
-            )
+            channels, classes = self._show_folder_facts(dataset)
         # A folder's channels are known once scanned: the engine refuses then what cannot apply.
         self._augment_channels = channels if self._is_catalog(dataset) else None
         self._update_augment_notes()
@@ -826,6 +824,51 @@ class SetupPanel(QWidget):
         self.augment_note.setText(" ".join(n[0].upper() + n[1:] + "." for n in notes))
         self.augment_note.setVisible(bool(notes))
 
+    def _show_folder_facts(self, dataset: str) -> tuple[int, int]:
+        """Show what is known of an image folder; (channels, classes) to build the model for.
+
+        Once its data are loaded (a fit started) the spec says; before, the class folders
+        and the first images' headers (grey or colour) do, checked when training starts.
+        """
+        spec = self._state.spec
+        if spec is not None and spec.name in (dataset, str(Path(dataset).resolve())):
+            channels, classes = spec.channels, len(spec.classes)
+            self.dataset_facts.setText(f"Image folder · {classes} classes · {'grey' if channels == 1 else 'colour'}"
+                                       f" images")
+            return channels, classes
+        counted = _folder_class_count(dataset)
+        channels = self._folder_channels.get(dataset)
+        if channels is None and dataset not in self._folder_channels and self._state.torch_ready:
+            self._measure_folder_channels(dataset)
+        tone = "" if channels is None else f" · {'grey' if channels == 1 else 'colour'} images"
+        self.dataset_facts.setText(
+            f"Image folder · {counted} classes{tone} (checked when training starts)" if counted
+            else "Image folder · classes are read when training starts"
+        )
+        return channels or 3, counted or 2
+
+    def _measure_folder_channels(self, folder: str) -> None:
+        from cnnstudio.data.folders import typical_channels
+
+        self._folder_channels[folder] = None  # reading: asked once
+
+        def read(channels: int | None) -> None:
+            self._folder_channels[folder] = channels
+            if channels is not None and self.dataset == folder:
+                self._push_selection()
+
+        self._state.run_in_background(typical_channels, folder, on_done=read, on_error=lambda _exc: None,
+                                      key=f"folder-channels-{id(self)}")
+
+    def _on_selection_changed(self) -> None:
+        # A fit's spec arrived (or went): a folder's facts and parameter count follow what it says.
+        dataset = self.dataset
+        if dataset == _OPEN_FOLDER or self._is_catalog(dataset):
+            return
+        self._show_folder_facts(dataset)
+        if self._counted_channels is not None and self._counted_channels != self._state.in_channels:
+            self._refresh_arch_facts()
+
     def _refresh_arch_facts(self, params: int | None = None) -> None:
         info = self._arch_infos[self.arch_name]
         # Short enough for two lines of the narrow panel; the whole citation is in the tooltip.
@@ -836,6 +879,7 @@ class SetupPanel(QWidget):
         self.arch_facts.setToolTip(tooltip(f"{info.citation}\n\n{info.description}"))
         if params is None and self._state.torch_ready:
             state = self._state
+            self._counted_channels = state.in_channels
             self._state.run_in_background(
                 _count_params, state.arch_name, state.arch_options, state.in_channels,
                 state.num_classes, state.input_size,
