@@ -259,7 +259,12 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         wanted = None if args.target_class == "all" else [c.strip() for c in args.target_class.split(",")]
         result = dream_classes(trained, wanted, **options)
     progress.close()
-    _write_png(args.output, dream_grid(result, tile=args.tile))
+    single = len(result.targets) == 1
+    if single:  # the image itself, at the model's size and channels: it can be fed back to classify
+        image = result.images[0]
+        _write_png(args.output, image[..., 0] if image.shape[-1] == 1 else image)
+    else:
+        _write_png(args.output, dream_grid(result, tile=args.tile))
     what = f"{len(result.targets)} channel(s) of {result.layer}" if result.kind == "channel" else \
         f"{len(result.targets)} class(es)"
     print(f"{trained.name}: {what}, {result.steps} steps in {result.param} space, {result.seconds:.1f} s")
@@ -272,7 +277,7 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         else:
             print(f"  {name}: mean output {result.start[i]:.3g} → {result.objective[i]:.3g}"
                   f"  (the net calls it {called}, {p:.3f})")
-    print(f"grid: {args.output}")
+    print(f"{'image' if single else 'grid'}: {args.output}")
     return 0
 
 
@@ -342,7 +347,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--channels", metavar="0-15", help="the layer's channels, e.g. 0-15 or 0,3,8-11 (default: the first 16)")
     p.add_argument("--class", dest="target_class", metavar="NAME",
                    help="a class, several (7,9), or all: one image each, maximising its logit")
-    p.add_argument("-o", "--output", required=True, metavar="grid.png")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png",
+                   help="one class or channel: the image itself at the model's size (classify can read it back); "
+                        "several: a captioned grid")
     p.add_argument("--steps", type=int, default=256, help="Adam steps (lr 0.05); 256-512 is the usual range")
     p.add_argument("--param", choices=ImageParam.values(), default="auto",
                    help="the image's parameters: pixels, or a 1/f-scaled spectrum (auto: pixels below 64 px)")
