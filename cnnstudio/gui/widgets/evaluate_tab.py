@@ -358,8 +358,9 @@ class EvaluateTab(QWidget):
         indices = evaluation.cell(true, pred)
         classes = evaluation.classes
         more = f" (the {MAX_CELL_IMAGES} most confident shown)" if len(indices) > MAX_CELL_IMAGES else ""
-        images = f"{format_count(len(indices))} image{'s' if len(indices) != 1 else ''} of {classes[true]}"
-        what = f"{images} mistaken for {classes[pred]}" if true != pred else f"{images} recognised"
+        # "of class 3", never "of 3": with digit classes a bare name reads as a count ("2 images of 3").
+        images = f"{format_count(len(indices))} image{'s' if len(indices) != 1 else ''} of class {classes[true]}"
+        what = f"{images} mistaken for class {classes[pred]}" if true != pred else f"{images} recognised"
         self.cell_label.setText(f"{what}, most confident first{more}")
         self.matrix_view.select(true, pred)
         self.cell_list.clear()
@@ -434,8 +435,9 @@ class EvaluateTab(QWidget):
         t, p = cell
         counts = evaluation.confusion()
         support = int(counts[t].sum())
-        share = f" ({format_percent(counts[t, p] / support)} of the {evaluation.classes[t]} images)" if support else ""
-        self.hover_label.setText(f"true {evaluation.classes[t]} → predicted {evaluation.classes[p]}: "
+        share = (f" ({format_percent(counts[t, p] / support)} of the images of class {evaluation.classes[t]})"
+                 if support else "")
+        self.hover_label.setText(f"true class {evaluation.classes[t]} → predicted class {evaluation.classes[p]}: "
                                  f"{int(counts[t, p]):,}{share} · click to see them")
 
     def _on_confusion_clicked(self, index: Any) -> None:
