@@ -41,6 +41,10 @@ REDRAW_INTERVAL_MS = 200  # progress figures: 5 refreshes a second, whatever the
 # a few ms of the GUI thread taken from torch's two threads on a 2-core machine (issue 4's
 # (a)); pushing every 4th refresh saved 0.5 % of a core, too little to measure in throughput.
 CURVE_EVERY = 2
+# The dotted line: the moment of the run's history that the Kernels and Feature maps tabs show.
+HISTORY_MARKER_LABEL = "shown in Kernels · epoch {value:.3g}"
+HISTORY_MARKER_TIP = ("The moment of this run's history that the Kernels and Feature maps tabs show: move their "
+                      "history slider and this line follows (0 = the initial weights, 3 = the end of epoch 3)")
 # Epoch curves, whose markers make them the dearest to push, at most once a second: with
 # mnist-sample's quarter-second epochs they were 40 % of the GUI thread's time.
 EPOCH_CURVE_INTERVAL_S = 1.0
@@ -324,10 +328,14 @@ class TrainingTab(QWidget):
         self._epoch_plot, self._acc_plot = epoch, acc
         self._batch_plot, self._lr_plot = batch, lr
         # The moment the Kernels / Feature maps history slider shows, when it is this fit's run.
-        self.history_markers = [plot.addLine(x=0, pen=pg.mkPen("#c0563f", width=1, style=Qt.PenStyle.DotLine))
+        self.history_markers = [plot.addLine(x=0, pen=pg.mkPen("#c0563f", width=1, style=Qt.PenStyle.DotLine),
+                                             label=HISTORY_MARKER_LABEL,
+                                             labelOpts=dict(position=0.92, color="#c0563f", anchors=[(0, 1), (0, 1)]))
                                 for plot in (batch, epoch, acc)]
         for marker in self.history_markers:
             marker.setVisible(False)
+            # Said where it is drawn: the line is otherwise a mystery on every plot.
+            marker.setToolTip(HISTORY_MARKER_TIP)
         # y ranges set by `_follow_y`: auto-range would move them with every new point, and
         # each move re-renders the axis (~5 ms of the GUI thread). Losses keep 0 as their
         # floor, so a falling loss moves its range only when it halves.
