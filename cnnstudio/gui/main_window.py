@@ -180,6 +180,9 @@ class MainWindow(QMainWindow):
             act.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
             act.triggered.connect(lambda _checked=False, i=index: self.tabs.setCurrentIndex(i))
             view_menu.addAction(act)
+        from cnnstudio.gui.help import install_help
+
+        install_help(self)  # Help ▸ About this view (F1), Getting started, Keyboard shortcuts
 
     def _connect(self) -> None:
         state, panel, session = self.state, self.setup_panel, self.session
