@@ -424,6 +424,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_settings()
+        self.queue_panel.cancel_estimate()  # a study's time estimate is not worth waiting for
         self.state.wait_for_background()
         event.accept()
 

@@ -53,7 +53,8 @@ from cnnstudio.errors import Cancelled, CnnStudioError
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.interrupt import Interrupted, LayerInterrupt
 
-__all__ = ["TrainingEstimate", "estimate_training", "format_bytes", "format_duration", "memory_available"]
+__all__ = ["PlanEstimate", "TrainingEstimate", "estimate_plan", "estimate_training", "format_bytes", "format_duration",
+           "memory_available"]
 
 SMALL_BATCHES = (2, 4)  # the first steps (BatchNorm needs more than one image per batch in training mode)
 MIN_TIMED_S = 0.3  # a step at least this long is timed well enough to scale
@@ -506,3 +507,44 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
         peak_bytes=int(peak), extra_bytes=max(int(peak) - int(before), state_bytes), available_bytes=available,
         total_bytes=total, measured_batch=measured, extrapolated=extrapolated, memory_method=method,
     )
+
+
+@dataclass(frozen=True)
+class PlanEstimate:
+    """The estimates of several trainings run one after another (a queue, the tricks study)."""
+
+    runs: tuple[TrainingEstimate, ...]
+
+    @property
+    def total_s(self) -> float:
+        return sum(run.total_s for run in self.runs)
+
+    @property
+    def sentence(self) -> str:
+        """"8 runs ≈ 1 h 20 min in all on CPU (the longest ≈ 14 min)"."""
+        if not self.runs:
+            return "nothing to train"
+        devices = sorted({run.device_name for run in self.runs})
+        longest = max(run.total_s for run in self.runs)
+        return (f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''} {_about(self.total_s)} in all on "
+                f"{', '.join(devices)} (the longest {_about(longest)})")
+
+
+def estimate_plan(configs: list[TrainConfig] | tuple[TrainConfig, ...], *, download: bool = True,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancel: Callable[[], bool] | None = None) -> PlanEstimate:
+    """Measure a few steps of each of `configs` (`estimate_training`), loading each dataset once;
+    `progress(done, total)` counts the trainings measured."""
+    from cnnstudio.training.trainer import load_training_data
+
+    bundles: dict[tuple[Any, ...], Any] = {}
+    results: list[TrainingEstimate] = []
+    for done, config in enumerate(configs):
+        key = (config.dataset, config.data_root, config.seed, config.val_fraction, config.input_size,
+               tuple(config.augment))
+        if key not in bundles:
+            bundles[key] = load_training_data(config, cancel=cancel, download=download)
+        results.append(estimate_training(config, bundle=bundles[key], cancel=cancel))
+        if progress is not None:
+            progress(done + 1, len(configs))
+    return PlanEstimate(tuple(results))
