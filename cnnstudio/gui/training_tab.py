@@ -32,6 +32,7 @@ from cnnstudio.gui.format import format_duration, format_lr, format_percent, for
 from cnnstudio.gui.session import FitRequest, TrainingSession
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import escape, plain
+from cnnstudio.gui.widgets.epoch_axis import EpochAxis
 from cnnstudio.training.callbacks import BatchStats, EpochStats, FitResult, FitStart
 
 __all__ = ["SeriesBuffer", "TrainingTab"]
@@ -354,8 +355,10 @@ class TrainingTab(QWidget):
 
     def _plot(self, title: str, unit: str, *, row: int, col: int, legend_at_bottom: bool = False,
               left_axis: pg.AxisItem | None = None) -> pg.PlotItem:
-        plot = self.plots.addPlot(row=row, col=col, title=title,
-                                  axisItems={"left": left_axis} if left_axis is not None else None)
+        axes: dict[str, pg.AxisItem] = {"bottom": EpochAxis("bottom")}
+        if left_axis is not None:
+            axes["left"] = left_axis
+        plot = self.plots.addPlot(row=row, col=col, title=title, axisItems=axes)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setLabel("bottom", "epoch")
         for side in ("bottom", "left"):
@@ -675,6 +678,9 @@ class TrainingTab(QWidget):
                                 symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
         ]
         self.overlays[label] = items
+        if self._acc_plot.legend is not None:  # two columns, see-through: it must not hide the dashes
+            self._acc_plot.legend.setColumnCount(2)
+            self._acc_plot.legend.setBrush(pg.mkBrush(255, 255, 255, 140))
         if self._epochs:  # a fit has fixed the x range: widen it to the overlay
             self._fix_x_range()
         self._follow_all_y()

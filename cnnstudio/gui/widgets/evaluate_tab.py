@@ -141,6 +141,10 @@ class _ConfusionPlot(pg.GraphicsLayoutWidget):
         self.image = pg.ImageItem()
         self.image.setColorMap(pg.colormap.get("viridis"))
         self.plot.addItem(self.image)
+        # What a cell's colour stands for (a count, or a share of its row).
+        self.colour_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"), interactive=False,
+                                          width=12)
+        self.colour_bar.setImageItem(self.image, insert_in=self.plot)
         self._texts: list[pg.TextItem] = []
         # The cell whose images are shown, outlined.
         self.selection = QGraphicsRectItem(0, 0, 1, 1)
@@ -156,6 +160,7 @@ class _ConfusionPlot(pg.GraphicsLayoutWidget):
         c = len(classes)
         self._size = c
         self.image.setImage(shown.astype(np.float32), autoLevels=False, levels=(0.0, max(float(shown.max()), 1e-9)))
+        self.colour_bar.setLevels((0.0, max(float(shown.max()), 1e-9)))
         self.image.setRect(0, 0, c, c)
         for text in self._texts:
             self.plot.removeItem(text)

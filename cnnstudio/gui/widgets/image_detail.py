@@ -152,7 +152,7 @@ class ImageDetail(QWidget):
         self.neighbours_view = ThumbnailList(64, one_row=True)
         self.neighbours_view.setToolTip("Training images by distance in the last hidden layer (red: this image)")
         for view in (self.seen_view, self.cam_view, self.maps_view):
-            view.setMinimumSize(140, 140)
+            view.setMinimumSize(96, 96)  # 140 left the confusion matrix 90 px tall on a 768-px screen
         self.neighbours_view.setMinimumHeight(self.neighbours_view.gridSize().height() + 24)  # and a scroll bar
 
         self.top5_list = QListWidget()
