@@ -163,9 +163,9 @@ class QueueRunner(QObject):
         self._current, self._failure = item.id, ""
         self.changed.emit()
         if launch.resume:
-            started = self.session.resume(launch.run_dir, more_epochs=item.config.epochs)
+            started = self.session.resume(launch.run_dir, more_epochs=item.config.epochs, label=item.label)
         else:
-            started = self.session.start(item.config, run_dir=launch.run_dir)
+            started = self.session.start(item.config, run_dir=launch.run_dir, label=item.label)
         if not started:
             self._current = None
             if self._failure:  # refused in words (the session showed them): the queue goes on

@@ -738,8 +738,9 @@ class SetupPanel(QWidget):
         self._on_dataset_activated(index)
 
     def _on_preparing(self, request: FitRequest) -> None:
-        # A resumed run trains with its own settings: show those, not the form's.
-        if request.resume:
+        # A resumed or queued run trains with its own settings: show those, not the form's
+        # (a fit started from the form has no label: the form already shows it).
+        if request.resume or request.label:
             self.apply_config(request.config)
 
     def ask_folder(self) -> str | None:
