@@ -527,7 +527,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not any(run.readable for run in runs):
         print(f"no runs yet in {readable(str(root))}")
         return 0
-    rows = sort_rows(comparison_rows(runs, baseline=baseline), args.sort)
+    from cnnstudio.training.compare import group_by_dataset
+
+    rows = group_by_dataset(sort_rows(comparison_rows(runs, baseline=baseline), args.sort))  # each dataset's runs together
     print(format_table(rows, baseline=baseline))
     if args.csv:
         try:
