@@ -61,23 +61,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from cnnstudio.data.catalog import list_datasets
     from cnnstudio.models.catalog import list_models
 
-    print("Architectures")
-    for info in list_models():
-        opts = ", ".join(f"{o.name}={o.default}" for o in info.options) or "-"
-        print(f"  {info.name:<13} {info.title} — {info.citation}; {info.depth} weight layers; "
-              f"paper's input {info.default_size}×{info.default_size} (min {info.min_size}); options: {opts}")
-    print("\nDatasets")
-    for ds in list_datasets():
-        where = "downloads on first use" if ds.downloadable else "offline, ships with the install"
-        print(f"  {ds.name:<13} {ds.title} — {ds.num_classes} classes, {ds.channels}×{ds.native_size}×"
-              f"{ds.native_size}; {where}")
-    print("  PATH          any image folder: one sub-folder per class (or train/ and val/ inside)")
+    models, datasets = list_models(), list_datasets()
     from cnnstudio.training.pretrained import PRETRAINED
 
+    # One width for every name column: googlenet-torchvision broke a fixed 13.
+    width = max(len(name) for name in [*(m.name for m in models), *(d.name for d in datasets),
+                                       *(p.name for p in PRETRAINED), "PATH"])
+    print("Architectures")
+    for info in models:
+        opts = ", ".join(f"{o.name}={o.default}" for o in info.options) or "-"
+        print(f"  {info.name:<{width}} {info.title} — {info.citation}; {info.depth} weight layers; "
+              f"paper's input {info.default_size}×{info.default_size} (min {info.min_size}); options: {opts}")
+    print("\nDatasets")
+    for ds in datasets:
+        where = "downloads on first use" if ds.downloadable else "offline, ships with the install"
+        print(f"  {ds.name:<{width}} {ds.title} — {ds.num_classes} classes, {ds.channels}×{ds.native_size}×"
+              f"{ds.native_size}; {where}")
+    print(f"  {'PATH':<{width}} any image folder: one sub-folder per class (or train/ and val/ inside)")
     print("\nPretrained ImageNet weights (torchvision's; classify --pretrained NAME, train --pretrained NAME)")
     for entry in PRETRAINED:
         opts = ", ".join(f"{k}={v}" for k, v in entry.arch_options)
-        print(f"  {entry.name:<13} into {entry.arch}{f' ({opts})' if opts else ''}")
+        print(f"  {entry.name:<{width}} into {entry.arch}{f' ({opts})' if opts else ''}")
     return 0
 
 
@@ -478,9 +482,24 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs yet in {args.root or default_runs_dir()}")
         return 0
+    root = Path(args.root) if args.root else default_runs_dir()
+    print(f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {readable(str(root))}")
+    print("\n".join(_runs_table(runs, root)))
+    return 0
+
+
+def _runs_table(runs: Sequence[Any], root: Path) -> list[str]:
+    """`runs` as aligned lines under a header: each run by its folder's name (the root is said
+    once above), its settings last; an unreadable run's problem in place of its figures."""
+    from cnnstudio.files import readable
+
+    header = ["run", "variant", "dataset", "status", "epochs", "best val", "settings"]
+    rows: list[list[str]] = []
     for run in runs:
+        path = Path(run.path)
+        name = readable(path.name if path.parent.resolve() == root.resolve() else str(path))
         if not run.readable:
-            print(f"{readable(str(run.path))}  unreadable: {run.problem}")
+            rows.append([name, f"unreadable: {run.problem}"])
             continue
         best = f"{run.best_val_acc * 100:.1f} %" if run.best_val_acc is not None else "–"
         notes = ""
@@ -488,9 +507,19 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             notes += f"  ({run.skipped_files:,} unusable files skipped)"
         if run.problems:
             notes += "  note: " + "; ".join(run.problems)
-        print(f"{readable(str(run.path))}  {run.variant}  {readable(run.dataset)}  {run.status}  {run.progress_text}  "
-              f"best val {best}  [{run.hyperparameters_text}]{notes}")
-    return 0
+        dataset = Path(run.dataset).name or run.dataset  # a folder by its name, as the window shows it
+        rows.append([name, run.variant, readable(dataset), run.status, run.progress_text, best,
+                     run.hyperparameters_text + notes])
+    full = [row for row in rows if len(row) == len(header)]
+    widths = [max(len(cells[i]) for cells in [header, *full]) for i in range(len(header) - 1)]
+
+    def line(cells: list[str]) -> str:
+        if len(cells) != len(header):  # an unreadable run: its name, then what is wrong
+            return f"{cells[0].ljust(widths[0])}  {cells[1]}"
+        return "  ".join([*(c.rjust(w) if i == 5 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))),
+                          cells[-1]]).rstrip()
+
+    return [line(header), *(line(cells) for cells in rows)]
 
 
 def _run_folder(name: str, root: Path) -> Path:
