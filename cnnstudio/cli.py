@@ -488,7 +488,11 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _runs_table(runs: Sequence[Any], root: Path) -> list[str]:
+if TYPE_CHECKING:
+    from cnnstudio.training.runs import RunInfo
+
+
+def _runs_table(runs: Sequence[RunInfo], root: Path) -> list[str]:
     """`runs` as aligned lines under a header: each run by its folder's name (the root is said
     once above), its settings last; an unreadable run's problem in place of its figures."""
     from cnnstudio.files import readable

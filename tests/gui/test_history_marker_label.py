@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 
 def test_the_history_marker_has_a_label_and_a_tooltip(qtbot, state) -> None:
