@@ -65,23 +65,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from cnnstudio.data.catalog import list_datasets
     from cnnstudio.models.catalog import list_models
 
-    print("Architectures")
-    for info in list_models():
-        opts = ", ".join(f"{o.name}={o.default}" for o in info.options) or "-"
-        print(f"  {info.name:<13} {info.title} — {info.citation}; {info.depth} weight layers; "
-              f"paper's input {info.default_size}×{info.default_size} (min {info.min_size}); options: {opts}")
-    print("\nDatasets")
-    for ds in list_datasets():
-        where = "downloads on first use" if ds.downloadable else "offline, ships with the install"
-        print(f"  {ds.name:<13} {ds.title} — {ds.num_classes} classes, {ds.channels}×{ds.native_size}×"
-              f"{ds.native_size}; {where}")
-    print("  PATH          any image folder: one sub-folder per class (or train/ and val/ inside)")
+    models, datasets = list_models(), list_datasets()
     from cnnstudio.models.pretrained import PRETRAINED
 
+    # One width for every name column: googlenet-torchvision broke a fixed 13.
+    width = max(len(name) for name in [*(m.name for m in models), *(d.name for d in datasets),
+                                       *(p.name for p in PRETRAINED), "PATH"])
+    print("Architectures")
+    for info in models:
+        opts = ", ".join(f"{o.name}={o.default}" for o in info.options) or "-"
+        print(f"  {info.name:<{width}} {info.title} — {info.citation}; {info.depth} weight layers; "
+              f"paper's input {info.default_size}×{info.default_size} (min {info.min_size}); options: {opts}")
+    print("\nDatasets")
+    for ds in datasets:
+        where = "downloads on first use" if ds.downloadable else "offline, ships with the install"
+        print(f"  {ds.name:<{width}} {ds.title} — {ds.num_classes} classes, {ds.channels}×{ds.native_size}×"
+              f"{ds.native_size}; {where}")
+    print(f"  {'PATH':<{width}} any image folder: one sub-folder per class (or train/ and val/ inside)")
     print("\nPretrained ImageNet weights (torchvision's; classify --pretrained NAME, train --pretrained NAME)")
     for entry in PRETRAINED:
         opts = ", ".join(f"{k}={v}" for k, v in entry.arch_options)
-        print(f"  {entry.name:<13} into {entry.arch}{f' ({opts})' if opts else ''}")
+        print(f"  {entry.name:<{width}} into {entry.arch}{f' ({opts})' if opts else ''}")
     return 0
 
 
@@ -201,7 +205,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _refuse_settings_with_resume(args)
         run = open_run(args.resume)
         config = run.config
-        check_not_in_use(args.resume)  # before the data loads; the trainer's lock is the guard
+        if distributed.is_main_process():  # rank 0 alone takes the run lock: the others would see it held
+            check_not_in_use(args.resume)  # before the data loads; the trainer's lock is the guard
         if args.epochs is not None:
             config = config.replace(epochs=args.epochs)
         restart = _restart_in_place(Path(args.resume))
@@ -234,6 +239,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     bundle = load_training_data(config, progress=console.loading if main else None)
     if ctx is not None and main:
         ctx.barrier(data=True)
+    if main:  # said where the augmentation is chosen, before any time is spent on it
+        from cnnstudio.data.catalog import augmentation_warnings
+
+        for warning in augmentation_warnings(config.augment, channels=bundle.spec.channels):
+            print(f"warning: {warning}", file=sys.stderr)
     # A few measured steps first (one process only: under torchrun the ranks would wait on each other).
     if ctx is None and _estimate_first(estimated, bundle, only=args.estimate, say_size=not args.resume):
         return 0
@@ -632,6 +642,12 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         images = args.images
         predictor = Predictor.from_run(args.run_dir, which=args.which, auto_invert=not args.no_invert)
     failed = 0
+    if args.tencrop:
+        from cnnstudio.data.catalog import mirroring_tta_warning
+
+        warning = mirroring_tta_warning("tencrop", channels=predictor.spec.channels)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     for result in predictor.predict_files(images, top_k=args.top, tencrop=args.tencrop):
         if isinstance(result, CnnStudioError):
             print(f"cnnstudio: {readable(str(result))}", file=sys.stderr)
@@ -667,9 +683,28 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         root = Path(args.root) if args.root else default_runs_dir()
         print(readable(f"no runs yet in {root}{'' if root.is_dir() else ' (there is no such folder)'}"))
         return 0
+    root = Path(args.root) if args.root else default_runs_dir()
+    print(f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {readable(str(root))}")
+    print("\n".join(_runs_table(runs, root)))
+    return 0
+
+
+if TYPE_CHECKING:
+    from cnnstudio.training.store.runs import RunInfo
+
+
+def _runs_table(runs: Sequence[RunInfo], root: Path) -> list[str]:
+    """`runs` as aligned lines under a header: each run by its folder's name (the root is said
+    once above), its settings last; an unreadable run's problem in place of its figures."""
+    from cnnstudio.files import readable
+
+    header = ["run", "variant", "dataset", "status", "epochs", "best val", "settings"]
+    rows: list[list[str]] = []
     for run in runs:
+        path = Path(run.path)
+        name = readable(path.name if path.parent.resolve() == root.resolve() else str(path))
         if not run.readable:
-            print(readable(f"{run.path}  unreadable: {run.problem}"))
+            rows.append([name, readable(f"unreadable: {run.problem}")])
             continue
         best = f"{run.best_val_acc * 100:.1f} %" if run.best_val_acc is not None else "–"
         notes = ""
@@ -677,9 +712,19 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             notes += f"  ({run.skipped_files:,} unusable files skipped)"
         if run.problems:
             notes += "  note: " + "; ".join(run.problems)
-        print(readable(f"{run.path}  {run.variant}  {run.dataset}  {run.status}  {run.progress_text}  "
-                       f"best val {best}  [{run.hyperparameters_text}]{notes}"))
-    return 0
+        dataset = Path(run.dataset).name or run.dataset  # a folder by its name, as the window shows it
+        rows.append([name, run.variant, readable(dataset), run.status, run.progress_text, best,
+                     run.hyperparameters_text + notes])
+    full = [row for row in rows if len(row) == len(header)]
+    widths = [max(len(cells[i]) for cells in [header, *full]) for i in range(len(header) - 1)]
+
+    def line(cells: list[str]) -> str:
+        if len(cells) != len(header):  # an unreadable run: its name, then what is wrong
+            return f"{cells[0].ljust(widths[0])}  {cells[1]}"
+        return "  ".join([*(c.rjust(w) if i == 5 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))),
+                          cells[-1]]).rstrip()
+
+    return [line(header), *(line(cells) for cells in rows)]
 
 
 def _runs_root(text: str | None) -> Path | None:
@@ -734,7 +779,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not any(run.readable for run in runs):
         print(readable(f"no runs yet in {root}{'' if root.is_dir() else ' (there is no such folder)'}"))
         return 0
-    rows = sort_rows(comparison_rows(runs, baseline=baseline), args.sort)
+    from cnnstudio.training.experiments.compare import group_by_dataset
+
+    rows = group_by_dataset(sort_rows(comparison_rows(runs, baseline=baseline), args.sort))  # each dataset's runs together
     print(format_table(rows, baseline=baseline))
     if args.csv:
         try:
@@ -796,7 +843,9 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
                    help="with pretrained weights: train all layers, the new last layer only, or the "
                         f"pretrained layers at 0.1× the LR ({_default('finetune')})")
     p.add_argument("--augment", metavar="A,B",
-                   help="comma-separated augmentations: crop, flip, pca, scale (default: none)")
+                   help="comma-separated augmentations: crop, flip, pca, scale (default: none); pca needs colour "
+                        "images (refused on grey ones), flip mirrors images (a mirrored digit or letter changes "
+                        "meaning: not for MNIST-like sets)")
     p.add_argument("--input-size", type=whole_number(1, 10**9),  # the config's schema says the real limit
                    help=f"side of the square input in pixels (default: {size_rule})")
     p.add_argument("--paper-size", action="store_true",
@@ -938,7 +987,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--which", choices=("best", "last"), default="best",
                    help="the checkpoint: best validation accuracy or the latest (default: best)")
     p.add_argument("--tencrop", action="store_true",
-                   help="average over ten crops, as AlexNet's paper did (default: off)")
+                   help="average over ten crops, as AlexNet's paper did (default: off); half are mirror images, "
+                        "which hurts on digits and letters")
     p.add_argument("--no-invert", action="store_true",
                    help="keep a grey image's colours even when its ground is the opposite of the training "
                         "images' (by default a digit drawn black on white is inverted for an MNIST model)")

@@ -85,6 +85,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise CnnStudioError(f"--batch-size must be at least 1; got {args.batch_size}")
     models = _load(args.runs, args.checkpoint, _device(args.device))
+    from cnnstudio.data.catalog import mirroring_tta_warning
+
+    warning = None if args.compare_tta else mirroring_tta_warning(args.tta, channels=models[0].spec.channels)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     progress = _Progress("loading the data")
     data = load_eval_data(models, args.data, tta="multiscale+tencrop" if args.compare_tta else args.tta,
                           progress=progress)
@@ -273,7 +278,12 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         wanted = None if args.target_class == "all" else [c.strip() for c in args.target_class.split(",")]
         result = dream_classes(trained, wanted, **options)
     progress.close()
-    _write_png(args.output, dream_grid(result, tile=args.tile))
+    single = len(result.targets) == 1
+    if single:  # the image itself, at the model's size and channels: it can be fed back to classify
+        image = result.images[0]
+        _write_png(args.output, image[..., 0] if image.shape[-1] == 1 else image)
+    else:
+        _write_png(args.output, dream_grid(result, tile=args.tile))
     what = f"{len(result.targets)} channel(s) of {result.layer}" if result.kind == "channel" else \
         f"{len(result.targets)} class(es)"
     print(readable(f"{trained.name}: {what}") + f", {result.steps} steps in {result.param} space, {result.seconds:.1f} s")
@@ -287,7 +297,7 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         else:
             print(readable(f"  {name}: mean output {result.start[i]:.3g} → {result.objective[i]:.3g}"
                            f"  (the net calls it {called}, {p:.3f})"))
-    print(readable(f"grid: {args.output}"))
+    print(readable(f"{'image' if single else 'grid'}: {args.output}"))
     return 0
 
 
@@ -385,7 +395,8 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="accuracy, per-class table and confusions of trained runs (TTA, ensembles)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s); several are averaged as an ensemble")
     p.add_argument("--tta", choices=TestTime.values(), default="none",
-                   help="test-time augmentation: flip, ten crops (AlexNet), multi-scale (VGG) or both")
+                   help="test-time augmentation: flip, ten crops (AlexNet), multi-scale (VGG) or both; flip and "
+                        "ten crops add mirror images, which lowers accuracy on digits and letters")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--data", metavar="PATH",
                    help="evaluate on this image folder or dataset's test split instead of the run's validation split")
@@ -451,7 +462,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--channels", metavar="0-15", help="the layer's channels, e.g. 0-15 or 0,3,8-11 (default: the first 16)")
     p.add_argument("--class", dest="target_class", metavar="NAME",
                    help="a class, several (7,9), or all: one image each, maximising its logit")
-    p.add_argument("-o", "--output", required=True, metavar="grid.png")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png",
+                   help="one class or channel: the image itself at the model's size (classify can read it back); "
+                        "several: a captioned grid")
     p.add_argument("--steps", type=whole_number(1, 100_000), default=256, help="Adam steps (lr 0.05); 256-512 is the usual range")
     p.add_argument("--param", choices=ImageParam.values(), default="auto",
                    help="the image's parameters: pixels, or a 1/f-scaled spectrum (auto: pixels below 64 px)")

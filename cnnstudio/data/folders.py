@@ -233,6 +233,33 @@ def typical_image_size(path: str | os.PathLike[str], *, sample: int = 24) -> int
     return int(np.median(sides)) if sides else None
 
 
+# Pillow modes whose decoded image is grey ("L"): the scan's rule (`images._to_l_or_rgb`).
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+
+def typical_channels(path: str | os.PathLike[str], *, sample: int = 24) -> int | None:
+    """1 when a folder's first `sample` images are all grey, else 3 (headers only: no decode);
+    None when no image can be read. What the model is built for before the scan says for sure."""
+    root = Path(path)
+    seen = 0
+    for current, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        for name in sorted(files):
+            if is_hidden(name) or not has_file_allowed_extension(name, IMG_EXTENSIONS):
+                continue
+            try:
+                with Image.open(os.path.join(current, name)) as img:  # reads the header only
+                    mode = img.mode
+            except (OSError, ValueError, Image.DecompressionBombError):
+                continue
+            if mode not in _GREY_MODES:
+                return 3
+            seen += 1
+            if seen >= sample:
+                return 1
+    return 1 if seen else None
+
+
 def scan_folder(
     path: str | os.PathLike[str],
     *,

@@ -32,6 +32,7 @@ from cnnstudio.data.folders import (
     ScanReport,
     array_to_chw,
     scan_folder,
+    typical_image_size,
 )
 from cnnstudio.data.transforms import (
     ColorPCA,
@@ -239,6 +240,17 @@ def _load_folder(
     return DatasetBundle(spec, train, val, scan.report)
 
 
+def _with_source_size(bundle: DatasetBundle, path: str) -> DatasetBundle:
+    """The bundle with its spec's `source_size`: the folder's files as stored (8×8 digits
+    stored at 256 px are 8 px images to the network's eyes; classify compares with that)."""
+    from dataclasses import replace
+
+    side = typical_image_size(Path(path).expanduser())
+    if side is None or side == bundle.spec.native_size:
+        return bundle
+    return replace(bundle, spec=replace(bundle.spec, source_size=side))
+
+
 def _looks_like_path(text: str) -> bool:
     return os.sep in text or (os.altsep is not None and os.altsep in text) or text.startswith((".", "~"))
 
@@ -272,7 +284,7 @@ def load_dataset(
         info = catalog.get_info(text)
     except UnknownNameError:
         if Path(text).expanduser().exists() or _looks_like_path(text):
-            return _load_folder(
+            return _with_source_size(_load_folder(
                 text,
                 val_fraction=val_fraction,
                 seed=seed,
@@ -281,7 +293,7 @@ def load_dataset(
                 cache_dir=cache_dir,
                 progress=progress,
                 cancel=cancel,
-            )
+            ), text)
         raise
     if info.name == "mnist-sample":
         from cnnstudio.data.sample import CLASSES, load_mnist_sample
@@ -555,6 +567,8 @@ def make_loader(
     (`num_workers` decoding processes, default min(4, CPUs)). With `world_size` > 1 this
     process (`rank`) gets its share of every epoch (see `training.distributed`).
     """
+    if train:
+        catalog.check_augmentations_fit(augment, channels=spec.channels, dataset=spec.name)
     options = dict(
         batch_size=batch_size,
         input_size=input_size,

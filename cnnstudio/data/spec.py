@@ -20,6 +20,9 @@ class DatasetSpec:
 
     `classes[i]` is the name of class index i, so a reordered folder can never silently
     relabel a trained model; `mean`/`std` are per channel on pixels in 0..1.
+    `native_size` is the side of the squares training crops come from; `source_size` the
+    typical shorter side of the files as stored, when that differs (an image folder of 8×8
+    files stored at 256 px), None when they are the same (the built-in sets).
     """
 
     name: str
@@ -28,6 +31,13 @@ class DatasetSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     native_size: int
+    source_size: int | None = None
+
+    @property
+    def stored_size(self) -> int:
+        """The side of the training images as their files store them (what an input's size
+        is compared with)."""
+        return self.source_size or self.native_size
 
     @property
     def num_classes(self) -> int:
@@ -38,6 +48,8 @@ class DatasetSpec:
         """A JSON-able dict (lists for the tuples)."""
         data = asdict(self)
         data["classes"], data["mean"], data["std"] = list(self.classes), list(self.mean), list(self.std)
+        if self.source_size is None:  # older readers know no such key; omit it when it says nothing
+            del data["source_size"]
         return data
 
     @classmethod
@@ -51,9 +63,10 @@ class DatasetSpec:
                 mean=tuple(float(m) for m in data["mean"]),
                 std=tuple(float(s) for s in data["std"]),
                 native_size=int(data["native_size"]),
+                source_size=None if data.get("source_size") is None else int(data["source_size"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(f"the saved dataset description is malformed ({exc!r})") from None
-        if spec.channels not in (1, 3) or len(spec.mean) != spec.channels or len(spec.std) != spec.channels:
+        if spec.channels not in (1, 3) or (spec.source_size is not None and spec.source_size < 1) or len(spec.mean) != spec.channels or len(spec.std) != spec.channels:
             raise DatasetError(f"the saved dataset description is inconsistent: {spec.to_dict()}")
         return spec

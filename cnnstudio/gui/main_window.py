@@ -56,6 +56,8 @@ __all__ = ["MainWindow", "TAB_TITLES"]
 
 TAB_TITLES = ("Training", "Dynamics", "Data", "Layers", "Graph", "Kernels", "Feature maps", "Features", "Classify",
               "Evaluate", "Runs")
+# The tabs' least size: with the form (at most 420 px) the window fits a 1366×768 laptop screen.
+MIN_TABS_WIDTH, MIN_TABS_HEIGHT = 760, 420
 
 
 class MainWindow(QMainWindow):
@@ -99,8 +101,10 @@ class MainWindow(QMainWindow):
         self.left_splitter.addWidget(self.setup_panel)
         self.left_splitter.addWidget(self.queue_panel)
         self.left_splitter.setStretchFactor(0, 1)
+        self.left_splitter.setStretchFactor(1, 0)
         self.left_splitter.setCollapsible(0, False)
-        self.left_splitter.setSizes([520, 280])
+        self.left_splitter.setCollapsible(1, True)  # drag it down to give the form all the height
+        self.left_splitter.setSizes([600, 170])  # the form gets the room; an empty queue needs little
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.left_splitter)
         self.splitter.addWidget(self.tabs)
@@ -108,6 +112,10 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setCollapsible(0, False)
         self.splitter.setSizes([340, 940])
+        # The window never grows unasked: a tab's content (a long caption, a row of controls)
+        # must not raise the window's minimum size past a laptop's screen; the page is laid out
+        # in what the tab gets instead.
+        self.tabs.setMinimumSize(MIN_TABS_WIDTH, MIN_TABS_HEIGHT)
         self.setCentralWidget(self.splitter)
 
         self.status_label = plain(QLabel("Loading PyTorch…"))  # run names, paths, errors: the user's text
@@ -179,6 +187,9 @@ class MainWindow(QMainWindow):
             act.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
             act.triggered.connect(lambda _checked=False, i=index: self.tabs.setCurrentIndex(i))
             view_menu.addAction(act)
+        from cnnstudio.gui.help import install_help
+
+        install_help(self)  # Help ▸ About this view (F1), Getting started, Keyboard shortcuts
 
     def _connect(self) -> None:
         state, panel, session = self.state, self.setup_panel, self.session
@@ -374,6 +385,7 @@ class MainWindow(QMainWindow):
         geometry = settings.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
+            self._fit_to_screen()  # a size saved on a bigger screen (or grown) never overhangs this one
         else:
             self._default_geometry()
         for key, splitter in (("window/splitter", self.splitter), ("window/left_splitter", self.left_splitter)):
@@ -389,13 +401,32 @@ class MainWindow(QMainWindow):
         if tab in TAB_TITLES:
             self.tabs.setCurrentIndex(TAB_TITLES.index(tab))
 
+    def _fit_to_screen(self) -> None:
+        """Shrink and move the window into the screen's available area if it overhangs it."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        available = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        width = min(self.width(), available.width() - extra_w)
+        height = min(self.height(), available.height() - extra_h)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        x = min(max(frame.x(), available.x()), available.right() - frame.width() + 1)
+        y = min(max(frame.y(), available.y()), available.bottom() - frame.height() + 1)
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
+
     def _default_geometry(self) -> None:
         screen = QGuiApplication.primaryScreen()
-        width, height = 1280, 800
+        width, height = 1400, 860  # a 1366×768 laptop gets its whole screen (less the frame)
         if screen is not None:
             available = screen.availableGeometry()
             width, height = min(width, available.width()), min(height, available.height())
         self.resize(width, height)
+        self._fit_to_screen()
 
     def save_settings(self) -> None:
         """Remember the geometry, the panel's choices and the open tab."""
@@ -419,6 +450,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_settings()
+        self.queue_panel.cancel_estimate()  # a study's time estimate is not worth waiting for
         self.state.wait_for_background()
         event.accept()
 

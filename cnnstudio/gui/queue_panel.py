@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.errors import CnnStudioError, describe
+from cnnstudio.errors import Cancelled, CnnStudioError, describe
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
@@ -193,9 +194,9 @@ class QueueRunner(QObject):
         self._current, self._failure = item.id, ""
         self.changed.emit()
         if launch.resume:
-            started = self.session.resume(launch.run_dir, more_epochs=item.config.epochs)
+            started = self.session.resume(launch.run_dir, more_epochs=item.config.epochs, label=item.label)
         else:
-            started = self.session.start(item.config, run_dir=launch.run_dir)
+            started = self.session.start(item.config, run_dir=launch.run_dir, label=item.label)
         if not started:
             self._current = None
             if self._failure:  # refused in words (the session showed them): the queue goes on
@@ -219,6 +220,7 @@ class QueueRunner(QObject):
     def _on_finished(self, result: object, error: object) -> None:
         item_id, self._current = self._current, None
         if item_id is None:  # a training started by hand: the queue, if running, goes on after it
+            self.changed.emit()  # an item whose run folder it trained shows its own state again
             self._start_next()
             return
         try:
@@ -277,6 +279,9 @@ class QueuePanel(QWidget):
         self.setObjectName("queuePanel")
         self._state = state
         self._session = session
+        self.hint_extra = ""  # said under the list after its state (the tricks study's time in all)
+        self.study_estimate = ""
+        self._estimate_job: Any = None
         if runner is None:
             from cnnstudio.training.experiments.queue import window_queue_dir
 
@@ -356,25 +361,66 @@ class QueuePanel(QWidget):
         from cnnstudio.training.experiments.sweep import tricks_study
 
         try:
-            self._add(tricks_study(config, width=width))
+            labelled = tricks_study(config, width=width)
         except CnnStudioError as exc:
             self._state.report("error", str(exc))
+            return
+        if self._add(labelled):
+            self._estimate_study([c for _label, c in labelled])
 
-    def _add(self, labelled: list[tuple[str, TrainConfig]]) -> None:
+    def _estimate_study(self, configs: list[TrainConfig]) -> None:
+        """Say how long the study's runs take in all (a few measured steps of each, in the background)."""
+        from cnnstudio.training.fit.estimate import estimate_plan
+
+        self.study_estimate = ""
+        self.hint_extra = f"Tricks study: estimating the time of its {len(configs)} runs…"
+        self._refresh_hint()
+
+        def done(plan: Any) -> None:
+            self.study_estimate = f"Tricks study: {plan.sentence}"
+            self.hint_extra = self.study_estimate
+            self._refresh_hint()
+            self._state.report("info", self.study_estimate)
+
+        def failed(exc: BaseException) -> None:
+            self.hint_extra = f"Tricks study: no time estimate ({describe(exc)})"
+            self._refresh_hint()
+
+        def failed_or_cancelled(exc: BaseException) -> None:
+            if isinstance(exc, Cancelled):
+                self.hint_extra = ""
+                self._refresh_hint()
+            else:
+                failed(exc)
+
+        self._estimate_job = self._state.run_in_background(
+            lambda progress, cancel: estimate_plan(configs, download=False, progress=progress, cancel=cancel),
+            on_done=done, on_error=failed_or_cancelled, key=f"study-estimate-{id(self)}",
+            on_progress=lambda d, t: None)
+
+    def cancel_estimate(self) -> None:
+        """Stop measuring the study's time (a fit starts, or the window closes)."""
+        if self._estimate_job is not None:
+            self._estimate_job.cancel()
+            self._estimate_job = None
+
+    def _add(self, labelled: list[tuple[str, TrainConfig]]) -> bool:
         try:
             items = self.runner.add(labelled)
         except CnnStudioError as exc:
             self._state.report("error", f"Not queued: {exc}")
-            return
+            return False
         what = items[0].label if len(items) == 1 else f"{len(items)} runs"
         hint = "" if self.runner.running else " — press Run queue to train"
         self._state.report("info", f"Queued {what}{hint}")
+        return True
 
     def toggle_run(self) -> None:
         """Run the queue, or pause it (the training now running carries on)."""
         if self.runner.running:
             self.runner.pause()
         else:
+            self.cancel_estimate()  # measured while a fit runs, it would be wrong and slow the fit
             self.runner.run()
 
     def remove_selected(self) -> None:
@@ -434,7 +480,12 @@ class QueuePanel(QWidget):
                               + " to train the waiting runs one after another.")
         else:
             self.hint.setText("Every queued run has ended; the Runs tab compares them.")
+        if self.hint_extra and runner.queue.remaining():
+            self.hint.setText(f"{self.hint.text()} {self.hint_extra}")
         self._update_buttons()
+
+    def _refresh_hint(self) -> None:
+        self.refresh()
 
     def _update_buttons(self) -> None:
         runner = self.runner

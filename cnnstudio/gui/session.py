@@ -130,9 +130,10 @@ class TrainingSession(QObject):
             self.state_changed.emit(state)
 
     # ------------------------------------------------------------------ starting
-    def start(self, config: TrainConfig, *, run_dir: str | Path | None = None) -> bool:
+    def start(self, config: TrainConfig, *, run_dir: str | Path | None = None, label: str = "") -> bool:
         """Validate `config` and start a new run of it (in `run_dir`, an empty or new folder; None: a
-        new folder in the runs directory); False (and `failed`) when it cannot start."""
+        new folder in the runs directory); False (and `failed`) when it cannot start. `label` names
+        it for people (a queued run's: its variant), in the status bar."""
         if not self._can_start():
             return False
         try:
@@ -140,9 +141,9 @@ class TrainingSession(QObject):
         except CnnStudioError as exc:
             self.failed.emit(str(exc), False)
             return False
-        return self._launch(FitRequest(config=config, run_dir=None if run_dir is None else str(run_dir)))
+        return self._launch(FitRequest(config=config, run_dir=None if run_dir is None else str(run_dir), label=label))
 
-    def resume(self, run_dir: str | Path, *, more_epochs: int) -> bool:
+    def resume(self, run_dir: str | Path, *, more_epochs: int, label: str = "") -> bool:
         """Continue a saved run where it stopped, in its own folder with its own settings; a run
         that already has all its epochs gets `more_epochs` more."""
         if not self._can_start():
@@ -160,7 +161,7 @@ class TrainingSession(QObject):
             return False
         if run.epochs_done >= config.epochs:
             config = config.replace(epochs=run.epochs_done + more_epochs)
-        return self._launch(FitRequest(config=config, run_dir=str(run_dir), resume=True, label=run.name,
+        return self._launch(FitRequest(config=config, run_dir=str(run_dir), resume=True, label=label or run.name,
                                        history=history))
 
     def retry(self) -> bool:
@@ -188,7 +189,7 @@ class TrainingSession(QObject):
             done = len(request.history)
             self.status.emit(f"Resuming {request.label} at epoch {done + 1} of {config.epochs}…")
         else:
-            self.status.emit(f"Preparing {config.arch} on {config.dataset}…")
+            self.status.emit(f"Preparing {request.label or config.arch} on {config.dataset}…")
         thread = QThread()
         thread.setObjectName("cnnstudio-training")
         worker = TrainingWorker(config, run_dir=request.run_dir, resume=request.resume)
@@ -283,7 +284,8 @@ class TrainingSession(QObject):
             self._studio.spec = info.spec
         self.started.emit(info)
         if self._state == TrainingState.RUNNING:
-            self.status.emit(f"Training {info.arch} on {info.spec.name}…")
+            label = self._request.label if self._request is not None and self._request.label else info.arch
+            self.status.emit(f"Training {label} on {info.spec.name}…")  # a queued run: its variant
 
     @Slot(int, int, str)
     def _on_loading(self, done: int, total: int, message: str) -> None:

@@ -43,6 +43,7 @@ from cnnstudio.gui.session import FitRequest, TrainingSession, TrainingState
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
 from cnnstudio.gui.text import plain, tooltip
+from cnnstudio.gui.wheel_guard import WheelGuard
 from cnnstudio.models import catalog as model_catalog
 from cnnstudio.training.config import TrainConfig, default_config, paper_defaults
 
@@ -97,12 +98,15 @@ class SetupPanel(QWidget):
         self.option_widgets: dict[str, QWidget] = {}
         self._folders: list[str] = []
         self._folder_sizes: dict[str, int | None] = {}  # a folder's typical image side, once measured
+        self._folder_channels: dict[str, int | None] = {}  # 1 or 3 from a folder's first headers, once read
+        self._counted_channels: int | None = None  # the channels the parameter count shown was made for
         self._pending_device: str | None = None
         self._augment_boxes: dict[str, QCheckBox] = {}
         self._build()
         self._fill_catalogs()
         self._on_arch_changed()
         state.engine_ready.connect(self._on_engine_ready)
+        state.selection_changed.connect(self._on_selection_changed)
         session.state_changed.connect(self._on_training_state_changed)
         session.preparing.connect(self._on_preparing)
         if state.torch_ready:
@@ -190,6 +194,15 @@ class SetupPanel(QWidget):
             self.augment_layout.addWidget(box)
             self._augment_boxes[augmentation.name] = box
         data_form.addRow("Augment", self.augment_box)
+        # What an augmentation does to this dataset's images (pca on grey, flip on digits).
+        self.augment_note = plain(QLabel())
+        self.augment_note.setObjectName("inlineError")
+        self.augment_note.setWordWrap(True)
+        self.augment_note.hide()
+        data_form.addRow(self.augment_note)
+        self._augment_channels: int | None = None
+        for box in self._augment_boxes.values():
+            box.toggled.connect(self._update_augment_notes)
         column.addWidget(data_box)
 
         # Training
@@ -251,6 +264,18 @@ class SetupPanel(QWidget):
         record.addWidget(self.history_box)
         record.addWidget(self.dynamics_box)
         train_form.addRow("Record", record)
+        # Settings kept by hand across an architecture switch: said, with a way back.
+        self._train_form = train_form
+        self._kept: dict[str, Any] = {}  # recipe field → the new architecture's recipe value
+        self.kept_note = plain(QLabel())
+        self.kept_note.setObjectName("hint")
+        self.kept_note.setWordWrap(True)
+        self.kept_note.hide()
+        train_form.addRow(self.kept_note)
+        self.recipe_button = QPushButton("Use the recipe")
+        self.recipe_button.hide()
+        self.recipe_button.clicked.connect(self.use_quick_start_recipe)
+        train_form.addRow(self.recipe_button)
         self.defaults_button = QPushButton(icon("defaults"), "Paper defaults")
         self.defaults_button.setToolTip("Set the training settings to the architecture's paper recipe")
         train_form.addRow(self.defaults_button)
@@ -268,6 +293,10 @@ class SetupPanel(QWidget):
         # Long titles ("VGG config E (19 layers)", a folder's name) must not widen the panel.
         for combo in body.findChildren(QComboBox):
             self._compact(combo)
+        self._wheel_guard = WheelGuard(scroll)  # scrolling the form never edits it
+        self._wheel_guard.guard(body)
+        self._estimate_for: TrainConfig | None = None  # the settings the estimate shown is for
+        self._watch_for_stale_estimate(body)
 
         # Controls stay visible below the scroll area.
         controls = QHBoxLayout()
@@ -309,6 +338,9 @@ class SetupPanel(QWidget):
         self.input_size_spin.valueChanged.connect(self._on_input_size_changed)
         self.defaults_button.clicked.connect(self.apply_paper_defaults)
         self.optimizer_combo.currentIndexChanged.connect(self._on_optimizer_changed)
+        for widget in self._recipe_widgets().values():  # a kept setting set back to the recipe loses its mark
+            signal = widget.currentIndexChanged if isinstance(widget, QComboBox) else widget.valueChanged
+            signal.connect(self._show_kept)
         self.setMinimumWidth(300)
         self.setMaximumWidth(420)
 
@@ -451,6 +483,9 @@ class SetupPanel(QWidget):
         if config.input_size:
             self.input_size_spin.setValue(int(config.input_size))
         self.apply_hyperparameters(config)
+        if hasattr(self, "_kept"):  # settings shown as a whole (a run's, a queued one's): nothing was kept
+            self._kept = {}
+            self._show_kept()
 
     def apply_hyperparameters(self, config: TrainConfig) -> None:
         """Show `config`'s training settings (not the architecture or dataset)."""
@@ -477,6 +512,8 @@ class SetupPanel(QWidget):
         self.apply_hyperparameters(recipe.replace(device=self.device(), seed=int(self.seed_spin.value()),
                                                   history=self.history_box.isChecked(),
                                                   dynamics=self.dynamics_box.isChecked()))
+        self._kept = {}
+        self._show_kept()
         self._state.report("info", f"Training settings set to the {self._arch_infos[self.arch_name].title} paper's recipe")
 
     @staticmethod
@@ -571,10 +608,48 @@ class SetupPanel(QWidget):
         if previous is None or previous == self.arch_name:
             return
         shown, old = self.config(), default_config(previous)
-        if any(getattr(shown, f) != getattr(old, f) for f in self._RECIPE_FIELDS):
-            return
         new = default_config(self.arch_name)
-        self.apply_hyperparameters(shown.replace(**{f: getattr(new, f) for f in self._RECIPE_FIELDS}))
+        # Each setting on its own: the untouched follow the new recipe; one changed by hand
+        # (or kept at an earlier switch) stays, marked, with the recipe's value beside it.
+        kept = {f for f in self._RECIPE_FIELDS
+                if getattr(shown, f) != getattr(new, f) and (getattr(shown, f) != getattr(old, f) or f in self._kept)}
+        self.apply_hyperparameters(shown.replace(**{f: getattr(new, f) for f in self._RECIPE_FIELDS if f not in kept}))
+        self._kept = {f: getattr(new, f) for f in kept}
+        self._show_kept()
+
+    def use_quick_start_recipe(self) -> None:
+        """Set the settings kept across a switch to the architecture's quick-start recipe."""
+        self.apply_hyperparameters(self.config().replace(**self._kept))
+        self._kept = {}
+        self._show_kept()
+
+    def _recipe_widgets(self) -> dict[str, QWidget]:
+        return {"batch_size": self.batch_spin, "optimizer": self.optimizer_combo, "lr": self.lr_spin,
+                "momentum": self.momentum_spin, "weight_decay": self.weight_decay_spin,
+                "schedule": self.schedule_combo, "init": self.init_combo}
+
+    def _show_kept(self, *_: object) -> None:
+        """Mark the kept settings (a star on their label, the recipe's value in the note)."""
+        if not hasattr(self, "_kept"):
+            return
+        shown = self.config()
+        self._kept = {f: v for f, v in self._kept.items() if getattr(shown, f) != v}  # set back to it: no mark
+        words = {"batch_size": "batch size", "lr": "LR", "weight_decay": "weight decay", "init": "initialisation"}
+        for field, widget in self._recipe_widgets().items():
+            label = self._train_form.labelForField(widget)
+            if isinstance(label, QLabel):
+                label.setText(label.text().rstrip(" *") + (" *" if field in self._kept else ""))
+            widget.setToolTip(f"Kept from your own setting; the {self._arch_infos[self.arch_name].title} recipe "
+                              f"says {self._kept[field]}" if field in self._kept else "")
+        if self._kept:
+            title = self._arch_infos[self.arch_name].title
+            parts = [f"{words.get(f, f)} {getattr(shown, f)}" for f in self._kept]
+            recipe = [f"{self._kept[f]}" for f in self._kept]
+            self.kept_note.setText(f"* kept from your settings: {', '.join(parts)} ({title}'s recipe: "
+                                   f"{', '.join(recipe)})")
+            self.recipe_button.setText(f"Use the {title} recipe")
+        self.kept_note.setVisible(bool(self._kept))
+        self.recipe_button.setVisible(bool(self._kept))
 
     def _rebuild_options(self) -> None:
         info = self._arch_infos[self.arch_name]
@@ -607,6 +682,8 @@ class SetupPanel(QWidget):
             label.setToolTip(spec.help)
             self.options_form.addRow(label, widget)
             self.option_widgets[spec.name] = widget
+            self._wheel_guard.guard(widget)
+            self._watch_for_stale_estimate(widget)
         self.options_box.setVisible(bool(info.options))
         self._show_implied_options()
         self._push_selection()
@@ -641,9 +718,11 @@ class SetupPanel(QWidget):
             config.validate()
         except CnnStudioError as exc:
             self._show_estimate(str(exc), warning=True)
+            self._estimate_for = config  # cleared with the next change, as a figure is
             return
         self.estimate_button.setEnabled(False)
         self._show_estimate("Measuring a few training steps…", warning=False)
+        self._estimate_for = config
         self._state.run_in_background(_estimate, config, on_done=self._on_estimated,
                                       on_error=lambda exc: self._on_estimated(exc), key=f"estimate-{id(self)}")
 
@@ -685,12 +764,33 @@ class SetupPanel(QWidget):
 
     def _on_estimated(self, result: Any) -> None:
         self.estimate_button.setEnabled(self._session.state == TrainingState.IDLE and self._state.torch_ready)
+        if self._estimate_for is None or self.config() != self._estimate_for:
+            return  # the form changed meanwhile: a figure for other settings is never shown
         if isinstance(result, BaseException):
             self._show_estimate(describe(result), warning=True)
         elif result.warning:
             self._show_estimate(f"{result.sentence}. {result.warning}", warning=True)
         else:
             self._show_estimate(result.sentence, warning=False)
+
+    def _watch_for_stale_estimate(self, root: QWidget) -> None:
+        """Clear the estimate when a setting under `root` changes (it was for the old settings)."""
+        fields = [root, *root.findChildren(QWidget)]
+        for field in fields:
+            if isinstance(field, (QSpinBox, QDoubleSpinBox)):
+                field.valueChanged.connect(self._drop_stale_estimate)
+            elif isinstance(field, QComboBox):
+                field.currentIndexChanged.connect(self._drop_stale_estimate)
+            elif isinstance(field, QCheckBox):
+                field.toggled.connect(self._drop_stale_estimate)
+
+    def _drop_stale_estimate(self, *_: object) -> None:
+        """Clear the estimate once the form no longer shows the settings it was measured for."""
+        if self._estimate_for is None or self.config() == self._estimate_for:
+            return
+        self._estimate_for = None
+        self._show_estimate("", warning=False)
+        self.estimate_button.setEnabled(self._session.state == TrainingState.IDLE and self._state.torch_ready)
 
     def _show_estimate(self, text: str, *, warning: bool) -> None:
         self.estimate_label.setObjectName("inlineError" if warning else "hint")
@@ -705,8 +805,9 @@ class SetupPanel(QWidget):
         self._on_dataset_activated(index)
 
     def _on_preparing(self, request: FitRequest) -> None:
-        # A resumed run trains with its own settings: show those, not the form's.
-        if request.resume:
+        # A resumed or queued run trains with its own settings: show those, not the form's
+        # (a fit started from the form has no label: the form already shows it).
+        if request.resume or request.label:
             self.apply_config(request.config)
 
     def ask_folder(self) -> str | None:
@@ -734,6 +835,8 @@ class SetupPanel(QWidget):
 
     def _push_selection(self) -> None:
         """Write the selection into the shared state and refresh the facts shown here."""
+        if getattr(self, "_estimate_for", None) is not None:  # a change made with signals blocked
+            self._drop_stale_estimate()
         dataset = self.dataset
         if dataset == _OPEN_FOLDER:
             return
@@ -746,12 +849,10 @@ class SetupPanel(QWidget):
                 + ("" if not dinfo.downloadable else " · downloads on first use")
             )
         except UnknownNameError:
-            counted = _folder_class_count(dataset)
-            channels, classes = 3, counted or 2
-            self.dataset_facts.setText(
-                f"Image folder · {counted} classes (checked when training starts)" if counted
-                else "Image folder · classes are read when training starts"
-            )
+            channels, classes = self._show_folder_facts(dataset)
+        # A folder's channels are known once scanned: the engine refuses then what cannot apply.
+        self._augment_channels = channels if self._is_catalog(dataset) else None
+        self._update_augment_notes()
         # The state keeps a loaded spec's real channels and classes while its dataset stays chosen.
         self._state.update_selection(
             arch_name=self.arch_name,
@@ -764,6 +865,78 @@ class SetupPanel(QWidget):
         )
         self._refresh_arch_facts()
 
+    @staticmethod
+    def _is_catalog(dataset: str) -> bool:
+        try:
+            data_catalog.get_info(dataset)
+        except UnknownNameError:
+            return False
+        return True
+
+    def _update_augment_notes(self, *_: object) -> None:
+        """Disable what cannot apply to the dataset (pca on grey) and say what changes meaning (flip)."""
+        channels = self._augment_channels
+        pca = self._augment_boxes.get("pca")
+        if pca is not None:
+            grey = channels == 1
+            if grey and pca.isChecked():
+                pca.setChecked(False)
+            pca.setEnabled(not grey)
+            description = next(a.description for a in data_catalog.AUGMENTATIONS if a.name == "pca")
+            pca.setToolTip(f"{data_catalog.PCA_NEEDS_COLOUR}: this dataset is grey" if grey else description)
+        flip = self._augment_boxes.get("flip")
+        if flip is not None:
+            description = next(a.description for a in data_catalog.AUGMENTATIONS if a.name == "flip")
+            flip.setToolTip(f"{description}; {data_catalog.MIRROR_NOTE}")
+        notes = data_catalog.augmentation_warnings(self.augmentations(), channels=channels) if channels else ()
+        self.augment_note.setText(" ".join(n[0].upper() + n[1:] + "." for n in notes))
+        self.augment_note.setVisible(bool(notes))
+
+    def _show_folder_facts(self, dataset: str) -> tuple[int, int]:
+        """Show what is known of an image folder; (channels, classes) to build the model for.
+
+        Once its data are loaded (a fit started) the spec says; before, the class folders
+        and the first images' headers (grey or colour) do, checked when training starts.
+        """
+        spec = self._state.spec
+        if spec is not None and spec.name in (dataset, str(Path(dataset).resolve())):
+            channels, classes = spec.channels, len(spec.classes)
+            self.dataset_facts.setText(f"Image folder · {classes} classes · {'grey' if channels == 1 else 'colour'}"
+                                       f" images")
+            return channels, classes
+        counted = _folder_class_count(dataset)
+        channels = self._folder_channels.get(dataset)
+        if channels is None and dataset not in self._folder_channels and self._state.torch_ready:
+            self._measure_folder_channels(dataset)
+        tone = "" if channels is None else f" · {'grey' if channels == 1 else 'colour'} images"
+        self.dataset_facts.setText(
+            f"Image folder · {counted} classes{tone} (checked when training starts)" if counted
+            else "Image folder · classes are read when training starts"
+        )
+        return channels or 3, counted or 2
+
+    def _measure_folder_channels(self, folder: str) -> None:
+        from cnnstudio.data.folders import typical_channels
+
+        self._folder_channels[folder] = None  # reading: asked once
+
+        def read(channels: int | None) -> None:
+            self._folder_channels[folder] = channels
+            if channels is not None and self.dataset == folder:
+                self._push_selection()
+
+        self._state.run_in_background(typical_channels, folder, on_done=read, on_error=lambda _exc: None,
+                                      key=f"folder-channels-{id(self)}")
+
+    def _on_selection_changed(self) -> None:
+        # A fit's spec arrived (or went): a folder's facts and parameter count follow what it says.
+        dataset = self.dataset
+        if dataset == _OPEN_FOLDER or self._is_catalog(dataset):
+            return
+        self._show_folder_facts(dataset)
+        if self._counted_channels is not None and self._counted_channels != self._state.in_channels:
+            self._refresh_arch_facts()
+
     def _refresh_arch_facts(self, params: int | None = None) -> None:
         info = self._arch_infos[self.arch_name]
         # Short enough for two lines of the narrow panel; the whole citation is in the tooltip.
@@ -774,6 +947,7 @@ class SetupPanel(QWidget):
         self.arch_facts.setToolTip(tooltip(f"{info.citation}\n\n{info.description}"))
         if params is None and self._state.torch_ready:
             state = self._state
+            self._counted_channels = state.in_channels
             self._state.run_in_background(
                 _count_params, state.arch_name, state.arch_options, state.in_channels,
                 state.num_classes, state.input_size,

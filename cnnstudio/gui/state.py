@@ -91,9 +91,10 @@ class ModelHandle:
         downloaded when missing, or the local file `weights`), ready to classify photos."""
         from cnnstudio.training.weights.pretrained import load_pretrained
 
-        pm = load_pretrained(name, weights=weights, progress=progress, cancel=cancel)
+        pm = load_pretrained(name, weights=weights, progress=progress, cancel=cancel,
+                             give_file="open it with File ▸ Pretrained ImageNet weights ▸ From a weights file")
         return cls(model=pm.model, spec=pm.spec, input_size=pm.input_size, in_channels=pm.in_channels,
-                   source=f"torchvision's ImageNet weights ({pm.weights})", arch_name=pm.arch,
+                   source=pm.described, arch_name=pm.arch,
                    resize_size=pm.resize_size)
 
     @classmethod

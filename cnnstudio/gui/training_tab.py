@@ -32,6 +32,7 @@ from cnnstudio.gui.format import format_duration, format_lr, format_percent, for
 from cnnstudio.gui.session import FitRequest, TrainingSession
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import escape, plain
+from cnnstudio.gui.widgets.epoch_axis import EpochAxis
 from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
 
 __all__ = ["SeriesBuffer", "TrainingTab"]
@@ -41,6 +42,10 @@ REDRAW_INTERVAL_MS = 200  # progress figures: 5 refreshes a second, whatever the
 # a few ms of the GUI thread taken from torch's two threads on a 2-core machine (issue 4's
 # (a)); pushing every 4th refresh saved 0.5 % of a core, too little to measure in throughput.
 CURVE_EVERY = 2
+# The dotted line: the moment of the run's history that the Kernels and Feature maps tabs show.
+HISTORY_MARKER_LABEL = "shown in Kernels · epoch {value:.3g}"
+HISTORY_MARKER_TIP = ("The moment of this run's history that the Kernels and Feature maps tabs show: move their "
+                      "history slider and this line follows (0 = the initial weights, 3 = the end of epoch 3)")
 # Epoch curves, whose markers make them the dearest to push, at most once a second: with
 # mnist-sample's quarter-second epochs they were 40 % of the GUI thread's time.
 EPOCH_CURVE_INTERVAL_S = 1.0
@@ -240,6 +245,7 @@ class TrainingTab(QWidget):
         self._started_at = 0.0  # when the running fit started (monotonic s)
         self._epoch_pushed_at = -math.inf  # when the epoch curves were last pushed (monotonic s)
         self.overlays: dict[str, list[pg.PlotDataItem]] = {}
+        self._resume_overlay: str | None = None  # the resumed fit's own past epochs: its, not the next fit's
         self._build()
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
@@ -323,10 +329,14 @@ class TrainingTab(QWidget):
         self._epoch_plot, self._acc_plot = epoch, acc
         self._batch_plot, self._lr_plot = batch, lr
         # The moment the Kernels / Feature maps history slider shows, when it is this fit's run.
-        self.history_markers = [plot.addLine(x=0, pen=pg.mkPen("#c0563f", width=1, style=Qt.PenStyle.DotLine))
+        self.history_markers = [plot.addLine(x=0, pen=pg.mkPen("#c0563f", width=1, style=Qt.PenStyle.DotLine),
+                                             label=HISTORY_MARKER_LABEL,
+                                             labelOpts=dict(position=0.92, color="#c0563f", anchors=[(0, 1), (0, 1)]))
                                 for plot in (batch, epoch, acc)]
         for marker in self.history_markers:
             marker.setVisible(False)
+            # Said where it is drawn: the line is otherwise a mystery on every plot.
+            marker.setToolTip(HISTORY_MARKER_TIP)
         # y ranges set by `_follow_y`: auto-range would move them with every new point, and
         # each move re-renders the axis (~5 ms of the GUI thread). Losses keep 0 as their
         # floor, so a falling loss moves its range only when it halves.
@@ -345,8 +355,10 @@ class TrainingTab(QWidget):
 
     def _plot(self, title: str, unit: str, *, row: int, col: int, legend_at_bottom: bool = False,
               left_axis: pg.AxisItem | None = None) -> pg.PlotItem:
-        plot = self.plots.addPlot(row=row, col=col, title=title,
-                                  axisItems={"left": left_axis} if left_axis is not None else None)
+        axes: dict[str, pg.AxisItem] = {"bottom": EpochAxis("bottom")}
+        if left_axis is not None:
+            axes["left"] = left_axis
+        plot = self.plots.addPlot(row=row, col=col, title=title, axisItems=axes)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.setLabel("bottom", "epoch")
         for side in ("bottom", "left"):
@@ -404,8 +416,13 @@ class TrainingTab(QWidget):
         """A fit was asked for: clear the last one's curves; a resumed run's past epochs are
         drawn beside the new ones."""
         self.reset()
+        if self._resume_overlay is not None:  # an earlier resumed fit's past: not this fit's
+            self.remove_overlay(self._resume_overlay)
+            self._resume_overlay = None
+            self._show_overlay_hint()
         if request.resume and request.history:
-            self.add_overlay(f"{request.label} (before resume)", request.history)
+            self._resume_overlay = f"{request.label} (before resume)"
+            self.add_overlay(self._resume_overlay, request.history)
 
     def on_started(self, info: FitStart) -> None:
         """A fit started: reset and start the redraw timer."""
@@ -661,12 +678,18 @@ class TrainingTab(QWidget):
                                 symbol="t", symbolSize=5, symbolPen=pen, symbolBrush=colour),
         ]
         self.overlays[label] = items
+        if self._acc_plot.legend is not None:  # two columns, see-through: it must not hide the dashes
+            self._acc_plot.legend.setColumnCount(2)
+            self._acc_plot.legend.setBrush(pg.mkBrush(255, 255, 255, 140))
         if self._epochs:  # a fit has fixed the x range: widen it to the overlay
             self._fix_x_range()
         self._follow_all_y()
+        self._show_overlay_hint()
+
+    def _show_overlay_hint(self) -> None:
         self.overlay_hint.setText("Overlaid (dashed): " + ", ".join(self.overlays) + "  ·  ")
-        self.overlay_hint.setVisible(True)
-        self.clear_overlays_button.setVisible(True)
+        self.overlay_hint.setVisible(bool(self.overlays))
+        self.clear_overlays_button.setVisible(bool(self.overlays))
 
     def remove_overlay(self, label: str) -> None:
         for item in self.overlays.pop(label, []):

@@ -30,12 +30,21 @@ INVERTED_TO_LIGHT_NOTE = "colours inverted to match the training images: dark on
 
 # How far an input may be from the training images before a prediction says so. A
 # network's softmax is confident on anything (a blank square scores 99 % for some digit),
-# so these look at the input itself, never at the scores.
+# so these look at the input itself, never at the scores. `input_warnings` compares, and
+# nothing else does:
+#   - size as stored: the file's shorter side against the training files' (`spec.stored_size`,
+#     not the network's input size: 8×8 digits trained at 32 px are not "enlarged" inputs);
+#   - grey/colour: a colour photo for a grey network, a grey one for a colour network;
+#   - background polarity: for grey sets of strokes on a plain ground (MNIST), the border's
+#     brightness against that ground, and whether the image has such a ground at all;
+#   - intensity statistics: the pixels' mean and spread against the training set's mean/std.
 TINY_SIDE = 8  # pixels: under this an image holds too little to recognise anything
 COLOURFUL = 0.06  # mean (max − min) over R, G, B in 0–1: above this a photo is in colour
 BLANK_STD = 2 / 255  # pixel standard deviation under this: one colour all over
 FAR_MEAN = 1.5  # |image mean − dataset mean| in dataset standard deviations
 LOW_CONTRAST = 0.25  # image std / dataset std under this: a washed-out, near-flat image
+NEAR_GROUND = 0.25  # 0–1 brightness: a pixel this close to a stroke set's ground is ground
+PLAIN_GROUND = 0.2  # share of ground pixels under this: not strokes on a plain ground (a photo)
 
 
 @dataclass(frozen=True)
@@ -105,14 +114,16 @@ def input_warnings(image: torch.Tensor, seen: torch.Tensor, spec: DatasetSpec, *
     """
     notes: list[str] = []
     height, width = (int(v) for v in image.shape[1:])
-    trained = f"{spec.native_size}×{spec.native_size}"
-    tiny = min(height, width) < TINY_SIDE
+    stored = spec.stored_size  # the training files' own size, not the network's input size
+    trained = f"{stored}×{stored}"
+    side = min(height, width)
+    tiny = side < TINY_SIDE and side < stored
     if tiny:
         notes.append(f"a {width}×{height} image is far too small to show what the network learnt from "
                      f"{trained} images")
-    elif 2 * min(height, width) < input_size:
-        notes.append(f"a small image ({width}×{height}) enlarged to {input_size}×{input_size}: blurrier than "
-                     "the training images")
+    elif 2 * side < stored:
+        notes.append(f"a small image ({width}×{height}) for a network trained on {trained} images: enlarged to "
+                     f"{input_size}×{input_size}, blurrier than they were")
     if spec.channels == 1 and colourful:
         notes.append("a colour image for a network trained on grey images: it sees the brightness only")
     elif spec.channels == 3 and grey_source:
@@ -128,6 +139,12 @@ def input_warnings(image: torch.Tensor, seen: torch.Tensor, spec: DatasetSpec, *
         if (border > UNCLEAR_GROUND) if dark else (border < 1 - UNCLEAR_GROUND):
             ground = "dark" if dark else "light"
             notes.append(f"its background ({border:.0%} bright) is not the {ground} ground of the training images")
+        else:
+            distance = pixels[0] if dark else 1 - pixels[0]
+            plain = float((distance < NEAR_GROUND).float().mean())
+            if plain < PLAIN_GROUND:
+                notes.append(f"not strokes on a plain {'dark' if dark else 'light'} ground like the training "
+                             f"images (only {plain:.0%} of it is ground): a photo?")
     mean = torch.tensor(spec.mean)
     std = torch.tensor(spec.std).clamp_min(1e-3)
     image_mean = pixels.mean(dim=1)

@@ -78,7 +78,7 @@ def test_device_loader_batches_are_normalised_and_shaped(sample) -> None:
 def test_same_seed_same_batches_and_epochs_differ(sample) -> None:
     def first_epochs(seed):
         loader = make_loader(sample.train, sample.spec, batch_size=256, input_size=32, in_channels=1, train=True,
-                             augment=("crop", "flip", "pca"), device="cpu", seed=seed)
+                             augment=("crop", "flip"), device="cpu", seed=seed)  # pca: colour only
         e1 = next(iter(loader))
         e2 = next(iter(loader))
         return e1, e2

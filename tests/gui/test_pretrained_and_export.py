@@ -26,7 +26,8 @@ def test_pretrained_weights_from_a_file_classify_a_dropped_photo_with_imagenet_n
     window.load_pretrained("googlenet", str(googlenet_file))
     qtbot.waitUntil(lambda: window.state.model_handle is not None, timeout=60_000)
     handle = window.state.model_handle
-    assert "torchvision's ImageNet weights" in handle.source and handle.resize_size == 256
+    # Named like torchvision's file, but random weights: not called torchvision's (issue 22, item 13).
+    assert "not torchvision's published file" in handle.source and handle.resize_size == 256
     assert window.tabs.currentWidget() is window.classify_tab
     photo = tmp_path / "photo.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (180, 240, 3), dtype=np.uint8)).save(photo)

@@ -107,7 +107,10 @@ def test_reorder_and_remove_from_the_list(window, qtbot, blocks) -> None:
     assert panel.title.text() == "Queue — 2 waiting"
 
 
-def test_add_to_queue_and_the_tricks_study_from_the_setup_panel(window, qtbot) -> None:
+def test_add_to_queue_and_the_tricks_study_from_the_setup_panel(window, qtbot, monkeypatch) -> None:
+    from cnnstudio.training.fit import estimate
+
+    monkeypatch.setattr(estimate, "estimate_plan", lambda configs, **_kw: estimate.PlanEstimate(()))  # not timed here
     setup, panel = window.setup_panel, window.queue_panel
     setup.arch_combo.setCurrentIndex(setup.arch_combo.findData("lenet5"))
     setup.epochs_spin.setValue(3)

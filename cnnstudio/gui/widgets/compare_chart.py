@@ -121,7 +121,12 @@ class CompareChart(QWidget):
             box.toggled.connect(self._on_series_changed)
             self.series_boxes[name] = box
             controls.addWidget(box)
-        controls.addSpacing(12)
+        # Two rows: on one, the controls made the Runs tab (and so the window) wider than a
+        # 1366-px laptop screen.
+        series_row = controls
+        series_row.addStretch(1)
+        controls = QHBoxLayout()
+        controls.setSpacing(10)
         controls.addWidget(QLabel("x-axis"))
         self.x_combo = QComboBox()
         self.x_combo.addItem("epoch", "epoch")
@@ -179,6 +184,7 @@ class CompareChart(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
+        layout.addLayout(series_row)
         layout.addLayout(controls)
         layout.addWidget(self.panel, 1)
 

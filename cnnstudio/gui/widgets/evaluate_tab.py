@@ -141,6 +141,10 @@ class _ConfusionPlot(pg.GraphicsLayoutWidget):
         self.image = pg.ImageItem()
         self.image.setColorMap(pg.colormap.get("viridis"))
         self.plot.addItem(self.image)
+        # What a cell's colour stands for (a count, or a share of its row).
+        self.colour_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"), interactive=False,
+                                          width=12)
+        self.colour_bar.setImageItem(self.image, insert_in=self.plot)
         self._texts: list[pg.TextItem] = []
         # The cell whose images are shown, outlined.
         self.selection = QGraphicsRectItem(0, 0, 1, 1)
@@ -156,6 +160,7 @@ class _ConfusionPlot(pg.GraphicsLayoutWidget):
         c = len(classes)
         self._size = c
         self.image.setImage(shown.astype(np.float32), autoLevels=False, levels=(0.0, max(float(shown.max()), 1e-9)))
+        self.colour_bar.setLevels((0.0, max(float(shown.max()), 1e-9)))
         self.image.setRect(0, 0, c, c)
         for text in self._texts:
             self.plot.removeItem(text)
@@ -217,7 +222,8 @@ class EvaluateTab(QWidget):
         self.tta_combo = QComboBox()
         for tta in TestTime:
             self.tta_combo.addItem(tta.title, tta.value)
-        self.tta_combo.setToolTip("Test-time augmentation: the softmax averaged over the views (AlexNet, VGG)")
+        self.tta_combo.setToolTip("Test-time augmentation: the softmax averaged over the views (AlexNet, VGG); "
+                                  "flip and ten crops add mirror images, which lowers accuracy on digits and letters")
         self.norm_combo = QComboBox()
         for norm, title in NORMALISATIONS:
             self.norm_combo.addItem(title, norm)
@@ -328,7 +334,14 @@ class EvaluateTab(QWidget):
             return
         which = str(self.weights_combo.currentData())
         tta = str(self.tta_combo.currentData())
+        from cnnstudio.data.catalog import mirroring_tta_warning
+
+        warning = mirroring_tta_warning(tta, channels=handle.spec.channels)
+        if warning:  # said where it is chosen, as the command line does
+            self._state.report("warning", warning[0].upper() + warning[1:])
         self.summary_label.setText("Evaluating…")
+        self.detail.clear()  # the last evaluation's image and heat map are not this one's
+        self.cell_list.clear()
         self.progress.setValue(0)
         self.evaluate_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -350,8 +363,9 @@ class EvaluateTab(QWidget):
         indices = evaluation.cell(true, pred)
         classes = evaluation.classes
         more = f" (the {MAX_CELL_IMAGES} most confident shown)" if len(indices) > MAX_CELL_IMAGES else ""
-        images = f"{format_count(len(indices))} image{'s' if len(indices) != 1 else ''} of {classes[true]}"
-        what = f"{images} mistaken for {classes[pred]}" if true != pred else f"{images} recognised"
+        # "of class 3", never "of 3": with digit classes a bare name reads as a count ("2 images of 3").
+        images = f"{format_count(len(indices))} image{'s' if len(indices) != 1 else ''} of class {classes[true]}"
+        what = f"{images} mistaken for class {classes[pred]}" if true != pred else f"{images} recognised"
         self.cell_label.setText(f"{what}, most confident first{more}")
         self.matrix_view.select(true, pred)
         self.cell_list.clear()
@@ -426,8 +440,9 @@ class EvaluateTab(QWidget):
         t, p = cell
         counts = evaluation.confusion()
         support = int(counts[t].sum())
-        share = f" ({format_percent(counts[t, p] / support)} of the {evaluation.classes[t]} images)" if support else ""
-        self.hover_label.setText(f"true {evaluation.classes[t]} → predicted {evaluation.classes[p]}: "
+        share = (f" ({format_percent(counts[t, p] / support)} of the images of class {evaluation.classes[t]})"
+                 if support else "")
+        self.hover_label.setText(f"true class {evaluation.classes[t]} → predicted class {evaluation.classes[p]}: "
                                  f"{int(counts[t, p]):,}{share} · click to see them")
 
     def _on_confusion_clicked(self, index: Any) -> None:

@@ -444,6 +444,10 @@ class FeatureMapsTab(QWidget):
                                self.probe_combo.currentText(), None)
         self._input_view.set_image(image)
         self._maps_view.set_image(grid)
+        if contrast:
+            self._maps_view.set_scale("its lowest", "its highest", title="each map")
+        else:
+            self._maps_view.set_scale("−largest", "+largest", middle="0", title="all frames")
         self._panel.show_content()
 
     # ------------------------------------------------------------------ work
@@ -496,6 +500,7 @@ class FeatureMapsTab(QWidget):
                 self.index_spin.setMaximum(result.validation_size - 1)
         self._input_view.set_image(result.image)
         self._maps_view.set_image(result.grid)
+        self._maps_view.set_scale("its lowest", "its highest", title="each map")
         self._panel.show_content()
 
     def _on_failed(self, exc: BaseException) -> None:

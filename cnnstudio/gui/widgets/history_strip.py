@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayo
 
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import plain
+from cnnstudio.gui.widgets.epoch_axis import EpochAxis
 from cnnstudio.training.records import EpochStats
 from cnnstudio.training.store.snapshots import Snapshot
 
@@ -99,7 +100,7 @@ class HistoryStrip(QWidget):
         state.history_position_changed.connect(self._on_position_changed)
 
     def _plot(self, title: str, col: int) -> pg.PlotItem:
-        plot = self.plots.addPlot(row=0, col=col)
+        plot = self.plots.addPlot(row=0, col=col, axisItems={"bottom": EpochAxis("bottom")})  # no "1.5" epochs
         plot.setLabel("left", title)
         plot.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" reads as a different number
         plot.setMenuEnabled(False)

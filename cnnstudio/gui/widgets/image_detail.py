@@ -152,7 +152,7 @@ class ImageDetail(QWidget):
         self.neighbours_view = ThumbnailList(64, one_row=True)
         self.neighbours_view.setToolTip("Training images by distance in the last hidden layer (red: this image)")
         for view in (self.seen_view, self.cam_view, self.maps_view):
-            view.setMinimumSize(140, 140)
+            view.setMinimumSize(96, 96)  # 140 left the confusion matrix 90 px tall on a 768-px screen
         self.neighbours_view.setMinimumHeight(self.neighbours_view.gridSize().height() + 24)  # and a scroll bar
 
         self.top5_list = QListWidget()
@@ -234,6 +234,17 @@ class ImageDetail(QWidget):
         self._state.run_in_background(_prepare, handle, subject, on_done=self._on_prepared,
                                       on_error=self._on_failed, key=f"{self._key}-prepare")
 
+    def clear(self) -> None:
+        """Show no image (the one on show belonged to an evaluation or model that is gone)."""
+        self._subject, self._prepared, self._target = None, None, None
+        self.caption_label.setText("Pick an image to see why the network answered as it did.")
+        self.note_label.setText("")
+        for view in (self.seen_view, self.cam_view, self.maps_view, self.neighbours_view):
+            view.clear()
+        self.top5_list.clear()
+        self.status_label.setText("")
+        self._set_enabled(False)
+
     @property
     def prepared(self) -> bool:
         """Whether the image is ready (its network input shown, the pickers filled)."""
@@ -249,6 +260,8 @@ class ImageDetail(QWidget):
             widget.setEnabled(on)
 
     def _on_prepared(self, prepared: _Prepared) -> None:
+        if self._subject is None:
+            return  # cleared while it was prepared
         self._prepared = prepared
         self.note_label.setText(prepared.note or "")
         self.seen_view.set_image(prepared.seen)
@@ -279,6 +292,8 @@ class ImageDetail(QWidget):
                                       key=f"{self._key}-explain")
 
     def _on_explained(self, result: tuple[np.ndarray, Any]) -> None:
+        if self._prepared is None:
+            return  # cleared meanwhile
         picture, explanation = result
         self.cam_view.set_image(picture)
         classes = self._prepared.trained.classes if self._prepared is not None else ()
@@ -308,8 +323,12 @@ class ImageDetail(QWidget):
         if prepared is None or not self.maps_combo.currentText():
             return
         self._state.run_in_background(_maps, prepared, self.maps_combo.currentText(),
-                                      on_done=self.maps_view.set_image, on_error=self._on_failed,
+                                      on_done=self._on_maps, on_error=self._on_failed,
                                       key=f"{self._key}-maps")
+
+    def _on_maps(self, picture: np.ndarray) -> None:
+        if self._prepared is not None:  # not cleared meanwhile
+            self.maps_view.set_image(picture)
 
     def _request_neighbours(self) -> None:
         prepared = self._prepared
@@ -319,6 +338,8 @@ class ImageDetail(QWidget):
         self.status_label.setText("Finding the nearest training images…")
 
         def shown(thumbs: list[Thumbnail]) -> None:
+            if self._prepared is not prepared:
+                return  # another image (or none) is on show now
             self.neighbours_view.set_thumbnails(thumbs, highlight=0)
             self.neighbours_button.setEnabled(True)
             self.status_label.setText(f"The {NEIGHBOURS_K} nearest training images by the last hidden layer "

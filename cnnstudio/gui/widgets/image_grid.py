@@ -37,6 +37,19 @@ class ImageView(pg.GraphicsView):
         self._item.setAutoDownsample(False)
         self._box.addItem(self._item)
         self._image: np.ndarray | None = None
+        from cnnstudio.gui.widgets.colour_bar import ColourBar
+
+        self.colour_bar = ColourBar(self)  # what black and white stand for, once a view says (`set_scale`)
+
+    def set_scale(self, bottom: str, top: str, *, middle: str = "", title: str = "") -> None:
+        """Label the grey levels of the image on show (a colour bar in the corner)."""
+        self.colour_bar.set_scale(bottom, top, middle=middle, title=title)
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        bar = getattr(self, "colour_bar", None)  # pyqtgraph resizes the view inside its own __init__
+        if bar is not None:
+            bar.place()
 
     @property
     def image(self) -> np.ndarray | None:
@@ -57,6 +70,7 @@ class ImageView(pg.GraphicsView):
         """Show nothing."""
         self._image = None
         self._item.clear()
+        self.colour_bar.clear_scale()
 
 
 class EmptyState(QLabel):

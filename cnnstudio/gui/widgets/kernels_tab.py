@@ -196,6 +196,7 @@ class KernelsTab(QWidget):
         self._caption.setText(caption)
         self._detail.setText(detail)
         self._view.set_image(grid)
+        self._view.set_scale("its lowest", "its highest", title="each kernel")
         self._panel.show_content()
 
     # ------------------------------------------------------------------ history
@@ -251,6 +252,10 @@ class KernelsTab(QWidget):
         self._detail.setText(f"layer {snap.kernel_layer} at {snap.label} · {out_ch} kernels · {scale} · "
                              "grey is 0, lighter positive")
         self._view.set_image(frame)
+        if contrast:
+            self._view.set_scale("its lowest", "its highest", title="each kernel")
+        else:
+            self._view.set_scale(f"−{history.scale:.3g}", f"+{history.scale:.3g}", middle="0", title="weight")
         self._panel.show_content()
 
     def _on_failed(self, exc: BaseException) -> None:

@@ -61,6 +61,10 @@ def _summarize(name: str, options: dict[str, Any], in_channels: int, num_classes
     return summarize_arch(name, in_channels=in_channels, num_classes=num_classes, input_size=input_size, **options)
 
 
+MACS_NOTE = ("MACs are multiply-accumulates per image, counting each bias addition as one (torchinfo's "
+             "convention): VGG-16 at 224×224 is 15.48 G here, 15.47 G without the biases.")
+
+
 class LayersTab(QWidget):
     """Layer table with totals for the chosen architecture, dataset and input size."""
 
@@ -91,6 +95,11 @@ class LayersTab(QWidget):
         self._totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._totals.setWordWrap(True)
 
+        # How the MACs are counted, said under the table: the papers' figures differ slightly.
+        self.macs_note = plain(QLabel(MACS_NOTE))
+        self.macs_note.setObjectName("hint")
+        self.macs_note.setWordWrap(True)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
@@ -101,6 +110,7 @@ class LayersTab(QWidget):
         layout.addLayout(top)
         layout.addWidget(self._panel, 1)
         layout.addWidget(self._totals)
+        layout.addWidget(self.macs_note)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)

@@ -48,7 +48,9 @@ from cnnstudio.gui.widgets.table_models import Column, record_table
 
 __all__ = ["RunEntry", "RunsTab", "run_columns"]
 
-MAX_COLUMN_WIDTH = 320  # pixels; see RunsTab._fit_columns
+# pixels; see RunsTab._fit_columns. 320 let one long "what differs" push Time and Images/s off a
+# laptop's screen.
+MAX_COLUMN_WIDTH = 200
 
 EMPTY_TEXT = (
     "No runs yet.\n\nEvery training is saved as a run: its settings, curves and best weights.\n"
@@ -475,6 +477,11 @@ class RunsTab(QWidget):
     def _on_selection_changed(self, *_: Any) -> None:
         self._update_chart()
         self._update_buttons()
+        # A drawn run's colour swatch joins its name: the Run column grows to keep the name whole.
+        header = self.table_view.horizontalHeader()
+        wanted = min(self.table_view.sizeHintForColumn(0), MAX_COLUMN_WIDTH)
+        if header.sectionSize(0) < wanted:
+            header.resizeSection(0, wanted)
 
     def _update_status_choices(self, runs: list[Any]) -> None:
         chosen = self.status_combo.currentData()

@@ -35,6 +35,7 @@ __all__ = [
     "comparison_rows",
     "differing_settings",
     "format_table",
+    "group_by_dataset",
     "write_csv",
     "run_curves",
     "smooth_ema",
@@ -198,9 +199,11 @@ def compare_rows(rows: Sequence[ComparisonRow], *, baseline: str | Path | None =
     base_top1 = base.best_top1 if base is not None else None
     usual = {key: _usual([r.settings.get(key) for r in rows]) if base is None else (True, base.settings.get(key))
              for key in keys}
-    return [replace(r, differs={k: r.settings.get(k) for k in keys},
-                    distinct={k: r.settings.get(k) for k in keys
-                              if not usual[k][0] or repr(r.settings.get(k)) != repr(usual[k][1])},
+    # A setting the run's architecture does not have (VGG beside LeNet's activation and pool)
+    # is no difference of that run: it would read "activation=none".
+    return [replace(r, differs={k: r.settings.get(k) for k in keys if k in r.settings},
+                    distinct={k: r.settings.get(k) for k in keys if k in r.settings
+                              and (not usual[k][0] or repr(r.settings.get(k)) != repr(usual[k][1]))},
                     delta_top1=None if base_top1 is None or r.best_top1 is None else r.best_top1 - base_top1)
             for r in rows]
 
@@ -278,7 +281,7 @@ def _csv_record(row: ComparisonRow) -> list[Any]:
     # Names from the file system as everywhere else: a byte that is not UTF-8 as \xe9, an
     # escape code as \x1b — the file is UTF-8 text that is safe to print.
     return [readable(row.name), readable(row.arch), readable(row.variant), readable(row.dataset), row.status,
-            row.epochs_done, row.epochs, readable(row.differs_text), fraction(row.best_top1),
+            row.epochs_done, row.epochs, readable(row.distinct_text), fraction(row.best_top1),
             fraction(row.best_top5), blank(row.best_epoch), fraction(row.delta_top1), f"{row.train_seconds:.3f}",
             "" if row.images_per_s is None else f"{row.images_per_s:.1f}", readable(str(row.path))]
 
@@ -316,24 +319,35 @@ def format_table(rows: Sequence[ComparisonRow], *, names: Mapping[Path, str] | N
         return f"{text} (baseline)" if base is not None and r.path.resolve() == base and text != "baseline" else text
 
     has_delta = any(r.delta_top1 is not None for r in rows)
-    header = ["run", "differs", "epochs", "top-1 %", "top-5 %"] + (["Δ top-1"] if has_delta else []) + \
-        ["time", "images/s", "status"]
+    # Runs of several datasets: each names its own (accuracies on different data do not rank).
+    datasets = len({r.dataset for r in rows}) > 1
+    header = ["run"] + (["dataset"] if datasets else []) + ["differs", "epochs", "top-1 %", "top-5 %"] + \
+        (["Δ top-1"] if has_delta else []) + ["time", "images/s", "status"]
     lines = []
     for r in rows:
-        cells = [readable(name(r)), readable(r.distinct_text), f"{r.epochs_done}/{r.epochs}",
-                 _percent(r.best_top1), _percent(r.best_top5)]
+        cells = [readable(name(r))] + ([readable(Path(r.dataset).name or r.dataset)] if datasets else []) + \
+            [readable(r.distinct_text), f"{r.epochs_done}/{r.epochs}", _percent(r.best_top1), _percent(r.best_top5)]
         if has_delta:
             cells.append(_percent(r.delta_top1, signed=True))
         cells += [_duration(r.train_seconds), "–" if r.images_per_s is None else f"{r.images_per_s:,.0f}", r.status]
         lines.append(cells)
     widths = [max(len(str(c)) for c in column) for column in zip(header, *lines)]
-    numeric = {2, 3, 4, 5, 6, 7} if has_delta else {2, 3, 4, 5, 6}
+    numeric = {i + int(datasets) for i in ({2, 3, 4, 5, 6, 7} if has_delta else {2, 3, 4, 5, 6})}
 
     def fmt(cells: Sequence[str]) -> str:
         return "  ".join(str(c).rjust(w) if i in numeric else str(c).ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *(fmt(c) for c in lines)])
+
+
+def group_by_dataset(rows: Sequence[ComparisonRow]) -> list[ComparisonRow]:
+    """The rows with each dataset's together, in the order of their best row (stable within one):
+    runs on different data are ranked among their own."""
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault(row.dataset, i)
+    return sorted(rows, key=lambda row: first[row.dataset])
 
 
 def _duration(seconds: float) -> str:

@@ -139,7 +139,9 @@ def item_status(item: QueueItem) -> ItemStatus:
     if item.run_dir is None:
         return ItemStatus(ItemState.WAITING, epochs=epochs)
     path = Path(item.run_dir)
-    if runs.run_in_use(path):
+    # A done item's queued training is over: its run folder trained on by hand later (Resume in
+    # the Runs tab) is not the queue's item running again.
+    if item.outcome != "done" and runs.run_in_use(path):
         done = _epochs_done(path)
         return ItemStatus(ItemState.RUNNING, epochs_done=done, epochs=epochs)
     if not (path / runs.CONFIG_FILE).is_file():

@@ -138,11 +138,32 @@ class _Names:
         if name in self.options or name in self.fields:
             return name
         valid = [*self.options, *self.fields]
-        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.75)
-        hint = f" (did you mean {close[0]}?)" if close else ""
         options = ", ".join(self.options) or "none"
+        other = self._other_architectures_option(name)
+        if other is not None and other[0] not in self.options:  # batchnorm on LeNet: another net's option
+            option, archs = other
+            raise UnknownNameError(f"{self.base.arch} has no {option} option (it is an option of {', '.join(archs)}); "
+                                   f"{self.base.arch} options: {options}")
+        close = [other[0]] if other is not None else difflib.get_close_matches(name, valid, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
         raise UnknownNameError(f"unknown setting {name!r} to vary{hint}; {self.base.arch} options: {options}; "
                                f"training settings: {', '.join(self.fields)}")
+
+    @staticmethod
+    def _other_architectures_option(name: str) -> tuple[str, list[str]] | None:
+        """(the option, the architectures that have it) when `name` is one, spelt loosely
+        ("batchnorm" for batch_norm), of architectures other than this one."""
+        from cnnstudio.models.catalog import list_models
+
+        key = name.replace("_", "").replace("-", "").lower()
+        owners: dict[str, list[str]] = {}
+        for info in list_models():
+            for spec in info.options:
+                owners.setdefault(spec.name, []).append(info.name)
+        for option, archs in owners.items():
+            if option.replace("_", "") == key:
+                return option, archs
+        return None
 
     def current(self, name: str) -> Any:
         if name in self.options:

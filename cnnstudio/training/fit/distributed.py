@@ -174,6 +174,11 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
+def is_main_process() -> bool:
+    """False in a process torchrun started as a rank other than 0; usable before `setup`."""
+    return not launched_by_torchrun() or os.environ.get("RANK", "0").strip() == "0"
+
+
 def setup(device_name: str, *, timeout_minutes: float | str | None = None) -> DistContext | None:
     """Join torchrun's process group (once per process); None when not launched as one of several.
 

@@ -53,7 +53,8 @@ from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
 from cnnstudio.training.fit.step import amp_dtype, make_scaler, train_step
 
-__all__ = ["TrainingEstimate", "estimate_training", "format_bytes", "format_duration", "memory_available"]
+__all__ = ["PlanEstimate", "TrainingEstimate", "estimate_plan", "estimate_training", "format_bytes", "format_duration",
+           "memory_available"]
 
 SMALL_BATCHES = (2, 4)  # the first steps (BatchNorm needs more than one image per batch in training mode)
 MIN_TIMED_S = 0.3  # a step at least this long is timed well enough to scale
@@ -111,10 +112,15 @@ class TrainingEstimate:
 
     @property
     def sentence(self) -> str:
-        """"≈ 1 h 50 min per epoch on CPU (10 epochs ≈ 18 h), ≈ 14 GB"."""
+        """"≈ 1 h 50 min per epoch on CPU (10 epochs ≈ 18 h), ≈ 14 GB".
+
+        The memory is what the training needs on top of what the process held before (the
+        data, PyTorch itself), never the process's whole size: the app's own hundreds of MB
+        would otherwise be counted as the fit's, and the window and the command line disagree.
+        """
         total = f" ({self.epochs} epochs {_about(self.total_s)})" if self.epochs > 1 else ""
         return (f"{_about(self.epoch_s)} per epoch on {self.device_name}{total}, "
-                f"≈ {format_bytes(self.peak_bytes)}")
+                f"≈ {format_bytes(self.extra_bytes)}")
 
     @property
     def details(self) -> str:
@@ -123,7 +129,8 @@ class TrainingEstimate:
                else "measured")
         return (f"one step of {self.batch_size} images at {self.input_size}×{self.input_size}: "
                 f"{format_duration(self.step_s, approx=False)} ({how}); {self.batches_per_epoch} batches per epoch; "
-                f"memory: {self.memory_method}")
+                f"memory: what the training adds to the process (its peak {format_bytes(self.peak_bytes)} in all), "
+                f"from {self.memory_method}")
 
 
 def _about(seconds: float) -> str:
@@ -507,3 +514,42 @@ class _PhaseClock:
 
     def before_optimizer_step(self) -> None:
         pass
+@dataclass(frozen=True)
+class PlanEstimate:
+    """The estimates of several trainings run one after another (a queue, the tricks study)."""
+
+    runs: tuple[TrainingEstimate, ...]
+
+    @property
+    def total_s(self) -> float:
+        return sum(run.total_s for run in self.runs)
+
+    @property
+    def sentence(self) -> str:
+        """"8 runs ≈ 1 h 20 min in all on CPU (the longest ≈ 14 min)"."""
+        if not self.runs:
+            return "nothing to train"
+        devices = sorted({run.device_name for run in self.runs})
+        longest = max(run.total_s for run in self.runs)
+        return (f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''} {_about(self.total_s)} in all on "
+                f"{', '.join(devices)} (the longest {_about(longest)})")
+
+
+def estimate_plan(configs: list[TrainConfig] | tuple[TrainConfig, ...], *, download: bool = True,
+                  progress: Callable[[int, int], None] | None = None,
+                  cancel: Callable[[], bool] | None = None) -> PlanEstimate:
+    """Measure a few steps of each of `configs` (`estimate_training`), loading each dataset once;
+    `progress(done, total)` counts the trainings measured."""
+    from cnnstudio.training.fit.training_data import load_training_data
+
+    bundles: dict[tuple[Any, ...], Any] = {}
+    results: list[TrainingEstimate] = []
+    for done, config in enumerate(configs):
+        key = (config.dataset, config.data_root, config.seed, config.val_fraction, config.input_size,
+               tuple(config.augment))
+        if key not in bundles:
+            bundles[key] = load_training_data(config, cancel=cancel, download=download)
+        results.append(estimate_training(config, bundle=bundles[key], cancel=cancel))
+        if progress is not None:
+            progress(done + 1, len(configs))
+    return PlanEstimate(tuple(results))

@@ -75,13 +75,14 @@ def cache_path(info: PretrainedInfo | str) -> Path:
 
 
 def fetch_weights(name: str, *, download: bool = True, progress: ProgressFn | None = None,
-                  cancel: CancelFn | None = None, url: str | None = None) -> Path:
+                  cancel: CancelFn | None = None, url: str | None = None,
+                  give_file: str = "pass the file with --weights") -> Path:
     """The weights file of `name`: torch hub's cached copy, downloaded first when missing.
 
     The download goes to a `.part` file and takes its name only when its sha256 starts with
     the digits in torchvision's file name. `url` overrides torchvision's (a mirror, or a
-    `file://` URL). Offline, the error names the file to put in place, or to pass as
-    `--weights`.
+    `file://` URL). Offline, the error names the file to put in place, or how to give the
+    file itself (`give_file`: the face's own way; the command line's `--weights` by default).
     """
     from cnnstudio.data.download import download_file
 
@@ -92,7 +93,7 @@ def fetch_weights(name: str, *, download: bool = True, progress: ProgressFn | No
     source = url or weights_entry(info).url
     if not download:
         raise DownloadError(f"the {name} weights are not in {dest.parent}; download {source} there, "
-                            f"or pass the file with --weights", dest.parent)
+                            f"or {give_file}", dest.parent)
     match = _HASH_IN_NAME.search(dest.name)
     try:
         return download_file(source, dest, md5=None, sha256_prefix=match.group(1) if match else None,
@@ -100,8 +101,22 @@ def fetch_weights(name: str, *, download: bool = True, progress: ProgressFn | No
     except DownloadError as exc:
         if getattr(exc, "reason", "") == "checksum mismatch":
             raise
-        raise DownloadError(f"{exc} — offline, put {dest.name} in {dest.parent} or pass it with --weights",
+        raise DownloadError(f"{exc} — offline, put {dest.name} in {dest.parent} or {give_file}",
                             dest.parent) from None
+
+
+def is_torchvision_file(name: str, path: str | Path) -> bool:
+    """Whether `path` is torchvision's published weights file of `name`: its sha256 starts with the
+    digits in torchvision's file name (a file merely named like it is not)."""
+    from cnnstudio.data.download import file_sha256
+
+    match = _HASH_IN_NAME.search(cache_path(get_pretrained(name)).name)
+    if match is None or not match.group(1):
+        return False
+    try:
+        return file_sha256(path).startswith(match.group(1))
+    except OSError:
+        return False
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -200,6 +215,15 @@ class PretrainedModel:
     resize_size: int
     source: str
     weights: str  # torchvision's enum member, e.g. "VGG16_Weights.IMAGENET1K_V1"
+    verified: bool = True  # the file's sha256 is torchvision's (`is_torchvision_file`)
+
+    @property
+    def described(self) -> str:
+        """What the weights are, for people: torchvision's only when the file's checksum says so."""
+        if self.verified:
+            return f"torchvision's ImageNet weights ({self.weights})"
+        return (f"{self.name} weights from {Path(self.source).name} (not torchvision's published file: "
+                "its sha256 differs)")
 
     @property
     def in_channels(self) -> int:
@@ -224,7 +248,8 @@ def imagenet_spec(info: PretrainedInfo) -> tuple[DatasetSpec, int, int]:
 
 
 def load_pretrained(name: str, *, weights: str | Path | None = None, download: bool = True,
-                    progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> PretrainedModel:
+                    progress: ProgressFn | None = None, cancel: CancelFn | None = None,
+                    give_file: str = "pass the file with --weights") -> PretrainedModel:
     """The studio's `name` net with torchvision's ImageNet weights, ready to classify photos.
 
     `weights` is a local `.pth` (offline); without it the file comes from torch hub's cache,
@@ -236,7 +261,7 @@ def load_pretrained(name: str, *, weights: str | Path | None = None, download: b
 
     info = get_pretrained(name)
     path = Path(weights).expanduser() if weights is not None else fetch_weights(
-        name, download=download, progress=progress, cancel=cancel)
+        name, download=download, progress=progress, cancel=cancel, give_file=give_file)
     spec, crop, resize = imagenet_spec(info)
     options = {**info.options, **({"aux_logits": False} if info.arch.startswith("googlenet") else {})}
     state = studio_state(info, read_state_dict(path))
@@ -246,4 +271,5 @@ def load_pretrained(name: str, *, weights: str | Path | None = None, download: b
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # a tensor no state dict holds
         raise CheckpointError(f"{path} left part of {name} without weights")
     return PretrainedModel(name=name, arch=info.arch, arch_options=options, model=model.eval(), spec=spec,
-                           input_size=crop, resize_size=resize, source=str(path), weights=info.weights)
+                           input_size=crop, resize_size=resize, source=str(path), weights=info.weights,
+                           verified=is_torchvision_file(name, path))

@@ -1,0 +1,132 @@
+"""What each view shows and where it comes from, the README's essentials and the shortcuts.
+
+Each tab gets a short "about this view" (its tab tooltip, and Help ▸ About this view, F1):
+two or three sentences and the paper it comes from. Help ▸ Getting started repeats the
+README's essentials; Help ▸ Keyboard shortcuts lists the window's own actions.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+if TYPE_CHECKING:
+    from cnnstudio.gui.main_window import MainWindow
+
+__all__ = ["ABOUT", "GETTING_STARTED", "install_help", "shortcuts"]
+
+ABOUT: dict[str, str] = {
+    "Training": (
+        "The fit's loss per batch (faint) with a smoothed line — a debiased exponential moving average, as "
+        "TensorBoard draws it — then loss and top-1/top-5 per epoch and the learning rate. A dotted red line "
+        "marks the moment of the run's history that the Kernels and Feature maps tabs show; dashed curves are "
+        "other runs drawn beside this one."),
+    "Layers": (
+        "Every layer of the chosen network with its output shape, parameters and multiply-accumulates per "
+        "image, read from the model itself (torchinfo's way of counting). The totals match the papers' "
+        "figures: LeNet-5 (LeCun et al. 1998), AlexNet (Krizhevsky et al. 2012), VGG (Simonyan & Zisserman "
+        "2014), GoogLeNet (Szegedy et al. 2014)."),
+    "Kernels": (
+        "The first layer's filters drawn as small images, and their history during training: scrub the slider "
+        "to watch them form. Edge and colour-blob detectors appear here, as in AlexNet's figure 3 "
+        "(Krizhevsky et al. 2012)."),
+    "Feature maps": (
+        "What every channel of a layer answers to one image: bright where the channel fires. Early layers "
+        "keep the image's shape, later ones respond to larger, more abstract parts (Zeiler & Fergus 2014, "
+        "'Visualizing and Understanding Convolutional Networks')."),
+    "Features": (
+        "Images the network is surest of for each class, and patterns each channel of a layer answers most: "
+        "activation maximisation — an image optimised by gradient ascent from noise (Simonyan, Vedaldi & "
+        "Zisserman 2013, class models; Olah et al. 2017, 'Feature Visualization'). They show what the net "
+        "looks for, not what the data look like."),
+    "Classify": (
+        "Drop image files anywhere on the window: each is shown as the network sees it (resized, its colours "
+        "converted, a digit's ground inverted when needed) with the top-5 classes. A note says when an image "
+        "is far from the training images: the scores then say little."),
+    "Evaluate": (
+        "The model's accuracy on the run's validation split (or another folder), with test-time augmentation "
+        "as in AlexNet and VGG; the confusion matrix leads to the images of each cell. Grad-CAM (Selvaraju et "
+        "al. 2017) colours the pixels that drove an answer: the last conv layer's maps weighed by the gradient "
+        "of the class score."),
+    "Runs": (
+        "Every saved run with what sets it apart, its best top-1/top-5, time and speed; select several to "
+        "overlay their curves. Smoothing is TensorBoard's debiased exponential moving average; a run can be "
+        "opened, resumed, exported or set as the baseline."),
+}
+
+GETTING_STARTED = """<p><b>Train</b>: pick an architecture and a dataset on the left (the MNIST sample
+ships with the app and works offline), then press <b>Start</b>. Curves grow live in the Training tab;
+the run is saved in your runs folder and can be resumed from the Runs tab.</p>
+<p><b>Look inside</b>: Layers, Kernels, Feature maps and Features show the model on show — the fit's
+live weights, or a run opened in the Runs tab. <b>Classify</b>: drop image files on the window.
+<b>Evaluate</b>: the confusion matrix, its images and Grad-CAM.</p>
+<p><b>Your own images</b>: File ▸ Open image folder — one sub-folder of images per class.
+<b>Queue</b>: Add to queue trains runs one after another; Tricks study queues the notes' eight runs.</p>
+<p><b>Command line</b>: the same engine — <tt>cnnstudio train</tt>, <tt>classify</tt>, <tt>evaluate</tt>,
+<tt>compare</tt>, … (<tt>cnnstudio --help</tt>); several GPUs or machines: torchrun (see the README).</p>"""
+
+
+def shortcuts(window: MainWindow) -> list[tuple[str, str]]:
+    """(what, keys) for every action of the window that has a shortcut, menus included."""
+    found: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    actions = list(window.actions())
+    for menu_action in window.menuBar().actions():
+        menu = menu_action.menu()
+        if menu is not None:
+            actions.extend(menu.actions())
+    for act in actions:
+        if id(act) in seen or act.shortcut().isEmpty():
+            continue
+        seen.add(id(act))
+        keys = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        found.append((act.text().replace("&", ""), keys))
+    return found
+
+
+def _show(window: MainWindow, title: str, html: str) -> QMessageBox:
+    box = QMessageBox(QMessageBox.Icon.Information, title, html, QMessageBox.StandardButton.Close, window)
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setWindowModality(Qt.WindowModality.NonModal)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.show()
+    window.help_box = box  # the last one shown (tests read it)
+    return box
+
+
+def about_current_view(window: MainWindow) -> QMessageBox:
+    title = window.tabs.tabText(window.tabs.currentIndex())
+    return _show(window, f"About the {title} view", f"<p>{escape(ABOUT.get(title, ''))}</p>")
+
+
+def install_help(window: MainWindow) -> None:
+    """The Help menu, and each tab's "about this view" as its tooltip."""
+    for index in range(window.tabs.count()):
+        text = ABOUT.get(window.tabs.tabText(index))
+        if text:
+            window.tabs.setTabToolTip(index, text)
+    window.help_box = None
+    menu = window.menuBar().addMenu("&Help")
+    about = QAction("About this view", window)
+    about.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+    about.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    about.triggered.connect(lambda: about_current_view(window))
+    window.addAction(about)
+    menu.addAction(about)
+    start = QAction("Getting started", window)
+    start.triggered.connect(lambda: _show(window, "Getting started", GETTING_STARTED))
+    menu.addAction(start)
+    keys = QAction("Keyboard shortcuts", window)
+
+    def show_keys() -> None:
+        rows = "".join(f"<tr><td>{escape(what)}</td><td>&nbsp;&nbsp;<b>{escape(key)}</b></td></tr>"
+                       for what, key in shortcuts(window))
+        _show(window, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+    keys.triggered.connect(show_keys)
+    menu.addAction(keys)
+    window.about_action, window.getting_started_action, window.shortcuts_action = about, start, keys
