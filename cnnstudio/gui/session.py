@@ -29,7 +29,7 @@ from cnnstudio.choices import Choice
 from cnnstudio.errors import CnnStudioError, DownloadError, describe
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.worker import TrainingWorker
-from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.records import BatchStats, EpochStats, FitPlan, FitResult, FitStart
 from cnnstudio.training.config import TrainConfig
 
 __all__ = ["FitRequest", "TrainingSession", "TrainingState"]
@@ -45,12 +45,10 @@ class TrainingState(Choice):
 
 
 @dataclass(frozen=True)
-class FitRequest:
-    """One fit to run: a new run of `config`, or (`resume`) the run folder `run_dir` continued."""
+class FitRequest(FitPlan):
+    """One fit to run (a `FitPlan`: a new run of `config`, or the run folder `run_dir` resumed),
+    with what the window shows of it. `run_dir` is a str here."""
 
-    config: TrainConfig
-    run_dir: str | None = None  # None: a new folder in the runs directory
-    resume: bool = False
     label: str = ""  # for people: the run's name when resuming
     history: tuple[EpochStats, ...] = ()  # a resumed run's finished epochs, drawn beside the new ones
 
@@ -191,7 +189,7 @@ class TrainingSession(QObject):
             self.status.emit(f"Preparing {config.arch} on {config.dataset}…")
         thread = QThread()
         thread.setObjectName("cnnstudio-training")
-        worker = TrainingWorker(config, run_dir=request.run_dir, resume=request.resume)
+        worker = TrainingWorker(request)
         worker.moveToThread(thread)
         worker.started.connect(self._on_started)
         worker.loading.connect(self._on_loading)
