@@ -32,7 +32,7 @@ from cnnstudio.gui.worker import TrainingWorker
 from cnnstudio.training.records import BatchStats, EpochStats, FitPlan, FitResult, FitStart
 from cnnstudio.training.config import TrainConfig
 
-__all__ = ["FitRequest", "TrainingSession", "TrainingState"]
+__all__ = ["FitControls", "FitRequest", "TrainingSession", "TrainingState"]
 
 
 class TrainingState(Choice):
@@ -51,6 +51,22 @@ class FitRequest(FitPlan):
 
     label: str = ""  # for people: the run's name when resuming
     history: tuple[EpochStats, ...] = ()  # a resumed run's finished epochs, drawn beside the new ones
+
+
+@dataclass(frozen=True)
+class FitControls:
+    """Which of Start, Pause/Resume and Stop may be pressed: the one rule the setup panel's
+    buttons and the main window's actions both follow (`TrainingSession.controls`)."""
+
+    start: bool
+    pause: bool
+    stop: bool
+
+    @classmethod
+    def of(cls, training: str, torch_ready: bool) -> FitControls:
+        """Start when no fit runs and PyTorch has loaded; Pause and Stop while one trains or is paused."""
+        steering = training in (TrainingState.RUNNING, TrainingState.PAUSED)
+        return cls(start=training == TrainingState.IDLE and torch_ready, pause=steering, stop=steering)
 
 
 class TrainingSession(QObject):
@@ -121,6 +137,10 @@ class TrainingSession(QObject):
     def device_label(self) -> str:
         """The device the running (or last) fit trains on, as the device list names it."""
         return self._device_label
+
+    def controls(self, training: str | None = None) -> FitControls:
+        """Which fit controls may be pressed in `training` (default: the session's state now)."""
+        return FitControls.of(self._state if training is None else training, self._studio.torch_ready)
 
     def _set_state(self, state: TrainingState) -> None:
         if state != self._state:
