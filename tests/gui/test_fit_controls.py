@@ -23,6 +23,7 @@ def test_the_rule(training: TrainingState, ready: bool, expected: tuple[bool, bo
     assert (controls.start, controls.pause, controls.stop) == expected
 
 
+@pytest.mark.slow
 def test_the_panel_and_the_window_follow_the_one_rule(window) -> None:
     session, panel = window.session, window.setup_panel
     for training in (TrainingState.RUNNING, TrainingState.PAUSED, TrainingState.STOPPING, TrainingState.IDLE):
