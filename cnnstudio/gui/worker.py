@@ -127,6 +127,7 @@ class TrainingWorker(QObject):
         bridge = _SignalBridge(self)
         with self._lock:
             self._bridge = bridge
+        self.plan.config.validate()  # refused before the load is announced
         self.loading.emit(0, 0, f"Loading {self.plan.config.dataset}…")
         return build_trainer(self.plan, (bridge,), progress=self._on_load_progress, cancel=self._stop.is_set,
                              on_loaded=lambda bundle: self.dataset_loaded.emit(self.plan.config.dataset, bundle))
