@@ -195,8 +195,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         return _launch_torchrun(args)
     from cnnstudio.training.fit import distributed
-    from cnnstudio.training.fit.trainer import Trainer
-    from cnnstudio.training.fit.training_data import load_training_data
+    from cnnstudio.training.fit.training_data import build_trainer, load_training_data
+    from cnnstudio.training.records import FitPlan
 
     restart = False  # a run killed before its first checkpoint starts again in its folder
     if args.resume:
@@ -260,11 +260,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 print(f"{readable(str(args.resume))} was stopped before its first checkpoint (nothing was trained): "
                       "it starts again in its folder", file=sys.stderr)
                 discard_new_run_dir(args.resume, made=False, keep_marker=True)  # is_ours was checked: run files only
-        trainer = Trainer(config, callbacks=callbacks, run_dir=args.resume, bundle=bundle)
+        plan = FitPlan(config, args.resume)
     elif args.resume:
-        trainer = Trainer(config, callbacks=callbacks, resume_from=args.resume, bundle=bundle)
+        plan = FitPlan(config, args.resume, resume=True)
     else:
-        trainer = Trainer(config, callbacks=callbacks, run_dir=out, bundle=bundle)
+        plan = FitPlan(config, out)
+    trainer = build_trainer(plan, callbacks, bundle=bundle)
     result = _fit_with_ctrl_c_as_stop(trainer)
     if main:  # the console already said how the fit ended (ConsoleProgress.on_fit_end)
         if result.stopped_by_user:
@@ -391,9 +392,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if args.resume:
             queue.reload()  # what another runner did before this one got the lock
             if queue.paused and queue.remaining():
-                # The window saves its queue paused when it closes mid-queue: resuming means going on.
-                print("queue: it was paused (the window pauses its queue when it closes); resuming it",
-                      file=sys.stderr)
+                # A stop, or the window's close mid-queue, leaves the queue paused: resuming means going on.
+                from cnnstudio.training.experiments.queue import window_queue_dir
+
+                why = ("the window pauses its queue when it closes" if queue.folder.resolve() == window_queue_dir().resolve()
+                       else "a stop pauses it")
+                print(f"queue: it was paused ({why}); resuming it", file=sys.stderr)
                 queue.set_paused(False)
         stopped = _run_queue(queue)
     finally:
@@ -443,49 +447,55 @@ def _new_sweep(args: argparse.Namespace) -> TrainingQueue:
 def _run_queue(queue: TrainingQueue) -> bool:
     """Train the queue's items in order (a half-done one resumes first); True when a stop ended it.
 
-    A failed item (a NaN loss, a dataset that cannot load) is marked failed with its reason
-    and the next one starts; Ctrl-C/SIGTERM stops the current run as `train` does and ends
-    the sweep, resumable.
+    The policy is the engine's `QueuePolicy` (the window's queue follows the same): a failed
+    item (a NaN loss, a dataset that cannot load) is marked failed with its reason and the next
+    one starts; Ctrl-C/SIGTERM stops the current run as `train` does, pauses the queue and
+    ends the sweep, resumable.
     """
-    from cnnstudio.training.experiments.queue import ItemRefused
+    from dataclasses import replace
+
+    from cnnstudio.errors import describe
+    from cnnstudio.training.experiments.queue_policy import QueuePolicy
+    from cnnstudio.training.experiments.queue import ItemState
     from cnnstudio.training.store.runs import open_run
-    from cnnstudio.training.fit.trainer import Trainer
-    from cnnstudio.training.fit.training_data import load_training_data, training_data_key
+    from cnnstudio.training.fit.training_data import build_trainer, training_data_key
 
     total = len(queue.items)
+    policy = QueuePolicy(queue)
     loaded: tuple[str, object] | None = None  # the variants of a sweep mostly share their data
-    while (item := queue.next_item()) is not None:
-        try:
-            launch = queue.prepare(item)
-        except ItemRefused as exc:  # marked failed, nothing touched: the sweep goes on
-            print(f"failed: {item.label}: {exc} — going on with the next run", file=sys.stderr)
-            continue
+
+    def refused(item: object, reason: str) -> None:  # marked failed, nothing touched: the sweep goes on
+        print(f"failed: {item.label}: {reason} — going on with the next run", file=sys.stderr)
+
+    while (launch := policy.next_launch(refused=refused)) is not None:
+        item = launch.item
         number = queue.index(item.id) + 1
-        config = item.config
         console = ConsoleProgress()
         print("\n" + readable(f"[{number}/{total}] {item.label}{' (resuming)' if launch.resume else ''}"),
               file=sys.stderr)
         try:
+            plan = launch
             if launch.resume:
-                config = open_run(launch.run_dir).config.replace(epochs=item.config.epochs)
-            key = training_data_key(config)
-            if loaded is None or loaded[0] != key:
+                plan = replace(launch, config=open_run(launch.run_dir).config.replace(epochs=item.config.epochs))
+            key = training_data_key(plan.config)
+            if loaded is not None and loaded[0] != key:
                 loaded = None  # free the previous data first
-                loaded = (key, load_training_data(config, progress=console.loading))
-            trainer = Trainer(config, callbacks=[console], bundle=loaded[1],
-                              **({"resume_from": launch.run_dir} if launch.resume else {"run_dir": launch.run_dir}))
-            result = _fit_with_ctrl_c_as_stop(trainer)
-        except Exception as exc:  # noqa: BLE001 - whatever one run meets, it fails alone and the next one starts
-            from cnnstudio.errors import describe
 
+            def keep(bundle: object, key: str = key) -> None:
+                nonlocal loaded
+                loaded = (key, bundle)
+
+            trainer = build_trainer(plan, [console], bundle=None if loaded is None else loaded[1],
+                                    progress=console.loading, on_loaded=keep)
+            _fit_with_ctrl_c_as_stop(trainer)
+        except Exception as exc:  # noqa: BLE001 - whatever one run meets, it fails alone and the next one starts
             reason = describe(exc)
-            queue.mark_failed(item.id, reason)
+            policy.ended(failure=reason)
             print(readable(f"failed: {reason} — going on with the next run"), file=sys.stderr)
             continue
-        if result.stopped_by_user:
+        if policy.ended() != ItemState.DONE:
             print(readable(f"stopped: {item.label} is saved and resumes where it stopped"), file=sys.stderr)
             return True
-        queue.mark_done(item.id)
     return False
 
 

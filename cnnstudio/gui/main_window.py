@@ -359,9 +359,10 @@ class MainWindow(QMainWindow):
 
     def _on_training_state_changed(self, training: str) -> None:
         idle = training == TrainingState.IDLE
-        self.start_action.setEnabled(idle and self.state.torch_ready)
-        self.pause_action.setEnabled(training in (TrainingState.RUNNING, TrainingState.PAUSED))
-        self.stop_action.setEnabled(training in (TrainingState.RUNNING, TrainingState.PAUSED))
+        controls = self.session.controls(training)
+        self.start_action.setEnabled(controls.start)
+        self.pause_action.setEnabled(controls.pause)
+        self.stop_action.setEnabled(controls.stop)
         self.open_folder_action.setEnabled(idle)
 
     def _open_folder(self) -> None:

@@ -2,9 +2,10 @@
 
 `QueueRunner` is the queue's listener on the `TrainingSession`: when a fit it started has
 really ended (`finished` comes after the thread stopped, so the next fit may start there),
-it records how it ended in the saved `training.queue.TrainingQueue` and starts the next item
-with `session.start(config, run_dir=…)`, or `session.resume(run_dir)` for a half-done one.
-A user's Stop of a queued run pauses the queue (the run stays resumable; Run queue goes on
+it reports how it ended to the engine's `experiments.queue_policy.QueuePolicy` (the policy
+the command line's sweep follows too), which records it in the saved `TrainingQueue` and
+names the next launch; the runner starts it with `session.start(config, run_dir=…)`, or
+`session.resume(run_dir)` for a half-done one. A user's Stop of a queued run pauses the queue (the run stays resumable; Run queue goes on
 with it); a failed run is marked failed with its reason and the next one starts. The queue
 lives in the runs root's `queue/` folder and is loaded paused: after a crash nothing trains
 until the user presses Run queue, and the interrupted run then resumes where it was saved.
@@ -43,6 +44,7 @@ from cnnstudio.gui.text import plain, tooltip
 from cnnstudio.gui.widgets.table_models import Column, RecordTableModel
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.experiments.queue import ItemState, ItemStatus, QueueFileError, QueueItem, TrainingQueue, item_status
+from cnnstudio.training.experiments.queue_policy import QueuePolicy
 
 __all__ = ["QueuePanel", "QueueRow", "QueueRunner", "load_window_queue"]
 
@@ -91,7 +93,7 @@ class QueueRunner(QObject):
         self.session = session
         self.queue = queue
         self.runs_root = runs_root
-        self._current: str | None = None  # the item the session trains for the queue
+        self.policy = QueuePolicy(queue, runs_root=runs_root)  # what goes next, and how an end is recorded
         self._failure = ""  # the session's words for the current item's failure
         session.finished.connect(self._on_finished)
         session.failed.connect(self._on_failed)
@@ -101,7 +103,7 @@ class QueueRunner(QObject):
     @property
     def current(self) -> str | None:
         """The id of the item training now, or None."""
-        return self._current
+        return self.policy.current
 
     @property
     def running(self) -> bool:
@@ -116,7 +118,7 @@ class QueueRunner(QObject):
         return items
 
     def remove(self, item_id: str) -> None:
-        if item_id == self._current:
+        if item_id == self.current:
             raise CnnStudioError("that run is training; stop it before removing it from the queue")
         self.queue.remove(item_id)
         self.changed.emit()
@@ -128,7 +130,7 @@ class QueueRunner(QObject):
     def status(self, item: QueueItem) -> ItemStatus:
         """The item's state; the item the session is still preparing shows as running."""
         status = item_status(item)
-        if item.id == self._current and status.state == ItemState.WAITING:
+        if item.id == self.current and status.state == ItemState.WAITING:
             return ItemStatus(ItemState.RUNNING, epochs=item.config.epochs)
         return status
 
@@ -145,7 +147,7 @@ class QueueRunner(QObject):
         """Start no next item; the one training carries on (Stop stops it)."""
         self.queue.set_paused(True)
         self.changed.emit()
-        if self._current is not None:
+        if self.current is not None:
             self.message.emit("Queue paused: the current training finishes, then the queue waits")
         self._release_if_idle()
 
@@ -171,73 +173,57 @@ class QueueRunner(QObject):
 
     def _release_if_idle(self) -> None:
         """Let another runner in once nothing trains for the queue and it starts nothing more."""
-        if self._current is None and self.queue.paused:
+        if self.current is None and self.queue.paused:
             self.queue.release()
 
     def _start_next(self) -> None:
-        if self.queue.paused or self.session.active or self._current is not None:
+        if self.queue.paused or self.session.active or self.current is not None:
             return
         if not self._hold():
             return
-        item = self.queue.next_item()
-        if item is None:
-            self.queue.set_paused(True)
+        launch = self.policy.next_launch(refused=lambda _item, _reason: self.changed.emit())
+        if launch is None:  # it was running: nothing is left (the policy paused it)
             self.changed.emit()
             self.message.emit("Queue finished: every queued training has run")
             self._release_if_idle()
             return
-        try:
-            launch = self.queue.prepare(item, self.runs_root)
-        except CnnStudioError as exc:
-            self._fail(item.id, str(exc))
-            return
-        self._current, self._failure = item.id, ""
+        item, self._failure = launch.item, ""
         self.changed.emit()
         if launch.resume:
             started = self.session.resume(launch.run_dir, more_epochs=item.config.epochs, label=item.label)
         else:
             started = self.session.start(item.config, run_dir=launch.run_dir, label=item.label)
         if not started:
-            self._current = None
             if self._failure:  # refused in words (the session showed them): the queue goes on
-                self._fail(item.id, self._failure)
+                self.policy.ended(failure=self._failure)
+                self.changed.emit()
+                QTimer.singleShot(0, self._start_next)  # not from inside the failing call
             else:  # PyTorch still loading: try again when asked
-                self.queue.set_paused(True)
+                self.policy.not_started()
                 self.changed.emit()
                 self._release_if_idle()
 
-    def _fail(self, item_id: str, reason: str) -> None:
-        self.queue.mark_failed(item_id, reason)
-        self.changed.emit()
-        QTimer.singleShot(0, self._start_next)  # not from inside the failing call
-
     @Slot(str, bool)
     def _on_failed(self, text: str, _retryable: bool) -> None:
-        if self._current is not None:
+        if self.current is not None:
             self._failure = text
 
     @Slot(object, object)
     def _on_finished(self, result: object, error: object) -> None:
-        item_id, self._current = self._current, None
+        item_id = self.current
         if item_id is None:  # a training started by hand: the queue, if running, goes on after it
             self.changed.emit()  # an item whose run folder it trained shows its own state again
             self._start_next()
             return
-        try:
-            item = self.queue.item(item_id)
-        except CnnStudioError:
+        label = next((item.label for item in self.queue.items if item.id == item_id), "")
+        was_paused = self.queue.paused
+        state = self.policy.ended(failure=None if error is None else self._failure or describe(error))
+        if state is None:
             return  # removed meanwhile
         if error is not None:
-            self.queue.mark_failed(item_id, self._failure or describe(error))
-            self.message.emit(f"Queue: {item.label} failed; going on with the next run")
-        else:
-            state = item_status(item).state
-            if state == ItemState.DONE:
-                self.queue.mark_done(item_id)
-            elif not self.queue.paused:
-                # Stopped by the user (or before the data had loaded): not a reason to go on as if nothing happened.
-                self.queue.set_paused(True)
-                self.message.emit(f"Queue paused: {item.label} was stopped; Run queue resumes it where it stopped")
+            self.message.emit(f"Queue: {label} failed; going on with the next run")
+        elif state != ItemState.DONE and not was_paused:
+            self.message.emit(f"Queue paused: {label} was stopped; Run queue resumes it where it stopped")
         self.changed.emit()
         self._start_next()
         self._release_if_idle()

@@ -29,10 +29,10 @@ from cnnstudio.choices import Choice
 from cnnstudio.errors import CnnStudioError, DownloadError, describe
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.worker import TrainingWorker
-from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.records import BatchStats, EpochStats, FitPlan, FitResult, FitStart
 from cnnstudio.training.config import TrainConfig
 
-__all__ = ["FitRequest", "TrainingSession", "TrainingState"]
+__all__ = ["FitControls", "FitRequest", "TrainingSession", "TrainingState"]
 
 
 class TrainingState(Choice):
@@ -45,14 +45,28 @@ class TrainingState(Choice):
 
 
 @dataclass(frozen=True)
-class FitRequest:
-    """One fit to run: a new run of `config`, or (`resume`) the run folder `run_dir` continued."""
+class FitRequest(FitPlan):
+    """One fit to run (a `FitPlan`: a new run of `config`, or the run folder `run_dir` resumed),
+    with what the window shows of it. `run_dir` is a str here."""
 
-    config: TrainConfig
-    run_dir: str | None = None  # None: a new folder in the runs directory
-    resume: bool = False
     label: str = ""  # for people: the run's name when resuming
     history: tuple[EpochStats, ...] = ()  # a resumed run's finished epochs, drawn beside the new ones
+
+
+@dataclass(frozen=True)
+class FitControls:
+    """Which of Start, Pause/Resume and Stop may be pressed: the one rule the setup panel's
+    buttons and the main window's actions both follow (`TrainingSession.controls`)."""
+
+    start: bool
+    pause: bool
+    stop: bool
+
+    @classmethod
+    def of(cls, training: str, torch_ready: bool) -> FitControls:
+        """Start when no fit runs and PyTorch has loaded; Pause and Stop while one trains or is paused."""
+        steering = training in (TrainingState.RUNNING, TrainingState.PAUSED)
+        return cls(start=training == TrainingState.IDLE and torch_ready, pause=steering, stop=steering)
 
 
 class TrainingSession(QObject):
@@ -124,6 +138,10 @@ class TrainingSession(QObject):
         """The device the running (or last) fit trains on, as the device list names it."""
         return self._device_label
 
+    def controls(self, training: str | None = None) -> FitControls:
+        """Which fit controls may be pressed in `training` (default: the session's state now)."""
+        return FitControls.of(self._state if training is None else training, self._studio.torch_ready)
+
     def _set_state(self, state: TrainingState) -> None:
         if state != self._state:
             self._state = state
@@ -192,7 +210,7 @@ class TrainingSession(QObject):
             self.status.emit(f"Preparing {request.label or config.arch} on {config.dataset}…")
         thread = QThread()
         thread.setObjectName("cnnstudio-training")
-        worker = TrainingWorker(config, run_dir=request.run_dir, resume=request.resume)
+        worker = TrainingWorker(request)
         worker.moveToThread(thread)
         worker.started.connect(self._on_started)
         worker.loading.connect(self._on_loading)

@@ -980,13 +980,14 @@ class SetupPanel(QWidget):
     def _on_training_state_changed(self, training: str) -> None:
         idle = training == TrainingState.IDLE
         ready = self._state.torch_ready
-        self.start_button.setEnabled(idle and ready)
+        controls = self._session.controls(training)
+        self.start_button.setEnabled(controls.start)
         # Queueing validates the form (the model registry needs torch); the queue may be running.
         self.queue_button.setEnabled(ready)
         self.study_button.setEnabled(ready)
         self.start_button.setToolTip("Start training (Ctrl+Return)" if ready or not idle else "PyTorch is loading…")
-        self.pause_button.setEnabled(training in (TrainingState.RUNNING, TrainingState.PAUSED))
-        self.stop_button.setEnabled(training in (TrainingState.RUNNING, TrainingState.PAUSED))
+        self.pause_button.setEnabled(controls.pause)
+        self.stop_button.setEnabled(controls.stop)
         is_paused = training == TrainingState.PAUSED
         self.pause_button.setText("Resume" if is_paused else "Pause")
         self.pause_button.setIcon(icon("resume" if is_paused else "pause"))

@@ -68,21 +68,78 @@ log = logging.getLogger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
-@dataclass(frozen=True)
-class ModelHandle:
-    """A model ready for inspection: a CPU eval-mode copy plus what is needed to feed it."""
+_UNSET: Any = object()  # a run_dir not given (None is "no run folder")
 
-    model: Any  # torch.nn.Module; typed loosely so this module never imports torch
-    spec: DatasetSpec
-    input_size: int
-    in_channels: int
-    source: str  # for people: "live · epoch 3" or "run <name> · best (epoch 4)"
+
+@dataclass(frozen=True, init=False)
+class ModelHandle:
+    """A model ready for inspection: the engine's `inspect.inputs.TrainedModel` (a CPU eval-mode
+    model with its dataset spec, input size, channels, config and run folder), held as it is,
+    plus what the window says of it (`source`, `arch_name`, `epoch`) and how photos are fed to it.
+
+    Built from a `TrainedModel` (`trained_model=`, or `from_trained` / `from_run`, which keep its
+    checkpoint) or from its parts (`model`, `spec`, …: the live weights of a fit); parts given
+    with a `trained_model` (as `dataclasses.replace` does) make a changed copy of its record."""
+
+    trained_model: Any  # inspect.inputs.TrainedModel; typed loosely so this module never imports torch
+    source: str = ""  # for people: "live · epoch 3" or "run <name> · best (epoch 4)"
     arch_name: str = ""
     epoch: int | None = None
-    config: TrainConfig | None = None  # what trained it: its options, and the data split it saw
-    run_dir: str | None = None  # an opened run's folder (None for the live weights of a fit)
     live_run_dir: str | None = None  # the folder of the fit whose live weights these are
     resize_size: int | None = None  # torchvision's ImageNet weights: shorter side resized to this, then centre-cropped
+
+    def __init__(self, model: Any = None, spec: DatasetSpec | None = None, input_size: int = 0, in_channels: int = 0,
+                 source: str = "", arch_name: str = "", epoch: int | None = None, config: TrainConfig | None = None,
+                 run_dir: str | None = _UNSET, live_run_dir: str | None = None, resize_size: int | None = None, *,
+                 trained_model: Any = None) -> None:
+        folder = None if run_dir is _UNSET or not run_dir else Path(run_dir)
+        if trained_model is None:
+            from cnnstudio.inspect.inputs import TrainedModel  # a model in hand: torch is loaded
+
+            trained_model = TrainedModel(model, spec, input_size=int(input_size), in_channels=int(in_channels),
+                                         name=source, run_dir=folder, config=config)
+        elif parts := {**{name: value for name, value in (("model", model), ("spec", spec), ("config", config))
+                          if value is not None},
+                       **{name: int(value) for name, value in (("input_size", input_size), ("in_channels", in_channels))
+                          if value},
+                       **({} if run_dir is _UNSET else {"run_dir": folder})}:
+            import dataclasses
+
+            trained_model = dataclasses.replace(trained_model, **parts)
+        set_ = object.__setattr__
+        set_(self, "trained_model", trained_model)
+        set_(self, "source", source or trained_model.name)
+        set_(self, "arch_name", arch_name)
+        set_(self, "epoch", epoch)
+        set_(self, "live_run_dir", live_run_dir)
+        set_(self, "resize_size", resize_size)
+
+    # What the held TrainedModel knows (one copy, never two).
+    @property
+    def model(self) -> Any:  # torch.nn.Module; typed loosely so this module never imports torch
+        return self.trained_model.model
+
+    @property
+    def spec(self) -> DatasetSpec:
+        return self.trained_model.spec
+
+    @property
+    def input_size(self) -> int:
+        return self.trained_model.input_size
+
+    @property
+    def in_channels(self) -> int:
+        return self.trained_model.in_channels
+
+    @property
+    def config(self) -> TrainConfig | None:
+        """What trained it: its options, and the data split it saw."""
+        return self.trained_model.config
+
+    @property
+    def run_dir(self) -> str | None:
+        """An opened run's folder (None for the live weights of a fit)."""
+        return str(self.trained_model.run_dir) if self.trained_model.run_dir else None
 
     @classmethod
     def from_pretrained(cls, name: str, weights: str | None = None, *, progress: Any = None,
@@ -113,21 +170,15 @@ class ModelHandle:
 
     @classmethod
     def from_trained(cls, trained: Any, *, source: str | None = None, epoch: int | None = None) -> ModelHandle:
-        """The handle of an `inspect.inputs.TrainedModel` (a run's weights the engine loaded)."""
+        """The handle of an `inspect.inputs.TrainedModel` (a run's weights the engine loaded), held as is."""
         config = trained.config
-        return cls(model=trained.model, spec=trained.spec, input_size=trained.input_size,
-                   in_channels=trained.in_channels, source=source or trained.name,
-                   arch_name=config.arch if config is not None else getattr(trained.model, "arch_name", ""),
-                   epoch=epoch, config=config, run_dir=str(trained.run_dir) if trained.run_dir else None)
+        return cls(source=source or trained.name, epoch=epoch, trained_model=trained,
+                   arch_name=config.arch if config is not None else getattr(trained.model, "arch_name", ""))
 
     def trained(self) -> Any:
         """These weights as the engine's `inspect.inputs.TrainedModel` (what evaluation and
-        explanation take)."""
-        from cnnstudio.inspect.inputs import TrainedModel
-
-        return TrainedModel(self.model, self.spec, input_size=self.input_size, in_channels=self.in_channels,
-                            name=self.source, run_dir=Path(self.run_dir) if self.run_dir else None,
-                            config=self.config)
+        explanation take): the one the handle holds (a run's keeps its checkpoint)."""
+        return self.trained_model
 
     @property
     def history_dir(self) -> str | None:

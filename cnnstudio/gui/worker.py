@@ -13,15 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.training.records import BatchStats, EpochStats, FitResult, FitStart
+from cnnstudio.training.records import BatchStats, EpochStats, FitPlan, FitResult, FitStart
 from cnnstudio.training.fit.callbacks import Callback
-from cnnstudio.training.config import TrainConfig
 
 __all__ = ["TrainingWorker"]
 
@@ -45,14 +43,10 @@ class TrainingWorker(QObject):
     errored = Signal(BaseException)
     finished = Signal(object)  # FitResult, or None when the fit did not end normally
 
-    def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None,
-                 resume: bool = False) -> None:
-        """`run_dir`: the new run's folder (None: a fresh one in the default runs folder),
-        or with `resume=True` the run folder to continue."""
+    def __init__(self, plan: FitPlan) -> None:
+        """`plan`: the fit to run (its `run_dir` None: a fresh folder in the default runs folder)."""
         super().__init__()
-        self.config = config
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.resume_run = resume
+        self.plan = plan
         self._lock = threading.Lock()
         self._trainer: Any = None
         self._bridge: _SignalBridge | None = None
@@ -128,20 +122,15 @@ class TrainingWorker(QObject):
 
     def _build_trainer(self) -> Any:
         """Load (maybe download or scan) the dataset here, with progress, then make the trainer."""
-        from cnnstudio.training.fit.trainer import Trainer
-        from cnnstudio.training.fit.training_data import load_training_data
+        from cnnstudio.training.fit.training_data import build_trainer
 
-        config = self.config.validate()
-        self.loading.emit(0, 0, f"Loading {config.dataset}…")
-        bundle = load_training_data(config, progress=self._on_load_progress, cancel=self._stop.is_set)
-        self.dataset_loaded.emit(config.dataset, bundle)
         bridge = _SignalBridge(self)
         with self._lock:
             self._bridge = bridge
-        return Trainer(config, callbacks=(bridge,),
-                       run_dir=None if self.resume_run else self.run_dir,
-                       resume_from=self.run_dir if self.resume_run else None,
-                       bundle=bundle)
+        self.plan.config.validate()  # refused before the load is announced
+        self.loading.emit(0, 0, f"Loading {self.plan.config.dataset}…")
+        return build_trainer(self.plan, (bridge,), progress=self._on_load_progress, cancel=self._stop.is_set,
+                             on_loaded=lambda bundle: self.dataset_loaded.emit(self.plan.config.dataset, bundle))
 
     def _on_load_progress(self, done: int, total: int, message: str) -> None:
         # Folder scans report every file; a few updates a second are all a person can read.

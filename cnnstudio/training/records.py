@@ -9,9 +9,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["FitStart", "StepInfo", "BatchStats", "EpochStats", "FitResult", "STOPPED_BY_USER"]
+__all__ = ["FitPlan", "FitStart", "StepInfo", "BatchStats", "EpochStats", "FitResult", "STOPPED_BY_USER"]
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """A fit to run, the one shape every face asks for: a new run of `config` in `run_dir` (None: a
+    new folder in the runs directory), or (`resume`) the run in `run_dir` continued from its last.pt.
+
+    The window's `FitRequest` and the queue's `Launch` are this record with what they add;
+    `fit.training_data.build_trainer` turns it into a `Trainer` (the one reading of it)."""
+
+    config: Any  # the TrainConfig (its epochs: the new total when resuming)
+    run_dir: str | Path | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.resume and self.run_dir is None:
+            raise ValueError("a resumed fit needs its run folder")
 
 
 @dataclass(frozen=True)

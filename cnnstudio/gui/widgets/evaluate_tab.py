@@ -67,10 +67,10 @@ def _evaluate(handle: ModelHandle, which: str, tta: str, *, progress: Any, cance
     from cnnstudio.inspect.inputs import TrainedModel
     from cnnstudio.training.fit.training_data import training_data_key
 
-    if which != "shown" and handle.run_dir is not None:
+    trained = handle.trained()
+    held = trained.checkpoint.stem if trained.checkpoint is not None else None
+    if which != "shown" and handle.run_dir is not None and held != which:  # a run opened once: its weights reused
         trained = TrainedModel.from_run(handle.run_dir, which=which)
-    else:
-        trained = handle.trained()
     if trained.config is None:
         from cnnstudio.errors import CnnStudioError
 

@@ -28,7 +28,7 @@ import json
 import os
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from typing import Any
 from cnnstudio.choices import Choice
 from cnnstudio.errors import CheckpointError, CnnStudioError
 from cnnstudio.training.store import schema as run_files, runs
-from cnnstudio.training.records import STOPPED_BY_USER
+from cnnstudio.training.records import STOPPED_BY_USER, FitPlan
 from cnnstudio.files import atomic_write
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.store.naming import slug
@@ -123,12 +123,15 @@ class ItemStatus:
 
 
 @dataclass(frozen=True)
-class Launch:
-    """What to run next: `item` in `run_dir`, as a new run or (`resume`) continued from its last.pt."""
+class Launch(FitPlan):
+    """What to run next (a `FitPlan`): `item` in `run_dir` (a Path here), as a new run of its config
+    or (`resume`) continued from its last.pt."""
 
-    item: QueueItem
-    run_dir: Path
-    resume: bool
+    item: QueueItem = field(kw_only=True)
+
+    @classmethod
+    def of(cls, item: QueueItem, run_dir: Path, *, resume: bool) -> Launch:
+        return cls(item.config, run_dir, resume, item=item)
 
 
 def item_status(item: QueueItem) -> ItemStatus:
@@ -424,7 +427,7 @@ class TrainingQueue:
                               "item; it is not trained further — retry the item to train it in a new folder")
                     self.mark_failed(item.id, reason)
                     raise ItemRefused(reason)
-                return Launch(item, path, resume=True)
+                return Launch.of(item, path, resume=True)
             if path.is_dir() or path.is_symlink():
                 root = Path(runs_root) if runs_root is not None else runs.default_runs_dir()
                 refusal = run_dirs.restart_refusal(path, root=root, owner=_owner(item))
@@ -436,12 +439,12 @@ class TrainingQueue:
                 # (under the run's lock: no writer of it may be starting meanwhile).
                 with runs.RunLock.acquire(path):
                     run_dirs.discard_new_run_dir(path, made=False, keep_marker=True)
-                return Launch(item, path, resume=False)
+                return Launch.of(item, path, resume=False)
         config = item.config
         path = runs.new_run_dir(runs_root, arch=config.arch, dataset=config.dataset, options=config.arch_options,
                                 owner=_owner(item))
         item = self._replace(item.id, run_dir=str(path), outcome=None, reason="")
-        return Launch(item, path, resume=False)
+        return Launch.of(item, path, resume=False)
 
     def run_infos(self) -> list[runs.RunInfo]:
         """The readable run folders of the items, in queue order (for the comparison table)."""
