@@ -122,7 +122,7 @@ def test_cancel_stops_between_steps_and_restores_the_model(tiny, one_thread):
     seen: list[int] = []
     tiny.model.eval()
     with pytest.raises(Cancelled):
-        dream_classes(tiny, steps=100, progress=lambda done, total: seen.append(done), cancel=lambda: len(seen) >= 3)
+        dream_classes(tiny, steps=100, progress=lambda done, total, _message: seen.append(done), cancel=lambda: len(seen) >= 3)
     assert seen == [1, 2, 3]
     assert not tiny.model.training and all(p.requires_grad for p in tiny.model.parameters())
 

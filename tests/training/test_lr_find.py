@@ -112,9 +112,9 @@ def test_json_shape(curve) -> None:
 
 def test_progress_cancel_and_a_bad_range(bundle) -> None:
     seen: list[tuple[int, int]] = []
-    find_lr(tiny_config(), bundle, steps=4, progress=lambda done, total: seen.append((done, total)))
+    find_lr(tiny_config(), bundle, steps=4, progress=lambda done, total, _message: seen.append((done, total)))
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     with pytest.raises(Cancelled):
-        find_lr(tiny_config(), bundle, steps=50, progress=lambda done, total: None, cancel=lambda: True)
+        find_lr(tiny_config(), bundle, steps=50, progress=lambda done, total, _message: None, cancel=lambda: True)
     with pytest.raises(CnnStudioError, match="LR range"):
         find_lr(tiny_config(), bundle, start_lr=1.0, end_lr=0.1)
