@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.choices import Choice, DeviceKind, Init, Optimizer, Schedule
 from cnnstudio.data import catalog as data_catalog
-from cnnstudio.data.layout import detect_layout
+from cnnstudio.data.layout import ASSUMED_FOLDER_CHANNELS, detect_layout
 from cnnstudio.errors import CnnStudioError, UnknownNameError, describe
 from cnnstudio.gui.format import format_compact
 from cnnstudio.gui.session import FitRequest, TrainingSession, TrainingState
@@ -728,7 +728,7 @@ class SetupPanel(QWidget):
             )
         except UnknownNameError:
             counted = _folder_class_count(dataset)
-            channels, classes = 3, counted or 2
+            channels, classes = ASSUMED_FOLDER_CHANNELS, counted or 2
             self.dataset_facts.setText(
                 f"Image folder · {counted} classes (checked when training starts)" if counted
                 else "Image folder · classes are read when training starts"
