@@ -184,8 +184,6 @@ class RunsTab(QWidget):
     resume_requested = Signal(str)
     #: The user asked to draw this run's curves beside the current ones: (run name, list[EpochStats]).
     overlay_requested = Signal(str, list)
-    #: A run was opened and is now the state's model (its folder).
-    run_opened = Signal(str)
     #: A refresh's rows and curves have arrived and are shown.
     runs_read = Signal()
 
@@ -563,7 +561,6 @@ class RunsTab(QWidget):
         self._state.model_handle = handle
         self.status_label.setText(f"Opened {Path(run_dir).name}: the other tabs now inspect and classify with its weights.")
         self._state.report("info", f"Opened {handle.describe()}")
-        self.run_opened.emit(run_dir)
 
     def _on_open_failed(self, exc: BaseException) -> None:
         text = describe(exc)
