@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import train_run, write_blocks_folder
 
-from cnnstudio.gui.state import ModelHandle  # noqa: E402
-from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab  # noqa: E402
-from cnnstudio.training.store.runs import open_run  # noqa: E402
+from cnnstudio.gui.state import ModelHandle
+from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
+from cnnstudio.training.store.runs import open_run
 
 
 @pytest.fixture(scope="module")

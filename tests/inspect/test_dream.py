@@ -34,6 +34,7 @@ def tiny(tiny_run: Path) -> TrainedModel:
     return TrainedModel.from_run(tiny_run)
 
 
+@pytest.mark.slow
 def test_each_lenet_class_image_is_that_class_for_the_net_and_the_ten_differ(lenet_on_digits, one_thread):
     result = dream_classes(lenet_on_digits)  # the defaults a user gets: 256 steps, every class
     assert result.kind == "class" and result.targets == tuple(range(10)) and result.names == tuple("0123456789")

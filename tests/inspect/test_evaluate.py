@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from eval_helpers import CLASSES, train_run, write_blocks_folder
+from tests.helpers.evaluation import CLASSES, train_run, write_blocks_folder
 
 from cnnstudio.data.loaders import ImageSet
 from cnnstudio.data.spec import DatasetSpec

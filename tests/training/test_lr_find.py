@@ -14,7 +14,7 @@ import torch
 
 from cnnstudio.errors import Cancelled, CnnStudioError
 from cnnstudio.training.fit.lr_find import find_lr, smooth_losses, steepest_lr
-from training_helpers import Recorder, make_bundle, tiny_config
+from tests.helpers.training import Recorder, make_bundle, tiny_config
 
 pytestmark = pytest.mark.timeout(60)
 
