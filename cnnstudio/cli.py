@@ -291,7 +291,7 @@ def _cmd_lr_find(args: argparse.Namespace) -> int:
     console = ConsoleProgress()
     bundle = load_training_data(config, progress=console.loading)
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, _message: str) -> None:
         if sys.stderr.isatty() and (done == total or done % 10 == 0):
             print(f"\rLR range test: step {done}/{total}", end="", file=sys.stderr, flush=True)
 

@@ -8,6 +8,8 @@ the app shows it in a message. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "CheckpointError",
     "TrainingError",
     "describe",
+    "did_you_mean",
     "ExportError",
 ]
 
@@ -91,6 +94,17 @@ def describe(exc: BaseException, *, doing: str | None = None) -> str:
         lines = str(exc).strip().splitlines()
         text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
     return f"{doing} failed: {text}" if doing else text
+
+
+# How close a mistyped name must come to a valid one to be suggested: 0.75 offers vgg16 for
+# "vgg17" and googlenet for "googlnet", but not alexnet for "resnet" (difflib's default 0.6 did).
+CLOSE_ENOUGH = 0.75
+
+
+def did_you_mean(name: object, valid: Iterable[str]) -> str:
+    """The hint " (did you mean X?)" for the valid name closest to `name`, or "" when none is close."""
+    close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=CLOSE_ENOUGH)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 class ExportError(CnnStudioError):

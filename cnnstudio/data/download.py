@@ -13,16 +13,14 @@ import http.client
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from cnnstudio.errors import Cancelled
 from cnnstudio.errors import DownloadError
+from cnnstudio.progress import CancelFn, ProgressFn
 
 __all__ = ["CancelFn", "DownloadFailed", "ProgressFn", "download_file", "file_md5", "file_sha256"]
 
-ProgressFn = Callable[[int, int, str], None]
-CancelFn = Callable[[], bool]
 
 _CHUNK = 1 << 16
 _USER_AGENT = "cnnstudio"

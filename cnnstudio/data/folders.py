@@ -2,7 +2,7 @@
 per-file dataset that large folders stream from.
 
 Layouts (torchvision `ImageFolder` rules: one sub-folder per class, files found
-recursively, `IMG_EXTENSIONS` only, class index = position in the sorted names):
+recursively, `layout.IMAGE_EXTENSIONS` only, class index = position in the sorted names):
 - `root/<class>/...`: one pool; `loaders.load_dataset` splits it (stratified, seeded);
 - `root/train/<class>/...` + `root/val|valid|validation/<class>/...`: the split is given.
 
@@ -28,13 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 from torchvision.transforms.v2.functional import rgb_to_grayscale
 
 from cnnstudio.errors import Cancelled
 from cnnstudio.data.download import CancelFn, ProgressFn
 from cnnstudio.data.images import load_image_checked
-from cnnstudio.data.layout import detect_layout, is_hidden
+from cnnstudio.data.layout import detect_layout, is_hidden, is_image_name
 from cnnstudio.errors import DatasetError, ImageError
 from cnnstudio.files import open_regular, read_npy, temp_beside
 
@@ -195,7 +194,7 @@ def _walk_images(folder: Path, root: Path, skipped: list[tuple[str, str]]) -> li
                 except OSError:
                     reason = "dangling link" if entry.is_symlink() else "cannot be read"
                 skipped.append((_relative(Path(entry.path), root), reason))
-            elif not has_file_allowed_extension(entry.name, IMG_EXTENSIONS):
+            elif not is_image_name(entry.name):
                 skipped.append((_relative(Path(entry.path), root), "not an image file"))
             else:
                 found.append(entry.path)
@@ -220,7 +219,7 @@ def typical_image_size(path: str | os.PathLike[str], *, sample: int = 24) -> int
     for current, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(files):
-            if is_hidden(name) or not has_file_allowed_extension(name, IMG_EXTENSIONS):
+            if is_hidden(name) or not is_image_name(name):
                 continue
             try:
                 # A FIFO or a device named like an image is skipped unread, as the scan does.

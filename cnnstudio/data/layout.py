@@ -13,11 +13,28 @@ from pathlib import Path
 
 from cnnstudio.errors import DatasetError
 
-__all__ = ["FolderLayout", "VAL_FOLDER_NAMES", "class_folders", "detect_layout", "is_hidden"]
+__all__ = ["ASSUMED_FOLDER_CHANNELS", "FolderLayout", "IMAGE_EXTENSIONS", "VAL_FOLDER_NAMES", "class_folders", "detect_layout", "is_hidden",
+           "is_image_name"]
 
 #: Names (any case) of the validation folder beside `train/`.
 VAL_FOLDER_NAMES = ("val", "valid", "validation")
 _IGNORED_NAMES = frozenset({"__MACOSX"})
+
+
+#: The file names taken as images, by a folder's scan and by the app's open-file dialogs alike:
+#: the suffixes of the formats `images.load_image` decodes (torchvision's ImageFolder list plus
+#: GIF and ICO, which the classifier always opened and a folder's scan skipped).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".ico")
+
+
+#: The channels of an image folder before its scan has looked: colour, the larger of the two, so
+#: a memory check or a model built early never underestimates (the scan then says 1 or 3).
+ASSUMED_FOLDER_CHANNELS = 3
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file name has one of `IMAGE_EXTENSIONS` (any case)."""
+    return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
 def is_hidden(name: str) -> bool:

@@ -65,11 +65,6 @@ def store_size_for(input_size: int, augment: Iterable[str] = ()) -> int:
     return crop_source_size(input_size) if {"crop", "scale"} & set(augment) else input_size
 
 
-def _channel_weights(device: torch.device) -> torch.Tensor:
-    # ITU-R 601 luma, the weights of Pillow's convert("L") and torchvision's rgb_to_grayscale.
-    return torch.tensor([0.299, 0.587, 0.114], device=device)
-
-
 def _convert_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """Grey → colour by replication, colour → grey by 601 luma (float batches)."""
     have = x.shape[1]

@@ -88,7 +88,7 @@ class MainWindow(QMainWindow):
         self.feature_maps_tab = FeatureMapsTab(state)
         self.features_tab = FeaturesTab(state)
         self.classify_tab = ClassifyTab(state)
-        self.evaluate_tab = EvaluateTab(state, session)
+        self.evaluate_tab = EvaluateTab(state)
         self.runs_tab = RunsTab(state, session)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(False)

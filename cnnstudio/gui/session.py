@@ -129,11 +129,6 @@ class TrainingSession(QObject):
         return self._latest_batch
 
     @property
-    def latest_epoch(self) -> EpochStats | None:
-        """The running (or last) fit's newest finished epoch; None before its first."""
-        return self._latest_epoch
-
-    @property
     def device_label(self) -> str:
         """The device the running (or last) fit trains on, as the device list names it."""
         return self._device_label

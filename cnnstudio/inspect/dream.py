@@ -40,6 +40,7 @@ from cnnstudio.threads import threads_for_work, use_torch_threads
 from cnnstudio.inspect.cam import CamLayer, cam_layers, resolve_layer
 from cnnstudio.inspect.inputs import TrainedModel
 from cnnstudio.inspect.pictures import caption_grid
+from cnnstudio.progress import ProgressFn
 
 __all__ = ["CLASS_L2", "PARAMETERISATIONS", "Dream", "Robustness", "check_tile", "dream_channels", "dream_classes",
            "dream_grid", "dream_layers", "default_param", "robustness_for"]
@@ -252,7 +253,7 @@ def _step_macs(model: nn.Module, channels: int, size: int, n: int) -> float:
 
 def _optimise(trained: TrainedModel, objective: Callable[[nn.Module, torch.Tensor, bool], torch.Tensor], n: int,
               *, steps: int, param: str, lr: float, tv: float, l2: float, seed: int,
-              progress: Callable[[int, int], None] | None, cancel: Callable[[], bool] | None,
+              progress: ProgressFn | None, cancel: Callable[[], bool] | None,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(uint8 images N×H×W×C, objective at the start, at the end, softmax of the final images).
 
@@ -287,7 +288,7 @@ def _optimise(trained: TrainedModel, objective: Callable[[nn.Module, torch.Tenso
                 (_penalties(pixels, x, tv, l2) - values).sum().backward()
                 optimiser.step()
                 if progress is not None:
-                    progress(step + 1, steps)
+                    progress(step + 1, steps, "optimising")
         with torch.no_grad():
             pixels = image.pixels()
             x = normalise(pixels, trained.spec, in_channels=channels)
@@ -305,7 +306,7 @@ def _optimise(trained: TrainedModel, objective: Callable[[nn.Module, torch.Tenso
 
 def dream_classes(trained: TrainedModel, classes: Sequence[int | str] | None = None, *, steps: int = 256,
                   param: str = "auto", lr: float = 0.05, tv: float = 0.0, l2: float = CLASS_L2, seed: int = 0,
-                  progress: Callable[[int, int], None] | None = None,
+                  progress: ProgressFn | None = None,
                   cancel: Callable[[], bool] | None = None) -> Dream:
     """One image per class (names or indices; None: every class) that maximises its logit, all in one batch.
 
@@ -332,7 +333,7 @@ def dream_classes(trained: TrainedModel, classes: Sequence[int | str] | None = N
 
 def dream_channels(trained: TrainedModel, layer: str, channels: Sequence[int] | None = None, *, steps: int = 256,
                    param: str = "auto", lr: float = 0.05, tv: float = 0.0, l2: float = 0.0, seed: int = 0,
-                   progress: Callable[[int, int], None] | None = None,
+                   progress: ProgressFn | None = None,
                    cancel: Callable[[], bool] | None = None) -> Dream:
     """One image per channel of `layer` (default: its first 16) that maximises the channel's mean output.
 

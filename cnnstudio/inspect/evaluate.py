@@ -46,6 +46,7 @@ from cnnstudio.data.loaders import ImageSet
 from cnnstudio.data.transforms import crop_source_size
 from cnnstudio.errors import Cancelled, CnnStudioError, DatasetError, UnknownNameError
 from cnnstudio.inspect.inputs import TrainedModel
+from cnnstudio.progress import CancelFn, ProgressFn
 
 if TYPE_CHECKING:
     from cnnstudio.training.config import TrainConfig
@@ -75,8 +76,6 @@ TTA_MODES = TestTime.values()  # the choice itself lives in choices.py (the CLI 
 NORMALISATIONS = ("none", "true", "pred", "all")
 TOP_K = 5
 
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 
 
 def _record_dtype(k: int) -> np.dtype:
@@ -223,7 +222,7 @@ def _names(names: Sequence[str], limit: int = 6) -> str:
 
 
 def validation_data(run: RunInfo | str | Path | TrainConfig, *, classes: Sequence[str] | None = None,
-                    progress: Callable[[int, int, str], None] | None = None,
+                    progress: ProgressFn | None = None,
                     cancel: CancelFn | None = None) -> EvalData:
     """Exactly the validation split `run` trained with (its dataset, seed, fraction), as the trainer loads it.
 
@@ -234,7 +233,7 @@ def validation_data(run: RunInfo | str | Path | TrainConfig, *, classes: Sequenc
 
 
 def split_data(run: RunInfo | str | Path | TrainConfig, split: str = "val", *, classes: Sequence[str] | None = None,
-               progress: Callable[[int, int, str], None] | None = None,
+               progress: ProgressFn | None = None,
                cancel: CancelFn | None = None) -> EvalData:
     """The training ("train") or validation ("val") split of `run`, loaded by the trainer's own code path."""
     from cnnstudio.training.config import TrainConfig
@@ -262,7 +261,7 @@ def split_data(run: RunInfo | str | Path | TrainConfig, split: str = "val", *, c
 
 
 def eval_data(name_or_path: str | os.PathLike[str], classes: Sequence[str], *, store_size: int = 256,
-              root: str | os.PathLike[str] | None = None, progress: Callable[[int, int, str], None] | None = None,
+              root: str | os.PathLike[str] | None = None, progress: ProgressFn | None = None,
               cancel: CancelFn | None = None) -> EvalData:
     """Another labelled set, in the order of `classes` (the run's): a folder or a built-in dataset.
 
@@ -286,7 +285,7 @@ def eval_data(name_or_path: str | os.PathLike[str], classes: Sequence[str], *, s
 
 
 def _folder_data(path: str, classes: Sequence[str], *, store_size: int,
-                 progress: Callable[[int, int, str], None] | None, cancel: CancelFn | None) -> EvalData:
+                 progress: ProgressFn | None, cancel: CancelFn | None) -> EvalData:
     from cnnstudio.data.folders import array_to_chw, scan_folder
 
     scan = scan_folder(path, store_size=store_size, progress=progress, cancel=cancel)
@@ -310,7 +309,7 @@ def _store_size(tta: str, input_size: int) -> int:
 
 
 def load_eval_data(models: Sequence[TrainedModel], data: str | os.PathLike[str] | None = None, *,
-                   tta: str = "none", progress: Callable[[int, int, str], None] | None = None,
+                   tta: str = "none", progress: ProgressFn | None = None,
                    cancel: CancelFn | None = None) -> EvalData:
     """The set `evaluate` should use for saved runs: their validation split, or `data` when given.
 
@@ -493,7 +492,7 @@ def evaluate(models: TrainedModel | Sequence[TrainedModel], data: EvalData, *, t
             return
         done += n
         if progress is not None:
-            progress(done, total)
+            progress(done, total, "evaluating")
 
     summed = None
     kept = torch.empty(0, dtype=torch.int64)
@@ -545,9 +544,9 @@ def compare(models: Sequence[TrainedModel], data: EvalData, ttas: Sequence[str],
     results: dict[tuple[str, str], Evaluation] = {}
     rows: list[ComparisonRow] = []
 
-    def shifted(done: int, _total: int) -> None:
+    def shifted(done: int, _total: int, message: str) -> None:
         if progress is not None:
-            progress(offset + done, total)
+            progress(offset + done, total, message)
 
     for tta in ttas:
         runs = []

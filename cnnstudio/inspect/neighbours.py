@@ -25,6 +25,7 @@ from cnnstudio.errors import Cancelled, CnnStudioError
 from cnnstudio.inspect.evaluate import EvalData, split_data
 from cnnstudio.inspect.inputs import TrainedModel
 from cnnstudio.inspect.pictures import caption_grid
+from cnnstudio.progress import ProgressFn
 
 __all__ = ["FEATURES_FOLDER", "FeatureBank", "Neighbours", "cached_features", "extract_features", "feature_layer",
            "neighbour_grid", "run_feature_bank"]
@@ -60,7 +61,7 @@ def query_features(trained: TrainedModel, x: torch.Tensor) -> tuple[torch.Tensor
 
 
 def extract_features(trained: TrainedModel, data: EvalData, *, batch_size: int = 256,
-                     progress: Callable[[int, int], None] | None = None,
+                     progress: ProgressFn | None = None,
                      cancel: Callable[[], bool] | None = None) -> np.ndarray:
     """N×D float32 feature vectors of every sample of `data` (validation transform, eval mode).
 
@@ -91,7 +92,7 @@ def extract_features(trained: TrainedModel, data: EvalData, *, batch_size: int =
                 out[index] = features.cpu()
                 done += int(index.numel())
                 if progress is not None:
-                    progress(done, len(data))
+                    progress(done, len(data), "features")
     finally:
         handle.remove()
         model.train(was_training)
@@ -113,7 +114,7 @@ def _cache_path(trained: TrainedModel, split: str, data: EvalData) -> Path | Non
 
 
 def cached_features(trained: TrainedModel, data: EvalData, *, split: str, batch_size: int = 256,
-                    progress: Callable[[int, int], None] | None = None,
+                    progress: ProgressFn | None = None,
                     cancel: Callable[[], bool] | None = None) -> np.ndarray:
     """`extract_features`, read from the run folder's cache when this checkpoint's vectors are there.
 
@@ -201,7 +202,7 @@ class FeatureBank:
 
 
 def run_feature_bank(trained: TrainedModel, *, split: str = "train", data: EvalData | None = None,
-                     progress: Callable[[int, int], None] | None = None,
+                     progress: ProgressFn | None = None,
                      cancel: Callable[[], bool] | None = None) -> tuple[FeatureBank, EvalData]:
     """The feature bank of a run's training (or validation) split, with the split's images and labels.
 

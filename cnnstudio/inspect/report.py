@@ -48,7 +48,7 @@ def format_evaluation(ev: Evaluation, *, confusions: int = 10) -> str:
     if not top:
         lines.append("no confusions: every image was classified correctly")
     else:
-        lines.append(f"largest confusions (true → predicted, count, share of the true class)")
+        lines.append("largest confusions (true → predicted, count, share of the true class)")
         width = max(len(readable(f"{c.true_name} → {c.pred_name}")) for c in top)
         count_width = max(len(str(c.count)) for c in top)
         for c in top:

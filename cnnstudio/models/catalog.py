@@ -8,11 +8,10 @@ model is actually built.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cnnstudio.errors import UnknownNameError
+from cnnstudio.errors import UnknownNameError, did_you_mean
 
 __all__ = ["ArchInfo", "OptionSpec", "get_info", "list_models", "model_names"]
 
@@ -278,9 +277,7 @@ def get_info(name: str) -> ArchInfo:
     try:
         return _BY_NAME[name]
     except (KeyError, TypeError):
-        # 0.75: "vgg17" → vgg16 and "googlnet" → googlenet, but "resnet50" is not LeNet-5.
-        close = difflib.get_close_matches(str(name), _BY_NAME, n=1, cutoff=0.75)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(name, _BY_NAME)
         raise UnknownNameError(
             f"unknown architecture {name!r}{hint}; choose one of: {', '.join(_BY_NAME)}"
         ) from None

@@ -7,10 +7,9 @@ window lists the sources before torch has loaded, and `TrainConfig.validate()` c
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from cnnstudio.errors import UnknownNameError
+from cnnstudio.errors import UnknownNameError, did_you_mean
 
 __all__ = ["PRETRAINED", "PretrainedInfo", "get_pretrained", "pretrained_names"]
 
@@ -60,8 +59,7 @@ def get_pretrained(name: str) -> PretrainedInfo:
     try:
         return _BY_NAME[name]
     except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), _BY_NAME, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(name, _BY_NAME)
         raise UnknownNameError(
             f"no pretrained weights named {name!r}{hint}; choose one of: {', '.join(_BY_NAME)}"
         ) from None

@@ -8,11 +8,13 @@ Accuracies are fractions in 0..1; a view formats them as it likes.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FitPlan", "FitStart", "StepInfo", "BatchStats", "EpochStats", "FitResult", "STOPPED_BY_USER"]
+__all__ = ["FitPlan", "FitStart", "StepInfo", "BatchStats", "EpochStats", "FitResult", "STOPPED_BY_USER", "best_epoch",
+           "improves_on"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,24 @@ class EpochStats:
         aux = tuple(float(row[k]) for k in ("aux1_loss", "aux2_loss")
                     if isinstance(row.get(k), (int, float)) and not isinstance(row.get(k), bool))
         return cls(**values, aux_losses=aux)
+
+
+def improves_on(val_acc: float, best_so_far: float | None) -> bool:
+    """Whether an epoch's validation accuracy makes it the new best (what best.pt holds).
+
+    Strictly better only: on a tie the first epoch to reach the best stays the best.
+    """
+    return best_so_far is None or val_acc > best_so_far
+
+
+def best_epoch(history: Iterable[EpochStats]) -> EpochStats | None:
+    """The epoch best.pt holds by `improves_on`: the first to reach the highest finite
+    validation accuracy; None when no epoch has one."""
+    best: EpochStats | None = None
+    for stats in history:
+        if math.isfinite(stats.val_acc) and improves_on(stats.val_acc, None if best is None else best.val_acc):
+            best = stats
+    return best
 
 
 _EPOCH_FIELDS = ("epoch", "epochs", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "seconds",

@@ -27,12 +27,14 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str)
         assert word in lines[0]
 
 
+@pytest.mark.slow
 def test_summary_vgg16_ends_with_the_papers_total(tmp_path: Path) -> None:
     result = run_cli("summary", "vgg16", "--num-classes", "1000", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "Total params: 138,357,544"
 
 
+@pytest.mark.slow
 def test_summary_without_a_dataset_is_the_papers_own_net(tmp_path: Path) -> None:
     # LeNet-5 read grey 32×32 digits into 10 classes: its famous ~60 k parameters, not an
     # RGB, 1000-class variant of 146 k; VGG-16 is the ILSVRC net without any option.
@@ -44,6 +46,7 @@ def test_summary_without_a_dataset_is_the_papers_own_net(tmp_path: Path) -> None
     assert result.stdout.strip().splitlines()[-1] == "Total params: 138,357,544"
 
 
+@pytest.mark.slow
 def test_summary_takes_the_dataset_shape(tmp_path: Path) -> None:
     result = run_cli("summary", "lenet5", "--dataset", "mnist-sample", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -72,10 +75,12 @@ def test_list_names_every_architecture_and_dataset(tmp_path: Path) -> None:
         (("frobnicate",), ("frobnicate",)),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], words: tuple[str, ...]) -> None:
     assert_one_line_error(run_cli(*args, tmp_path=tmp_path), *words)
 
 
+@pytest.mark.slow
 def test_train_then_classify_good_and_bad_images(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_cli("train", "--arch", "lenet5", "--dataset", "mnist-sample", "--epochs", "1", "--device", "cpu",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from training_helpers import write_history_run
+from tests.helpers.training import write_history_run
 
 from cnnstudio.cli import main
 

@@ -5,29 +5,20 @@ paths and class names holding terminal escape codes, a bell or a newline reach t
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import train_run, write_blocks_folder
 
-from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.files import readable  # noqa: E402
+from cnnstudio.cli import main
+from cnnstudio.files import readable
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 CLEAR, TITLE, FORGED = "a\x1b[2J", "b\x1b]0;pwned\x07", "c\nforged row"
 CLASSES = (CLEAR, TITLE, FORGED, "d\u202ereversed", "e")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ from cnnstudio.cli import main
 from cnnstudio.training.store import runs
 from cnnstudio.training.fit.trainer import Trainer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-from training_helpers import make_bundle, tiny_config  # noqa: E402
+from tests.helpers.training import make_bundle, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -161,6 +160,7 @@ def test_a_resume_of_a_run_in_use_is_one_line_naming_the_pid(tmp_path: Path, goo
         proc.wait(10)
 
 
+@pytest.mark.slow
 def test_skipped_files_reach_the_user_and_the_run(tmp_path: Path, capsys, monkeypatch) -> None:
     from PIL import Image
 

@@ -12,27 +12,9 @@ import pytest
 from cnnstudio.cli import main
 from cnnstudio.training.store import runs
 from cnnstudio.training.experiments.queue import TrainingQueue, window_queue_dir
-from training_helpers import folder_config, make_block_folder
+from tests.helpers.training import folder_config
 
-pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_block_folder(tmp_path_factory.mktemp("data") / "blocks")
-
-
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnnstudio import threads
-
-    monkeypatch.setattr(threads, "default_threads", lambda: 1)
-
-
-@pytest.fixture
-def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CNNSTUDIO_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "runs"
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("one_default_thread")]
 
 
 def test_sweep_resume_never_touches_a_folder_its_queue_did_not_make(blocks, runs_root, tmp_path, capsys) -> None:
@@ -79,7 +61,7 @@ def test_a_paused_field_that_is_not_true_or_false_is_one_line(runs_root, capsys,
 def _unstarted_run(runs_root: Path, blocks: Path) -> Path:
     """A run the trainer made and was killed in before its first checkpoint (config.json, run.json
     "running", no last.pt)."""
-    from training_helpers import make_bundle
+    from tests.helpers.training import make_bundle
 
     run = runs.new_run_dir(runs_root, arch="lenet5", dataset=str(blocks))
     runs.RunWriter(run).start(folder_config(blocks, epochs=1), make_bundle().spec.to_dict())

@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 
 from cnnstudio.cli import main
-from training_helpers import make_block_folder
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_block_folder(tmp_path_factory.mktemp("data") / "blocks")
 
 
 def tiny(blocks: Path, *more: str) -> list[str]:
@@ -23,6 +17,7 @@ def tiny(blocks: Path, *more: str) -> list[str]:
             "--batch-size", "4", "--device", "cpu", "--steps", "30", *more]
 
 
+@pytest.mark.slow
 def test_lr_find_prints_the_suggestion_and_writes_json_and_the_plot(blocks, tmp_path, capsys) -> None:
     from PIL import Image
 

@@ -7,19 +7,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import CLASSES, train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import CLASSES, train_run, write_blocks_folder
 
-from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.errors import CheckpointError  # noqa: E402
-from cnnstudio.files import atomic_write  # noqa: E402
+from cnnstudio.cli import main
+from cnnstudio.errors import CheckpointError
+from cnnstudio.files import atomic_write
 
 
 def _one_line(capsys, *args: object) -> str:
@@ -112,14 +109,6 @@ def test_summary_takes_an_image_folder_as_dataset(tmp_path: Path, capsys) -> Non
     assert main(["summary", "lenet5", "--dataset", str(folder)]) == 0
     out, err = capsys.readouterr()
     assert "Total params" in out and f"{len(CLASSES)} classes" in err
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_evaluate_on_a_folder_with_fewer_classes_names_the_folder(tmp_path: Path, capsys, one_thread) -> None:

@@ -109,6 +109,7 @@ def test_no_display_is_one_line_and_exit_2() -> None:
     assert "set DISPLAY" in result.stderr and "command line" in result.stderr
 
 
+@pytest.mark.slow
 def test_classify_prints_the_out_of_distribution_note(env: Path, capsys) -> None:
     folder = _blocks_folder(env / "blocks")
     out = env / "run"

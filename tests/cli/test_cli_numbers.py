@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import CLASSES, train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import CLASSES, train_run, write_blocks_folder
 
-from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.errors import CheckpointError  # noqa: E402
+from cnnstudio.cli import main
+from cnnstudio.errors import CheckpointError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +93,7 @@ def test_a_sweep_variant_with_an_absurd_lr_is_refused_by_the_config_schema(capsy
     assert "lr must be a number > 0 and ≤ 1e+30" in line
 
 
+@pytest.mark.slow
 def test_an_unexpected_failure_of_one_sweep_run_marks_it_failed_and_the_next_one_trains(world, capsys, monkeypatch,
                                                                                       tmp_path) -> None:
     import cnnstudio.cli as cli

@@ -17,29 +17,9 @@ import pytest
 from cnnstudio.cli import main
 from cnnstudio.training.store import runs
 from cnnstudio.training.experiments.queue import TrainingQueue
-from training_helpers import make_block_folder
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_block_folder(tmp_path_factory.mktemp("data") / "blocks")
-
-
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ops this small only lose to thread hand-offs (as `tiny_config`'s num_threads=1 says)."""
-    from cnnstudio import threads
-
-    monkeypatch.setattr(threads, "default_threads", lambda: 1)
-
-
-@pytest.fixture
-def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("CNNSTUDIO_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "runs"
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("one_default_thread")]
 
 
 def tiny(blocks: Path, *more: str) -> list[str]:
@@ -150,6 +130,7 @@ def test_resume_takes_no_new_settings_and_a_damaged_queue_is_one_line(tmp_path, 
 
 
 @pytest.mark.skipif(runs.fcntl is None, reason="the queue's lock is POSIX flock")
+@pytest.mark.slow
 def test_a_kill_9_at_any_moment_leaves_a_sweep_that_resumes_to_the_end(blocks, runs_root, capsys) -> None:
     """The sweep is killed wherever it happens to be once its first run has begun; the resume
     then finishes every run, each in one folder, each with all its epochs."""

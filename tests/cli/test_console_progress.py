@@ -6,21 +6,10 @@ import io
 import re
 from pathlib import Path
 
-import pytest
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import tiny_config
 
 from cnnstudio.cli import ConsoleProgress
 from cnnstudio.training.fit.trainer import Trainer
-
-
-@pytest.fixture
-def bundle():
-    return make_bundle()
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    return tmp_path / "run"
 
 
 def test_console_progress_prints_one_line_per_epoch(run_dir: Path, bundle) -> None:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training_helpers import folder_config, make_block_folder  # noqa: E402
+from tests.helpers.training import folder_config, make_block_folder
 
-from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.training.fit.training_data import load_training_data  # noqa: E402
+from cnnstudio.cli import main
+from cnnstudio.training.fit.training_data import load_training_data
 
 
 def test_json_counts_are_the_runs_split_and_the_grid_is_written(tmp_path: Path, capsys) -> None:

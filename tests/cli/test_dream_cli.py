@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import CLASSES, train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import CLASSES, train_run, write_blocks_folder
 
-from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.cli_inspect import parse_channels  # noqa: E402
-from cnnstudio.errors import CnnStudioError  # noqa: E402
+from cnnstudio.cli import main
+from cnnstudio.cli_inspect import parse_channels
+from cnnstudio.errors import CnnStudioError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets on a shared 2-core box (see tests/inspect/conftest.py)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

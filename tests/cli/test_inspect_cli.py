@@ -9,22 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import CLASSES, train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import CLASSES, train_run, write_blocks_folder
 
-from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.training.store.runs import open_run  # noqa: E402
+from cnnstudio.cli import main
+from cnnstudio.training.store.runs import open_run
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets on a shared 2-core box (see tests/inspect/conftest.py)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +120,7 @@ def test_bad_inputs_are_one_line_each_with_exit_2(world, capsys, tmp_path) -> No
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_input_from_a_real_shell_is_one_line_too(world, tmp_path) -> None:
     import os
     import subprocess

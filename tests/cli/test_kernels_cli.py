@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training_helpers import make_bundle, tiny_config  # noqa: E402
+from tests.helpers.training import make_bundle, tiny_config
 
-from cnnstudio.cli import main  # noqa: E402
-from cnnstudio.training.store.snapshots import list_snapshots  # noqa: E402
-from cnnstudio.training.fit.trainer import Trainer  # noqa: E402
+from cnnstudio.cli import main
+from cnnstudio.training.store.snapshots import list_snapshots
+from cnnstudio.training.fit.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

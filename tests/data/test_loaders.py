@@ -153,6 +153,7 @@ def test_pad_crop_offsets_differ_per_sample() -> None:
 
 @pytest.mark.parametrize(("train", "augment", "cached"), [(False, (), True), (True, (), True), (True, ("flip",), True),
                                                           (True, ("crop", "flip"), False)])
+@pytest.mark.slow
 def test_converting_the_set_once_gives_the_same_batches(sample, monkeypatch, train, augment, cached) -> None:
     import cnnstudio.data.loaders as loaders
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training_helpers import folder_config, make_block_folder  # noqa: E402
+from tests.helpers.training import folder_config, make_block_folder
 
-from cnnstudio.gui.widgets.data_tab import STRIP_HEIGHT, DataTab  # noqa: E402
-from cnnstudio.training.fit.training_data import load_training_data  # noqa: E402
+from cnnstudio.gui.widgets.data_tab import STRIP_HEIGHT, DataTab
+from cnnstudio.training.fit.training_data import load_training_data
 
 
 def _pixels(image) -> bytes:

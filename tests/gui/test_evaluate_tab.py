@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import train_run, write_blocks_folder
 
-from cnnstudio.gui.session import TrainingSession  # noqa: E402
-from cnnstudio.gui.state import ModelHandle  # noqa: E402
-from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab  # noqa: E402
-from cnnstudio.training.store.runs import open_run  # noqa: E402
+from cnnstudio.gui.state import ModelHandle
+from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
+from cnnstudio.training.store.runs import open_run
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +21,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tab(qtbot, state, run_dir):
-    widget = EvaluateTab(state, TrainingSession(state))
+    widget = EvaluateTab(state)
     qtbot.addWidget(widget)
     widget.show()
     with qtbot.waitSignal(state.model_changed, timeout=20_000):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import CLASSES, train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import CLASSES, train_run, write_blocks_folder
 
-from cnnstudio.gui.state import ModelHandle  # noqa: E402
-from cnnstudio.gui.widgets.features_tab import EMPTY_TEXT, MODE_CHANNELS, FeaturesTab  # noqa: E402
+from cnnstudio.gui.state import ModelHandle
+from cnnstudio.gui.widgets.features_tab import EMPTY_TEXT, MODE_CHANNELS, FeaturesTab
 
 
 @pytest.fixture(scope="module")

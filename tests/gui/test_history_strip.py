@@ -3,20 +3,18 @@ and Feature maps tabs and the Training tab through `StudioState.history_position
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training_helpers import make_bundle, tiny_config  # noqa: E402
+from tests.helpers.training import make_bundle, tiny_config
 
-from cnnstudio.gui.state import ModelHandle  # noqa: E402
-from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab  # noqa: E402
-from cnnstudio.gui.widgets.kernels_tab import KernelsTab  # noqa: E402
-from cnnstudio.training.store.snapshots import list_snapshots  # noqa: E402
-from cnnstudio.training.fit.trainer import Trainer  # noqa: E402
+from cnnstudio.gui.state import ModelHandle
+from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
+from cnnstudio.gui.widgets.kernels_tab import KernelsTab
+from cnnstudio.training.store.snapshots import list_snapshots
+from cnnstudio.training.fit.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 from cnnstudio.gui.lr_finder_dialog import rounded_lr
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.setup_panel import SetupPanel
-from training_helpers import make_block_folder
+from tests.helpers.training import make_block_folder
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,8 +4,6 @@ it gets the lock it goes on from what the other runner did, never training an it
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cnnstudio.errors import CnnStudioError
@@ -15,14 +13,9 @@ from cnnstudio.training.store import runs
 from cnnstudio.training.experiments.queue import TrainingQueue, window_queue_dir
 from cnnstudio.training.fit.trainer import Trainer
 from cnnstudio.training.fit.training_data import load_training_data
-from training_helpers import folder_config, make_block_folder
+from tests.helpers.training import folder_config
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(runs.fcntl is None, reason="the queue's lock is POSIX flock")]
-
-
-@pytest.fixture(scope="module")
-def blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_block_folder(tmp_path_factory.mktemp("data") / "blocks")
 
 
 def test_the_window_and_a_sweep_resume_never_run_one_queue_at_once(state, qtbot, runs_dir, blocks) -> None:

@@ -4,7 +4,6 @@ reorder / remove / pause, Stop pauses the queue, and a crash's queue loads pause
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +14,9 @@ from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.experiments.queue import TrainingQueue, window_queue_dir
 from cnnstudio.training.fit.trainer import Trainer
 from cnnstudio.training.fit.training_data import load_training_data
-from training_helpers import folder_config, make_block_folder
+from tests.helpers.training import folder_config
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_block_folder(tmp_path_factory.mktemp("data") / "blocks")
 
 
 class _StopAfterOneEpoch(Callback):

@@ -152,7 +152,7 @@ def test_a_damaged_run_is_listed_with_its_problem_beside_the_good_ones(make_tab,
 # ---------------------------------------------------------------------------- the compare view
 
 def _history_runs(root):
-    from training_helpers import write_history_run
+    from tests.helpers.training import write_history_run
 
     return {
         "low": write_history_run(root / "low", val_accs=(0.05, 0.095, 0.09)),
@@ -290,7 +290,7 @@ def test_histories_are_read_off_the_gui_thread_and_only_when_changed(make_tab, q
 
 def test_a_run_of_one_epoch_is_a_dot_not_an_invisible_line(make_tab, qtbot, tmp_path):
     # A one-epoch study run is a single point per series: a line cannot show it, a dot does.
-    from training_helpers import write_history_run
+    from tests.helpers.training import write_history_run
 
     root = tmp_path / "runs"
     one = write_history_run(root / "one", val_accs=(0.4,))

@@ -7,14 +7,8 @@ from PySide6.QtWidgets import QApplication
 
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.setup_panel import SetupPanel
-from training_helpers import make_block_folder
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture(scope="module")
-def blocks(tmp_path_factory):
-    return make_block_folder(tmp_path_factory.mktemp("data") / "blocks")
 
 
 @pytest.mark.slow  # two estimates of a 6 M-parameter net: seconds each on a busy CPU

@@ -194,6 +194,7 @@ VARIANTS = [(info.name, {}) for info in list_models()] + [
 
 
 @pytest.mark.parametrize("name,options", VARIANTS, ids=[f"{n}{'-' + '-'.join(o) if o else ''}" for n, o in VARIANTS])
+@pytest.mark.slow
 def test_every_architecture_gives_each_map_and_grad_cam_agrees_with_autograd(name: str, options: dict) -> None:
     model = _cheap_model(name, **options)
     size = max(32, model.min_size)

@@ -82,7 +82,7 @@ def test_pad_top5_equals_classify_of_the_same_pixels_saved(spec: DatasetSpec, tm
 
 def test_cli_classify_of_a_saved_drawing_prints_the_pads_top1(tmp_path: Path, capsys) -> None:
     """The saved drawing is an ordinary file: `cnnstudio classify` reads it like any other."""
-    from training_helpers import make_bundle, tiny_config
+    from tests.helpers.training import make_bundle, tiny_config
 
     from cnnstudio.training.fit.trainer import Trainer
 

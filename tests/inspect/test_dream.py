@@ -34,6 +34,7 @@ def tiny(tiny_run: Path) -> TrainedModel:
     return TrainedModel.from_run(tiny_run)
 
 
+@pytest.mark.slow
 def test_each_lenet_class_image_is_that_class_for_the_net_and_the_ten_differ(lenet_on_digits, one_thread):
     result = dream_classes(lenet_on_digits)  # the defaults a user gets: 256 steps, every class
     assert result.kind == "class" and result.targets == tuple(range(10)) and result.names == tuple("0123456789")
@@ -122,7 +123,7 @@ def test_cancel_stops_between_steps_and_restores_the_model(tiny, one_thread):
     seen: list[int] = []
     tiny.model.eval()
     with pytest.raises(Cancelled):
-        dream_classes(tiny, steps=100, progress=lambda done, total: seen.append(done), cancel=lambda: len(seen) >= 3)
+        dream_classes(tiny, steps=100, progress=lambda done, total, _message: seen.append(done), cancel=lambda: len(seen) >= 3)
     assert seen == [1, 2, 3]
     assert not tiny.model.training and all(p.requires_grad for p in tiny.model.parameters())
 

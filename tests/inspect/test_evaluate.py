@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from eval_helpers import CLASSES, train_run, write_blocks_folder
+from tests.helpers.evaluation import CLASSES, train_run, write_blocks_folder
 
 from cnnstudio.data.loaders import ImageSet
 from cnnstudio.data.spec import DatasetSpec
@@ -184,7 +184,7 @@ def test_progress_counts_images_and_cancel_stops_before_the_next_batch() -> None
     data = EvalData(ImageSet(torch.zeros(10, dtype=torch.int64), torch.zeros(10, 1, 16, 16, dtype=torch.uint8)),
                     spec.classes, "zeros")
     seen: list[tuple[int, int]] = []
-    evaluate(trained, data, batch_size=4, progress=lambda d, t: seen.append((d, t)))
+    evaluate(trained, data, batch_size=4, progress=lambda d, t, _m: seen.append((d, t)))
     assert seen == [(4, 10), (8, 10), (10, 10)]
     assert model.training  # evaluation switched it to eval only for the pass
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 
+import pytest
 import torch
 
 from cnnstudio.inspect.network_graph import arch_diagram, to_json, to_svg
@@ -70,6 +71,7 @@ def test_a_collapsed_block_is_one_box() -> None:
     assert len(collapsed.nodes) < len(full.nodes)
 
 
+@pytest.mark.slow
 def test_cli_graph_writes_svg_and_json(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "cnnstudio", "graph", "lenet5", "--dataset", "mnist-sample",
                           "-o", str(tmp_path / "net.svg"), "--json", str(tmp_path / "g.json")],

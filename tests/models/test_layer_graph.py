@@ -31,11 +31,13 @@ def _by_short_name(graph, short: str):
     ("lenet5", 32, "features.c3", 14),
     ("lenet5", 32, "features.c1", 5),
 ])
+@pytest.mark.slow
 def test_receptive_fields_of_the_paper_nets(arch: str, size: int, layer: str, expected: int) -> None:
     graph = traced_graph(_meta(arch), (3, size, size))
     assert graph[layer].receptive_field == expected
 
 
+@pytest.mark.slow
 def test_googlenet_has_nine_inception_blocks_of_four_branches_and_two_side_heads() -> None:
     for arch in ("googlenet", "googlenet-torchvision"):
         graph = traced_graph(_meta(arch), (3, 224, 224))
@@ -80,6 +82,7 @@ def test_the_graph_leaves_the_model_as_it_was() -> None:
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+@pytest.mark.slow
 def test_summary_counts_torchvisions_googlenet_heads_apart() -> None:
     from cnnstudio.inspect.summary import summarize_arch
 
@@ -88,6 +91,7 @@ def test_summary_counts_torchvisions_googlenet_heads_apart() -> None:
     assert summary.aux_params > 0
 
 
+@pytest.mark.slow
 def test_summary_json_lists_kernel_stride_padding_and_receptive_field(tmp_path) -> None:
     out = tmp_path / "s.json"
     subprocess.run([sys.executable, "-m", "cnnstudio", "summary", "lenet5", "--json", str(out)], check=True,

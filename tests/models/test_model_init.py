@@ -65,6 +65,7 @@ def trained_a() -> dict[str, torch.Tensor]:
     return build_model("vgg11", in_channels=1, num_classes=10).state_dict()
 
 
+@pytest.mark.slow
 def test_vgg_d_starts_from_a_first_four_convs_and_three_fc_layers(trained_a):
     torch.manual_seed(2)
     deeper = build_model("vgg16", in_channels=1, num_classes=10)
@@ -83,6 +84,7 @@ def test_vgg_d_starts_from_a_first_four_convs_and_three_fc_layers(trained_a):
     assert untouched and all(torch.equal(after[k], before[k]) for k in untouched)
 
 
+@pytest.mark.slow
 def test_batch_norm_nets_copy_the_batch_norm_that_follows_each_conv():
     torch.manual_seed(3)
     source = build_model("vgg11", in_channels=1, num_classes=10, batch_norm=True)
@@ -94,6 +96,7 @@ def test_batch_norm_nets_copy_the_batch_norm_that_follows_each_conv():
     assert (deeper.features[1].running_mean == 0.5).all()
 
 
+@pytest.mark.slow
 def test_shape_mismatch_is_refused_before_anything_changes(trained_a):
     deeper = build_model("vgg16", in_channels=1, num_classes=100)
     before = deeper.features[0].weight.clone()

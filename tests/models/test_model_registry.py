@@ -13,12 +13,17 @@ from cnnstudio.models.registry import OptionValueError, build_model, check_input
 NAMES = [info.name for info in list_models()]
 
 
+def _lanes(names: list[str], *, fast: set[str]) -> list:
+    """`names`, those not in `fast` marked slow (a forward of a 224 px net takes seconds on a CPU)."""
+    return [name if name in fast else pytest.param(name, marks=pytest.mark.slow) for name in names]
+
+
 def _meta_model(name: str, **options: object) -> nn.Module:
     with torch.device("meta"):
         return build_model(name, num_classes=10, **options)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _lanes(NAMES, fast={"lenet5"}))
 def test_forward_at_min_and_default_size_gives_one_logit_per_class(name):
     info = get_info(name)
     torch.manual_seed(0)
@@ -35,7 +40,7 @@ def test_forward_at_min_and_default_size_gives_one_logit_per_class(name):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _lanes(NAMES, fast=set(NAMES) - {"googlenet", "googlenet-torchvision"}))
 def test_one_channel_images_work(name):
     info = get_info(name)
     # Built without the (slow, here irrelevant) random initialisation: only shapes are checked.
@@ -88,6 +93,7 @@ def test_wrong_channel_count_gets_a_plain_message():
         model(torch.zeros(2, 3, 32, 32))
 
 
+@pytest.mark.slow
 def test_googlenet_without_aux_heads_takes_smaller_inputs():
     with pytest.raises(InputTooSmallError, match="at least 79×79"):
         check_input_size("googlenet", 32)

@@ -63,6 +63,7 @@ def test_lrn_is_the_papers_formula_not_torchs_alpha_over_n():
     torch.testing.assert_close(LocalResponseNorm()(a), expected)
 
 
+@pytest.mark.slow
 def test_googlenet_aux_heads_answer_in_training_only():
     torch.manual_seed(0)
     model = build_model("googlenet", num_classes=7)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from training_helpers import tiny_config
+from tests.helpers.training import tiny_config
 
 from cnnstudio.training.experiments.compare import RunCache, compare_rows, comparison_rows, differing_settings, format_table, run_curves, smooth_ema, sort_rows, write_csv
 from cnnstudio.training.store.runs import list_runs, open_run
@@ -16,7 +16,7 @@ from cnnstudio.training.fit.trainer import Trainer
 
 @pytest.fixture(scope="module")
 def three_runs(tmp_path_factory):
-    from training_helpers import make_bundle
+    from tests.helpers.training import make_bundle
 
     root = tmp_path_factory.mktemp("runs")
     bundle = make_bundle()

@@ -49,7 +49,7 @@ def test_the_collective_timeout_is_minutes_from_the_flag_or_the_environment(monk
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_frozen_process_fails_the_run_in_one_line_after_the_timeout(tmp_path: Path) -> None:
-    from training_helpers import make_block_folder
+    from tests.helpers.training import make_block_folder
 
     folder = make_block_folder(tmp_path / "blocks")
     run_dir, pid_file = tmp_path / "runs" / "ddp", tmp_path / "frozen.pid"

@@ -22,7 +22,7 @@ from cnnstudio.training.fit.step import make_scaler, train_step
 from cnnstudio.training.fit.trainer import Trainer
 from cnnstudio.training.records import StepInfo
 from cnnstudio.training.store.dynamics import chunk_name, dynamics_dir, read_dynamics
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -215,8 +215,7 @@ def test_a_damaged_chunk_is_skipped_in_words(tmp_path: Path) -> None:
 _KILLED_IN_CHUNK = """
 import sys, time
 from pathlib import Path
-sys.path.insert(0, "tests")
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 import cnnstudio.training.store.dynamics as store
 from cnnstudio.training.fit.trainer import Trainer
 

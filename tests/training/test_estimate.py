@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 from cnnstudio.errors import Cancelled
 from cnnstudio.training.fit import estimate as estimate_module

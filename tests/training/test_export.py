@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 from cnnstudio.cli import main as cli_main
 from cnnstudio.data.spec import DatasetSpec

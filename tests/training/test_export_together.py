@@ -15,7 +15,7 @@ from cnnstudio.errors import ExportError
 from cnnstudio.training.weights import export
 from cnnstudio.training.weights.export import export_run
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 import torchvision.models as tvm
 from PIL import Image
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 from cnnstudio.data.loaders import DatasetBundle, ImageSet, load_dataset
 from cnnstudio.errors import CnnStudioError

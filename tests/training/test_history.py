@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from training_helpers import Recorder, make_bundle, tiny_config
+from tests.helpers.training import Recorder, make_bundle, tiny_config
 
 from cnnstudio.inspect.history import KernelHistory, MapHistory
 from cnnstudio.training.store import snapshots as history, runs
@@ -161,8 +161,7 @@ def test_history_off_writes_none(tmp_path: Path) -> None:
 _KILLED_IN_SNAPSHOT = """
 import sys, time
 from pathlib import Path
-sys.path.insert(0, "tests")
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 import cnnstudio.files as checkpoints
 from cnnstudio.training.fit.trainer import Trainer
 

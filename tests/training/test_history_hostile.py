@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 from cnnstudio.cli import main
 from cnnstudio.inspect.history import KernelHistory, gif_frames, history_gif

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from training_helpers import tiny_config
+from tests.helpers.training import tiny_config
 
 from cnnstudio.errors import CnnStudioError
 from cnnstudio.training.input_size import choose_input_size, config_input_size, dataset_native_size
@@ -80,7 +80,7 @@ def test_built_in_datasets_need_no_torch() -> None:
 
 
 def test_the_trainer_trains_at_the_datasets_size_when_none_is_given(run_dir: Path) -> None:
-    from training_helpers import make_bundle
+    from tests.helpers.training import make_bundle
 
     bundle = make_bundle(size=32, classes=4, per_class=4)
     config = tiny_config(arch="tricks", arch_options={}, input_size=None, epochs=1)

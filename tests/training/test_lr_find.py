@@ -14,7 +14,7 @@ import torch
 
 from cnnstudio.errors import Cancelled, CnnStudioError
 from cnnstudio.training.fit.lr_find import find_lr, smooth_losses, steepest_lr
-from training_helpers import Recorder, make_bundle, tiny_config
+from tests.helpers.training import Recorder, make_bundle, tiny_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,9 +112,9 @@ def test_json_shape(curve) -> None:
 
 def test_progress_cancel_and_a_bad_range(bundle) -> None:
     seen: list[tuple[int, int]] = []
-    find_lr(tiny_config(), bundle, steps=4, progress=lambda done, total: seen.append((done, total)))
+    find_lr(tiny_config(), bundle, steps=4, progress=lambda done, total, _message: seen.append((done, total)))
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     with pytest.raises(Cancelled):
-        find_lr(tiny_config(), bundle, steps=50, progress=lambda done, total: None, cancel=lambda: True)
+        find_lr(tiny_config(), bundle, steps=50, progress=lambda done, total, _message: None, cancel=lambda: True)
     with pytest.raises(CnnStudioError, match="LR range"):
         find_lr(tiny_config(), bundle, start_lr=1.0, end_lr=0.1)

@@ -12,7 +12,7 @@ from cnnstudio.errors import CnnStudioError
 from cnnstudio.training.store import runs
 from cnnstudio.training.experiments.queue import ItemState, QueueFileError, TrainingQueue, item_status, new_sweep_dir
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 
 def _queue(tmp_path: Path, *labels: str) -> TrainingQueue:

@@ -12,7 +12,7 @@ import pytest
 from cnnstudio.training.store import new_run as run_dirs, runs
 from cnnstudio.training.experiments.queue import ItemRefused, ItemState, TrainingQueue
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 RUN_FILES = ("run.json", "config.json", "spec.json", "metrics.jsonl", "last.pt", "best.pt", ".lock")
 

@@ -11,7 +11,7 @@ from cnnstudio.training.store import runs
 from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.store.checkpoints import load_checkpoint
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import Recorder, tiny_config
+from tests.helpers.training import Recorder, tiny_config
 
 
 class StopAt(Callback):

@@ -17,7 +17,7 @@ import torch
 from cnnstudio.errors import CheckpointError
 from cnnstudio.training.store import runs
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 pytestmark = pytest.mark.timeout(60)  # a FIFO or /dev/zero must never hang a test
 
@@ -274,8 +274,12 @@ def test_a_run_killed_in_its_first_save_lists_no_progress(tmp_path: Path, root: 
 @pytest.mark.parametrize("arch", [info.name for info in __import__("cnnstudio.models.catalog", fromlist=["x"]).list_models()])
 def test_every_starting_config_passes_the_schema_it_is_read_back_with(arch: str) -> None:
     from cnnstudio.training.store import schema as run_files
-    from cnnstudio.training.config import default_config, paper_defaults
+    from cnnstudio.training.config import TrainConfig, default_config, paper_defaults
 
     for config in (default_config(arch), paper_defaults(arch)):
         config.validate()
-        assert run_files.check_config(json.loads(json.dumps(config.to_dict()))) is not None
+        written = json.loads(json.dumps(config.to_dict()))  # what config.json holds
+        # check_config raises SchemaError on a setting it refuses; it passes the file through
+        # unchanged, and the config read back from it is the one written.
+        assert run_files.check_config(written) == config.to_dict()
+        assert TrainConfig.from_dict(run_files.check_config(written)) == config

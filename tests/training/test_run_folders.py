@@ -14,7 +14,7 @@ import torch
 from cnnstudio.training.store import runs
 from cnnstudio.errors import CheckpointError
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import tiny_config
+from tests.helpers.training import tiny_config
 
 
 def test_new_run_dirs_are_named_by_time_arch_and_dataset_and_never_collide(tmp_path: Path) -> None:

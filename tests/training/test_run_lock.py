@@ -21,7 +21,7 @@ import pytest
 from cnnstudio.training.store import runs
 from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(runs.fcntl is None, reason="flock is POSIX")]
 REPO = Path(__file__).resolve().parents[2]
@@ -83,8 +83,7 @@ def test_two_fits_of_one_run_in_one_process_exclude_each_other(tmp_path: Path, b
 _KILLED_IN_SAVE = """
 import sys, time
 from pathlib import Path
-sys.path.insert(0, "tests")
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 import cnnstudio.training.store.checkpoints as checkpoints
 from cnnstudio.training.fit.trainer import Trainer
 

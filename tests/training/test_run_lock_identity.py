@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cnnstudio.training.store import runs
-from training_helpers import write_history_run
+from tests.helpers.training import write_history_run
 
 pytestmark = pytest.mark.skipif(runs.fcntl is None, reason="the run lock is POSIX flock")
 

@@ -17,7 +17,7 @@ from cnnstudio.training.fit import preflight
 from cnnstudio.training.store import new_run as run_dirs, runs
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import Recorder, tiny_config
+from tests.helpers.training import Recorder, tiny_config
 
 
 def _refused(run_dir: Path, bundle, *words: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from training_helpers import Recorder, tiny_config
+from tests.helpers.training import Recorder, tiny_config
 
 from cnnstudio.models import registry
 from cnnstudio.training.store import runs

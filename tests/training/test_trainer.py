@@ -22,7 +22,7 @@ from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.store.checkpoints import load_checkpoint
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import Recorder, make_bundle, tiny_config
+from tests.helpers.training import Recorder, make_bundle, tiny_config
 
 
 def _curve(run_dir: Path) -> list[tuple[float, ...]]:

@@ -8,7 +8,7 @@ import torch
 
 from cnnstudio.training.store import runs
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 
 def test_vgg16_starts_from_a_config_a_run(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnnstudio.data.layout import IMAGE_EXTENSIONS
 from cnnstudio.errors import ImageError, describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
@@ -45,7 +46,7 @@ EMPTY_TEXT = "Drop images here to classify them\n\nor use “Open image…” ab
 NO_MODEL_TEXT = "Train a model or open a run first"
 PREVIEW_SIDE = 320  # pixels: the preview is decoded at this size, not at the file's
 SEEN_SIDE = 112  # pixels: the box for the network's input (a 32 px input shown at 3×)
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.gif *.bmp *.tif *.tiff *.webp *.ppm *.pgm *.ico);;All files (*)"
+IMAGE_FILTER = f"Images ({' '.join('*' + suffix for suffix in IMAGE_EXTENSIONS)});;All files (*)"
 
 
 def paths_from_mime(mime: QMimeData) -> list[str]:

@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 from cnnstudio.choices import TestTime
 from cnnstudio.errors import Cancelled, describe
 from cnnstudio.gui.format import format_count, format_percent
-from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.state import Job, ModelHandle, StudioState
 from cnnstudio.gui.text import plain
 from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
@@ -206,10 +205,9 @@ class _ConfusionPlot(pg.GraphicsLayoutWidget):
 class EvaluateTab(QWidget):
     """Confusion matrix → the images of a cell → one image explained."""
 
-    def __init__(self, state: StudioState, session: TrainingSession, parent: QWidget | None = None) -> None:
+    def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
-        self._session = session
         self._key = f"evaluate-tab-{id(self)}"
         self._job: Job | None = None
         self._evaluation: Any = None

@@ -187,8 +187,6 @@ class RunsTab(QWidget):
     #: The user asked to draw this run's curves beside the current ones: (run name, list[EpochStats]).
     overlay_requested = Signal(str, list)
     dynamics_requested = Signal(str, object)  # a run folder, and one to draw beside it (or None)
-    #: A run was opened and is now the state's model (its folder).
-    run_opened = Signal(str)
     #: A refresh's rows and curves have arrived and are shown.
     runs_read = Signal()
 
@@ -582,7 +580,6 @@ class RunsTab(QWidget):
         self._state.model_handle = handle
         self.status_label.setText(f"Opened {Path(run_dir).name}: the other tabs now inspect and classify with its weights.")
         self._state.report("info", f"Opened {handle.describe()}")
-        self.run_opened.emit(run_dir)
 
     def _on_open_failed(self, exc: BaseException) -> None:
         text = describe(exc)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnstudio.training.records import best_epoch
+
 __all__ = [
     "ComparisonRow",
     "RunCurves",
@@ -169,14 +171,14 @@ def comparison_row(run: Any, history: Sequence[Any] | None = None) -> Comparison
     `history` is the run's `EpochStats` when the caller has read them already (`RunCache`).
     """
     history = run.history() if history is None else history
-    tops = [(s.val_acc, s.epoch) for s in history if math.isfinite(s.val_acc)]
-    best_top1, best_epoch = max(tops) if tops else (None, None)
+    best = best_epoch(history)  # the epoch best.pt holds: on a tie the first
+    best_top1, best_at = (best.val_acc, best.epoch) if best else (None, None)
     top5s = [s.val_top5 for s in history if s.val_top5 is not None and math.isfinite(s.val_top5)]
     speeds = [s.images_per_s for s in history if math.isfinite(s.images_per_s) and s.images_per_s > 0]
     return ComparisonRow(
         path=Path(run.path), name=run.name, arch=run.arch, variant=run.variant, dataset=run.dataset,
         status=run.status, epochs_done=len(history), epochs=run.epochs, differs={},
-        best_top1=_finite(best_top1), best_top5=max(top5s) if top5s else None, best_epoch=best_epoch,
+        best_top1=_finite(best_top1), best_top5=max(top5s) if top5s else None, best_epoch=best_at,
         train_seconds=float(sum(s.seconds for s in history)),
         images_per_s=float(np.median(speeds)) if speeds else None,
         created=run.created.isoformat(timespec="seconds") if run.created else "",

@@ -32,12 +32,11 @@ budget. Torch-free to import (validation imports the model registry).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from cnnstudio.errors import CnnStudioError, UnknownNameError
+from cnnstudio.errors import CnnStudioError, UnknownNameError, did_you_mean
 from cnnstudio.training.config import TrainConfig, default_config
 
 __all__ = ["BASELINE", "LabelledConfig", "STUDY_SWITCHES", "sweep_configs", "tricks_study", "study_base"]
@@ -144,8 +143,7 @@ class _Names:
             option, archs = other
             raise UnknownNameError(f"{self.base.arch} has no {option} option (it is an option of {', '.join(archs)}); "
                                    f"{self.base.arch} options: {options}")
-        close = [other[0]] if other is not None else difflib.get_close_matches(name, valid, n=1, cutoff=0.75)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = f" (did you mean {other[0]}?)" if other is not None else did_you_mean(name, valid)
         raise UnknownNameError(f"unknown setting {name!r} to vary{hint}; {self.base.arch} options: {options}; "
                                f"training settings: {', '.join(self.fields)}")
 

@@ -14,17 +14,31 @@ from cnnstudio.errors import TrainingError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["device_title", "list_devices", "resolve_device"]
+__all__ = ["available_kinds", "device_title", "list_devices", "resolve_device"]
+
+
+def available_kinds() -> list[DeviceKind]:
+    """The kinds of device this machine can train on, in the one order "auto" prefers them:
+    CUDA, then MPS, then the CPU (always there). `list_devices` and `resolve_device` both read it."""
+    import torch
+
+    kinds = [DeviceKind.CUDA] if torch.cuda.is_available() else []
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        kinds.append(DeviceKind.MPS)
+    return [*kinds, DeviceKind.CPU]
 
 
 def list_devices() -> list[tuple[str, str]]:
-    """(title, device string) of every device this machine can train on: GPUs, MPS, then CPU."""
+    """(title, device string) of every device this machine can train on, in `available_kinds` order."""
     import torch
 
-    devices = [(f"GPU {i}: {torch.cuda.get_device_name(i)}", f"cuda:{i}") for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append((DeviceKind.MPS.title, DeviceKind.MPS.value))
-    devices.append((DeviceKind.CPU.title, DeviceKind.CPU.value))
+    devices = []
+    for kind in available_kinds():
+        if kind == DeviceKind.CUDA:
+            devices += [(f"GPU {i}: {torch.cuda.get_device_name(i)}", f"cuda:{i}")
+                        for i in range(torch.cuda.device_count())]
+        else:
+            devices.append((kind.title, kind.value))
     return devices
 
 
@@ -45,8 +59,8 @@ def device_title(device: str) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    """The torch device for a config's device name; "auto" is cuda, then mps, then cpu (the one
-    order every view and `list_devices` follow)."""
+    """The torch device for a config's device name; "auto" is the first of `available_kinds`
+    (cuda, then mps, then cpu: the one order every view and `list_devices` follow)."""
     import torch
 
     try:
@@ -54,11 +68,7 @@ def resolve_device(name: str) -> torch.device:
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
     if name == DeviceKind.AUTO:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device(available_kinds()[0].value)
     device = torch.device(name)
     if device.type == DeviceKind.CUDA:
         if not torch.cuda.is_available():

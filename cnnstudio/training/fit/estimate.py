@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from cnnstudio.errors import Cancelled, CnnStudioError
+from cnnstudio.progress import ProgressFn
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
 from cnnstudio.training.fit.step import amp_dtype, make_scaler, train_step
@@ -283,7 +284,7 @@ class _SavedBytes:
 
 
 def estimate_training(config: TrainConfig, *, bundle: Any = None,
-                      progress: Callable[[int, int], None] | None = None,
+                      progress: ProgressFn | None = None,
                       cancel: Callable[[], bool] | None = None,
                       direct_budget_s: float = 2.0) -> TrainingEstimate:
     """Measure a few training steps of `config` on its device; nothing is written.
@@ -316,7 +317,7 @@ def estimate_training(config: TrainConfig, *, bundle: Any = None,
             torch.cuda.empty_cache()
 
 
-def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: Callable[[int, int], None] | None,
+def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: ProgressFn | None,
              cancel: Callable[[], bool] | None, direct_budget_s: float) -> TrainingEstimate:
     from cnnstudio.data.loaders import make_loader
     from cnnstudio.models.registry import build_model, check_input_size, resolve_options
@@ -380,7 +381,7 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: C
         nonlocal steps_done
         steps_done += 1
         if progress is not None:
-            progress(min(steps_done, planned), planned)
+            progress(min(steps_done, planned), planned, "measuring a training step")
         if should_stop():
             raise Interrupted
 

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from cnnstudio.errors import Cancelled, CnnStudioError
+from cnnstudio.progress import ProgressFn
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
 from cnnstudio.training.fit.step import amp_dtype, make_scaler, train_step
@@ -123,7 +124,7 @@ def _set_rng_states(states: tuple[Any, ...]) -> None:
 
 
 def find_lr(config: TrainConfig, bundle: Any = None, *, start_lr: float = 1e-7, end_lr: float = 10.0,
-            steps: int = 100, progress: Callable[[int, int], None] | None = None,
+            steps: int = 100, progress: ProgressFn | None = None,
             cancel: Callable[[], bool] | None = None, model: nn.Module | None = None,
             optimizer: torch.optim.Optimizer | None = None) -> LRFinderResult:
     """Run the LR range test of `config` (see the module docstring); nothing is written.
@@ -189,7 +190,7 @@ def _fresh_model(cfg: TrainConfig, spec: Any, device: torch.device) -> tuple[nn.
 
 
 def _range_test(cfg: TrainConfig, bundle: Any, device: torch.device, *, start_lr: float, end_lr: float, steps: int,
-                progress: Callable[[int, int], None] | None, cancel: Callable[[], bool] | None,
+                progress: ProgressFn | None, cancel: Callable[[], bool] | None,
                 model: nn.Module | None, optimizer: torch.optim.Optimizer | None) -> LRFinderResult:
     from cnnstudio.data.loaders import make_loader
     from cnnstudio.training.fit.optim import make_optimizer
@@ -255,7 +256,7 @@ def _range_test(cfg: TrainConfig, bundle: Any, device: torch.device, *, start_lr
             smoothed.append(smooth)
             best = min(best, smooth)
             if progress is not None:
-                progress(i + 1, steps)
+                progress(i + 1, steps, "LR range test")
             if smooth > DIVERGE_FACTOR * best:
                 stopped = "diverged"
                 break

@@ -63,7 +63,9 @@ def check_input_fits(config: TrainConfig, *, device: torch.device | None = None,
 
             channels = dataset_info(config.dataset).channels
         except CnnStudioError:
-            channels = 3  # an image folder: assume colour, the larger
+            from cnnstudio.data.layout import ASSUMED_FOLDER_CHANNELS
+
+            channels = ASSUMED_FOLDER_CHANNELS  # an image folder not scanned yet
     largest = largest_activation(config.arch, in_channels=channels, input_size=size, **config.arch_options)
     needed = largest.elements * 4 * config.batch_size  # float32
     if needed > total:

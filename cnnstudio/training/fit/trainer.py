@@ -46,7 +46,8 @@ from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
 from cnnstudio.training.fit.optim import make_optimizer
 from cnnstudio.training.fit.step import amp_dtype, autocast, make_scaler, train_step
 from cnnstudio.training.fit.training_data import load_training_data
-from cnnstudio.training.records import STOPPED_BY_USER, BatchStats, EpochStats, FitResult, FitStart, StepInfo
+from cnnstudio.training.records import (STOPPED_BY_USER, BatchStats, EpochStats, FitResult, FitStart, StepInfo,
+                                        improves_on)
 from cnnstudio.training.store import new_run, runs
 from cnnstudio.training.store.checkpoints import load_checkpoint, load_model_state
 
@@ -569,7 +570,7 @@ class Trainer:
             self._partial = None
             val_acc = val["val_acc"]
             if self._has_val:
-                is_best = self._best_val_acc is None or val_acc > self._best_val_acc
+                is_best = improves_on(val_acc, self._best_val_acc)
                 if is_best:
                     self._best_val_acc = val_acc
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from cnnstudio.progress import CancelFn, ProgressFn
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit import preflight
 from cnnstudio.training.records import FitPlan
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["build_trainer", "load_training_data", "training_data_key"]
 
 
-def load_training_data(config: TrainConfig, *, progress: Callable[[int, int, str], None] | None = None,
-                       cancel: Callable[[], bool] | None = None, download: bool = True) -> DatasetBundle:
+def load_training_data(config: TrainConfig, *, progress: ProgressFn | None = None,
+                       cancel: CancelFn | None = None, download: bool = True) -> DatasetBundle:
     """The dataset of `config`, loaded as every face loads it (the trainer, the CLI, the app).
 
     The split follows the config's seed and validation fraction, so a resumed run sees the

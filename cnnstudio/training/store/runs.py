@@ -135,10 +135,6 @@ def _write_json(path: Path, data: Any) -> None:
     atomic_write(path, lambda handle: handle.write(payload), size_estimate=len(payload))
 
 
-def _read_json(path: Path) -> Any:
-    return run_files.read_json_file(path)
-
-
 # -- the lock -------------------------------------------------------------------------------------
 
 
@@ -362,10 +358,6 @@ class RunWriter:
         path = self.run_dir / METRICS_FILE
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8", "backslashreplace")
         atomic_write(path, lambda handle: handle.write(text), size_estimate=len(text))
-
-    def truncate_metrics(self, epochs: int) -> None:
-        """Keep only the first `epochs` lines (resuming from a checkpoint older than the log)."""
-        self.rewrite_metrics(_read_metrics(self.run_dir / METRICS_FILE)[0][:epochs])
 
     def save_last(self, payload: dict[str, Any]) -> None:
         """Atomically replace last.pt (the resumable state), then record its progress in run.json."""

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from cnnstudio import __version__
 from cnnstudio.errors import Cancelled, ExportError
 from cnnstudio.files import readable, replace_together, temp_beside
+from cnnstudio.progress import CancelFn, ProgressFn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -47,9 +48,6 @@ TRACE_BATCH = 2
 VERIFY_BATCHES = (1, 5)  # neither is the traced batch: the batch dimension must really be dynamic
 EXTRA_HINT = "pip install 'cnnstudio[export]'"
 _ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
-
-ProgressFn = Callable[[int, int, str], None]
-CancelFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ metadata beside its builders. This module imports torch and torchvision when cal
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnstudio.errors import CheckpointError, DownloadError
 from cnnstudio.models.pretrained import PRETRAINED, PretrainedInfo, get_pretrained, pretrained_names
+from cnnstudio.progress import CancelFn, ProgressFn
 
 if TYPE_CHECKING:
     import torch
@@ -47,9 +48,6 @@ __all__ = [
     "studio_state",
     "weights_entry",
 ]
-
-ProgressFn = Callable[[int, int, str], None]
-CancelFn = Callable[[], bool]
 
 # torch hub's own rule: the digits after the last "-" of a file name start its sha256.
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")

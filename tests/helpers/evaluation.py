@@ -1,6 +1,6 @@
 """A tiny image folder and a LeNet-5 run trained on it, for the evaluation and explanation tests.
 
-Imported by name (`from eval_helpers import ...`): pytest puts this folder on sys.path.
+Imported as `from tests.helpers.evaluation import ...` (see tests/helpers/__init__.py).
 The folder is real PNG files, so a run's validation split is rebuilt the way the trainer
 loads it (`load_training_data`), not handed over as tensors.
 """

@@ -1,6 +1,6 @@
 """Tiny, learnable synthetic data, fast configs and a recording callback for the training tests.
 
-Imported by name (`from training_helpers import ...`): pytest puts this folder on sys.path.
+Imported as `from tests.helpers.training import ...` (see tests/helpers/__init__.py).
 """
 
 from __future__ import annotations
