@@ -195,7 +195,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         return _launch_torchrun(args)
     from cnnstudio.training.fit import distributed
-    from cnnstudio.training.fit.training_data import build_trainer, load_training_data
+    from cnnstudio.training.fit.trainer import build_trainer
+    from cnnstudio.training.fit.training_data import load_training_data
     from cnnstudio.training.records import FitPlan
 
     restart = False  # a run killed before its first checkpoint starts again in its folder
@@ -458,7 +459,8 @@ def _run_queue(queue: TrainingQueue) -> bool:
     from cnnstudio.training.experiments.queue_policy import QueuePolicy
     from cnnstudio.training.experiments.queue import ItemState
     from cnnstudio.training.store.runs import open_run
-    from cnnstudio.training.fit.training_data import build_trainer, training_data_key
+    from cnnstudio.training.fit.trainer import build_trainer
+    from cnnstudio.training.fit.training_data import training_data_key
 
     total = len(queue.items)
     policy = QueuePolicy(queue)

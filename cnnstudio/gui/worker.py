@@ -122,7 +122,7 @@ class TrainingWorker(QObject):
 
     def _build_trainer(self) -> Any:
         """Load (maybe download or scan) the dataset here, with progress, then make the trainer."""
-        from cnnstudio.training.fit.training_data import build_trainer
+        from cnnstudio.training.fit.trainer import build_trainer
 
         bridge = _SignalBridge(self)
         with self._lock:

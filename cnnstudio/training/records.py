@@ -23,7 +23,7 @@ class FitPlan:
     new folder in the runs directory), or (`resume`) the run in `run_dir` continued from its last.pt.
 
     The window's `FitRequest` and the queue's `Launch` are this record with what they add;
-    `fit.training_data.build_trainer` turns it into a `Trainer` (the one reading of it)."""
+    `fit.trainer.build_trainer` turns it into a `Trainer` (the one reading of it)."""
 
     config: Any  # the TrainConfig (its epochs: the new total when resuming)
     run_dir: str | Path | None = None

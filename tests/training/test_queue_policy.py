@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cnnstudio.training.experiments.queue import ItemState, Launch, TrainingQueue
 from cnnstudio.training.experiments.queue_policy import QueuePolicy
-from cnnstudio.training.fit.training_data import build_trainer
+from cnnstudio.training.fit.trainer import build_trainer
 from cnnstudio.training.records import FitPlan
 from training_helpers import make_bundle, tiny_config
 

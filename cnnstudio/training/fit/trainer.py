@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -46,12 +46,15 @@ from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
 from cnnstudio.training.fit.optim import make_optimizer
 from cnnstudio.training.fit.step import amp_dtype, autocast, make_scaler, train_step
 from cnnstudio.training.fit.training_data import load_training_data
-from cnnstudio.training.records import (STOPPED_BY_USER, BatchStats, EpochStats, FitResult, FitStart, StepInfo,
-                                        improves_on)
+from cnnstudio.training.records import (STOPPED_BY_USER, BatchStats, EpochStats, FitPlan, FitResult, FitStart,
+                                        StepInfo, improves_on)
 from cnnstudio.training.store import new_run, runs
 from cnnstudio.training.store.checkpoints import load_checkpoint, load_model_state
 
-__all__ = ["Trainer"]
+if TYPE_CHECKING:
+    from cnnstudio.data.loaders import DatasetBundle
+
+__all__ = ["Trainer", "build_trainer"]
 
 T = TypeVar("T")
 
@@ -873,3 +876,22 @@ class Trainer:
                     partial=self._partial or {},
                 )
         return payload
+
+
+def build_trainer(plan: FitPlan, callbacks: Iterable[Any] = (), *, bundle: DatasetBundle | None = None,
+                  progress: Callable[[int, int, str], None] | None = None,
+                  cancel: Callable[[], bool] | None = None,
+                  on_loaded: Callable[[DatasetBundle], None] | None = None) -> Trainer:
+    """Load the data of `plan` (unless `bundle` is given: already loaded for it), then the `Trainer`
+    that runs it — a new run in `plan.run_dir`, or the run there resumed from its last.pt. The one
+    place a `FitPlan` becomes a trainer: the CLI's train and sweep and the window's worker call it.
+
+    `on_loaded` sees the bundle between the two (the window shows the dataset; a sweep keeps it
+    for the next variant)."""
+    config = plan.config.validate()
+    if bundle is None:
+        bundle = load_training_data(config, progress=progress, cancel=cancel)
+    if on_loaded is not None:
+        on_loaded(bundle)
+    where = {"resume_from": plan.run_dir} if plan.resume else {"run_dir": plan.run_dir}
+    return Trainer(config, callbacks=callbacks, bundle=bundle, **where)

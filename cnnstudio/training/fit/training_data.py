@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cnnstudio.progress import CancelFn, ProgressFn
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit import preflight
-from cnnstudio.training.records import FitPlan
 
 if TYPE_CHECKING:
     from cnnstudio.data.loaders import DatasetBundle
-    from cnnstudio.training.fit.trainer import Trainer
 
-__all__ = ["build_trainer", "load_training_data", "training_data_key"]
+__all__ = ["load_training_data", "training_data_key"]
 
 
 def load_training_data(config: TrainConfig, *, progress: ProgressFn | None = None,
@@ -45,24 +42,3 @@ def training_data_key(config: TrainConfig) -> str:
 
     return json.dumps([config.dataset, config.data_root, config.val_fraction, config.seed, config.arch,
                        config.input_size, sorted(config.augment)])
-
-
-def build_trainer(plan: FitPlan, callbacks: Iterable[Any] = (), *, bundle: DatasetBundle | None = None,
-                  progress: Callable[[int, int, str], None] | None = None,
-                  cancel: Callable[[], bool] | None = None,
-                  on_loaded: Callable[[DatasetBundle], None] | None = None) -> Trainer:
-    """Load the data of `plan` (unless `bundle` is given: already loaded for it), then the `Trainer`
-    that runs it — a new run in `plan.run_dir`, or the run there resumed from its last.pt. The one
-    place a `FitPlan` becomes a trainer: the CLI's train and sweep and the window's worker call it.
-
-    `on_loaded` sees the bundle between the two (the window shows the dataset; a sweep keeps it
-    for the next variant)."""
-    from cnnstudio.training.fit.trainer import Trainer
-
-    config = plan.config.validate()
-    if bundle is None:
-        bundle = load_training_data(config, progress=progress, cancel=cancel)
-    if on_loaded is not None:
-        on_loaded(bundle)
-    where = {"resume_from": plan.run_dir} if plan.resume else {"run_dir": plan.run_dir}
-    return Trainer(config, callbacks=callbacks, bundle=bundle, **where)
