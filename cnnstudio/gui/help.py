@@ -25,6 +25,21 @@ ABOUT: dict[str, str] = {
         "TensorBoard draws it — then loss and top-1/top-5 per epoch and the learning rate. A dotted red line "
         "marks the moment of the run's history that the Kernels and Feature maps tabs show; dashed curves are "
         "other runs drawn beside this one."),
+    "Dynamics": (
+        "Why a network trains, or doesn't: each row a layer in the order the input meets it, each column a "
+        "sampled step, coloured by its gradient norm, update ratio or activation statistics; the findings say "
+        "in words what stands out (vanishing gradients, saturated sigmoids, dead ReLUs). BatchNorm (Ioffe & "
+        "Szegedy 2015) and ReLUs (Krizhevsky et al. 2012) keep the first rows alive; the lower picture is "
+        "fastai's colorful dimension, the chosen layer's activation histogram over time."),
+    "Data": (
+        "The dataset before any training: its classes with their training and validation counts as a run "
+        "splits them, examples of each class, its sizes and the mean image. Tick an augmentation to see the "
+        "same images as the network is fed them (the papers' crops and flips, AlexNet's fancy PCA)."),
+    "Graph": (
+        "The chosen network drawn as the papers draw it: every layer a box with its output shape and receptive "
+        "field, an Inception block's four branches side by side (Szegedy et al. 2014), AlexNet's two towers "
+        "(Krizhevsky et al. 2012). Click a layer to see its feature maps, kernels or dynamics; colour the boxes "
+        "by a figure to see where the parameters and the work are."),
     "Layers": (
         "Every layer of the chosen network with its output shape, parameters and multiply-accumulates per "
         "image, read from the model itself (torchinfo's way of counting). The totals match the papers' "

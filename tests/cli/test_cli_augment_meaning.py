@@ -12,7 +12,7 @@ from cnnstudio.data.catalog import augmentation_warnings, mirroring_tta_warning
 from cnnstudio.data.loaders import make_loader
 from cnnstudio.errors import DatasetError
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import folder_config, make_block_folder, make_bundle
+from tests.helpers.training import folder_config, make_block_folder, make_bundle
 
 
 def test_pca_on_grey_images_is_refused_in_one_line() -> None:

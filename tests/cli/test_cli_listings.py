@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnstudio.cli import main
-from training_helpers import write_history_run
+from tests.helpers.training import write_history_run
 
 
 def test_runs_has_a_header_aligned_columns_and_no_full_paths(tmp_path: Path, capsys) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from cnnstudio.cli import main
 from cnnstudio.training.experiments.queue import TrainingQueue
-from training_helpers import make_block_folder
+from tests.helpers.training import make_block_folder
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -8,7 +8,7 @@ import pytest
 
 from cnnstudio.gui.session import FitControls, FitRequest, TrainingState
 from cnnstudio.training.records import FitPlan
-from training_helpers import tiny_config
+from tests.helpers.training import tiny_config
 
 
 @pytest.mark.parametrize(("training", "ready", "expected"), [

@@ -9,7 +9,7 @@ from cnnstudio.gui.format import format_compact
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.setup_panel import SetupPanel
 from cnnstudio.models.registry import build_model
-from training_helpers import make_block_folder
+from tests.helpers.training import make_block_folder
 
 
 def _params(in_channels: int, classes: int) -> int:

@@ -10,7 +10,7 @@ import pytest
 from cnnstudio.gui.state import ModelHandle
 from cnnstudio.inspect import inputs
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from cnnstudio.training.store import runs
 from cnnstudio.training.experiments.queue import ItemState, TrainingQueue, item_status
-from training_helpers import folder_config, make_block_folder
+from tests.helpers.training import folder_config, make_block_folder
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from training_helpers import folder_config, make_block_folder
+from tests.helpers.training import folder_config, make_block_folder
 
 pytestmark = pytest.mark.timeout(120)
 

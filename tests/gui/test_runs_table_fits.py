@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from cnnstudio.gui.session import TrainingSession
 from cnnstudio.gui.widgets.runs_tab import RunsTab
-from training_helpers import write_history_run
+from tests.helpers.training import write_history_run
 
 
 @pytest.fixture

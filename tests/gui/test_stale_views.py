@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inspect"))
-from eval_helpers import train_run, write_blocks_folder  # noqa: E402
+from tests.helpers.evaluation import train_run, write_blocks_folder  # noqa: E402
 
 from cnnstudio.gui.session import FitRequest, TrainingSession  # noqa: E402
 from cnnstudio.gui.state import ModelHandle  # noqa: E402

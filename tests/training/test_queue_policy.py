@@ -13,7 +13,7 @@ from cnnstudio.training.experiments.queue import ItemState, Launch, TrainingQueu
 from cnnstudio.training.experiments.queue_policy import QueuePolicy
 from cnnstudio.training.fit.trainer import build_trainer
 from cnnstudio.training.records import FitPlan
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 
 def _policy(tmp_path: Path, *labels: str, epochs: int = 1) -> QueuePolicy:

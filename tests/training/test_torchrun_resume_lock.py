@@ -14,7 +14,7 @@ from cnnstudio import cli
 from cnnstudio.training.fit import distributed
 from cnnstudio.training.store import runs
 from cnnstudio.training.fit.trainer import Trainer
-from training_helpers import make_bundle, tiny_config
+from tests.helpers.training import make_bundle, tiny_config
 
 pytestmark = pytest.mark.skipif(runs.fcntl is None, reason="flock is POSIX")
 
@@ -28,7 +28,7 @@ def held_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     run_dir = tmp_path / "run"
     Trainer(tiny_config(epochs=1), run_dir=run_dir, bundle=make_bundle()).fit()
 
-    def setup(_device: str) -> None:
+    def setup(_device: str, **_options: object) -> None:
         raise _ReachedSetup
 
     monkeypatch.setattr(distributed, "setup", setup)

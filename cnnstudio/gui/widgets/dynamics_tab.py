@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
+from cnnstudio.gui.help import ABOUT as HELP_ABOUT
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import plain
 
@@ -41,10 +42,6 @@ FIGURE_CHOICES = (
     ("Dead channels (ReLU)", "dead", False, "share of channels zero for the whole batch"),
     ("BatchNorm variance ratio", "bn_var_ratio", True, "log10 running ÷ batch variance"),
 )
-ABOUT = ("Why a network trains, or doesn't. Each row is a layer, in the order the input meets it; each column a "
-         "sampled training step. Gradients that fade towards the first rows are the vanishing gradients of a deep "
-         "sigmoid net; BatchNorm and ReLUs keep them alive (Ioffe & Szegedy 2015; Krizhevsky et al. 2012). "
-         "The lower picture is fastai's \"colorful dimension\": the selected layer's activation histogram over time.")
 EMPTY = "Train or open a run to see how its layers learn (runs trained with --no-dynamics have no recording)."
 
 
@@ -195,7 +192,7 @@ class DynamicsTab(QWidget):
         self.findings.setSpacing(3)
         self.findings.itemActivated.connect(self._on_finding_chosen)
         self.findings.itemClicked.connect(self._on_finding_chosen)
-        about = plain(QLabel(ABOUT))
+        about = plain(QLabel(HELP_ABOUT["Dynamics"]))
         about.setWordWrap(True)
         about.setObjectName("hint")
         side = QWidget()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QGraphicsView, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
 )
 
+from cnnstudio.gui.help import ABOUT as HELP_ABOUT
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import plain
 from cnnstudio.inspect.palette import KIND_COLOURS, ramp
@@ -35,9 +36,6 @@ COLOUR_CHOICES = (
     ("Receptive field (px)", "receptive_field", False), ("Gradient norm (run)", "grad_norm", True),
     ("Activation std (run)", "act_std", False), ("Dead channels (run)", "dead", False),
 )
-ABOUT = ("The network as the papers draw it (LeCun 1998, Krizhevsky 2012, Simonyan 2014, Szegedy 2014): each box a "
-         "layer with its output shape and receptive field — the input square one output unit sees. Wheel: zoom; "
-         "drag: pan; double-click a block's frame to fold it; click a layer to see its maps, kernels or dynamics.")
 
 
 def _diagram(arch: str, in_channels: int, num_classes: int, input_size: int, options: dict[str, Any],
@@ -163,7 +161,7 @@ class GraphTab(QWidget):
         side.addWidget(self.kernels_button)
         side.addWidget(self.dynamics_button)
         side.addStretch(1)
-        about = plain(QLabel(ABOUT))
+        about = plain(QLabel(HELP_ABOUT["Graph"]))
         about.setWordWrap(True)
         about.setObjectName("hint")
         side.addWidget(about)

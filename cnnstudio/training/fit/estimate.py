@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from cnnstudio.errors import Cancelled, CnnStudioError
-from cnnstudio.progress import ProgressFn
+from cnnstudio.progress import CancelFn, ProgressFn
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
 from cnnstudio.training.fit.step import amp_dtype, make_scaler, train_step
@@ -537,8 +537,7 @@ class PlanEstimate:
 
 
 def estimate_plan(configs: list[TrainConfig] | tuple[TrainConfig, ...], *, download: bool = True,
-                  progress: Callable[[int, int], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> PlanEstimate:
+                  progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> PlanEstimate:
     """Measure a few steps of each of `configs` (`estimate_training`), loading each dataset once;
     `progress(done, total)` counts the trainings measured."""
     from cnnstudio.training.fit.training_data import load_training_data
@@ -552,5 +551,5 @@ def estimate_plan(configs: list[TrainConfig] | tuple[TrainConfig, ...], *, downl
             bundles[key] = load_training_data(config, cancel=cancel, download=download)
         results.append(estimate_training(config, bundle=bundles[key], cancel=cancel))
         if progress is not None:
-            progress(done + 1, len(configs))
+            progress(done + 1, len(configs), f"measured {config.arch}")
     return PlanEstimate(tuple(results))

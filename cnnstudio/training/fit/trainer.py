@@ -37,6 +37,7 @@ from torch import nn
 
 from cnnstudio.choices import Schedule
 from cnnstudio.errors import CheckpointError, CnnStudioError, TrainingError, describe
+from cnnstudio.progress import CancelFn, ProgressFn
 from cnnstudio.threads import use_torch_threads
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit import preflight
@@ -879,8 +880,7 @@ class Trainer:
 
 
 def build_trainer(plan: FitPlan, callbacks: Iterable[Any] = (), *, bundle: DatasetBundle | None = None,
-                  progress: Callable[[int, int, str], None] | None = None,
-                  cancel: Callable[[], bool] | None = None,
+                  progress: ProgressFn | None = None, cancel: CancelFn | None = None,
                   on_loaded: Callable[[DatasetBundle], None] | None = None) -> Trainer:
     """Load the data of `plan` (unless `bundle` is given: already loaded for it), then the `Trainer`
     that runs it — a new run in `plan.run_dir`, or the run there resumed from its last.pt. The one
