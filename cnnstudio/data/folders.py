@@ -244,10 +244,11 @@ def typical_channels(path: str | os.PathLike[str], *, sample: int = 24) -> int |
     for current, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(files):
-            if is_hidden(name) or not has_file_allowed_extension(name, IMG_EXTENSIONS):
+            if is_hidden(name) or not is_image_name(name):
                 continue
             try:
-                with Image.open(os.path.join(current, name)) as img:  # reads the header only
+                # A regular file first (a FIFO named like an image would block), then its header only.
+                with open_regular(os.path.join(current, name)) as handle, Image.open(handle) as img:
                     mode = img.mode
             except (OSError, ValueError, Image.DecompressionBombError):
                 continue

@@ -227,6 +227,7 @@ class SetupPanel(QWidget):
         lr_row.addWidget(self.lr_spin, 1)
         lr_row.addWidget(self.find_lr_button)
         train_form.addRow("Learning rate", lr_row)
+        self._lr_row = lr_row
         self.lr_dialog: Any = None  # the Find LR dialog while it is open
         self.study_dialog: Any = None  # the Tricks study dialog, last opened
         self.study_width: float | None = None  # the width the last accepted study dialog chose
@@ -628,6 +629,10 @@ class SetupPanel(QWidget):
                 "momentum": self.momentum_spin, "weight_decay": self.weight_decay_spin,
                 "schedule": self.schedule_combo, "init": self.init_combo}
 
+    def label_of(self, widget: QWidget) -> QWidget | None:
+        """The form's label of a field (the LR's is its row's, which holds the Find LR button too)."""
+        return self._train_form.labelForField(self._lr_row if widget is self.lr_spin else widget)
+
     def _show_kept(self, *_: object) -> None:
         """Mark the kept settings (a star on their label, the recipe's value in the note)."""
         if not hasattr(self, "_kept"):
@@ -636,7 +641,7 @@ class SetupPanel(QWidget):
         self._kept = {f: v for f, v in self._kept.items() if getattr(shown, f) != v}  # set back to it: no mark
         words = {"batch_size": "batch size", "lr": "LR", "weight_decay": "weight decay", "init": "initialisation"}
         for field, widget in self._recipe_widgets().items():
-            label = self._train_form.labelForField(widget)
+            label = self.label_of(widget)
             if isinstance(label, QLabel):
                 label.setText(label.text().rstrip(" *") + (" *" if field in self._kept else ""))
             widget.setToolTip(f"Kept from your own setting; the {self._arch_infos[self.arch_name].title} recipe "

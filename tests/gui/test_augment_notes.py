@@ -28,6 +28,6 @@ def test_pca_is_disabled_for_grey_data_and_flip_is_explained(qtbot, state) -> No
 def test_the_evaluate_tab_says_mirror_views_hurt_digits(qtbot, state) -> None:
     from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
 
-    tab = EvaluateTab(state, TrainingSession(state))
+    tab = EvaluateTab(state)
     qtbot.addWidget(tab)
     assert "mirror images" in tab.tta_combo.toolTip() and "digits" in tab.tta_combo.toolTip()

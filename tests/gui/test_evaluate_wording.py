@@ -8,7 +8,6 @@ import pytest
 
 from tests.helpers.evaluation import train_run, write_blocks_folder  # noqa: E402
 
-from cnnstudio.gui.session import TrainingSession  # noqa: E402
 from cnnstudio.gui.state import ModelHandle  # noqa: E402
 from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab  # noqa: E402
 
@@ -20,7 +19,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 def test_the_cell_and_the_hover_name_the_classes_as_classes(qtbot, state, run_dir) -> None:
-    tab = EvaluateTab(state, TrainingSession(state))
+    tab = EvaluateTab(state)
     qtbot.addWidget(tab)
     with qtbot.waitSignal(state.model_changed, timeout=20_000):
         state.run_in_background(ModelHandle.from_run, str(run_dir), "best",

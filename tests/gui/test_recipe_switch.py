@@ -8,7 +8,7 @@ from cnnstudio.training.config import default_config
 
 
 def _label(panel: SetupPanel, widget) -> str:
-    return panel._train_form.labelForField(widget).text()
+    return panel.label_of(widget).text()
 
 
 def test_a_switch_brings_the_new_recipe_and_marks_what_the_user_kept(qtbot, state) -> None:

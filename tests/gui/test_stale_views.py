@@ -30,7 +30,7 @@ def _open(state, qtbot, run_dir: Path) -> None:
 def test_evaluating_another_run_clears_the_previous_runs_image_and_heat_map(qtbot, state, two_runs) -> None:
     from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
 
-    tab = EvaluateTab(state, TrainingSession(state))
+    tab = EvaluateTab(state)
     qtbot.addWidget(tab)
     tab.show()
     first, second = two_runs

@@ -37,7 +37,8 @@ def test_the_tricks_study_is_queued_with_its_time_in_all(window, qtbot, monkeypa
     setup, panel = window.setup_panel, window.queue_panel
     setup.dataset_combo.setCurrentIndex(setup.dataset_combo.findData("mnist-sample"))
     setup.epochs_spin.setValue(2)
-    setup.study_button.click()
+    setup.study_button.click()  # asks for the width first (issue 20)
+    setup.study_dialog.accept()
     assert "estimating the time of its 8 runs" in panel.hint.text()
     qtbot.waitUntil(lambda: panel.study_estimate != "", timeout=60_000)
     assert panel.study_estimate == "Tricks study: 8 runs ≈ 40 min in all on CPU (the longest ≈ 5 min)"
