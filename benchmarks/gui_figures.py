@@ -18,7 +18,7 @@ import torch
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
-from cnnstudio.gui.training_tab import REDRAW_INTERVAL_MS
+from cnnstudio.gui.training.training_tab import REDRAW_INTERVAL_MS
 from cnnstudio.threads import default_threads
 from cnnstudio.training.config import TrainConfig
 from engine_figures import ReadyBatches, bare_step, epoch_rate, place

@@ -34,23 +34,23 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.errors import describe
-from cnnstudio.gui.queue_panel import QueuePanel
-from cnnstudio.gui.session import TrainingSession, TrainingState
-from cnnstudio.gui.setup_panel import SetupPanel
+from cnnstudio.gui.training.queue_panel import QueuePanel
+from cnnstudio.gui.training.session import TrainingSession, TrainingState
+from cnnstudio.gui.training.setup_panel import SetupPanel
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.style import icon
 from cnnstudio.gui.text import plain
-from cnnstudio.gui.training_tab import TrainingTab
-from cnnstudio.gui.widgets.classify_tab import ClassifyTab
-from cnnstudio.gui.widgets.data_tab import DataTab
-from cnnstudio.gui.widgets.dynamics_tab import DynamicsTab
-from cnnstudio.gui.widgets.graph_tab import GraphTab
-from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
-from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
-from cnnstudio.gui.widgets.features_tab import FeaturesTab
-from cnnstudio.gui.widgets.kernels_tab import KernelsTab
-from cnnstudio.gui.widgets.layers_tab import LayersTab
-from cnnstudio.gui.widgets.runs_tab import RunsTab
+from cnnstudio.gui.training.training_tab import TrainingTab
+from cnnstudio.gui.inspection.classify_tab import ClassifyTab
+from cnnstudio.gui.inspection.data_tab import DataTab
+from cnnstudio.gui.inspection.dynamics_tab import DynamicsTab
+from cnnstudio.gui.inspection.graph_tab import GraphTab
+from cnnstudio.gui.inspection.evaluate_tab import EvaluateTab
+from cnnstudio.gui.inspection.feature_maps_tab import FeatureMapsTab
+from cnnstudio.gui.inspection.features_tab import FeaturesTab
+from cnnstudio.gui.inspection.kernels_tab import KernelsTab
+from cnnstudio.gui.inspection.layers_tab import LayersTab
+from cnnstudio.gui.runs.runs_tab import RunsTab
 
 __all__ = ["MainWindow", "TAB_TITLES"]
 

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import Qt as _GuiQt  # Qt::mightBeRichText lives in QtGui's namespace
 from PySide6.QtWidgets import QLabel
 
-__all__ = ["escape", "plain", "tooltip"]
+__all__ = ["IMAGE_FILTER", "escape", "plain", "tooltip"]
 
 
 def plain(label: QLabel) -> QLabel:
@@ -41,3 +41,13 @@ def tooltip(text: str) -> str:
     if not _GuiQt.mightBeRichText(text):
         return text
     return f"<p style='white-space:pre'>{escape(text)}</p>"
+
+
+def _image_filter() -> str:
+    from cnnstudio.data.layout import IMAGE_EXTENSIONS
+
+    return f"Images ({' '.join('*' + suffix for suffix in IMAGE_EXTENSIONS)});;All files (*)"
+
+
+#: The open-image dialogs' filter: the file names a folder's scan reads (one list, data.layout's).
+IMAGE_FILTER = _image_filter()

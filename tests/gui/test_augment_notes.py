@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.setup_panel import SetupPanel
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.training.setup_panel import SetupPanel
 
 
 def test_pca_is_disabled_for_grey_data_and_flip_is_explained(qtbot, state) -> None:
@@ -26,7 +26,7 @@ def test_pca_is_disabled_for_grey_data_and_flip_is_explained(qtbot, state) -> No
 
 
 def test_the_evaluate_tab_says_mirror_views_hurt_digits(qtbot, state) -> None:
-    from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
+    from cnnstudio.gui.inspection.evaluate_tab import EvaluateTab
 
     tab = EvaluateTab(state)
     qtbot.addWidget(tab)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from cnnstudio.errors import ImageError
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.gui.widgets.classify_tab import ClassifyTab
+from cnnstudio.gui.inspection.classify_tab import ClassifyTab
 
 CLASSES = tuple("0123456789")
 

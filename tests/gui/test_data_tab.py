@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests.helpers.training import folder_config, make_block_folder
 
-from cnnstudio.gui.widgets.data_tab import STRIP_HEIGHT, DataTab
+from cnnstudio.gui.inspection.data_tab import STRIP_HEIGHT, DataTab
 from cnnstudio.training.fit.training_data import load_training_data
 
 

@@ -70,9 +70,9 @@ def test_a_failed_download_stops_the_busy_bar_and_claims_no_checkpoint(window, q
 
 
 def test_a_known_total_after_an_unknown_one_shows_progress_not_the_busy_bar(qtbot):
-    from cnnstudio.gui.session import TrainingSession
+    from cnnstudio.gui.training.session import TrainingSession
     from cnnstudio.gui.state import StudioState
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     state = StudioState()
     tab = TrainingTab(state, TrainingSession(state))

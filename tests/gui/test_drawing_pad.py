@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.gui.widgets.classify_tab import ClassifyTab
+from cnnstudio.gui.inspection.classify_tab import ClassifyTab
 
 CLASSES = tuple("0123456789")
 
@@ -129,7 +129,7 @@ def test_a_tablet_pen_draws_and_its_pressure_sets_the_width(qtbot) -> None:
     from PySide6.QtGui import QInputDevice, QPointingDevice, QTabletEvent
     from PySide6.QtWidgets import QApplication
 
-    from cnnstudio.gui.widgets.drawing_pad import DrawingPad
+    from cnnstudio.gui.inspection.drawing_pad import DrawingPad
 
     pad = DrawingPad()
     qtbot.addWidget(pad)

@@ -26,7 +26,7 @@ def two_runs(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_a_run_is_drawn_with_its_findings_and_a_second_run_on_the_same_scale(qtbot, state, two_runs) -> None:
-    from cnnstudio.gui.widgets.dynamics_tab import DynamicsTab
+    from cnnstudio.gui.inspection.dynamics_tab import DynamicsTab
 
     sigmoid, relu = two_runs
     tab = DynamicsTab(state)
@@ -51,7 +51,7 @@ def test_a_run_is_drawn_with_its_findings_and_a_second_run_on_the_same_scale(qtb
 
 
 def test_the_marker_follows_the_shared_moment_and_a_finding_moves_it(qtbot, state, two_runs) -> None:
-    from cnnstudio.gui.widgets.dynamics_tab import DynamicsTab
+    from cnnstudio.gui.inspection.dynamics_tab import DynamicsTab
 
     sigmoid, _relu = two_runs
     tab = DynamicsTab(state)

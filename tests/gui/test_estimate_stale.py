@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from cnnstudio.gui import setup_panel as panel_module
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.setup_panel import SetupPanel
+from cnnstudio.gui.training import setup_panel as panel_module
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.training.setup_panel import SetupPanel
 from cnnstudio.training.fit.estimate import TrainingEstimate
 
 

@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.evaluation import train_run, write_blocks_folder
 
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
+from cnnstudio.gui.inspection.evaluate_tab import EvaluateTab
 from cnnstudio.training.store.runs import open_run
 
 
@@ -51,7 +51,7 @@ def test_the_tab_evaluates_the_runs_own_split_and_opens_a_cell(tab, qtbot, run_d
     assert any("explained" in row for row in tab.detail.top5())
     assert tab.detail.cam_view.image is not None
     # Its nearest training images, captioned by Qt under each thumbnail; the image itself first, framed.
-    from cnnstudio.gui.widgets.image_detail import NEIGHBOURS_K
+    from cnnstudio.gui.inspection.image_detail import NEIGHBOURS_K
 
     neighbours = tab.detail.neighbours_view
     tab.detail.neighbours_button.click()

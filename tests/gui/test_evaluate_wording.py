@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.evaluation import train_run, write_blocks_folder  # noqa: E402
 
 from cnnstudio.gui.state import ModelHandle  # noqa: E402
-from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab  # noqa: E402
+from cnnstudio.gui.inspection.evaluate_tab import EvaluateTab  # noqa: E402
 
 
 @pytest.fixture(scope="module")

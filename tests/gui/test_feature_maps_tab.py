@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
+from cnnstudio.gui.inspection.feature_maps_tab import FeatureMapsTab
 
 
 def _handle(in_channels: int = 1) -> ModelHandle:
@@ -82,7 +82,7 @@ def test_an_unreadable_file_gives_a_message_not_a_crash(tab, state, qtbot, tmp_p
 
 
 def test_a_hidden_tab_does_no_work_until_it_is_shown(qtbot, state, tmp_path, monkeypatch):
-    from cnnstudio.gui.widgets import feature_maps_tab
+    from cnnstudio.gui.inspection import feature_maps_tab
 
     computed = []
     real_compute = feature_maps_tab._compute

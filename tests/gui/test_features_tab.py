@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.evaluation import CLASSES, train_run, write_blocks_folder
 
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.gui.widgets.features_tab import EMPTY_TEXT, MODE_CHANNELS, FeaturesTab
+from cnnstudio.gui.inspection.features_tab import EMPTY_TEXT, MODE_CHANNELS, FeaturesTab
 
 
 @pytest.fixture(scope="module")

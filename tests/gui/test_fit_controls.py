@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnstudio.gui.session import FitControls, FitRequest, TrainingState
+from cnnstudio.gui.training.session import FitControls, FitRequest, TrainingState
 from cnnstudio.training.records import FitPlan
 from tests.helpers.training import tiny_config
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from cnnstudio.data.folders import typical_channels
 from cnnstudio.data.spec import DatasetSpec
 from cnnstudio.gui.format import format_compact
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.setup_panel import SetupPanel
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.training.setup_panel import SetupPanel
 from cnnstudio.models.registry import build_model
 from tests.helpers.training import make_block_folder
 

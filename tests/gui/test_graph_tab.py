@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 
 
 def test_googlenet_is_drawn_with_its_blocks_and_a_click_opens_a_layers_maps(qtbot, state) -> None:
-    from cnnstudio.gui.widgets.graph_tab import GraphTab
+    from cnnstudio.gui.inspection.graph_tab import GraphTab
 
     tab = GraphTab(state)
     qtbot.addWidget(tab)
@@ -29,7 +29,7 @@ def test_googlenet_is_drawn_with_its_blocks_and_a_click_opens_a_layers_maps(qtbo
 
 
 def test_nodes_coloured_by_parameters_show_a_colour_bar(qtbot, state) -> None:
-    from cnnstudio.gui.widgets.graph_tab import GraphTab
+    from cnnstudio.gui.inspection.graph_tab import GraphTab
 
     tab = GraphTab(state)
     qtbot.addWidget(tab)

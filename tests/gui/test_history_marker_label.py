@@ -5,8 +5,8 @@ from __future__ import annotations
 
 
 def test_the_history_marker_has_a_label_and_a_tooltip(qtbot, state) -> None:
-    from cnnstudio.gui.session import TrainingSession
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.session import TrainingSession
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     session = TrainingSession(state)
     tab = TrainingTab(state, session)

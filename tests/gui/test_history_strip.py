@@ -11,8 +11,8 @@ import pytest
 from tests.helpers.training import make_bundle, tiny_config
 
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.gui.widgets.feature_maps_tab import FeatureMapsTab
-from cnnstudio.gui.widgets.kernels_tab import KernelsTab
+from cnnstudio.gui.inspection.feature_maps_tab import FeatureMapsTab
+from cnnstudio.gui.inspection.kernels_tab import KernelsTab
 from cnnstudio.training.store.snapshots import list_snapshots
 from cnnstudio.training.fit.trainer import Trainer
 
@@ -106,8 +106,8 @@ def test_a_model_without_history_hides_the_strip(qtbot, state, run, tmp_path) ->
 
 
 def test_the_training_tab_marks_the_moment_of_its_own_run(qtbot, state, run) -> None:
-    from cnnstudio.gui.session import TrainingSession
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.session import TrainingSession
+    from cnnstudio.gui.training.training_tab import TrainingTab
     from cnnstudio.training.records import FitStart
 
     session = TrainingSession(state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from cnnstudio.data.layout import IMAGE_EXTENSIONS
-from cnnstudio.gui.widgets.classify_tab import IMAGE_FILTER
+from cnnstudio.gui.text import IMAGE_FILTER
 
 
 def test_the_dialog_filter_is_built_from_the_one_list() -> None:

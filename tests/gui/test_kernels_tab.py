@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnnstudio.gui.state import ModelHandle
-from cnnstudio.gui.widgets.kernels_tab import KernelsTab
+from cnnstudio.gui.inspection.kernels_tab import KernelsTab
 
 
 def _handle(in_channels: int) -> ModelHandle:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_the_layers_tab_says_its_macs_count_bias_additions(qtbot, state) -> None:
-    from cnnstudio.gui.widgets.layers_tab import LayersTab
+    from cnnstudio.gui.inspection.layers_tab import LayersTab
 
     tab = LayersTab(state)
     qtbot.addWidget(tab)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnstudio.gui.widgets.layers_tab import LayersTab
+from cnnstudio.gui.inspection.layers_tab import LayersTab
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cnnstudio.errors import Cancelled
-from cnnstudio.gui.session import TrainingSession
+from cnnstudio.gui.training.session import TrainingSession
 from cnnstudio.training.config import TrainConfig
 
 

@@ -8,9 +8,9 @@ import math
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from cnnstudio.gui.lr_finder_dialog import rounded_lr
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.setup_panel import SetupPanel
+from cnnstudio.gui.training.lr_finder_dialog import rounded_lr
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.training.setup_panel import SetupPanel
 from tests.helpers.training import make_block_folder
 
 pytestmark = pytest.mark.timeout(60)
@@ -23,7 +23,7 @@ def blocks(tmp_path_factory):
 
 @pytest.fixture
 def panel(qtbot, state, monkeypatch, blocks):
-    from cnnstudio.gui import lr_finder_dialog
+    from cnnstudio.gui.training import lr_finder_dialog
 
     monkeypatch.setattr(lr_finder_dialog, "STEPS", 30)  # a short test on a busy machine; the flow is the same
     panel = SetupPanel(state, TrainingSession(state))

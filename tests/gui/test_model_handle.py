@@ -36,7 +36,7 @@ def test_a_handle_of_parts_is_one_trained_model(run: Path) -> None:
 
 
 def test_runs_then_evaluate_opens_the_run_once(run: Path, monkeypatch) -> None:
-    from cnnstudio.gui.widgets import evaluate_tab
+    from cnnstudio.gui.inspection import evaluate_tab
     from cnnstudio.inspect import evaluate
 
     opened: list[str] = []

@@ -48,8 +48,8 @@ def test_a_wrong_weights_file_name_is_one_message(window, qtbot, tmp_path):
 
 def test_the_runs_tab_exports_a_run_to_onnx_checked(qtbot, state, tmp_path):
     pytest.importorskip("onnxruntime")
-    from cnnstudio.gui.session import TrainingSession
-    from cnnstudio.gui.widgets.runs_tab import RunsTab
+    from cnnstudio.gui.training.session import TrainingSession
+    from cnnstudio.gui.runs.runs_tab import RunsTab
     from test_runs_tab import _write_run
 
     run_dir, _ = _write_run(tmp_path / "runs")

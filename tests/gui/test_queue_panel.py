@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from cnnstudio.gui.queue_panel import QueuePanel
-from cnnstudio.gui.session import TrainingSession
+from cnnstudio.gui.training.queue_panel import QueuePanel
+from cnnstudio.gui.training.session import TrainingSession
 from cnnstudio.training.store import runs
 from cnnstudio.training.fit.callbacks import Callback
 from cnnstudio.training.experiments.queue import TrainingQueue, window_queue_dir

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.setup_panel import SetupPanel
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.training.setup_panel import SetupPanel
 from cnnstudio.training.config import default_config
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.widgets.runs_tab import RunsTab
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.runs.runs_tab import RunsTab
 
 
 def _write_run(root, *, val_accs=(0.5, 0.75), epochs: int = 3):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.widgets.runs_tab import RunsTab
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.runs.runs_tab import RunsTab
 from tests.helpers.training import write_history_run
 
 
@@ -33,7 +33,7 @@ def _column(tab, title: str) -> int:
 
 
 def test_a_long_cell_leaves_time_and_speed_in_view(tab, qtbot) -> None:
-    from cnnstudio.gui.widgets import runs_tab
+    from cnnstudio.gui.runs import runs_tab
 
     header = tab.table_view.horizontalHeader()
     differs = _column(tab, "What differs")

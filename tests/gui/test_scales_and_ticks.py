@@ -25,7 +25,7 @@ def test_an_image_view_labels_its_grey_levels(qtbot) -> None:
 
 
 def test_the_confusion_matrix_has_a_colour_bar_for_its_values(qtbot) -> None:
-    from cnnstudio.gui.widgets.evaluate_tab import _ConfusionPlot
+    from cnnstudio.gui.inspection.evaluate_tab import _ConfusionPlot
 
     plot = _ConfusionPlot(lambda *_: None, lambda *_: None)
     qtbot.addWidget(plot)
@@ -40,8 +40,8 @@ def _epoch(epoch: int) -> EpochStats:
 
 
 def test_epoch_axes_tick_whole_epochs(qtbot, state) -> None:
-    from cnnstudio.gui.session import TrainingSession
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.session import TrainingSession
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     tab = TrainingTab(state, TrainingSession(state))
     qtbot.addWidget(tab)
@@ -61,7 +61,7 @@ def test_epoch_axes_tick_whole_epochs(qtbot, state) -> None:
 
 def test_the_history_strip_ticks_whole_epochs_too(qtbot, state) -> None:
     from cnnstudio.gui.widgets.epoch_axis import EpochAxis
-    from cnnstudio.gui.widgets.history_strip import HistoryStrip
+    from cnnstudio.gui.inspection.history_strip import HistoryStrip
 
     strip = HistoryStrip(state)
     qtbot.addWidget(strip)

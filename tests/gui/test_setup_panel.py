@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtWidgets import QApplication, QCheckBox
 
 from cnnstudio.data.folders import scan_folder
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.setup_panel import SetupPanel
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.training.setup_panel import SetupPanel
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers.evaluation import train_run, write_blocks_folder  # noqa: E402
 
-from cnnstudio.gui.session import FitRequest, TrainingSession  # noqa: E402
+from cnnstudio.gui.training.session import FitRequest, TrainingSession  # noqa: E402
 from cnnstudio.gui.state import ModelHandle  # noqa: E402
 from cnnstudio.training.records import EpochStats  # noqa: E402
 from cnnstudio.training.config import default_config  # noqa: E402
@@ -28,7 +28,7 @@ def _open(state, qtbot, run_dir: Path) -> None:
 
 
 def test_evaluating_another_run_clears_the_previous_runs_image_and_heat_map(qtbot, state, two_runs) -> None:
-    from cnnstudio.gui.widgets.evaluate_tab import EvaluateTab
+    from cnnstudio.gui.inspection.evaluate_tab import EvaluateTab
 
     tab = EvaluateTab(state)
     qtbot.addWidget(tab)
@@ -61,7 +61,7 @@ def _epoch(epoch: int) -> EpochStats:
 
 
 def test_a_resumed_runs_past_is_not_drawn_beside_the_next_fit(qtbot, state) -> None:
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     tab = TrainingTab(state, TrainingSession(state))
     qtbot.addWidget(tab)

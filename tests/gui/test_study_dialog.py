@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from cnnstudio.gui.session import TrainingSession
-from cnnstudio.gui.setup_panel import SetupPanel
+from cnnstudio.gui.training.session import TrainingSession
+from cnnstudio.gui.training.setup_panel import SetupPanel
 
 pytestmark = pytest.mark.timeout(90)
 

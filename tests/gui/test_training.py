@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QEvent, QObject
 
 from cnnstudio.errors import TrainingError
-from cnnstudio.gui.training_tab import CURVE_EVERY, REDRAW_INTERVAL_MS
+from cnnstudio.gui.training.training_tab import CURVE_EVERY, REDRAW_INTERVAL_MS
 from cnnstudio.training.fit.trainer import Trainer
 
 
@@ -160,7 +160,7 @@ def test_hidden_training_tab_buffers_curves_and_keeps_its_x_range_still(qtbot):
     from types import SimpleNamespace
 
     from cnnstudio.gui.state import StudioState
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     tab = _new_tab()
     qtbot.addWidget(tab)
@@ -197,7 +197,7 @@ class _LayoutRequests(QObject):
 def test_progress_figures_keep_their_size_so_new_values_cause_no_relayout(qtbot):
     # A label whose size may change re-runs the window's layouts and repaints the whole
     # window on every new text: 5 times a second while training.
-    from cnnstudio.gui.training_tab import _Stat
+    from cnnstudio.gui.training.training_tab import _Stat
 
     stat = _Stat("batch")
     qtbot.addWidget(stat)
@@ -248,7 +248,7 @@ def _started_tab(qtbot, *, epochs: int):
     from types import SimpleNamespace
 
     from cnnstudio.gui.state import StudioState
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     tab = _new_tab()
     qtbot.addWidget(tab)
@@ -281,7 +281,7 @@ def test_a_new_summary_line_asks_for_no_relayout_and_never_resizes_the_plots(qtb
     # ("Training … run folder …") to one ("Epoch 1: …") at every fit start, and a label in
     # a layout would ask the whole window for a relayout at every epoch end.
     from cnnstudio.gui.state import StudioState
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     tab = _new_tab()
     qtbot.addWidget(tab)
@@ -312,7 +312,7 @@ def test_the_busy_bar_of_loading_stops_when_training_starts(qtbot):
     from types import SimpleNamespace
 
     from cnnstudio.gui.state import StudioState
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     tab = _new_tab()
     qtbot.addWidget(tab)
@@ -413,9 +413,9 @@ def test_epoch_curves_are_pushed_at_most_once_a_second_while_the_timer_draws(qtb
 
 
 def _new_tab():
-    from cnnstudio.gui.session import TrainingSession
+    from cnnstudio.gui.training.session import TrainingSession
     from cnnstudio.gui.state import StudioState
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     state = StudioState()
     return TrainingTab(state, TrainingSession(state))

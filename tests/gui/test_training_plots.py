@@ -13,9 +13,9 @@ from cnnstudio.training.records import EpochStats
 
 
 def _tab(qtbot, width: int = 1000, height: int = 700):
-    from cnnstudio.gui.session import TrainingSession
+    from cnnstudio.gui.training.session import TrainingSession
     from cnnstudio.gui.state import StudioState
-    from cnnstudio.gui.training_tab import TrainingTab
+    from cnnstudio.gui.training.training_tab import TrainingTab
 
     state = StudioState()
     tab = TrainingTab(state, TrainingSession(state))
@@ -63,7 +63,7 @@ def test_legend_markers_have_their_series_colours_from_the_first_fit(qtbot):
     # pyqtgraph's legend draws a marker from the curve's scatter options, which stayed at
     # their grey-purple defaults until the first points arrived; the first paint (an empty
     # plot) was then kept, as the legend is only repainted when its part of the plot is.
-    from cnnstudio.gui.training_tab import _COLOURS
+    from cnnstudio.gui.training.training_tab import _COLOURS
 
     tab = _tab(qtbot)
     expected = {"train": "train", "validation": "val", "train top-1": "train", "val top-1": "val",

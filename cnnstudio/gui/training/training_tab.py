@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QCheckBox, QFrame, QGraphicsItem, QGridLayout, QH
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from cnnstudio.gui.format import format_duration, format_lr, format_percent, format_rate
-from cnnstudio.gui.session import FitRequest, TrainingSession
+from cnnstudio.gui.training.session import FitRequest, TrainingSession
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import escape, plain
 from cnnstudio.gui.widgets.epoch_axis import EpochAxis

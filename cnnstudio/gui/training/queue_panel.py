@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnnstudio.errors import Cancelled, CnnStudioError, describe
-from cnnstudio.gui.session import TrainingSession
+from cnnstudio.gui.training.session import TrainingSession
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
 from cnnstudio.gui.text import plain, tooltip

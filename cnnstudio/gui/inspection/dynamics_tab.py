@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
-from cnnstudio.gui.help import ABOUT as HELP_ABOUT
+from cnnstudio.gui.about import ABOUT as HELP_ABOUT
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import plain
 

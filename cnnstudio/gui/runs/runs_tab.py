@@ -39,10 +39,10 @@ from PySide6.QtWidgets import (
 
 from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.format import format_duration, format_percent, format_rate
-from cnnstudio.gui.session import TrainingSession, TrainingState
+from cnnstudio.gui.training.session import TrainingSession, TrainingState
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.text import plain, tooltip
-from cnnstudio.gui.widgets.compare_chart import ChartRun, CompareChart
+from cnnstudio.gui.runs.compare_chart import ChartRun, CompareChart
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 from cnnstudio.gui.widgets.table_models import Column, record_table
 

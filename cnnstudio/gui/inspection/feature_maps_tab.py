@@ -37,8 +37,8 @@ from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.format import format_count
 from cnnstudio.gui.state import ModelHandle, StudioState, setup_caption
 from cnnstudio.gui.text import plain
-from cnnstudio.gui.widgets.classify_tab import IMAGE_FILTER
-from cnnstudio.gui.widgets.history_strip import HistoryStrip, load_curves
+from cnnstudio.gui.text import IMAGE_FILTER
+from cnnstudio.gui.inspection.history_strip import HistoryStrip, load_curves
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
 from cnnstudio.training.config import TrainConfig
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QGraphicsView, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
 )
 
-from cnnstudio.gui.help import ABOUT as HELP_ABOUT
+from cnnstudio.gui.about import ABOUT as HELP_ABOUT
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.text import plain
 from cnnstudio.inspect.palette import KIND_COLOURS, ramp

@@ -39,11 +39,11 @@ from cnnstudio.data import catalog as data_catalog
 from cnnstudio.data.layout import detect_layout
 from cnnstudio.errors import CnnStudioError, UnknownNameError, describe
 from cnnstudio.gui.format import format_compact
-from cnnstudio.gui.session import FitRequest, TrainingSession, TrainingState
+from cnnstudio.gui.training.session import FitRequest, TrainingSession, TrainingState
 from cnnstudio.gui.state import StudioState
 from cnnstudio.gui.style import icon
 from cnnstudio.gui.text import plain, tooltip
-from cnnstudio.gui.wheel_guard import WheelGuard
+from cnnstudio.gui.widgets.wheel_guard import WheelGuard
 from cnnstudio.models import catalog as model_catalog
 from cnnstudio.training.config import TrainConfig, default_config, paper_defaults
 
@@ -733,7 +733,7 @@ class SetupPanel(QWidget):
 
     def ask_study(self) -> None:
         """Ask for the tricks study's width, with its estimate beside it; queue it once accepted."""
-        from cnnstudio.gui.study_dialog import StudyDialog
+        from cnnstudio.gui.training.study_dialog import StudyDialog
 
         if self.study_dialog is not None:
             self.study_dialog.close()
@@ -750,7 +750,7 @@ class SetupPanel(QWidget):
     def find_lr(self) -> None:
         """Open the Find LR dialog on the form's training: the range test runs in the background,
         and taking its suggestion sets the learning rate here."""
-        from cnnstudio.gui.lr_finder_dialog import LRFinderDialog
+        from cnnstudio.gui.training.lr_finder_dialog import LRFinderDialog
 
         config = self.config()
         try:

@@ -30,14 +30,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnnstudio.data.layout import IMAGE_EXTENSIONS
 from cnnstudio.errors import ImageError, describe
 from cnnstudio.gui.format import format_percent
 from cnnstudio.gui.state import ModelHandle, StudioState
-from cnnstudio.gui.text import plain, tooltip
-from cnnstudio.gui.widgets.drawing_pad import DrawPanel
-from cnnstudio.gui.widgets.topk_view import TOP_K, TopKView
-from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
+from cnnstudio.gui.text import IMAGE_FILTER, plain, tooltip
+from cnnstudio.gui.inspection.drawing_pad import DrawPanel
+from cnnstudio.gui.inspection.topk_view import TOP_K, TopKView
+from cnnstudio.gui.inspection.image_detail import DetailSubject, ImageDetail
 from cnnstudio.gui.widgets.image_grid import StackedPanel
 
 __all__ = ["ClassifyTab", "TopKView", "paths_from_mime"]
@@ -46,8 +45,6 @@ EMPTY_TEXT = "Drop images here to classify them\n\nor use “Open image…” ab
 NO_MODEL_TEXT = "Train a model or open a run first"
 PREVIEW_SIDE = 320  # pixels: the preview is decoded at this size, not at the file's
 SEEN_SIDE = 112  # pixels: the box for the network's input (a 32 px input shown at 3×)
-IMAGE_FILTER = f"Images ({' '.join('*' + suffix for suffix in IMAGE_EXTENSIONS)});;All files (*)"
-
 
 def paths_from_mime(mime: QMimeData) -> list[str]:
     """The dropped items as strings: local files as paths, anything else as its URL.

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from cnnstudio.errors import describe
 from cnnstudio.gui.state import ModelHandle, StudioState
 from cnnstudio.gui.text import plain
-from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
+from cnnstudio.gui.inspection.image_detail import DetailSubject, ImageDetail
 
 __all__ = ["DrawPanel", "DrawingPad"]
 
@@ -225,7 +225,7 @@ class DrawPanel(QWidget):
 
     def __init__(self, state: StudioState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from cnnstudio.gui.widgets.topk_view import TopKView  # the same rows as a file's top-5
+        from cnnstudio.gui.inspection.topk_view import TopKView  # the same rows as a file's top-5
 
         self._state = state
         self._key = f"draw-panel-{id(self)}"

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from cnnstudio.errors import CnnStudioError, describe
 from cnnstudio.gui.state import StudioState, setup_caption
 from cnnstudio.gui.text import plain
-from cnnstudio.gui.widgets.history_strip import HistoryStrip, load_curves
+from cnnstudio.gui.inspection.history_strip import HistoryStrip, load_curves
 from cnnstudio.gui.widgets.image_grid import ImageView, StackedPanel
 
 __all__ = ["KernelsTab"]

@@ -28,7 +28,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, S
 from cnnstudio.choices import Choice
 from cnnstudio.errors import CnnStudioError, DownloadError, describe
 from cnnstudio.gui.state import ModelHandle, StudioState
-from cnnstudio.gui.worker import TrainingWorker
+from cnnstudio.gui.training.worker import TrainingWorker
 from cnnstudio.training.records import BatchStats, EpochStats, FitPlan, FitResult, FitStart
 from cnnstudio.training.config import TrainConfig
 

@@ -39,7 +39,7 @@ from cnnstudio.errors import Cancelled, describe
 from cnnstudio.gui.format import format_count, format_percent
 from cnnstudio.gui.state import Job, ModelHandle, StudioState
 from cnnstudio.gui.text import plain
-from cnnstudio.gui.widgets.image_detail import DetailSubject, ImageDetail
+from cnnstudio.gui.inspection.image_detail import DetailSubject, ImageDetail
 from cnnstudio.gui.widgets.image_grid import StackedPanel, Thumbnail, ThumbnailList
 from cnnstudio.gui.widgets.table_models import Column, record_table
 
