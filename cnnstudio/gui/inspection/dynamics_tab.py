@@ -299,6 +299,7 @@ class DynamicsTab(QWidget):
                                   "saturated nor dead, and each step changes the weights by about 1e-3.")
         for finding in findings:
             item = QListWidgetItem(finding.text())
+            item.setToolTip(finding.text())  # the whole finding, however narrow the list
             item.setData(Qt.ItemDataRole.UserRole, finding)
             self.findings.addItem(item)
         self._layer = min(self._layer, len(record.layers) - 1)
