@@ -75,7 +75,8 @@ def one_default_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A run folder root of the test's own (CNNSTUDIO_RUNS)."""
-    monkeypatch.setenv("CNNSTUDIO_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "runs"
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run folders of this test go to its tmp folder (CNNSTUDIO_RUNS)."""
+    path = tmp_path / "runs"
+    monkeypatch.setenv("CNNSTUDIO_RUNS", str(path))
+    return path
