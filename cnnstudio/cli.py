@@ -131,15 +131,15 @@ def _summary_input(args: argparse.Namespace, options: dict[str, object]) -> tupl
 def _folder_classes(folder: Path) -> tuple[int, int]:
     """(channels, classes) of an image folder for `summary`, from its class folders alone: colour
     is assumed (only a scan of every image tells a grey folder, and training does that), and said."""
-    from cnnstudio.data.layout import detect_layout
+    from cnnstudio.data.layout import ASSUMED_FOLDER_CHANNELS, detect_layout
 
     classes = len(detect_layout(folder).classes)
     if classes < 2:
         raise CnnStudioError(f"{folder} has {classes} class folder(s); an image folder needs one sub-folder per "
                              "class, at least two")
-    print(readable(f"note: {folder}: {classes} classes; taken as colour images (3 channels) — a folder of grey "
-                   "images trains with 1 (see it with --input 1,H,W)"), file=sys.stderr)
-    return 3, classes
+    print(readable(f"note: {folder}: {classes} classes; taken as colour images ({ASSUMED_FOLDER_CHANNELS} channels)"
+                   " — a folder of grey images trains with 1 (see it with --input 1,H,W)"), file=sys.stderr)
+    return ASSUMED_FOLDER_CHANNELS, classes
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:

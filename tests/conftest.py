@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,6 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # is imported and inherited by every subprocess a test starts (the CLI, torchrun). A test
 # that needs its own folder still sets it with monkeypatch, over this.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="cnnstudio-tests-"))
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)  # the session's folders go with it
 USER_FOLDERS = {
     "CNNSTUDIO_RUNS": _SESSION_HOME / "runs",
     "CNNSTUDIO_DATA": _SESSION_HOME / "datasets",
@@ -75,7 +78,8 @@ def one_default_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A run folder root of the test's own (CNNSTUDIO_RUNS)."""
-    monkeypatch.setenv("CNNSTUDIO_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "runs"
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run folders of this test go to its tmp folder (CNNSTUDIO_RUNS)."""
+    path = tmp_path / "runs"
+    monkeypatch.setenv("CNNSTUDIO_RUNS", str(path))
+    return path

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
 
+@pytest.mark.slow
 def test_quick_data_path_section_prints_a_table_and_writes_json(tmp_path):
     env = dict(os.environ, CNNSTUDIO_RUNS=str(tmp_path / "runs"), QT_QPA_PLATFORM="offscreen")
     proc = subprocess.run(

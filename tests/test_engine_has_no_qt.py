@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 CHECK = """
 import importlib, pkgutil, sys
 import cnnstudio
@@ -18,6 +20,7 @@ assert not qt, qt
 """
 
 
+@pytest.mark.slow
 def test_importing_every_engine_module_and_the_cli_loads_no_qt() -> None:
     out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -39,6 +39,7 @@ def test_a_count_below_one_is_refused():
         use_torch_threads(0)
 
 
+@pytest.mark.slow
 def test_the_default_honours_omp_num_threads():
     code = "from cnnstudio.threads import default_threads; print(default_threads())"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -59,6 +60,7 @@ print(len(os.listdir("/proc/self/task")) - before)
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through Linux's /proc")
 @pytest.mark.parametrize(("count", "starts_threads"), [(1, False), (2, True)])
+@pytest.mark.slow
 def test_a_single_threaded_thread_starts_no_openmp_team(count, starts_threads):
     # The GUI thread runs PyTorch on one thread so that it never owns an OpenMP team: teams
     # beyond the core count slow the training thread (see cnnstudio.threads). The 2-thread

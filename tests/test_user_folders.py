@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HOME = Path(os.environ["CNNSTUDIO_TEST_HOME"])
 
 
@@ -19,6 +21,7 @@ def test_every_default_folder_is_the_sessions_temporary_one():
     assert not HOME.is_relative_to(Path.home())
 
 
+@pytest.mark.slow
 def test_a_subprocess_inherits_the_temporary_folders():
     code = "import torch.hub, platformdirs; print(torch.hub.get_dir()); print(platformdirs.user_data_path('cnnstudio'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")

@@ -44,8 +44,8 @@ def apply_style(app: QApplication) -> None:
 
 
 def icon(name: str) -> QIcon:
-    """The icon ``resources/icons/<name>.svg``, or an empty icon when it is missing."""
-    if RESOURCES is None:
+    """The icon ``resources/icons/<name>.svg``, or an empty icon when it is missing (or for "")."""
+    if not name or RESOURCES is None:
         return QIcon()
     path = RESOURCES / "icons" / f"{name}.svg"
     if not path.is_file():

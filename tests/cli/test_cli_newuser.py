@@ -41,6 +41,7 @@ def test_summary_at_a_dataset_uses_the_training_input_size(env: Path, capsys) ->
     assert "Input shape: 1×63×63" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_train_estimate_prints_time_and_memory_without_training(env: Path, capsys) -> None:
     folder = _blocks_folder(env / "blocks")
     assert main(["train", "--arch", "lenet5", "--dataset", str(folder), "--device", "cpu", "--epochs", "4",
@@ -54,6 +55,7 @@ def test_train_estimate_prints_time_and_memory_without_training(env: Path, capsy
     assert not (env / "runs").exists()  # nothing was trained, no run folder
 
 
+@pytest.mark.slow
 def test_train_warns_before_starting_when_memory_would_not_fit(env: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(estimate_module, "memory_available", lambda: (1_000, 2_000_000))
     folder = _blocks_folder(env / "blocks")

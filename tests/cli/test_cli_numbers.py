@@ -193,6 +193,7 @@ def test_neighbours_k_is_capped_with_a_word(world, capsys, tmp_path) -> None:
     assert code == 0 and "note: -k 100:" in err and "has only" in err
 
 
+@pytest.mark.slow
 def test_weights_that_are_not_finite_are_refused_in_one_line(world, capsys, tmp_path) -> None:
     from cnnstudio.training.store.checkpoints import load_checkpoint
 

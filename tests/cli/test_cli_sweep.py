@@ -28,16 +28,16 @@ def tiny(blocks: Path, *more: str) -> list[str]:
             "--input-size", "16", "--batch-size", "4", "--device", "cpu", *more]
 
 
-def sweep_folder(runs_root: Path) -> Path:
-    (folder,) = [p for p in runs_root.iterdir() if "_sweep-" in p.name]
+def sweep_folder(runs_dir: Path) -> Path:
+    (folder,) = [p for p in runs_dir.iterdir() if "_sweep-" in p.name]
     return folder
 
 
-def test_a_sweep_trains_each_value_and_ends_with_the_table_and_csv(blocks, runs_root, capsys) -> None:
+def test_a_sweep_trains_each_value_and_ends_with_the_table_and_csv(blocks, runs_dir, capsys) -> None:
     code = main(tiny(blocks, "--epochs", "1", "--vary", "lr=0.05,0.1"))
     out, err = capsys.readouterr()
     assert code == 0, err
-    folder = sweep_folder(runs_root)
+    folder = sweep_folder(runs_dir)
     assert f"queue: {folder / 'queue.json'}" in err and "[1/2] lr=0.05" in err and "[2/2] lr=0.1" in err
     assert err.count("epoch 1/1") == 2  # the same console progress as train
     lines = out.strip().splitlines()
@@ -52,15 +52,15 @@ def test_a_sweep_trains_each_value_and_ends_with_the_table_and_csv(blocks, runs_
     assert tops == sorted(tops, reverse=True)  # best first
     queue = TrainingQueue.load(folder)
     assert [queue.status(item.id).state for item in queue.items] == ["done", "done"]
-    listed = {str(run.path) for run in runs.list_runs(runs_root)}  # normal runs, listed with the others
+    listed = {str(run.path) for run in runs.list_runs(runs_dir)}  # normal runs, listed with the others
     assert listed == {item.run_dir for item in queue.items}
 
 
-def test_a_failed_run_is_marked_with_its_reason_and_the_sweep_goes_on(blocks, runs_root, capsys) -> None:
+def test_a_failed_run_is_marked_with_its_reason_and_the_sweep_goes_on(blocks, runs_dir, capsys) -> None:
     code = main(tiny(blocks, "--epochs", "1", "--vary", "lr=1e12,0.05"))
     out, err = capsys.readouterr()
     assert code == 0, err
-    queue = TrainingQueue.load(sweep_folder(runs_root))
+    queue = TrainingQueue.load(sweep_folder(runs_dir))
     first, second = (queue.status(item.id) for item in queue.items)
     assert first.state == "failed" and ("NaN" in first.reason or "Inf" in first.reason)
     assert second.state == "done" and second.epochs_done == 1
@@ -68,7 +68,7 @@ def test_a_failed_run_is_marked_with_its_reason_and_the_sweep_goes_on(blocks, ru
     assert "[2/2] lr=0.05" in err
 
 
-def test_a_stop_leaves_the_sweep_resumable_and_resume_trains_only_what_remains(blocks, runs_root, capsys,
+def test_a_stop_leaves_the_sweep_resumable_and_resume_trains_only_what_remains(blocks, runs_dir, capsys,
                                                                                 monkeypatch) -> None:
     import cnnstudio.cli as cli
 
@@ -83,7 +83,7 @@ def test_a_stop_leaves_the_sweep_resumable_and_resume_trains_only_what_remains(b
     monkeypatch.setattr(cli, "_fit_with_ctrl_c_as_stop", stop_the_second)
     assert main(tiny(blocks, "--epochs", "1", "--vary", "lr=0.05,0.1,0.2")) == 0
     _out, err = capsys.readouterr()
-    folder = sweep_folder(runs_root)
+    folder = sweep_folder(runs_dir)
     assert f"sweep stopped; continue it with: cnnstudio sweep --resume {folder}" in err
     queue = TrainingQueue.load(folder)
     assert [queue.status(item.id).state for item in queue.items] == ["done", "stopped", "waiting"]
@@ -111,14 +111,14 @@ def test_a_stop_leaves_the_sweep_resumable_and_resume_trains_only_what_remains(b
         (["--retry-failed", "--vary", "lr=0.1"], "--retry-failed goes with --resume"),
     ],
 )
-def test_bad_sweeps_are_one_line_and_make_no_folder(blocks, runs_root, capsys, args, words) -> None:
+def test_bad_sweeps_are_one_line_and_make_no_folder(blocks, runs_dir, capsys, args, words) -> None:
     assert main(tiny(blocks, *args)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0] and "Traceback" not in err[0]
-    assert not runs_root.exists() or not any("_sweep-" in p.name for p in runs_root.iterdir())
+    assert not runs_dir.exists() or not any("_sweep-" in p.name for p in runs_dir.iterdir())
 
 
-def test_resume_takes_no_new_settings_and_a_damaged_queue_is_one_line(tmp_path, runs_root, capsys) -> None:
+def test_resume_takes_no_new_settings_and_a_damaged_queue_is_one_line(tmp_path, runs_dir, capsys) -> None:
     assert main(["sweep", "--study", "--arch", "lenet5"]) == 2
     assert "--study trains the tricks CNN; leave --arch out" in capsys.readouterr().err
     assert main(["sweep", "--resume", str(tmp_path), "--lr", "0.1", "--vary", "gap"]) == 2
@@ -131,18 +131,18 @@ def test_resume_takes_no_new_settings_and_a_damaged_queue_is_one_line(tmp_path, 
 
 @pytest.mark.skipif(runs.fcntl is None, reason="the queue's lock is POSIX flock")
 @pytest.mark.slow
-def test_a_kill_9_at_any_moment_leaves_a_sweep_that_resumes_to_the_end(blocks, runs_root, capsys) -> None:
+def test_a_kill_9_at_any_moment_leaves_a_sweep_that_resumes_to_the_end(blocks, runs_dir, capsys) -> None:
     """The sweep is killed wherever it happens to be once its first run has begun; the resume
     then finishes every run, each in one folder, each with all its epochs."""
     epochs = 10
-    env = dict(os.environ, CNNSTUDIO_RUNS=str(runs_root), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env = dict(os.environ, CNNSTUDIO_RUNS=str(runs_dir), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "cnnstudio", *tiny(blocks, "--epochs", str(epochs),
                                                                        "--vary", "lr=0.05,0.1")],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            started = [p for p in runs_root.glob("*_lenet5-*") if (p / "metrics.jsonl").is_file()]
+            started = [p for p in runs_dir.glob("*_lenet5-*") if (p / "metrics.jsonl").is_file()]
             if started:
                 break
             time.sleep(0.05)
@@ -150,7 +150,7 @@ def test_a_kill_9_at_any_moment_leaves_a_sweep_that_resumes_to_the_end(blocks, r
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    folder = sweep_folder(runs_root)
+    folder = sweep_folder(runs_dir)
     killed = TrainingQueue.load(folder)  # readable whatever the moment
     states = [killed.status(item.id).state for item in killed.items]
     assert "running" not in states  # its writer is dead: never shown as running
@@ -166,14 +166,14 @@ def test_a_kill_9_at_any_moment_leaves_a_sweep_that_resumes_to_the_end(blocks, r
         assert [s.epoch for s in run.history()] == list(range(1, epochs + 1))
         if item.run_dir in created:
             assert run.created == created[item.run_dir]  # resumed in its folder, not started over
-    assert len(runs.list_runs(runs_root)) == 2  # one run folder per item, no duplicates
+    assert len(runs.list_runs(runs_dir)) == 2  # one run folder per item, no duplicates
     assert json.loads((folder / "queue.json").read_text())["format"] == "cnnstudio-queue"
 
 
-def test_resuming_a_finished_sweep_says_so_and_shows_its_table(blocks, runs_root, capsys) -> None:
+def test_resuming_a_finished_sweep_says_so_and_shows_its_table(blocks, runs_dir, capsys) -> None:
     assert main(tiny(blocks, "--epochs", "1", "--vary", "lr=0.05,0.1")) == 0
     capsys.readouterr()
-    folder = sweep_folder(runs_root)
+    folder = sweep_folder(runs_dir)
     assert main(["sweep", "--resume", str(folder)]) == 0
     out, err = capsys.readouterr()
     assert "all 2 runs have ended; their table follows" in err and "epoch 1/1" not in err  # nothing trained again

@@ -55,14 +55,6 @@ _FINISHED_STATES: list = []
 
 
 @pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    """Run folders of this test go to its tmp folder."""
-    path = tmp_path / "runs"
-    monkeypatch.setenv("CNNSTUDIO_RUNS", str(path))
-    return path
-
-
-@pytest.fixture
 def window(qtbot, runs_dir):
     """The real main window, shown offscreen, with PyTorch loaded; training stopped afterwards."""
     from cnnstudio.gui.main_window import MainWindow

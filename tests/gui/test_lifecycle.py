@@ -68,6 +68,7 @@ def _rss_mb() -> float:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts native threads through /proc")
+@pytest.mark.slow
 def test_twenty_start_stop_cycles_leave_no_extra_threads(qtbot, runs_dir, state):
     session = TrainingSession(state)
     config = TrainConfig(epochs=50, batch_size=64, device="cpu")
@@ -91,6 +92,7 @@ def test_twenty_start_stop_cycles_leave_no_extra_threads(qtbot, runs_dir, state)
     assert all((run / "last.pt").is_file() for run in runs_dir.iterdir())
 
 
+@pytest.mark.slow
 def test_main_exits_cleanly_when_closed_during_training(tmp_path):
     script = textwrap.dedent("""
         import os, sys

@@ -46,6 +46,7 @@ def test_a_wrong_weights_file_name_is_one_message(window, qtbot, tmp_path):
     assert "resnet50" in window.error_box.text() and window.state.model_handle is None
 
 
+@pytest.mark.slow
 def test_the_runs_tab_exports_a_run_to_onnx_checked(qtbot, state, tmp_path):
     pytest.importorskip("onnxruntime")
     from cnnstudio.gui.training.session import TrainingSession

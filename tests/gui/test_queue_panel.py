@@ -54,6 +54,7 @@ def test_the_queue_runs_its_items_in_order_through_the_session(window, qtbot, bl
     assert [item.outcome for item in saved.items] == ["done", "done"]
 
 
+@pytest.mark.slow
 def test_stop_pauses_the_queue_and_run_resumes_the_stopped_run(window, qtbot, blocks) -> None:
     panel = window.queue_panel
     panel.runner.add([("long", folder_config(blocks, epochs=20)), ("next", folder_config(blocks, epochs=1))])

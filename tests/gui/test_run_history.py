@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cnnstudio.training.store.runs import open_run
 
 
+@pytest.mark.slow
 def test_overlay_then_resume_a_finished_run(window, qtbot, quick_setup, runs_dir):
     quick_setup(window, epochs=1)
     with qtbot.waitSignal(window.session.finished, timeout=60_000) as finished:

@@ -27,3 +27,9 @@ def test_missing_resources_are_said(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="cnnstudio.gui.style"):
         assert style.find_resources((tmp_path / "nowhere",)) is None
     assert "stylesheet and icons are missing" in caplog.text
+
+
+def test_no_icon_asked_is_no_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="cnnstudio.gui.style"):
+        assert style.icon("").isNull()
+    assert caplog.text == ""

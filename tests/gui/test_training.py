@@ -20,6 +20,7 @@ def point_counts(tab) -> dict[str, int]:
     return {key: len(curve.getData()[0]) if curve.getData()[0] is not None else 0 for key, curve in tab.curves.items()}
 
 
+@pytest.mark.slow
 def test_short_training_emits_progress_grows_curves_and_finishes(window, qtbot, quick_setup, runs_dir):
     quick_setup(window, epochs=1)
     progress, snapshots = [], []
@@ -85,6 +86,7 @@ def test_stop_takes_effect_within_a_second(window, qtbot, quick_setup):
     assert window.session.state == "idle"
 
 
+@pytest.mark.slow
 def test_pause_holds_training_and_resume_continues(window, qtbot, quick_setup):
     quick_setup(window, epochs=50, batch_size=64)
     progress = []
@@ -107,6 +109,7 @@ def test_pause_holds_training_and_resume_continues(window, qtbot, quick_setup):
 
 @pytest.mark.parametrize("failure", [TrainingError("loss became NaN at epoch 1, batch 3 — try a lower learning rate"),
                                      RuntimeError("simulated crash")])
+@pytest.mark.slow
 def test_worker_error_shows_a_message_and_returns_to_idle(window, qtbot, quick_setup, monkeypatch, failure):
     def broken_fit(self):
         raise failure
@@ -216,6 +219,7 @@ def test_progress_figures_keep_their_size_so_new_values_cause_no_relayout(qtbot)
     assert stat.value.width() >= stat.value.fontMetrics().horizontalAdvance(longer)
 
 
+@pytest.mark.slow
 def test_the_feature_maps_tab_uses_the_fits_own_copy_of_the_data(window, qtbot, quick_setup, monkeypatch):
     import cnnstudio.data.loaders as loaders
 
@@ -336,6 +340,7 @@ def test_an_overlaid_run_is_inside_the_epoch_loss_range(qtbot):
     assert 1.2 <= tab.plot("epoch_loss").viewRange()[1][1] < 2.0  # and the range returns to this fit's losses
 
 
+@pytest.mark.slow
 def test_inspection_tabs_opened_mid_epoch_get_the_weights_as_they_are_then(window, qtbot, quick_setup):
     # A VGG epoch on a CPU lasts minutes: the Kernels tab must not say "untrained" all along.
     import torch
@@ -394,6 +399,7 @@ def test_files_dropped_in_the_first_epoch_are_classified_with_the_weights_of_the
         window.stop_training()
 
 
+@pytest.mark.slow
 def test_epoch_curves_are_pushed_at_most_once_a_second_while_the_timer_draws(qtbot):
     # Their markers make them the dearest curves to push; quarter-second epochs (mnist-sample)
     # pushed them at every curve tick.
@@ -421,6 +427,7 @@ def _new_tab():
     return TrainingTab(state, TrainingSession(state))
 
 
+@pytest.mark.slow
 def test_before_the_first_batch_reports_the_tab_says_so_with_the_time_taken(qtbot):
     from types import SimpleNamespace
 

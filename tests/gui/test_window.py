@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pyqtgraph as pg
+import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox
 
 from cnnstudio.data.catalog import list_datasets
@@ -134,6 +135,7 @@ def test_live_plot_repaints_keep_none_refcount(qtbot):
     assert sys.getrefcount(None) >= before - 100
 
 
+@pytest.mark.slow
 def test_window_paints_before_torch_is_imported():
     code = textwrap.dedent("""
         import os, sys

@@ -56,6 +56,7 @@ def _single_process(folder: Path, run_dir: Path) -> list[dict[str, torch.Tensor]
     return [*states, again.model.state_dict()]
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_one_run_equal_to_the_single_process_run(tmp_path):
     folder = _blocks_folder(tmp_path / "blocks")
     run_dir, dumps = tmp_path / "runs" / "ddp", tmp_path / "dumps"

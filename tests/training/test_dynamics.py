@@ -122,6 +122,7 @@ def _conv_stack(activation: type[nn.Module], depth: int, *, channels: int = 4, c
     return nn.Sequential(*layers)
 
 
+@pytest.mark.slow
 def test_a_deep_sigmoid_stack_shows_vanishing_gradients(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = _conv_stack(nn.Sigmoid, 10)
@@ -239,6 +240,7 @@ Trainer(tiny_config(epochs=3, batch_size=4, history=False), run_dir=sys.argv[1],
 """
 
 
+@pytest.mark.slow
 def test_a_kill_9_while_a_chunk_is_written_corrupts_nothing(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_IN_CHUNK, str(run)], cwd=REPO,

@@ -51,6 +51,7 @@ def _case(name: str, channels: int = 3) -> tuple[nn.Module, DatasetSpec, int]:
 
 @needs_ort
 @pytest.mark.parametrize("name", model_names())
+@pytest.mark.slow
 def test_every_architecture_exports_to_onnx_and_runs_the_same_in_onnx_runtime(name, tmp_path):
     model, spec, size = _case(name)
     report = export_model(model, spec, arch=name, input_size=size, format="onnx", path=tmp_path / "m.onnx")
@@ -62,6 +63,7 @@ def test_every_architecture_exports_to_onnx_and_runs_the_same_in_onnx_runtime(na
 # torch.export too; here the .pt2 file itself, on the ops the legacy exporters choked on
 # (LRN, then adaptive pooling that does not divide) and on grey input.
 @pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg11-lrn"])
+@pytest.mark.slow
 def test_pt2_exports_run_the_same_when_loaded_back(name, tmp_path):
     model, spec, size = _case(name, channels=1 if name == "lenet5" else 3)
     report = export_model(model, spec, arch=name, input_size=size, format="pt2", path=tmp_path / "m.pt2")
@@ -79,6 +81,7 @@ def trained_run(tmp_path_factory) -> Path:
 
 
 @needs_ort
+@pytest.mark.slow
 def test_a_run_exports_with_a_sidecar_and_onnx_runtime_gives_the_same_top_classes(trained_run, tmp_path):
     import onnxruntime
 

@@ -44,6 +44,7 @@ def test_a_nearly_full_disk_keeps_the_previous_pair(trained_run, tmp_path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt2", "m.pt2.json"]
 
 
+@pytest.mark.slow
 def test_a_sidecar_that_cannot_be_saved_keeps_the_previous_model(trained_run, tmp_path, monkeypatch) -> None:
     model, sidecar = _old_pair(tmp_path)
     real = os.replace
@@ -60,6 +61,7 @@ def test_a_sidecar_that_cannot_be_saved_keeps_the_previous_model(trained_run, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt2", "m.pt2.json"]  # no temp, no backup left
 
 
+@pytest.mark.slow
 def test_a_link_planted_at_the_old_temp_name_is_never_written_through(trained_run, tmp_path) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

@@ -29,6 +29,7 @@ from cnnstudio.training.fit.trainer import Trainer
 from cnnstudio.training.fit.training_data import load_training_data
 
 LENET = {"activation": "relu", "pool": "max"}
+pytestmark = pytest.mark.slow  # every test here starts from a LeNet-5 trained for it (seconds)
 
 
 def _subset(images: torch.Tensor, labels: torch.Tensor, digits: range, per_class: int) -> tuple:

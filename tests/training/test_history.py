@@ -182,6 +182,7 @@ Trainer(tiny_config(epochs=3, batch_size=4), run_dir=sys.argv[1], bundle=make_bu
 """
 
 
+@pytest.mark.slow
 def test_a_kill_9_while_a_snapshot_is_written_corrupts_nothing(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_IN_SNAPSHOT, str(run_dir)], cwd=REPO,

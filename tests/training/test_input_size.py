@@ -79,6 +79,7 @@ def test_built_in_datasets_need_no_torch() -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_the_trainer_trains_at_the_datasets_size_when_none_is_given(run_dir: Path) -> None:
     from tests.helpers.training import make_bundle
 

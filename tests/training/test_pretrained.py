@@ -77,6 +77,7 @@ def test_torchvision_names_map_onto_the_studio_net_at_the_real_shapes(info):
     assert {k: tuple(v.shape) for k, v in mapped.items()} == {k: tuple(v.shape) for k, v in ours.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_googlenet_weights_load_from_the_hub_cache_and_answer_as_torchvisions(torch_home, googlenet_reference):
     path = _save_googlenet(googlenet_reference)
     assert path == torch_home / "hub" / "checkpoints" / "googlenet-1378be20.pth"
@@ -92,6 +93,7 @@ def test_googlenet_weights_load_from_the_hub_cache_and_answer_as_torchvisions(to
         assert torch.equal(pretrained.model(x), googlenet_reference(x))
 
 
+@pytest.mark.slow
 def test_a_photo_is_seen_as_torchvisions_transform_sees_it(torch_home, googlenet_reference, tmp_path):
     _save_googlenet(googlenet_reference)
     photo = _photo(tmp_path / "photo.png")
@@ -105,6 +107,7 @@ def test_a_photo_is_seen_as_torchvisions_transform_sees_it(torch_home, googlenet
     assert [p for _, p in prediction.topk] == pytest.approx(top.values.tolist(), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_vgg_weights_reach_the_layers_of_their_names_at_the_real_shapes(torch_home):
     values = _constant_file("vgg11")
     model = load_pretrained("vgg11").model
@@ -115,6 +118,7 @@ def test_vgg_weights_reach_the_layers_of_their_names_at_the_real_shapes(torch_ho
         assert float(own[key].flatten()[0]) == value
 
 
+@pytest.mark.slow
 def test_an_old_bn_file_without_batchnorm_counters_still_loads(torch_home):
     values = _constant_file("vgg11_bn", drop_counters=True)
     state = load_pretrained("vgg11_bn").model.state_dict()
@@ -175,6 +179,7 @@ def test_offline_without_the_file_says_where_to_put_it(torch_home):
         get_pretrained("vgg-16")
 
 
+@pytest.mark.slow
 def test_classify_pretrained_on_the_command_line(torch_home, googlenet_reference, tmp_path, capsys):
     _save_googlenet(googlenet_reference)
     photo = _photo(tmp_path / "photo.jpg")

@@ -36,6 +36,7 @@ def _holder(run_dir: Path) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_naming_the_pid_and_the_lock_dies_with_its_holder(tmp_path: Path, bundle) -> None:
     run_dir = tmp_path / "run"
     Trainer(tiny_config(epochs=1), run_dir=run_dir, bundle=bundle).fit()
@@ -52,6 +53,7 @@ def test_a_second_writer_is_refused_naming_the_pid_and_the_lock_dies_with_its_ho
     assert Trainer(tiny_config(epochs=2), resume_from=run_dir, bundle=bundle).fit().epochs_done == 2
 
 
+@pytest.mark.slow
 def test_two_fits_of_one_run_in_one_process_exclude_each_other(tmp_path: Path, bundle) -> None:
     run_dir = tmp_path / "run"
     Trainer(tiny_config(epochs=1), run_dir=run_dir, bundle=bundle).fit()
@@ -106,6 +108,7 @@ Trainer(tiny_config(epochs=3), run_dir=sys.argv[1], bundle=make_bundle()).fit()
 """
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_save_loses_nothing_saved_and_the_resume_cleans_up(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_IN_SAVE, str(run_dir)], cwd=REPO,
@@ -133,6 +136,7 @@ def test_kill_9_during_a_save_loses_nothing_saved_and_the_resume_cleans_up(tmp_p
     assert info.status == "finished" and [row["epoch"] for row in info.metrics()] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_sigterm_stops_the_command_line_training_like_ctrl_c(tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = dict(os.environ, CNNSTUDIO_RUNS=str(tmp_path / "runs"))
@@ -161,6 +165,7 @@ def test_a_sigterm_stops_the_command_line_training_like_ctrl_c(tmp_path: Path) -
     assert info.progress_text.startswith("stopped in epoch 1 at batch ") or info.epochs_done >= 1
 
 
+@pytest.mark.slow
 def test_a_sigterm_before_training_says_so_instead_of_vanishing(tmp_path: Path) -> None:
     # During the pre-training estimate (VGG-11's measured steps take seconds on a CPU) no fit's
     # stop handler is in place yet: the command unwinds like Ctrl-C and says it was terminated.

@@ -109,6 +109,7 @@ def test_stop_acts_within_a_second_in_the_middle_of_a_long_forward(run_dir: Path
     assert not any(m._forward_pre_hooks or m._forward_hooks for m in trainer.model.modules())
 
 
+@pytest.mark.slow
 def test_stop_acts_within_a_second_in_the_middle_of_a_long_backward(run_dir: Path, bundle, slow_lenet) -> None:
     trainer = Trainer(tiny_config(epochs=3), run_dir=run_dir, bundle=bundle)
     thread, outcome = _fit_in_thread(trainer)

@@ -31,6 +31,7 @@ def _curve(run_dir: Path) -> list[tuple[float, ...]]:
             for r in runs.open_run(run_dir).metrics()]
 
 
+@pytest.mark.slow
 def test_lenet_reaches_90_percent_on_mnist_sample(tmp_path: Path) -> None:
     config = TrainConfig(arch="lenet5", arch_options={"activation": "relu", "pool": "max"}, dataset="mnist-sample",
                          epochs=2, batch_size=64, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0,
@@ -248,6 +249,7 @@ def test_a_huge_learning_rate_is_caught(run_dir: Path, bundle) -> None:
     assert not (run_dir / "last.pt").exists()  # nothing good to keep, and nothing bad was saved
 
 
+@pytest.mark.slow
 def test_out_of_memory_retries_at_half_the_batch_size(run_dir: Path, bundle, monkeypatch: pytest.MonkeyPatch) -> None:
     from cnnstudio.models import registry
 
@@ -352,6 +354,7 @@ def test_metrics_jsonl_has_one_line_per_epoch(run_dir: Path, bundle) -> None:
     assert saved.arch_options == {"activation": "relu", "pool": "max"} and saved.input_size == 16
 
 
+@pytest.mark.slow
 def test_googlenet_reports_its_auxiliary_losses_and_no_top5_below_five_classes(run_dir: Path) -> None:
     bundle = make_bundle(classes=3, per_class=4, size=79, channels=3)
     recorder = Recorder()

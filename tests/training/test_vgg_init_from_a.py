@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from cnnstudio.training.store import runs
@@ -11,6 +12,7 @@ from cnnstudio.training.fit.trainer import Trainer
 from tests.helpers.training import make_bundle, tiny_config
 
 
+@pytest.mark.slow
 def test_vgg16_starts_from_a_config_a_run(tmp_path: Path) -> None:
     bundle = make_bundle(classes=4, per_class=4, size=32, channels=3)
     # A learning rate this small leaves every weight where initialisation put it.
