@@ -899,14 +899,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     size_rule = "the dataset's size raised to the architecture's minimum, e.g. VGG on 28×28 MNIST → 32"
+
+    def add_network_shape(p: argparse.ArgumentParser) -> None:
+        """The network's input and output as summary and graph take them."""
+        p.add_argument("arch", help="an architecture (see 'cnnstudio list')")
+        p.add_argument("--dataset", help="take channels, classes and input size from this dataset "
+                                         f"({size_rule}; default: none, the paper's own network)")
+        p.add_argument("--paper-size", action="store_true",
+                       help="with --dataset: the paper's input size instead of the dataset's (default: off)")
+        p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input, e.g. 1,32,32 for "
+                                       "LeNet-5)")
+        p.add_argument("--num-classes", type=whole_number(1, 100_000),
+                       help="output classes (default: the dataset's, or the paper's)")
+
     p = sub.add_parser("summary", help="every layer's output shape, parameters and MACs")
-    p.add_argument("arch", help="an architecture (see 'cnnstudio list')")
-    p.add_argument("--dataset", help="take channels, classes and input size from this dataset "
-                                     f"({size_rule}; default: none, the paper's own network)")
-    p.add_argument("--paper-size", action="store_true",
-                   help="with --dataset: the paper's input size instead of the dataset's (default: off)")
-    p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input, e.g. 1,32,32 for LeNet-5)")
-    p.add_argument("--num-classes", type=whole_number(1, 100_000), help="output classes (default: the dataset's, or the paper's)")
+    add_network_shape(p)
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, repeatable, e.g. -o batch_norm=true (default: the architecture's own)")
     p.add_argument("--json", metavar="FILE", help="also write every layer (kernel, stride, padding, receptive_field, "
@@ -915,13 +922,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("graph", help="the network as a graph: every layer a node, an Inception block's branches side "
                                      "by side, the aux heads beside the trunk (SVG, PNG, JSON)")
-    p.add_argument("arch", help="an architecture (see 'cnnstudio list')")
-    p.add_argument("--dataset", help="take channels, classes and input size from this dataset "
-                                     f"({size_rule}; default: none, the paper's own network)")
-    p.add_argument("--paper-size", action="store_true",
-                   help="with --dataset: the paper's input size instead of the dataset's (default: off)")
-    p.add_argument("--input", help="C,H,W (default: the dataset's, or the paper's input)")
-    p.add_argument("--num-classes", type=whole_number(1, 100_000), help="output classes (default: the dataset's, or the paper's)")
+    add_network_shape(p)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture option, repeatable, e.g. --option batch_norm=true")
     p.add_argument("--collapse", action="append", metavar="BLOCK", help="draw this block as one box (repeatable)")

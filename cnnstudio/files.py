@@ -21,7 +21,7 @@ from typing import IO, Any
 from cnnstudio.errors import CheckpointError, CnnStudioError
 
 __all__ = ["atomic_write", "readable", "READABLE_ERRORS", "NotRegularFileError", "open_regular", "read_regular",
-           "file_kind", "read_npy", "npz_header", "temp_beside", "replace_together"]
+           "file_kind", "read_npy", "npz_header", "remove_own_files", "temp_beside", "replace_together"]
 
 _MiB = 1024 * 1024
 # mkstemp makes its file readable by its owner only; what is written is the user's file (a run,
@@ -283,6 +283,28 @@ def npz_header(npz: Any, key: str) -> tuple[tuple[int, ...], Any]:
     if dtype.hasobject:
         raise ValueError(f"its {key} holds Python objects")
     return tuple(int(v) for v in shape), dtype
+
+
+def remove_own_files(folder: str | os.PathLike[str], ours: Callable[[str], bool]) -> None:
+    """Remove the regular files of `folder` whose names `ours` accepts (a store's own files and
+    its temp files), then the folder when that empties it. Nothing else is touched: not a file
+    another program put there, not what a link points to, and the folder stays if anything is left."""
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return  # a link (or a file) in the folder's place: what it points to is not ours
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if ours(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass  # something else is in it (or it is a link): leave it
 
 
 # -- several files that appear together -------------------------------------------------------------

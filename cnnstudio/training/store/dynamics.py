@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnstudio.files import atomic_write, npz_header, read_regular, readable
+from cnnstudio.files import atomic_write, npz_header, read_regular, readable, remove_own_files
 
 __all__ = [
     "BINS", "DYNAMICS_DIR", "FIGURES", "DynamicsRecord", "LayerMeta", "chunk_name", "drop_after", "read_dynamics",
@@ -269,22 +269,6 @@ def clean_temp_files(run_dir: str | Path) -> None:
 
 def remove_dynamics(run_dir: str | Path) -> None:
     """Remove this store's own files (chunks, layers.json, temp files) from the run's dynamics
-    folder, and the folder when that empties it (a start undone, a run begun again from nothing).
-    Anything else in it is left alone."""
-    folder = dynamics_dir(run_dir)
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        ours = (_NAME.match(entry.name) or entry.name == LAYERS_FILE
-                or (entry.name.startswith(".") and entry.name.endswith(".tmp")))
-        if ours and entry.is_file(follow_symlinks=False):
-            try:
-                os.unlink(entry.path)
-            except OSError:
-                pass
-    try:
-        folder.rmdir()
-    except OSError:
-        pass  # something else is in it: leave it
+    folder, and the folder when that empties it (a start undone, a run begun again from nothing)."""
+    remove_own_files(dynamics_dir(run_dir), lambda name: bool(_NAME.match(name)) or name == LAYERS_FILE
+                     or (name.startswith(".") and name.endswith(".tmp")))

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnstudio.errors import CheckpointError
-from cnnstudio.files import readable
+from cnnstudio.files import file_kind, readable
 from cnnstudio.training.fields import (
     MAX_INPUT_SIZE, MAX_TEXT, SchemaError, check_config_fields, finite, need_bool, need_choice, need_int,
     need_number, need_object, need_str, show,
@@ -90,7 +90,7 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise RunFileError(path, f"is not a regular file (it is {_kind(st.st_mode)}) — it was not written by cnnstudio")
+            raise RunFileError(path, f"is not a regular file (it is {file_kind(st.st_mode)}) — it was not written by cnnstudio")
         if st.st_size > limit:
             raise RunFileError(path, f"is too large ({_size(st.st_size)}; at most {_size(limit)}) — cnnstudio never writes one that large")
         chunks, total = [], 0
@@ -107,18 +107,6 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int) -> bytes:
         raise RunFileError(path, f"cannot be read ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a plain file"
 
 
 def _size(n: int) -> str:

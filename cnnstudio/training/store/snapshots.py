@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnstudio.files import npz_header, readable as shown
+from cnnstudio.files import npz_header, remove_own_files
+from cnnstudio.files import readable as shown
 
 __all__ = [
     "HISTORY_DIR",
@@ -145,25 +146,8 @@ def history_dir(run_dir: str | Path) -> Path:
 def remove_history(run_dir: str | Path) -> None:
     """Delete a run's history — its snapshots, probes and temp files, never anything else — and
     the folder when that empties it (a start undone, a run begun again from nothing)."""
-    folder = history_dir(run_dir)
-    try:
-        if not stat.S_ISDIR(os.lstat(folder).st_mode):
-            return  # a link (or a file) named history: what it points to is not this run's
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        ours = (_NAME.match(entry.name) or entry.name == PROBES_FILE
-                or (entry.name.startswith(".") and entry.name.endswith(".tmp")))
-        if ours and entry.is_file(follow_symlinks=False):
-            try:
-                os.unlink(entry.path)
-            except OSError:
-                pass
-    try:
-        folder.rmdir()
-    except OSError:
-        pass  # something else is in it: leave it
+    remove_own_files(history_dir(run_dir), lambda name: bool(_NAME.match(name)) or name == PROBES_FILE
+                     or (name.startswith(".") and name.endswith(".tmp")))
 
 
 def _open_npz(path: Path) -> Any:
