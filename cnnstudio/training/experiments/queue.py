@@ -422,7 +422,9 @@ class TrainingQueue:
             from cnnstudio.training.store import new_run as run_dirs
 
             if (path / runs.CONFIG_FILE).is_file() and (path / runs.LAST_CHECKPOINT).is_file():
-                if run_dirs.made_for_another(path, _owner(item)):  # another run, named by a hand-edited queue.json
+                if run_dirs.made_for_another(path, _owner(item)) or not _same_training(path, item.config):
+                    # Another run, named by a hand-edited queue.json (an older run has no marker to tell,
+                    # so its settings must be the item's): it is neither trained further nor reported.
                     reason = (f"{readable(str(path))} is another run's folder, not the one this queue made for the "
                               "item; it is not trained further — retry the item to train it in a new folder")
                     self.mark_failed(item.id, reason)
@@ -513,3 +515,15 @@ def window_queue_dir(runs_root: str | Path | None = None) -> Path:
     root = Path(runs_root) if runs_root is not None else runs.default_runs_dir()
     return root / "queue"
 
+
+# What a queue item's run must share with the item to be its run (the rest the trainer resolves).
+_SAME_TRAINING = ("arch", "dataset", "seed", "optimizer", "lr", "schedule", "val_fraction", "batch_size")
+
+
+def _same_training(path: Path, config: TrainConfig) -> bool:
+    """Whether the run in `path` trains what `config` asks (its own config.json, read as untrusted)."""
+    try:
+        saved = runs.open_run(path).config
+    except CnnStudioError:
+        return False
+    return all(getattr(saved, key) == getattr(config, key) for key in _SAME_TRAINING)

@@ -235,8 +235,8 @@ def restart_refusal(path: str | os.PathLike[str], *, root: str | os.PathLike[str
 
 
 def _run_entry(name: str) -> bool:
-    """Whether a name in a run folder is one of the run's own (files, history, a save's temp file)."""
-    return (name in RUN_FILE_NAMES or name in (OWNER_FILE, "history")
+    """Whether a name in a run folder is one of the run's own (files, history, dynamics, a save's temp file)."""
+    return (name in RUN_FILE_NAMES or name in (OWNER_FILE, "history", "dynamics")
             or (name.startswith(".") and name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in RUN_FILE_NAMES)))
 
 
