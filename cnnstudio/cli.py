@@ -160,6 +160,22 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+# The options every verb names its output files with (a model's sidecar is `<file>.json`).
+_OUTPUT_OPTIONS = ("json", "csv", "output", "plot", "heatmap")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """One guard for every verb's output files: never a run's own file, never a FIFO or a folder."""
+    from cnnstudio.training.store.new_run import refuse_as_output
+
+    for name in _OUTPUT_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, (str, Path)) and str(value):
+            refuse_as_output(value)
+            if args.command == "export" and name == "output":
+                refuse_as_output(f"{value}.json")
+
+
 def _cmd_graph(args: argparse.Namespace) -> int:
     import json
 
@@ -951,9 +967,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lr-find", help="the learning-rate range test (Smith; fastai's lr_find): a few steps at "
                                        "growing LR; prints the suggested LR")
     _add_config_arguments(p)
-    p.add_argument("--start-lr", type=float, default=1e-7, help="the first step's LR (default: 1e-7)")
-    p.add_argument("--end-lr", type=float, default=10.0, help="the last step's LR (default: 10)")
-    p.add_argument("--steps", type=int, default=100,
+    p.add_argument("--start-lr", type=finite_number(0.0, 1e6, low_open=True), default=1e-7,
+                   help="the first step's LR (default: 1e-7)")
+    p.add_argument("--end-lr", type=finite_number(0.0, 1e6, low_open=True), default=10.0,
+                   help="the last step's LR (default: 10)")
+    p.add_argument("--steps", type=whole_number(2, 10_000), default=100,
                    help="training steps, the LR growing exponentially; stops early when the smoothed loss "
                         "passes 4× its best (default: 100)")
     p.add_argument("--json", metavar="FILE", help='also write {"lr": [...], "loss": [...], "suggested_lr": x, …} '
@@ -1089,6 +1107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return app_main(sys.argv[:1])
     previous_term = _terminate_like_ctrl_c()
     try:
+        _check_outputs(args)
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
         return code

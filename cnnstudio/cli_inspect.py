@@ -331,7 +331,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     for line in overview.lines():
-        print(line)
+        print(readable(line))  # class names are folder names: printed escaped
     if args.output:
         shown = augmented_examples(overview, augment, input_size=input_size, seed=args.seed)
         tiles, captions, columns = [], [], max(1, args.per_class)
@@ -347,7 +347,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
         print(f"\nwritten: {args.output} ({columns} training images per class at {input_size}×{input_size}, {seen})")
     if args.json:
         payload = {**overview.to_dict(), "input_size": input_size, "augment": list(augment)}
-        _write_bytes(args.json, (json.dumps(payload, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+        # ASCII JSON: a folder name that is not UTF-8 (a lone surrogate) is written as \uXXXX, never a crash.
+        _write_bytes(args.json, (json.dumps(payload, indent=1) + "\n").encode("ascii"))
         print(f"written: {args.json}")
     return 0
 
@@ -379,8 +380,9 @@ def _cmd_dynamics(args: argparse.Namespace) -> int:
         print("Diagnosis: nothing stands out — gradients reach the first layers, activations are neither "
               "saturated nor dead, and each step changes the weights by about 1e-3 of their size.")
     if args.json:
-        payload = json.dumps(dynamics_json(record, findings), indent=1, ensure_ascii=False) + "\n"
-        _write_bytes(args.json, payload.encode("utf-8", "surrogateescape"))
+        # ASCII JSON: a name holding any code point (a lone surrogate too) is written as \uXXXX.
+        payload = json.dumps(dynamics_json(record, findings), indent=1) + "\n"
+        _write_bytes(args.json, payload.encode("ascii"))
         print(f"wrote {readable(str(args.json))}")
     if args.output:
         render_png(record, args.output)
@@ -485,12 +487,13 @@ def add_commands(sub: Any) -> None:
                                                     "comma-separated: crop, flip, pca, scale (default: none)")
     p.add_argument("-o", "--output", metavar="grid.png", help="a grid of training images per class, and the mean image")
     p.add_argument("--json", metavar="FILE", help="also write classes, counts per split, sizes and mean/std as JSON")
-    p.add_argument("--input-size", type=int, help="the side the examples are shown at, as a run at that size is "
-                                                  "fed (default: the dataset's own, at most 224)")
-    p.add_argument("--per-class", type=int, default=8, help="examples per class in the grid (default: 8)")
-    p.add_argument("--tile", type=int, default=64, help="pixels per image in the grid (default: 64)")
-    p.add_argument("--val-fraction", type=float, default=0.1,
+    p.add_argument("--input-size", type=whole_number(8, 2048), help="the side the examples are shown at, as a run "
+                                                                    "at that size is fed (default: the dataset's own, "
+                                                                    "at most 224)")
+    p.add_argument("--per-class", type=whole_number(1, 64), default=8, help="examples per class in the grid (default: 8)")
+    p.add_argument("--tile", type=whole_number(8, 512), default=64, help="pixels per image in the grid (default: 64)")
+    p.add_argument("--val-fraction", type=finite_number(0.0, 0.95, low_open=True), default=0.1,
                    help="share held out for validation when the dataset has no validation split (default: 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="the run's seed: the same split (default: 0)")
+    p.add_argument("--seed", type=whole_number(0, 2**63 - 1), default=0, help="the run's seed: the same split (default: 0)")
     p.add_argument("--data-root", help="where datasets are downloaded and read")
     p.set_defaults(func=_cmd_data)

@@ -71,7 +71,12 @@ class LayerMoment:
 
 def load_dynamics(run_dir: str | Path) -> DynamicsRecord:
     """The run's recording; CnnStudioError in words when it has none."""
-    record = read_dynamics(run_dir)
+    from cnnstudio.training.store.dynamics import DynamicsFileError
+
+    try:
+        record = read_dynamics(run_dir)
+    except DynamicsFileError as exc:
+        raise CnnStudioError(str(exc)) from None
     if record is None or len(record) == 0:
         raise CnnStudioError(f"{run_dir} has no training dynamics recorded — it was trained with --no-dynamics, "
                              "by an older cnnstudio, or stopped before its first step; train it (or resume it) to record them")
@@ -118,7 +123,9 @@ def _fmt(value: float, kind: str = "g") -> str:
 def format_table(rows: list[LayerMoment]) -> str:
     """The per-layer table as text (the CLI's)."""
     header = ("Layer", "Kind", "‖grad‖", "‖w‖", "update", "act mean", "act std", "saturated", "zero", "dead")
-    lines = [(r.name, r.kind, _fmt(r.grad_norm), _fmt(r.weight_norm), _fmt(r.update_ratio), _fmt(r.act_mean),
+    from cnnstudio.files import readable
+
+    lines = [(readable(r.name), readable(r.kind), _fmt(r.grad_norm), _fmt(r.weight_norm), _fmt(r.update_ratio), _fmt(r.act_mean),
               _fmt(r.act_std), _fmt(r.saturated, "%"), _fmt(r.zero, "%"), _fmt(r.dead, "%")) for r in rows]
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 

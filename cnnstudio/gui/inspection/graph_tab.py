@@ -48,9 +48,12 @@ def _diagram(arch: str, in_channels: int, num_classes: int, input_size: int, opt
 
 
 def _dynamics(run_dir: str) -> Any:
-    from cnnstudio.training.store.dynamics import read_dynamics
+    from cnnstudio.training.store.dynamics import DynamicsFileError, read_dynamics
 
-    record = read_dynamics(run_dir)
+    try:
+        record = read_dynamics(run_dir)
+    except DynamicsFileError:
+        return None  # colouring by a damaged recording: no colours (the Dynamics tab says why)
     return record if record is not None and len(record) else None
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnnstudio.files import readable
 from cnnstudio.models.graph import BOUNDED_ACTIVATIONS, RECTIFIERS, LayerNode, layer_graph
 from cnnstudio.threads import single_threaded
 from cnnstudio.training.fit.callbacks import Callback
@@ -139,6 +140,11 @@ class DynamicsRecorder(Callback):
         self._owner = [i for i, ps in enumerate(self._params) for _ in ps]
         self._norm_rows = [i for i, (node, _src) in enumerate(rows) if isinstance(self._modules[node.name],
                                                                                    nn.modules.batchnorm._BatchNorm)]
+        folder = store.dynamics_dir(self.run_dir)
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            # Its chunks would be written, and files removed, wherever the link points.
+            raise ValueError(f"{readable(str(folder))} is not the run's own folder (a link or a file): "
+                             "no dynamics are recorded")
         store.clean_temp_files(self.run_dir)
         saved = store.read_layers(self.run_dir)
         names = [node.name for node, _src in rows]

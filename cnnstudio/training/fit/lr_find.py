@@ -78,10 +78,11 @@ class LRFinderResult:
         def number(value: float) -> float | None:
             return value if math.isfinite(value) else None
 
-        return {"lr": list(self.lrs), "loss": [number(v) for v in self.losses], "suggested_lr": self.suggested_lr,
-                "raw_loss": [number(v) for v in self.raw_losses], "min_loss_lr": self.min_loss_lr,
-                "min_lr_div10": self.min_lr_div10, "stopped_early": self.stopped_early,
-                "start_lr": self.start_lr, "end_lr": self.end_lr, "steps": self.steps}
+        return {"lr": [number(v) for v in self.lrs], "loss": [number(v) for v in self.losses],
+                "suggested_lr": number(self.suggested_lr), "raw_loss": [number(v) for v in self.raw_losses],
+                "min_loss_lr": number(self.min_loss_lr), "min_lr_div10": number(self.min_lr_div10),
+                "stopped_early": self.stopped_early, "start_lr": number(self.start_lr),
+                "end_lr": number(self.end_lr), "steps": self.steps}
 
 
 def smooth_losses(raw: list[float], beta: float = BETA) -> list[float]:

@@ -36,7 +36,7 @@ from cnnstudio.files import atomic_write, npz_header, read_regular, readable, re
 
 __all__ = [
     "BINS", "DYNAMICS_DIR", "FIGURES", "DynamicsRecord", "LayerMeta", "chunk_name", "drop_after", "read_dynamics",
-    "read_layers", "remove_dynamics", "write_chunk", "write_layers",
+    "DynamicsFileError", "read_layers", "remove_dynamics", "write_chunk", "write_layers",
 ]
 
 DYNAMICS_DIR = "dynamics"
@@ -119,10 +119,18 @@ def write_layers(run_dir: str | Path, layers: list[LayerMeta]) -> None:
     atomic_write(folder / LAYERS_FILE, lambda handle: handle.write(payload), size_estimate=len(payload), durable=False)
 
 
-def read_layers(run_dir: str | Path) -> list[LayerMeta] | None:
-    """The recorded layers, or None when there are none (or the file is unusable)."""
+class DynamicsFileError(ValueError):
+    """The recording's layers.json exists but cannot be used (its chunks cannot be read without it)."""
+
+
+def read_layers(run_dir: str | Path, *, strict: bool = False) -> list[LayerMeta] | None:
+    """The recorded layers; None when the run recorded none — or, unless `strict`, when its
+    layers.json is damaged (`strict`: `DynamicsFileError` saying what is wrong)."""
+    path = dynamics_dir(run_dir) / LAYERS_FILE
+    if not os.path.lexists(path):
+        return None
     try:
-        data = json.loads(read_regular(dynamics_dir(run_dir) / LAYERS_FILE, 4 * 1024 * 1024))
+        data = json.loads(read_regular(path, 4 * 1024 * 1024))
         layers = []
         for raw in data["layers"][:MAX_LAYERS]:
             low, high = (float(v) for v in raw["hist_range"])
@@ -131,7 +139,10 @@ def read_layers(run_dir: str | Path) -> list[LayerMeta] | None:
             layers.append(LayerMeta(str(raw["name"]), str(raw["kind"]), str(raw["activation"]), (low, high),
                                     bool(raw.get("in_head", False))))
         return layers
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as exc:
+        if strict:
+            raise DynamicsFileError(f"{readable(str(path))} is damaged ({readable(str(exc)) or type(exc).__name__}): "
+                                    "the recording's chunks cannot be read without it") from None
         return None
 
 
@@ -206,7 +217,7 @@ def _load_chunk(path: Path, num_layers: int) -> dict[str, np.ndarray]:
 def read_dynamics(run_dir: str | Path) -> DynamicsRecord | None:
     """Everything recorded for the run, or None when it recorded nothing. Damaged chunks are
     skipped and named in `problems`; a sample repeated by two chunks is kept once."""
-    layers = read_layers(run_dir)
+    layers = read_layers(run_dir, strict=True)
     if layers is None:
         return None
     n = len(layers)
@@ -257,7 +268,9 @@ def drop_after(run_dir: str | Path, step: int) -> None:
 
 
 def clean_temp_files(run_dir: str | Path) -> None:
-    """Temp files a kill left in the dynamics folder (never a finished chunk)."""
+    """Temp files a kill left in the dynamics folder (never a finished chunk; never through a link)."""
+    if dynamics_dir(run_dir).is_symlink():
+        return
     try:
         entries = list(os.scandir(dynamics_dir(run_dir)))
     except OSError:

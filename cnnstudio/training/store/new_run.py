@@ -320,3 +320,26 @@ def clean_leftovers(path: str | os.PathLike[str]) -> list[str]:
             except OSError:
                 pass
     return removed
+
+
+def refuse_as_output(path: str | os.PathLike[str]) -> None:
+    """Refuse, in one line, an output file the user named (`--json`, `--csv`, `-o`) that would
+    replace a run's own file (its config.json, best.pt … inside a run folder) or a thing that is
+    not a file (a FIFO, a folder, a device): every writer replaces its target whole, so a slip of
+    the pen would otherwise break a run or swallow a FIFO."""
+    from cnnstudio.errors import CnnStudioError
+    from cnnstudio.files import file_kind
+
+    target = Path(path)
+    folder = target.parent
+    if target.name in (*RUN_FILE_NAMES, OWNER_FILE) and (
+            os.path.lexists(folder / OWNER_FILE) or os.path.lexists(folder / "config.json")):
+        raise CnnStudioError(f"{readable(str(target))} is a file of the run in {readable(str(folder))}; "
+                             "write the output somewhere else")
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:
+        return  # nothing there yet (or unreachable: the writer says why)
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise CnnStudioError(f"{readable(str(target))} is {file_kind(mode)}, not a file to write; "
+                             "give a file name")
