@@ -10,6 +10,7 @@ def test_googlenet_is_drawn_with_its_blocks_and_a_click_opens_a_layers_maps(qtbo
 
     tab = GraphTab(state)
     qtbot.addWidget(tab)
+    tab.show()  # a hidden Graph tab draws when shown, not on every change of the form
     with qtbot.waitSignal(tab.drawn, timeout=30_000):
         state.update_selection(arch_name="googlenet", arch_options={}, in_channels=3, num_classes=10, input_size=224)
     names = [g.name for g in tab.diagram.groups]
@@ -33,6 +34,7 @@ def test_nodes_coloured_by_parameters_show_a_colour_bar(qtbot, state) -> None:
 
     tab = GraphTab(state)
     qtbot.addWidget(tab)
+    tab.show()
     qtbot.waitUntil(lambda: tab.diagram is not None, timeout=30_000)
     tab.colour_box.setCurrentIndex(tab.colour_box.findData("params"))
     values = tab.node_values()
@@ -50,3 +52,18 @@ def test_the_window_opens_the_feature_maps_of_a_clicked_layer(qtbot, window) -> 
     tab.select(conv)
     qtbot.mouseClick(tab.maps_button, Qt.MouseButton.LeftButton)
     assert window.tabs.currentWidget() is window.feature_maps_tab
+
+
+def test_a_hidden_graph_tab_draws_when_it_is_shown_not_on_every_change(qtbot, state) -> None:
+    from cnnstudio.gui.inspection.graph_tab import GraphTab
+
+    tab = GraphTab(state)
+    qtbot.addWidget(tab)
+    qtbot.waitUntil(lambda: tab.diagram is not None, timeout=30_000)
+    first = tab.diagram
+    state.update_selection(arch_name="vgg11", arch_options={}, in_channels=3, num_classes=10, input_size=32)
+    qtbot.wait(300)
+    assert tab.diagram is first  # hidden: nothing traced while a fit may need the cores
+    with qtbot.waitSignal(tab.drawn, timeout=30_000):
+        tab.show()
+    assert "vgg11" in tab.diagram.title

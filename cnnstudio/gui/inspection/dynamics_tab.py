@@ -144,6 +144,7 @@ class DynamicsTab(QWidget):
         self._other_dir: str | None = None
         self._findings: list[Any] = []
         self._layer = 0
+        self._stale = False  # the model changed while the tab was hidden
 
         self.caption = plain(QLabel(EMPTY))
         self.caption.setObjectName("tabTitle")
@@ -249,10 +250,19 @@ class DynamicsTab(QWidget):
         self._state.run_in_background(_list_runs, on_done=self._on_runs_listed, key=f"dynamics-runs-{id(self)}")
 
     def _on_model_changed(self) -> None:
+        if not self.isVisible():
+            self._stale = True  # read when shown: a hidden tab must not take the training's cores
+            return
         handle = self._state.model_handle
         run_dir = handle.history_dir if handle is not None else None
         if run_dir != self._run_dir or (handle is not None and handle.live_run_dir):
             self.show_run(run_dir)  # a live fit's recording grows: read it again at each epoch end
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self._on_model_changed()
 
     def _on_failed(self, exc: BaseException) -> None:
         from cnnstudio.errors import describe

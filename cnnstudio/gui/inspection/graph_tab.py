@@ -126,6 +126,7 @@ class GraphTab(QWidget):
         self._record: Any = None
         self.selected: str | None = None
         self.draw_ms = 0.0
+        self._stale = False  # the selection or the model changed while the tab was hidden
 
         self.caption = plain(QLabel("Loading…"))
         self.caption.setObjectName("tabTitle")
@@ -189,6 +190,9 @@ class GraphTab(QWidget):
     # -- building -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
+        if not self.isVisible() and self.diagram is not None:
+            self._stale = True  # drawn when shown: a hidden tab must not take the training's cores
+            return
         s = self._state
         self.caption.setText(f"{s.arch_name} · {s.in_channels}×{s.input_size}×{s.input_size} · laying out…")
         self._state.run_in_background(_diagram, s.arch_name, s.in_channels, s.num_classes, s.input_size,
@@ -293,7 +297,17 @@ class GraphTab(QWidget):
 
     # -- colours --------------------------------------------------------------------------------
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self.refresh()
+            self._on_model_changed()
+
     def _on_model_changed(self) -> None:
+        if not self.isVisible():
+            self._stale = True
+            return
         handle = self._state.model_handle
         run_dir = handle.history_dir if handle is not None else None
         if run_dir is None:
