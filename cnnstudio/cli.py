@@ -900,7 +900,7 @@ def _add_config_arguments(p: argparse.ArgumentParser) -> None:
                         "small snapshots, for `cnnstudio kernels` and the window's slider) (default: kept)")
     p.add_argument("--no-dynamics", action="store_true",
                    help="record no training dynamics (RUN/dynamics: per-layer activations and gradients at sampled "
-                        "steps, for `cnnstudio dynamics` and the Dynamics tab; ≤ 2 %% of the fit's time) "
+                        "steps, for `cnnstudio dynamics` and the Dynamics tab; a few %% of the fit's time) "
                         "(default: recorded)")
 
 

@@ -258,7 +258,7 @@ class SetupPanel(QWidget):
                                     "across training, for the Kernels and Feature maps tabs' slider")
         self.dynamics_box = QCheckBox("Dynamics (gradients, activations)")
         self.dynamics_box.setToolTip("Per-layer gradient norms, update ratios and activation statistics at sampled "
-                                     "steps, for the Dynamics tab and its diagnosis (≤ 2 % of the training time)")
+                                     "steps, for the Dynamics tab and its diagnosis (a few % of the training time)")
         record = QVBoxLayout()
         record.setContentsMargins(0, 0, 0, 0)
         record.setSpacing(2)

@@ -48,7 +48,8 @@ __all__ = ["DynamicsRecorder", "recorded_rows"]
 EARLY_STEPS = 20
 PER_EPOCH = 50
 FLUSH_EVERY = 25  # samples per chunk before an epoch's end writes the rest
-BUDGET = 0.02  # the share of the fit's time the recorder may take (forced samples aside)
+BUDGET = 0.01  # the share of the fit's time the recorder's own calls may take (forced samples aside); its ops
+# leave the fit's OpenMP team to re-form after them, a cost about as large again that they cannot time
 SAMPLE_ELEMENTS = 16_384  # values of a layer's output the figures and the histogram are taken from
 _ACT = ("act_mean", "act_std", "saturated", "zero", "dead")
 
