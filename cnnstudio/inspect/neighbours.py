@@ -108,9 +108,12 @@ def _cache_path(trained: TrainedModel, split: str, data: EvalData) -> Path | Non
         stat = trained.checkpoint.stat()
     except OSError:
         return None
+    folder = Path(trained.run_dir) / FEATURES_FOLDER
+    if folder.is_symlink():
+        return None  # not the run's own folder: the cache is neither read nor written through a link
     key = f"{trained.checkpoint.name}|{stat.st_size}|{stat.st_mtime_ns}|{split}|{len(data)}|{trained.input_size}"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-    return Path(trained.run_dir) / FEATURES_FOLDER / f"{split}-{trained.checkpoint.stem}-{digest}.npy"
+    return folder / f"{split}-{trained.checkpoint.stem}-{digest}.npy"
 
 
 def cached_features(trained: TrainedModel, data: EvalData, *, split: str, batch_size: int = 256,

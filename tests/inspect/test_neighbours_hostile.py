@@ -66,3 +66,19 @@ def test_a_folder_named_like_an_old_cache_is_left_alone(tiny_run: Path, tmp_path
     path.unlink()  # extracted again, then the old caches of this split are tidied
     run_feature_bank(TrainedModel.from_run(run))
     assert old.is_dir() and path.is_file()
+
+
+def test_a_linked_features_folder_is_neither_read_nor_written(tiny_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    path, _ = _cache_file(run)
+    good = np.load(path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    planted = outside / path.name  # a user's file that happens to carry the cache's name
+    planted.write_bytes(b"the user's own")
+    shutil.rmtree(run / nb.FEATURES_FOLDER)
+    (run / nb.FEATURES_FOLDER).symlink_to(outside)
+    bank, _ = run_feature_bank(TrainedModel.from_run(run))
+    assert np.array_equal(bank.features.numpy(), good)  # extracted, not read through the link
+    assert planted.read_bytes() == b"the user's own" and sorted(outside.iterdir()) == [planted]
