@@ -163,6 +163,7 @@ def _walk_images(folder: Path, root: Path, skipped: list[tuple[str, str]]) -> li
     found: list[str] = []
     visited: set[tuple[int, int]] = set()
     pending = [folder]
+    inside = os.path.realpath(folder) + os.sep
     while pending:
         current = pending.pop()
         try:
@@ -182,6 +183,11 @@ def _walk_images(folder: Path, root: Path, skipped: list[tuple[str, str]]) -> li
             # 50,000-file case); links and odd entries take the slow path that says why.
             try:
                 if entry.is_dir():  # follows links
+                    if entry.is_symlink() and not os.path.realpath(entry.path).startswith(inside):
+                        # A link out of the class folder (to its parent, another class) would
+                        # count other images as this class's.
+                        skipped.append((_relative(Path(entry.path), root), "link to a folder outside its class"))
+                        continue
                     pending.append(Path(entry.path))
                     continue
                 regular = entry.is_file()

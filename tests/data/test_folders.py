@@ -180,3 +180,24 @@ def test_a_missing_folder_names_its_path_once(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(DatasetError) as err:
         scan_folder("nowhere")
     assert str(err.value) == f"the folder nowhere does not exist ({absolute})"
+
+
+def test_a_link_out_of_a_class_folder_is_skipped_not_counted_as_the_class(tmp_path) -> None:
+    from PIL import Image
+
+    from cnnstudio.data.folders import scan_folder
+
+    root = tmp_path / "imgs"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (8, 8), 30 * i).save(root / name / f"{i}.png")
+    (root / "a" / "loop").symlink_to(root)  # a link to the parent: b's images would count as a's
+    (root / "a" / "inner").mkdir()
+    Image.new("L", (8, 8), 200).save(root / "a" / "inner" / "x.png")
+    (root / "a" / "again").symlink_to(root / "a" / "inner")  # inside its own class: followed (once)
+    scan = scan_folder(root)
+    labels = scan.train.labels + (scan.val.labels if scan.val is not None else [])
+    counts = {name: labels.count(i) for i, name in enumerate(scan.classes)}
+    assert counts == {"a": 5, "b": 4}
+    assert any("loop" in path and "outside its class" in reason for path, reason in scan.report.skipped)
