@@ -16,12 +16,14 @@ centre square of `store_size` pixels (`ImageOps.fit`), the size training crops c
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,27 +216,30 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def typical_image_size(path: str | os.PathLike[str], *, sample: int = 24) -> int | None:
-    """The median shorter side of a folder's first `sample` images (headers only: no decode).
-
-    What "the dataset's size" means for a folder when choosing the input size; None when
-    no image can be read (the scan then says why in words).
-    """
-    root = Path(path)
-    sides: list[int] = []
+def _image_headers(root: Path) -> Iterator[tuple[tuple[int, int], str]]:
+    """(size, mode) of a folder's image files in order, read from their headers only (no decode).
+    A FIFO or a device named like an image is skipped unread, as the scan does; so is a file
+    Pillow cannot open. Stop iterating to read no more."""
     for current, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in sorted(files):
             if is_hidden(name) or not is_image_name(name):
                 continue
             try:
-                # A FIFO or a device named like an image is skipped unread, as the scan does.
-                with open_regular(os.path.join(current, name)) as handle, Image.open(handle) as img:  # the header only
-                    sides.append(min(img.size))
+                with open_regular(os.path.join(current, name)) as handle, Image.open(handle) as img:
+                    size, mode = img.size, img.mode
             except (OSError, ValueError, Image.DecompressionBombError):
                 continue
-            if len(sides) >= sample:
-                return int(np.median(sides))
+            yield size, mode
+
+
+def typical_image_size(path: str | os.PathLike[str], *, sample: int = 24) -> int | None:
+    """The median shorter side of a folder's first `sample` images (headers only: no decode).
+
+    What "the dataset's size" means for a folder when choosing the input size; None when
+    no image can be read (the scan then says why in words).
+    """
+    sides = [min(size) for size, _mode in itertools.islice(_image_headers(Path(path)), sample)]
     return int(np.median(sides)) if sides else None
 
 
@@ -245,25 +250,10 @@ _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I
 def typical_channels(path: str | os.PathLike[str], *, sample: int = 24) -> int | None:
     """1 when a folder's first `sample` images are all grey, else 3 (headers only: no decode);
     None when no image can be read. What the model is built for before the scan says for sure."""
-    root = Path(path)
-    seen = 0
-    for current, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
-        for name in sorted(files):
-            if is_hidden(name) or not is_image_name(name):
-                continue
-            try:
-                # A regular file first (a FIFO named like an image would block), then its header only.
-                with open_regular(os.path.join(current, name)) as handle, Image.open(handle) as img:
-                    mode = img.mode
-            except (OSError, ValueError, Image.DecompressionBombError):
-                continue
-            if mode not in _GREY_MODES:
-                return 3
-            seen += 1
-            if seen >= sample:
-                return 1
-    return 1 if seen else None
+    modes = [mode for _size, mode in itertools.islice(_image_headers(Path(path)), sample)]
+    if not modes:
+        return None
+    return 1 if all(mode in _GREY_MODES for mode in modes) else 3
 
 
 def scan_folder(
