@@ -30,6 +30,10 @@ def test_the_tricks_study_is_queued_with_its_time_in_all(window, qtbot, monkeypa
     measured = []
 
     def fake(config, *, bundle=None, cancel=None, **_kw):
+        if cancel is not None and cancel():  # as the engine does: the width dialog's job, cancelled when it closed
+            from cnnstudio.errors import Cancelled
+
+            raise Cancelled("cancelled")
         measured.append((config.arch_options, bundle.spec.name))
         return _figure(config, 300.0)
 
