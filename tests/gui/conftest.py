@@ -1,4 +1,4 @@
-"""GUI test fixtures: settings kept in a temporary folder, dialogs stubbed."""
+"""GUI test fixtures: settings kept in a temporary folder, modal dialogs refused."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import pytest
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QSettings, QThread
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +20,36 @@ def temp_settings(tmp_path, monkeypatch, qapp):
     for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
         QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "settings"))
     yield tmp_path / "settings"
+
+
+# What each static file dialog returns when the user cancels it.
+_CANCELLED = {"getExistingDirectory": "", "getOpenFileName": ("", ""), "getOpenFileNames": ([], ""),
+              "getSaveFileName": ("", "")}
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialog(monkeypatch):
+    """Answer every real modal dialog "cancelled" at once and fail the test that opened it.
+
+    Offscreen, a modal dialog waits forever for a click no one makes, inside Qt's own event
+    loop where pytest-timeout's alarm cannot reach: the whole suite hangs. Tests stub what
+    they mean to answer (e.g. `panel.ask_folder`).
+    """
+    opened: list[str] = []
+
+    def cancelled_static(name):
+        def ask(*_args, **_kwargs):
+            opened.append(f"QFileDialog.{name}")
+            return _CANCELLED[name]
+        return staticmethod(ask)
+
+    for name in _CANCELLED:
+        monkeypatch.setattr(QFileDialog, name, cancelled_static(name))
+    for cls in (QDialog, QMessageBox, QFileDialog):
+        monkeypatch.setattr(cls, "exec", lambda self: opened.append(f"{type(self).__name__}.exec") or 0)
+    yield opened
+    if opened:
+        pytest.fail(f"the test opened a modal dialog: {', '.join(opened)}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
