@@ -56,8 +56,9 @@ SECTIONS = {
     "p": "training dynamics: fit with ÷ without the recording, its share, VGG-16's size",
     "q": "LR range test: finder steps ÷ bare training steps",
     "r": "the network as a graph: GoogLeNet's layout and drawing",
+    "s": "the estimate against the real pace per epoch",
 }
-ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r")  # the subprocess first, while this process is idle
+ORDER = ("e", "b", "a", "c", "d", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s")  # the subprocess first, while this process is idle
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -251,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
                 import lr_find_figures
 
                 section = in_fresh_thread(lr_find_figures.lr_find_cost, device=device, quick=args.quick)
+            elif name == "s":
+                import estimate_figures
+
+                section = in_fresh_thread(estimate_figures.estimate_accuracy, device=device, quick=args.quick)
             elif name == "k":
                 import scan_figures
 

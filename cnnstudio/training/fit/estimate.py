@@ -9,9 +9,10 @@ whether that memory fits in what the machine has free ("≈ 1 h 50 min per epoch
 How it measures:
 - Time: a first, untimed step of 2 images pays the one-time costs; then the batch doubles
   (4, 8, 16, …) until a step takes `MIN_TIMED_S` or the full batch is reached (on CUDA
-  each new shape runs once more before: the first pays for cuDNN's autotuning; a step
-  under `REPEAT_UNDER_S` is run twice and the faster counts, as a busy machine delays
-  single steps). A full batch that
+  each new shape runs once more before: the first pays for cuDNN's autotuning). The
+  first step at each batch measures the memory; a step under `REPEAT_UNDER_S` is then
+  repeated bare — without the memory probes, which cost a small net's step a measurable
+  share — and the median of the repeats counts. A full batch that
   is reached, or predicted to take under `direct_budget_s`, is run as it is and timed;
   otherwise the step time is scaled from the last measured batch in proportion to the
   batch size (`extrapolated`) — exact when compute grows with the batch, as it does once
@@ -61,7 +62,9 @@ SMALL_BATCHES = (2, 4)  # the first steps (BatchNorm needs more than one image p
 MIN_TIMED_S = 0.3  # a step at least this long is timed well enough to scale
 MAX_STEP_S = 4.0  # no step is doubled past this
 GROWTH = 1.5  # a doubled batch taking this much longer shows the per-image part clearly
-REPEAT_UNDER_S = 2.0  # steps shorter than this are run twice and the faster counts
+REPEAT_UNDER_S = 2.0  # steps shorter than this are repeated bare (see `timed`)
+REPEAT_BUDGET_S = 0.3  # the repeats of a short step fill about this long
+MAX_REPEATS = 9  # … but are never more than this many
 
 
 @dataclass(frozen=True)
@@ -377,40 +380,61 @@ def _measure(cfg: TrainConfig, bundle: Any, device: torch.device, *, progress: P
     steps_done = 0
     planned = 3 + max(1, math.ceil(math.log2(max(full, 2) / 2)))  # about: the doublings, a repeat, the eval
 
-    def tick() -> None:
+    def tick(*, counts: bool = True) -> None:
         nonlocal steps_done
-        steps_done += 1
-        if progress is not None:
+        steps_done += counts  # a bare repeat is part of its batch's measurement, not a step of its own
+        if progress is not None and counts:
             progress(min(steps_done, planned), planned, "measuring a training step")
         if should_stop():
             raise Interrupted
 
-    def step(n: int, saved: _SavedBytes | None = None) -> _Step:
-        """One training step on the first `n` images: each phase's seconds and the peak memory."""
+    def step(n: int, saved: _SavedBytes | None = None, *, memory: bool = True) -> _Step:
+        """One training step on the first `n` images: each phase's seconds and the peak memory.
+
+        With `memory` off the step runs bare (no RSS sampler, no saved-tensor hooks, peak 0):
+        on a small net both cost a measurable share of the step, so timing steps run bare.
+        """
         x, y = x_full[:n], y_full[:n]
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
-        watch = nullcontext() if cuda else _PeakRSS()
+        watch = _PeakRSS() if memory and not cuda else nullcontext()
         sync()
         started = time.perf_counter()
         phases = _PhaseClock(sync)
-        with watch, (saved.hooks() if saved is not None else nullcontext()):
+        with watch, (saved.hooks() if saved is not None and memory else nullcontext()):
             out = train_step(model, x, y, optimizer=optimizer, scaler=scaler, dtype=dtype, aux_weight=cfg.aux_weight,
                              hooks=phases)  # the fit's own step: forward (aux heads weighed as in training), backward, update
             sync()
         done = time.perf_counter()
         forward_done, backward_done = phases.forward_done, phases.backward_done
-        peak = torch.cuda.max_memory_allocated(device) if cuda else max(watch.peak, _max_rss() if rss is None else 0)
+        if not memory:
+            peak = 0
+        elif cuda:
+            peak = torch.cuda.max_memory_allocated(device)
+        else:
+            peak = max(watch.peak, _max_rss() if rss is None else 0)
         del out
-        tick()
+        tick(counts=memory)
         return _Step(n, forward_done - started, backward_done - forward_done, done - backward_done, int(peak))
 
     def timed(n: int, saved: _SavedBytes | None = None) -> _Step:
+        """A step's memory, and its time from bare repeats: the median of several for a short step.
+
+        The first step at a shape measures the memory; a step under REPEAT_UNDER_S is then run
+        bare `repeats` times, enough to fill about REPEAT_BUDGET_S (at most MAX_REPEATS): a
+        single short step is at the mercy of a busy machine, the median of several is the pace
+        a fit keeps.
+        """
         first = step(n, saved)
         if first.seconds >= REPEAT_UNDER_S:
             return first
-        second = step(n)  # the faster of two: a busy machine delays single steps
-        return second if second.seconds < first.seconds else first._replace(peak=max(first.peak, second.peak))
+        repeats = max(1, min(MAX_REPEATS, math.ceil(REPEAT_BUDGET_S / max(first.seconds, 1e-6))))
+        bare = sorted((step(n, memory=False) for _ in range(repeats)), key=lambda s: s.seconds)
+        if repeats < 3:  # too few for a median: the faster counts
+            chosen = min([first, *bare], key=lambda s: s.seconds)
+        else:
+            chosen = bare[len(bare) // 2]
+        return chosen._replace(peak=first.peak)
 
     try:
         try:
