@@ -53,6 +53,7 @@ from cnnstudio.errors import Cancelled, CnnStudioError
 from cnnstudio.progress import CancelFn, ProgressFn
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
+from cnnstudio.training.fit.rng import exclusive_rng
 from cnnstudio.training.fit.step import amp_dtype, make_scaler, train_step
 
 __all__ = ["PlanEstimate", "TrainingEstimate", "estimate_plan", "estimate_training", "format_bytes", "format_duration",
@@ -310,7 +311,8 @@ def estimate_training(config: TrainConfig, *, bundle: Any = None,
         use_torch_threads(cfg.num_threads)
         if bundle is None:
             bundle = load_training_data(cfg, cancel=cancel)
-        with torch.random.fork_rng(devices=cuda_devices):
+        # The generators are the process's: a fit in another thread must not see this one's draws.
+        with exclusive_rng(cancel), torch.random.fork_rng(devices=cuda_devices):
             return _measure(cfg, bundle, device, progress=progress, cancel=cancel, direct_budget_s=direct_budget_s)
     finally:
         torch.set_num_threads(threads_before)

@@ -34,6 +34,7 @@ from cnnstudio.errors import Cancelled, CnnStudioError
 from cnnstudio.progress import ProgressFn
 from cnnstudio.training.config import TrainConfig
 from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
+from cnnstudio.training.fit.rng import exclusive_rng
 from cnnstudio.training.fit.step import amp_dtype, make_scaler, train_step
 
 __all__ = ["LRFinderResult", "find_lr", "smooth_losses", "steepest_lr"]
@@ -148,17 +149,21 @@ def find_lr(config: TrainConfig, bundle: Any = None, *, start_lr: float = 1e-7, 
     cfg = config.validate()
     device = resolve_device(cfg.device)
     cuda = device.type == "cuda" or (torch.cuda.is_available() and torch.cuda.is_initialized())
-    states = _rng_states(cuda)
     threads_before = torch.get_num_threads()
     benchmark_before = torch.backends.cudnn.benchmark
     try:
         use_torch_threads(cfg.num_threads)
         if bundle is None:
             bundle = load_training_data(cfg, cancel=cancel)
-        return _range_test(cfg, bundle, device, start_lr=start_lr, end_lr=end_lr, steps=steps, progress=progress,
-                           cancel=cancel, model=model, optimizer=optimizer)
+        # The generators are the process's: a fit in another thread must not see this test's draws.
+        with exclusive_rng(cancel):
+            states = _rng_states(cuda)
+            try:
+                return _range_test(cfg, bundle, device, start_lr=start_lr, end_lr=end_lr, steps=steps,
+                                   progress=progress, cancel=cancel, model=model, optimizer=optimizer)
+            finally:
+                _set_rng_states(states)
     finally:
-        _set_rng_states(states)
         torch.set_num_threads(threads_before)
         torch.backends.cudnn.benchmark = benchmark_before
 

@@ -45,6 +45,7 @@ from cnnstudio.training.fit.callbacks import STEP_HOOKS, Callback, CallbackList,
 from cnnstudio.training.fit.devices import resolve_device
 from cnnstudio.training.fit.interrupt import Interrupted, LayerInterrupt
 from cnnstudio.training.fit.optim import make_optimizer
+from cnnstudio.training.fit.rng import exclusive_rng
 from cnnstudio.training.fit.step import amp_dtype, autocast, make_scaler, train_step
 from cnnstudio.training.fit.training_data import load_training_data
 from cnnstudio.training.records import (STOPPED_BY_USER, BatchStats, EpochStats, FitPlan, FitResult, FitStart,
@@ -235,7 +236,16 @@ class Trainer:
     # -- the fit -----------------------------------------------------------------------
 
     def fit(self) -> FitResult:
-        """Train to `config.epochs` (or until stopped); returns how it ended, raises what ended it badly."""
+        """Train to `config.epochs` (or until stopped); returns how it ended, raises what ended it badly.
+
+        The fit holds the process's random generators from its seed to its end (`fit.rng`): an
+        estimate or an LR test started meanwhile in another thread waits for it, and a fit
+        started during one waits until it is done.
+        """
+        with exclusive_rng():
+            return self._fit()
+
+    def _fit(self) -> FitResult:
         writer: runs.RunWriter | None = None
         threads_before = torch.get_num_threads()
         try:
