@@ -452,7 +452,7 @@ class MainWindow(QMainWindow):
             return
         self.save_settings()
         self.queue_panel.cancel_estimate()  # a study's time estimate is not worth waiting for
-        self.state.wait_for_background()
+        self.state.close()  # nothing new starts, nothing more is delivered to the widgets going now
         event.accept()
 
     def shutdown(self, timeout_ms: int = 60_000) -> None:
@@ -460,4 +460,4 @@ class MainWindow(QMainWindow):
         if self.session.active:
             self.session.stop()
             self.session.wait(timeout_ms)
-        self.state.wait_for_background(timeout_ms)
+        self.state.close(timeout_ms)

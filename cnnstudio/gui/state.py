@@ -360,6 +360,8 @@ class StudioState(QObject):
         self._latest: dict[str, int] = {}
         self._ids = itertools.count()
         self._deferred: list[tuple[Any, ...]] = []  # (fn, args, on_done, on_error, key, on_progress, job)
+        self._handles: dict[int, Job] = {}  # the running long jobs, cancelled on close
+        self._closed = False  # the window is closing: nothing new starts, no answer is delivered
 
     # ----------------------------------------------------------------- selection
     @property
@@ -557,6 +559,11 @@ class StudioState(QObject):
         cancels it. Calls made before the engine import finished wait for it
         (``engine_ready``) unless ``before_engine`` is true (torch-free work such as the import).
         """
+        if self._closed:  # the window is going: a job now would outlive the widgets it answers
+            handle = Job() if on_progress is not None else None
+            if handle is not None:
+                handle.cancel()
+            return handle
         if not self._torch_ready and not before_engine:
             # Importing torch holds the interpreter for seconds; engine calls queued behind
             # it keep the first paint fast and run as soon as the import is done.
@@ -582,6 +589,9 @@ class StudioState(QObject):
             bridge = self._bridges.pop(job_id, None)
             if bridge is not None:
                 bridge.deleteLater()
+            self._handles.pop(job_id, None)
+            if self._closed:
+                return
             if key is not None and self._latest.get(key) != job_id:
                 return
             if not all(shiboken6.isValid(owner) for owner in receivers):
@@ -595,6 +605,8 @@ class StudioState(QObject):
 
         bridge = _Bridge(deliver, self, on_progress)  # created here, so it lives in the GUI thread
         self._bridges[job_id] = bridge  # keeps the bridge alive until it delivers
+        if handle is not None:
+            self._handles[job_id] = handle
         self._pool.start(_Job(bridge, fn, args, handle))
         return handle
 
@@ -605,6 +617,25 @@ class StudioState(QObject):
     def computing(self) -> bool:
         """Whether a background call is running now (its result may still await delivery)."""
         return self._pool.activeThreadCount() > 0
+
+    def close(self, timeout_ms: int = 30_000) -> bool:
+        """The window is closing: start nothing new, cancel the long jobs, wait for the rest.
+
+        Answers that arrive from now on are dropped: their widgets are about to go. Without
+        this, a job started while the window closed (a delivered answer starting the next)
+        would still run when the window is deleted, and the pool's destructor waits for it
+        inside Qt with no bound. Returns whether every job ended within `timeout_ms`.
+        """
+        self._closed = True
+        self._deferred.clear()
+        for handle in list(self._handles.values()):
+            handle.cancel()
+        return self.wait_for_background(timeout_ms)
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
 
     def wait_for_background(self, timeout_ms: int = 30_000, *, deliver: bool = False) -> bool:
         """Block until the pool's calls have returned (used when the window closes).
