@@ -84,3 +84,12 @@ def test_a_waiting_estimate_runs_once_the_holder_is_done_and_leaves_the_generato
     waiter.join(60)
     assert len(results) == 1 and results[0].step_s > 0
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_fit_waiting_for_the_generators_can_be_stopped_and_leaves_no_run_folder(held, tmp_path) -> None:
+    trainer = Trainer(tiny_config(epochs=1, history=False, dynamics=False), run_dir=tmp_path / "run",
+                      bundle=make_bundle())
+    trainer.request_stop()
+    with pytest.raises(Cancelled, match="waiting for another training"):
+        trainer.fit()
+    assert not (tmp_path / "run").exists()

@@ -24,6 +24,7 @@ import gc
 import math
 import random
 import threading
+from contextlib import ExitStack
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -240,9 +241,10 @@ class Trainer:
 
         The fit holds the process's random generators from its seed to its end (`fit.rng`): an
         estimate or an LR test started meanwhile in another thread waits for it, and a fit
-        started during one waits until it is done.
+        started during one waits until it is done (a Stop ends the wait).
         """
-        with exclusive_rng():
+        with ExitStack() as held:
+            self._hold_rng = held.enter_context
             return self._fit()
 
     def _fit(self) -> FitResult:
@@ -326,6 +328,10 @@ class Trainer:
                     self._made_dir = new_run.prepare_run_dir(self._run_dir_arg)  # refuses a run or a non-empty folder
                     self._run_lock = runs.RunLock.acquire(self._run_dir_arg)
                 self.run_dir = self._run_dir_arg
+        # The process's random generators, held from here to the fit's end (`fit.rng`); taken after
+        # the run lock, so that a second fit of the same run is refused at once, not queued.
+        self._hold_rng(exclusive_rng(cancel=self._stop.is_set))
+        if not self._resume:
             torch.manual_seed(cfg.seed)
             random.seed(cfg.seed)
             np.random.seed(cfg.seed)
