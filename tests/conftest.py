@@ -34,6 +34,38 @@ os.environ["CNNSTUDIO_TEST_HOME"] = str(_SESSION_HOME)  # what tests/test_user_f
 import pytest  # noqa: E402 - after the environment above, which must come first
 
 
+# Past pytest-timeout's limit (pyproject.toml): only a test that pytest-timeout could not end.
+HANG_S = 420
+
+
+@pytest.fixture(scope="session")
+def _real_stderr(request) -> int:
+    """A copy of the run's own stderr, beneath pytest's capture (where a dying process's report must go)."""
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        capman.suspend_global_capture(in_=False)
+    try:
+        return os.dup(2)
+    finally:
+        if capman is not None:
+            capman.resume_global_capture()
+
+
+@pytest.fixture(autouse=True)
+def hang_watchdog(_real_stderr: int):
+    """End the whole run, with every thread's stack, if a test hangs past `HANG_S`.
+
+    pytest-timeout's thread method needs the GIL to act; a test stuck inside Qt's C++ while
+    holding it (a QThreadPool's destructor waiting for a job) sat a CI run for 90 minutes.
+    faulthandler's watchdog is a C thread of its own and needs nothing from Python.
+    """
+    import faulthandler
+
+    faulthandler.dump_traceback_later(HANG_S, exit=True, file=_real_stderr)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
 @pytest.fixture
 def bundle():
     """A tiny learnable dataset (tests.helpers.training.make_bundle)."""

@@ -74,8 +74,8 @@ def state():
     state = StudioState()
     state.mark_torch_ready()  # the app does this once its background import of torch is done
     yield state
-    # Every answer was delivered before the test's widgets went (pytest_runtest_teardown below);
-    # anything the closing started is delivered now, not in a later test's event loop.
+    # Every background answer is delivered now, not in a later test's event loop to a widget
+    # that no longer exists (pytest-qt has closed the test's widgets just before this).
     assert state.wait_for_background(deliver=True), "a background job was still running"
     # Kept for the session: a test's state deleted by the collector in a later test, while its
     # widgets' deferred deletes and pool jobs are still pending, is a use-after-free in Qt.
@@ -83,21 +83,6 @@ def state():
 
 
 _FINISHED_STATES: list = []
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_teardown(item, nextitem):
-    """Deliver every background answer while the test's widgets still exist.
-
-    pytest-qt closes and deletes the widgets a test added (`qtbot.addWidget`) in its own
-    teardown hook, before any fixture is finalised: a job still running then would answer a
-    deleted widget, through a closure the state cannot tell is the widget's.
-    """
-    funcargs = getattr(item, "funcargs", {})
-    for state in (funcargs.get("state"), getattr(funcargs.get("window"), "state", None)):
-        if state is not None and shiboken6.isValid(state):
-            state.wait_for_background(deliver=True)
-    return (yield)
 
 
 @pytest.fixture

@@ -72,3 +72,28 @@ def test_running_the_queue_stops_measuring(window, qtbot, monkeypatch) -> None:
     panel.cancel_estimate()
     assert cancelled.wait(10)
     qtbot.waitUntil(lambda: "estimating" not in panel.hint.text(), timeout=10_000)
+
+
+def test_queued_while_a_fit_runs_the_hint_says_the_estimate_waits(window, qtbot, monkeypatch) -> None:
+    import threading
+
+    started = threading.Event()
+
+    def slow(configs, *, cancel=None, **_kw):
+        started.set()
+        while not cancel():
+            threading.Event().wait(0.01)
+        from cnnstudio.errors import Cancelled
+        raise Cancelled("estimate cancelled")
+
+    monkeypatch.setattr(engine, "estimate_plan", slow)
+    monkeypatch.setattr(type(window.session), "active", property(lambda _self: True))
+    panel = window.queue_panel
+    panel._estimate_study([window.setup_panel.config()] * 2)
+    try:
+        assert panel.hint_extra == ("Tricks study: the time of its 2 runs is measured once the training now "
+                                    "running ends")
+        assert started.wait(10)
+    finally:
+        panel.cancel_estimate()
+    qtbot.waitUntil(lambda: panel.hint_extra == "", timeout=10_000)

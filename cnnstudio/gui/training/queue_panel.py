@@ -359,7 +359,11 @@ class QueuePanel(QWidget):
         from cnnstudio.training.fit.estimate import estimate_plan
 
         self.study_estimate = ""
-        self.hint_extra = f"Tricks study: estimating the time of its {len(configs)} runs…"
+        # Measured while a fit runs, the figure would be wrong: the engine waits for the fit to end
+        # (`training.fit.rng`), and the hint says so instead of "estimating" all that time.
+        self.hint_extra = (f"Tricks study: the time of its {len(configs)} runs is measured once the training "
+                           "now running ends" if self._session.active
+                           else f"Tricks study: estimating the time of its {len(configs)} runs…")
         self._refresh_hint()
 
         def done(plan: Any) -> None:

@@ -86,7 +86,9 @@ class TrainingSession(QObject):
     finished = Signal(object, object)  # FitResult | None, BaseException | None
 
     def __init__(self, studio: StudioState, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        # Without a parent the session belongs to its state: a session left to Python's collector
+        # would be deleted at any moment, with its signals' queued calls still pending.
+        super().__init__(parent if parent is not None else studio)
         self._studio = studio
         self._state = TrainingState.IDLE
         self._thread: QThread | None = None
