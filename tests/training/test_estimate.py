@@ -76,9 +76,12 @@ def test_the_rss_sampler_sees_memory_freed_before_the_block_ends() -> None:
     with estimate_module._PeakRSS() as watch:
         start = watch.peak
         # 64 MB of fresh pages (above glibc's largest mmap threshold, so never memory the
-        # process already holds), held long enough for the 2 ms sampler on a loaded machine.
+        # process already holds), held until the 2 ms sampler has seen them (at most 10 s: on
+        # two busy cores the sampler thread once went 0.3 s without a turn), then freed.
         block = torch.ones(64_000_000 // 4)
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while watch.peak - start < 30_000_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
         del block
     assert watch.peak - start >= 30_000_000
 
