@@ -24,10 +24,10 @@ import gc
 import math
 import random
 import threading
-from contextlib import ExitStack
 import time
 import warnings
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
